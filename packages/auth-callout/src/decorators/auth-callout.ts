@@ -1,0 +1,69 @@
+import {
+  addHandler,
+  defineController,
+  injectable,
+  SetupError,
+  type DependencyContainer,
+  type MiddlewareSpec,
+} from "@natsflow/core";
+
+import { AUTH_CALLOUT_CONFIG } from "../config/callout-config.js";
+import type { Grant } from "../grant/grant.js";
+import { DeadlineGuard } from "../pipeline/deadline.js";
+import { XkeyOpener } from "../pipeline/open-xkey.js";
+import { CalloutResponder } from "../pipeline/respond.js";
+import { AUTH_REQUEST } from "../pipeline/state.js";
+import { RequestVerifier } from "../pipeline/verify-request.js";
+import type { AuthRequest } from "../request/auth-request.js";
+
+/** The subject nats-server publishes authorization requests on, inside the callout account. */
+export const AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH";
+export const DEFAULT_AUTH_QUEUE = "natsflow-auth-callout";
+export const DEFAULT_AUTH_CONCURRENCY = 256;
+
+/** What an `@AuthCallout()` class implements: admit with a `Grant`, refuse by throwing `AuthError`. */
+export interface Authorizer {
+  authorize(request: AuthRequest): Grant | Promise<Grant>;
+}
+
+export interface AuthCalloutDecoratorOptions {
+  /** Queue group shared by every instance of the service. Default "natsflow-auth-callout". */
+  queue?: string;
+  /** Requests authorized at once by one instance; more wait in arrival order. Default 256. */
+  concurrency?: number;
+  /** Extra middleware, run after the request is verified and before `authorize`. */
+  middleware?: MiddlewareSpec[];
+}
+
+function requireConfig(container: DependencyContainer): void {
+  if (!container.isRegistered(AUTH_CALLOUT_CONFIG, true)) {
+    throw new SetupError(
+      "providers",
+      "an @AuthCallout() class needs the callout keys, and none are registered.",
+      "add authCalloutConfig({ issuerSeed, xkeySeed }) to NatsApp.create({ providers }).",
+    );
+  }
+}
+
+/**
+ * Makes a class the auth callout handler: injectable (constructor dependencies resolved by type),
+ * subscribed to `$SYS.REQ.USER.AUTH` in a queue group, with `authorize` wrapped in the callout
+ * pipeline — respond ∘ unseal ∘ verify ∘ deadline — through the same dispatch path as any handler.
+ */
+export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
+  return <T extends abstract new (...args: never[]) => Authorizer>(target: T): void => {
+    if (typeof (target.prototype as Partial<Authorizer>).authorize !== "function") {
+      throw new SetupError(`@AuthCallout() on ${target.name}`, "the class has no authorize(request) method.", "implement Authorizer.");
+    }
+    injectable()(target as unknown as new (...args: never[]) => Authorizer);
+    defineController(target, { middleware: [] });
+    addHandler(target, {
+      method: "authorize",
+      subject: AUTH_CALLOUT_SUBJECT,
+      options: { queue: options.queue ?? DEFAULT_AUTH_QUEUE, concurrency: options.concurrency ?? DEFAULT_AUTH_CONCURRENCY },
+      middleware: [CalloutResponder, XkeyOpener, RequestVerifier, DeadlineGuard, ...(options.middleware ?? [])],
+      args: (ctx) => [ctx.get(AUTH_REQUEST)],
+      prepare: requireConfig,
+    });
+  };
+}

@@ -1,0 +1,31 @@
+export { AuthCallout, AUTH_CALLOUT_SUBJECT, DEFAULT_AUTH_CONCURRENCY, DEFAULT_AUTH_QUEUE } from "./decorators/auth-callout.js";
+export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-callout.js";
+
+export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";
+export type { AuthCalloutOptions } from "./config/callout-config.js";
+
+export { AuthError, AuthorizerTimeoutError, CalloutRequestError, InvalidGrantError, KeyError } from "./errors.js";
+
+export type { ConnectionType, Grant, Permissions, SubjectPermission, TimeRange, UserLimits } from "./grant/grant.js";
+export { validateGrant } from "./grant/grant.js";
+
+export { AuthRequest } from "./request/auth-request.js";
+export type {
+  AuthorizationRequest,
+  AuthorizationRequestClaims,
+  ClientInfo,
+  ClientTls,
+  ConnectOpts,
+  ServerId,
+} from "./request/auth-request.js";
+
+export { decodeJwt, encodeJwt, verifyJwt, JWT_ALGORITHM } from "./jwt/jwt.js";
+export type { DecodedJwt, JwtClaims } from "./jwt/jwt.js";
+export { Ed25519Signer, verifyEd25519 } from "./keys/ed25519.js";
+export { isPublicKey } from "./keys/nkeys.js";
+export type { PublicKeyKind } from "./keys/nkeys.js";
+export { XKey } from "./keys/xkey.js";
+
+export { REQUEST_AUDIENCE, REQUEST_TYPE } from "./pipeline/verify-request.js";
+export { RESPONSE_TYPE } from "./pipeline/respond.js";
+export { SERVER_XKEY_HEADER } from "./pipeline/open-xkey.js";

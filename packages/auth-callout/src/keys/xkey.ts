@@ -1,0 +1,87 @@
+/**
+ * NATS xkeys: X25519 + XSalsa20-Poly1305 (a NaCl box) with the wire format `xkv1` | nonce(24) | box.
+ * The X25519 agreement runs in `node:crypto`; Node has no XSalsa20, so the symmetric part uses
+ * tweetnacl's secretbox with a precomputed key. Each peer's box key is derived once and cached:
+ * a server's xkey is fixed for its lifetime, so a request costs only the symmetric work.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from "node:crypto";
+import nacl from "tweetnacl";
+
+import { publicKeyToRaw, rawToPublicKey, seedToRaw } from "./nkeys.js";
+
+const VERSION = Buffer.from("xkv1");
+const NONCE_LENGTH = 24;
+const OVERHEAD = 16;
+const PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+// NaCl's crypto_box_beforenm: HSalsa20(shared secret, zero nonce, "expand 32-byte k").
+const SIGMA = new Uint8Array(Buffer.from("expand 32-byte k"));
+const ZERO16 = new Uint8Array(16);
+const hsalsa20 = (nacl as unknown as {
+  lowlevel: { crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number };
+}).lowlevel.crypto_core_hsalsa20;
+
+const MAX_CACHED = 256;
+
+export class XKey {
+  private readonly boxKeys = new Map<string, Uint8Array | null>();
+
+  private constructor(
+    readonly publicKey: string,
+    private readonly privateKey: KeyObject,
+  ) {}
+
+  /** From an `SX…` curve seed; throws `KeyError` for anything else. */
+  static fromSeed(seed: string): XKey {
+    const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seedToRaw(seed, "curve")]), format: "der", type: "pkcs8" });
+    const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+    return new XKey(rawToPublicKey(spki.subarray(SPKI_PREFIX.length), "curve"), key);
+  }
+
+  /** The plaintext, or null when the box is malformed, tampered with, or not from `sender`. */
+  open(sealed: Uint8Array, sender: string): Uint8Array | null {
+    if (sealed.length < VERSION.length + NONCE_LENGTH + OVERHEAD) return null;
+    if (!VERSION.equals(sealed.subarray(0, VERSION.length))) return null;
+    const key = this.boxKey(sender);
+    if (!key) return null;
+    const nonce = sealed.subarray(VERSION.length, VERSION.length + NONCE_LENGTH);
+    return nacl.secretbox.open(sealed.subarray(VERSION.length + NONCE_LENGTH), nonce, key);
+  }
+
+  /** Seals `message` to `recipient`'s public xkey (`X…`). */
+  seal(message: Uint8Array, recipient: string): Uint8Array {
+    const key = this.boxKey(recipient);
+    if (!key) throw new Error("cannot seal: recipient is not a valid curve key");
+    const nonce = randomBytes(NONCE_LENGTH);
+    const box = nacl.secretbox(message, nonce, key);
+    const out = new Uint8Array(VERSION.length + NONCE_LENGTH + box.length);
+    out.set(VERSION, 0);
+    out.set(nonce, VERSION.length);
+    out.set(box, VERSION.length + NONCE_LENGTH);
+    return out;
+  }
+
+  private boxKey(peer: string): Uint8Array | null {
+    let key = this.boxKeys.get(peer);
+    if (key === undefined) {
+      key = deriveBoxKey(this.privateKey, peer);
+      if (this.boxKeys.size >= MAX_CACHED) this.boxKeys.delete(this.boxKeys.keys().next().value as string);
+      this.boxKeys.set(peer, key);
+    }
+    return key;
+  }
+}
+
+function deriveBoxKey(privateKey: KeyObject, peer: string): Uint8Array | null {
+  let shared: Buffer;
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKeyToRaw(peer, "curve")]), format: "der", type: "spki" });
+    shared = diffieHellman({ privateKey, publicKey });
+  } catch {
+    // Not a curve key, or a low-order point OpenSSL refuses: nothing can be opened from it.
+    return null;
+  }
+  const key = new Uint8Array(32);
+  hsalsa20(key, ZERO16, new Uint8Array(shared), SIGMA);
+  return key;
+}

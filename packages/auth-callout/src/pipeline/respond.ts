@@ -1,0 +1,97 @@
+import type { AuthorizationResponse } from "@nats-io/jwt";
+import { injectable, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
+
+import { AuthCalloutConfig } from "../config/callout-config.js";
+import { AuthError, AuthorizerTimeoutError, CalloutRequestError, sanitizeReason } from "../errors.js";
+import type { Grant } from "../grant/grant.js";
+import { userClaims } from "../grant/user-claims.js";
+import { encodeJwt } from "../jwt/jwt.js";
+import type { AuthRequest } from "../request/auth-request.js";
+import { AUTH_REQUEST, REPLY_ADDRESS, SEALED_BY, type ReplyAddress } from "./state.js";
+
+export const RESPONSE_TYPE = "authorization_response";
+const INTERNAL_REASON = "internal authorization error";
+const TIMEOUT_REASON = "authorization timed out";
+
+interface Denial {
+  reason: string;
+  level: "info" | "warn" | "error";
+}
+
+/** Turns any failure into the reason the server sees; only `AuthError` text is the user's own. */
+function denialFor(error: unknown): Denial {
+  if (error instanceof AuthError) return { reason: error.message, level: "info" };
+  if (error instanceof CalloutRequestError) return { reason: `invalid authorization request: ${error.message}`, level: "warn" };
+  if (error instanceof AuthorizerTimeoutError) return { reason: TIMEOUT_REASON, level: "warn" };
+  return { reason: INTERNAL_REASON, level: "error" };
+}
+
+/** Who asked, for the decision log. Never the password, token, JWT or signature. */
+function describe(request: AuthRequest | undefined): Record<string, unknown> {
+  if (!request) return {};
+  const client = request.clientInfo;
+  return {
+    user: request.username,
+    client: { host: client.host, id: client.id, type: client.type, kind: client.kind, name: request.connectOpts.name },
+    server: request.server.id,
+  };
+}
+
+/**
+ * The outermost step, where the answer is made: sign the user JWT for a grant or an error for
+ * anything else, wrap it in an `authorization_response` addressed to the request's user nkey and
+ * server, seal it when the request was sealed, and log the decision. Nothing escapes: a request
+ * that cannot be addressed (unreadable) is dropped and logged, and the server then refuses the client.
+ */
+@injectable()
+export class CalloutResponder implements NatsMiddleware {
+  constructor(private readonly config: AuthCalloutConfig) {}
+
+  async use(ctx: MessageContext, next: Next): Promise<void> {
+    const started = performance.now();
+    let outcome: { jwt: string; account: string } | { denial: Denial; error: unknown };
+    try {
+      await next();
+      const request = ctx.get(AUTH_REQUEST);
+      if (!request) throw new Error("no verified request reached the responder");
+      const grant = ctx.result as Grant;
+      const claims = userClaims(grant, request, this.config.issuer.publicKey);
+      outcome = { jwt: encodeJwt(claims, this.config.issuer), account: grant.account };
+    } catch (error) {
+      outcome = { denial: denialFor(error), error };
+    }
+
+    const request = ctx.get(AUTH_REQUEST);
+    const address = ctx.get(REPLY_ADDRESS);
+    const log = { ...describe(request), ms: Math.round((performance.now() - started) * 100) / 100 };
+    if ("jwt" in outcome) {
+      ctx.response = { data: this.answer(ctx, address as ReplyAddress, { jwt: outcome.jwt }) };
+      ctx.logger.info({ ...log, decision: "grant", account: outcome.account }, "auth callout: granted");
+      return;
+    }
+    const { denial, error } = outcome;
+    // Stacks only for the unexpected; an AuthError or a bad request is an expected outcome.
+    const err = denial.level === "error" ? { err: error } : { detail: (error as Error)?.message };
+    if (!address) {
+      ctx.logger.warn({ ...log, ...err, decision: "drop", reason: denial.reason }, "auth callout: unreadable request dropped");
+      return;
+    }
+    ctx.response = { data: this.answer(ctx, address, { error: sanitizeReason(denial.reason) }) };
+    ctx.logger[denial.level]({ ...log, ...err, decision: "deny", reason: denial.reason }, "auth callout: denied");
+  }
+
+  private answer(ctx: MessageContext, address: ReplyAddress, body: Pick<AuthorizationResponse, "jwt" | "error">): Uint8Array {
+    const token = encodeJwt(
+      {
+        iss: this.config.issuer.publicKey,
+        sub: address.userNkey,
+        aud: address.serverId,
+        nats: { ...body, type: RESPONSE_TYPE, version: 2 },
+      },
+      this.config.issuer,
+    );
+    const data = Buffer.from(token);
+    const sealedBy = ctx.get(SEALED_BY);
+    return sealedBy !== undefined && this.config.xkey ? this.config.xkey.seal(data, sealedBy) : data;
+  }
+}

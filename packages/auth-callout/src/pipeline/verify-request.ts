@@ -1,0 +1,85 @@
+import type { AuthorizationRequest } from "@nats-io/jwt";
+import { injectable, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
+
+import { AuthCalloutConfig } from "../config/callout-config.js";
+import { CalloutRequestError } from "../errors.js";
+import { decodeJwt, verifyJwt, type DecodedJwt } from "../jwt/jwt.js";
+import { isPublicKey } from "../keys/nkeys.js";
+import { AuthRequest, type AuthorizationRequestClaims } from "../request/auth-request.js";
+import { Deadline, DEADLINE } from "./deadline.js";
+import { AUTH_REQUEST, REPLY_ADDRESS, SEALED_BY } from "./state.js";
+
+export const REQUEST_AUDIENCE = "nats-authorization-request";
+export const REQUEST_TYPE = "authorization_request";
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+// A request is a few KB; anything far larger is not from a server.
+const MAX_REQUEST_BYTES = 1024 * 1024;
+
+function toToken(data: Uint8Array): string {
+  if (data.length > MAX_REQUEST_BYTES) throw new CalloutRequestError("request too large");
+  try {
+    return decoder.decode(data);
+  } catch {
+    throw new CalloutRequestError("request is not UTF-8 text");
+  }
+}
+
+/** Records where a denial can be sent, from claims that are parsed but not yet trusted. */
+function addressOf(decoded: DecodedJwt<Partial<AuthorizationRequest>>): { userNkey: string; serverId: string } | undefined {
+  const nats = decoded.claims.nats;
+  const userNkey = nats?.user_nkey;
+  const serverId = nats?.server_id?.id;
+  if (isPublicKey(userNkey, "user") && isPublicKey(serverId, "server")) return { userNkey, serverId };
+  return undefined;
+}
+
+export function noteReplyAddress(ctx: MessageContext, data: Uint8Array): void {
+  try {
+    const address = addressOf(decodeJwt(toToken(data)));
+    if (address) ctx.set(REPLY_ADDRESS, address);
+  } catch {
+    // Unreadable: nothing to address, so the responder drops it.
+  }
+}
+
+/**
+ * Step 2: decode and verify the `authorization_request` JWT and hand the authorizer a typed
+ * `AuthRequest`. Signed by the server key it names, for us, meant as a request, and still current.
+ */
+@injectable()
+export class RequestVerifier implements NatsMiddleware {
+  constructor(private readonly config: AuthCalloutConfig) {}
+
+  async use(ctx: MessageContext, next: Next): Promise<void> {
+    const decoded = decodeJwt<Partial<AuthorizationRequest>>(toToken(ctx.payload as Uint8Array));
+    const address = addressOf(decoded);
+    if (address) ctx.set(REPLY_ADDRESS, address);
+    const { claims } = decoded;
+    const nats = claims.nats;
+    if (nats === null || typeof nats !== "object") throw new CalloutRequestError("claims have no nats section");
+    if (!isPublicKey(claims.iss, "server")) throw new CalloutRequestError("issuer is not a server key");
+    verifyJwt(decoded, "server");
+    if (nats.server_id?.id !== claims.iss) throw new CalloutRequestError("issuer is not the server_id in the request");
+    if (claims.aud !== REQUEST_AUDIENCE) throw new CalloutRequestError(`audience is not ${REQUEST_AUDIENCE}`);
+    if (nats.type !== REQUEST_TYPE) throw new CalloutRequestError(`type is not ${REQUEST_TYPE}`);
+    if (!address) throw new CalloutRequestError("user_nkey is not a user key");
+    const now = Date.now();
+    if (typeof claims.exp !== "number") throw new CalloutRequestError("request has no expiry");
+    if (claims.exp * 1000 <= now) throw new CalloutRequestError("request expired");
+    if (typeof claims.nbf === "number" && claims.nbf * 1000 > now) throw new CalloutRequestError("request not yet valid");
+    if (claims.sub !== this.config.issuer.publicKey) {
+      throw new CalloutRequestError("request is for another issuer (auth_callout.issuer differs from issuerSeed's public key)");
+    }
+    const sealedBy = ctx.get(SEALED_BY);
+    if (sealedBy !== undefined && nats.server_id.xkey !== sealedBy) {
+      throw new CalloutRequestError("the Nats-Server-Xkey header does not match server_id.xkey");
+    }
+    const deadline = Deadline.forRequest(claims.exp, now, this.config);
+    ctx.set(DEADLINE, deadline);
+    const request = new AuthRequest(claims as AuthorizationRequestClaims, deadline.signal, deadline.at);
+    ctx.set(AUTH_REQUEST, request);
+    ctx.payload = request;
+    await next();
+  }
+}

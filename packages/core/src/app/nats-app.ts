@@ -1,0 +1,169 @@
+import "reflect-metadata";
+import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
+
+import { Broker } from "../broker/broker.js";
+import { registerProviders } from "../di/providers.js";
+import { LOGGER } from "../di/tokens.js";
+import { Subscriber } from "../dispatch/subscriber.js";
+import { ConnectionError, NatsflowError } from "../errors.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+import { exploreControllers, type HandlerBinding } from "../metadata/explorer.js";
+import { connectNats } from "../transport/nats-transport.js";
+import type { Transport } from "../transport/transport.js";
+import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
+
+type State = "created" | "starting" | "running" | "stopping" | "stopped";
+
+/**
+ * A NATS service: a DI container of its own, the handlers its controllers define, and one connection.
+ * `create` builds everything that can fail without a server; `start` connects and subscribes;
+ * `stop` stops taking messages, lets in-flight ones finish, drains and closes.
+ */
+export class NatsApp {
+  readonly container: DependencyContainer;
+  readonly logger: Logger;
+  readonly broker: Broker;
+  private readonly bindings: HandlerBinding[];
+  private readonly subscribers: Subscriber[] = [];
+  private transport: Transport | undefined;
+  private state: State = "created";
+  private stopping: Promise<void> | undefined;
+  private readonly stopRequested: Promise<void>;
+  private requestStop!: () => void;
+
+  private constructor(private readonly options: ResolvedAppOptions) {
+    this.stopRequested = new Promise((resolve) => (this.requestStop = resolve));
+    this.logger = options.logger ?? createLogger();
+    this.container = rootContainer.createChildContainer();
+    this.broker = new Broker(() => this.connected());
+    this.container.register(LOGGER, { useValue: this.logger });
+    this.container.register(Broker, { useValue: this.broker });
+    // The constructor is private (use `create`), so the class is a token only by cast.
+    this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
+    registerProviders(this.container, options.providers);
+    for (const c of options.controllers) {
+      if (typeof c === "function") this.container.register(c, { useClass: c }, { lifecycle: Lifecycle.Singleton });
+    }
+    this.bindings = exploreControllers(this.container, options.controllers, options.middleware, this.logger);
+  }
+
+  /** Validates the options and creates the controllers; throws `SetupError` on bad configuration. */
+  static async create(options: NatsAppOptions): Promise<NatsApp> {
+    return new NatsApp(resolveAppOptions(options));
+  }
+
+  /** The handlers this app serves, as `{ name, subject, queue }`. */
+  get handlers(): ReadonlyArray<HandlerBinding["info"]> {
+    return this.bindings.map((b) => b.info);
+  }
+
+  get isRunning(): boolean {
+    return this.state === "running";
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== "created") throw new NatsflowError(`cannot start an app that is ${this.state}`);
+    this.state = "starting";
+    const factory = this.options.transport ?? connectNats;
+    try {
+      this.transport = await factory(this.options.connection);
+    } catch (e) {
+      this.state = "stopped";
+      throw e;
+    }
+    this.watchConnection(this.transport);
+    for (const binding of this.bindings) {
+      const sub = new Subscriber(binding, this.transport, this.container);
+      sub.start();
+      this.subscribers.push(sub);
+    }
+    // Subscriptions are live at the server once the round trip returns.
+    await this.transport.flush();
+    this.state = "running";
+    this.logger.info(
+      { handlers: this.bindings.map((b) => ({ handler: b.info.name, subject: b.info.subject, queue: b.info.queue })) },
+      "natsflow app started",
+    );
+  }
+
+  /** Idempotent. Waits up to `shutdownTimeoutMs` for in-flight messages, then drains and closes. */
+  stop(): Promise<void> {
+    this.requestStop();
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  /**
+   * Starts, stops on SIGINT/SIGTERM, and resolves once stopped. Rejects when the connection is
+   * lost for good, so a supervisor can restart the process.
+   */
+  async listen(): Promise<void> {
+    if (this.state === "created") await this.start();
+    const onSignal = (signal: NodeJS.Signals) => {
+      this.logger.info({ signal }, "shutting down");
+      void this.stop();
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      const transport = this.connected();
+      const lost = transport.closed().then((err) => {
+        if (this.state !== "stopping" && this.state !== "stopped") {
+          throw new ConnectionError(`NATS connection closed${err ? `: ${err.message}` : ""}`, { cause: err });
+        }
+      });
+      await Promise.race([lost, this.stopRequested]);
+      await this.stop();
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  }
+
+  private connected(): Transport {
+    if (!this.transport || this.transport.isClosed) {
+      throw new ConnectionError("not connected: call app.start() first");
+    }
+    return this.transport;
+  }
+
+  private watchConnection(transport: Transport): void {
+    transport.onStatus((s) => {
+      if (s.type === "error") this.logger.error({ err: s.error }, "NATS connection error");
+      else if (s.type === "disconnect") this.logger.warn({ server: s.server }, "NATS disconnected");
+      else if (s.type === "reconnect") this.logger.info({ server: s.server }, "NATS reconnected");
+    });
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasRunning = this.state === "running" || this.state === "starting";
+    this.state = "stopping";
+    for (const s of this.subscribers) s.stop();
+    const pending = this.subscribers.reduce((n, s) => n + s.pending, 0);
+    if (pending > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        Promise.all(this.subscribers.map((s) => s.settled())).then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), this.options.shutdownTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        const left = this.subscribers.reduce((n, s) => n + s.pending, 0);
+        this.logger.warn({ left }, "shutdown timeout: closing with messages still in flight");
+      }
+    }
+    if (this.transport) {
+      try {
+        await this.transport.drain();
+      } catch (e) {
+        this.logger.warn({ err: e }, "drain failed; closing");
+        await this.transport.close();
+      }
+    }
+    await this.container.dispose();
+    this.state = "stopped";
+    if (wasRunning) this.logger.info("natsflow app stopped");
+  }
+}

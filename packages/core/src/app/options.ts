@@ -1,0 +1,79 @@
+import type { Constructor, Provider } from "../di/providers.js";
+import { SetupError } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
+import type { MiddlewareSpec } from "../middleware/middleware.js";
+import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
+
+export interface NatsAppOptions extends Partial<ConnectionOptions> {
+  /** Classes whose decorators define handlers (`@AuthCallout()`, …); created through the container. */
+  controllers?: Constructor[];
+  /** Services the controllers depend on; see `Provider`. */
+  providers?: Provider[];
+  /** Middleware around every handler, outermost first. */
+  middleware?: MiddlewareSpec[];
+  logger?: Logger;
+  /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
+  transport?: TransportFactory;
+  /** How long `stop()` waits for in-flight messages before closing anyway. Default 10 s. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface ResolvedAppOptions {
+  connection: ConnectionOptions;
+  controllers: Constructor[];
+  providers: Provider[];
+  middleware: MiddlewareSpec[];
+  logger: Logger | undefined;
+  transport: TransportFactory | undefined;
+  shutdownTimeoutMs: number;
+}
+
+const DEFAULT_SERVER = "nats://127.0.0.1:4222";
+
+function nonEmptyString(setting: string, value: unknown, fix?: string): void {
+  if (value !== undefined && (typeof value !== "string" || value.length === 0)) {
+    throw new SetupError(setting, "must be a non-empty string when given.", fix);
+  }
+}
+
+function list<T>(setting: string, value: T[] | undefined): T[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
+  return value;
+}
+
+/** Every app option is checked here, once, before anything connects. */
+export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
+  if (options === null || typeof options !== "object") {
+    throw new SetupError("NatsApp.create options", "must be an object.");
+  }
+  const servers = options.servers ?? DEFAULT_SERVER;
+  const serverList = Array.isArray(servers) ? servers : [servers];
+  if (serverList.length === 0 || serverList.some((s) => typeof s !== "string" || s.trim() === "")) {
+    throw new SetupError("servers", "must be a URL like nats://host:4222, or a list of them.");
+  }
+  for (const key of ["user", "pass", "token", "creds", "name"] as const) nonEmptyString(key, options[key]);
+  if (options.token !== undefined && options.user !== undefined) {
+    throw new SetupError("token", "cannot be combined with user/pass.", "use either a token or a user and password.");
+  }
+  if (options.creds !== undefined && !options.creds.includes("-----BEGIN NATS USER JWT-----")) {
+    throw new SetupError("creds", "is not the contents of a NATS .creds file.", "pass the file's text, e.g. readFileSync(path, 'utf8').");
+  }
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+  if (!Number.isFinite(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
+    throw new SetupError("shutdownTimeoutMs", "must be a number of milliseconds ≥ 0.");
+  }
+  if (options.transport !== undefined && typeof options.transport !== "function") {
+    throw new SetupError("transport", "must be a function that returns a connected transport.");
+  }
+  const { controllers, providers, middleware, logger, transport, shutdownTimeoutMs: _s, ...connection } = options;
+  return {
+    connection: { ...connection, servers },
+    controllers: list("controllers", controllers),
+    providers: list("providers", providers),
+    middleware: list("middleware", middleware),
+    logger,
+    transport,
+    shutdownTimeoutMs,
+  };
+}

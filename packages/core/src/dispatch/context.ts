@@ -1,0 +1,68 @@
+import type { DependencyContainer } from "tsyringe";
+
+import type { Logger } from "../logging/logger.js";
+import type { HeadersInit, InboundMessage } from "../transport/transport.js";
+
+/** A typed slot for data one middleware leaves for another (see `createContextKey`). */
+export interface ContextKey<T> {
+  readonly name: string;
+  /** Phantom field: carries `T` for type inference only. */
+  readonly __type?: T;
+}
+
+export function createContextKey<T>(name: string): ContextKey<T> {
+  return Object.freeze({ name });
+}
+
+/** Which handler a message is running through, for logs and errors. */
+export interface HandlerInfo {
+  /** `Class.method` */
+  readonly name: string;
+  readonly subject: string;
+  readonly queue?: string | undefined;
+}
+
+export interface OutboundReply {
+  data: Uint8Array;
+  headers?: HeadersInit;
+}
+
+/**
+ * One message's trip through a handler's middleware chain. `payload` starts as the raw bytes and is
+ * replaced by decoding middleware; `result` is what the handler returned; `response`, when set, is
+ * what the dispatcher sends to the reply subject once the chain has finished.
+ */
+export class MessageContext {
+  payload: unknown;
+  result: unknown = undefined;
+  response: OutboundReply | undefined = undefined;
+  private readonly slots = new Map<ContextKey<unknown>, unknown>();
+  private child: DependencyContainer | undefined;
+
+  constructor(
+    readonly message: InboundMessage,
+    readonly handler: HandlerInfo,
+    readonly logger: Logger,
+    private readonly appContainer: DependencyContainer,
+  ) {
+    this.payload = message.data;
+  }
+
+  /** A child of the app's container for this message only; made on first use, disposed after. */
+  get container(): DependencyContainer {
+    this.child ??= this.appContainer.createChildContainer();
+    return this.child;
+  }
+
+  get<T>(key: ContextKey<T>): T | undefined {
+    return this.slots.get(key) as T | undefined;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): void {
+    this.slots.set(key, value);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.child) await this.child.dispose();
+  }
+}

@@ -1,0 +1,104 @@
+import type { DependencyContainer } from "tsyringe";
+
+import { HandlerError } from "../errors.js";
+import type { HandlerBinding } from "../metadata/explorer.js";
+import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
+import { MessageContext } from "./context.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * Where a message enters: one subscription per handler. Messages run concurrently up to the handler's
+ * limit (the rest wait in arrival order), each through the handler's composed chain; when the chain
+ * is done, the context's `response` leaves for the reply subject — the one place replies are sent.
+ */
+export class Subscriber {
+  private subscription: TransportSubscription | undefined;
+  private inFlight = 0;
+  private readonly waiting: InboundMessage[] = [];
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly binding: HandlerBinding,
+    private readonly transport: Transport,
+    private readonly container: DependencyContainer,
+  ) {}
+
+  get pending(): number {
+    return this.inFlight + this.waiting.length;
+  }
+
+  start(): void {
+    const { subject, queue } = this.binding.info;
+    this.subscription = this.transport.subscribe(subject, { queue }, (m) => this.accept(m));
+  }
+
+  /** Take no new messages; those already received still run (see `settled`). */
+  stop(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+  }
+
+  /** Resolves once every received message has been handled and answered. */
+  settled(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private accept(message: InboundMessage): void {
+    if (this.inFlight < this.binding.concurrency) void this.process(message);
+    else this.waiting.push(message);
+  }
+
+  private async process(message: InboundMessage): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.handle(message);
+    } finally {
+      this.inFlight--;
+      const next = this.waiting.shift();
+      if (next) void this.process(next);
+      else if (this.inFlight === 0) this.notifyIdle();
+    }
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async handle(message: InboundMessage): Promise<void> {
+    const { binding } = this;
+    const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
+    try {
+      await binding.run(ctx);
+    } catch (error) {
+      ctx.response = this.failure(ctx, error);
+    }
+    try {
+      if (message.reply && ctx.response) {
+        this.transport.publish(message.reply, ctx.response.data, ctx.response.headers ? { headers: ctx.response.headers } : {});
+      }
+    } catch (error) {
+      binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
+    }
+    try {
+      await ctx.dispose();
+    } catch (error) {
+      binding.logger.error({ err: error }, "disposing the message container failed");
+    }
+  }
+
+  /** An error no middleware handled: log it whole, answer with as little as is safe. */
+  private failure(ctx: MessageContext, error: unknown): MessageContext["response"] {
+    const known = error instanceof HandlerError;
+    ctx.logger[known ? "warn" : "error"]({ err: error, subject: ctx.message.subject }, "handler failed");
+    const code = known ? error.code : 500;
+    const description = known ? error.message : "internal error";
+    return {
+      data: encoder.encode(description),
+      headers: { "Nats-Service-Error": description, "Nats-Service-Error-Code": String(code) },
+    };
+  }
+}

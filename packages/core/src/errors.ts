@@ -1,0 +1,48 @@
+/** Base class of every error natsflow throws on purpose. */
+export class NatsflowError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Configuration that cannot work. Thrown at start-up, never while serving; the message names the
+ * setting and how to fix it.
+ */
+export class SetupError extends NatsflowError {
+  constructor(
+    readonly setting: string,
+    problem: string,
+    readonly fix?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${setting}: ${problem}${fix ? ` Fix: ${fix}` : ""}`, options);
+  }
+}
+
+/** A failure a handler reports on purpose; `code` follows the NATS micro services convention. */
+export class HandlerError extends NatsflowError {
+  constructor(
+    message: string,
+    readonly code = 500,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The NATS connection could not be made or was lost for good. */
+export class ConnectionError extends NatsflowError {}
+
+export class RequestTimeoutError extends NatsflowError {
+  constructor(readonly subject: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super(`request on "${subject}" timed out after ${timeoutMs} ms`, options);
+  }
+}
+
+export class NoRespondersError extends NatsflowError {
+  constructor(readonly subject: string, options?: { cause?: unknown }) {
+    super(`no responders on "${subject}"`, options);
+  }
+}

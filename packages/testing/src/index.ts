@@ -1,0 +1,17 @@
+export { startNatsServer, NatsServer, NatsServerStartError } from "./nats-server/launcher.js";
+export type { NatsServerConfig, StartNatsServerOptions } from "./nats-server/launcher.js";
+export {
+  cacheDir,
+  MIN_NATS_SERVER_VERSION,
+  natsServerVersion,
+  NatsServerNotFoundError,
+  resolveNatsServer,
+} from "./nats-server/resolve.js";
+export type { ResolvedNatsServer } from "./nats-server/resolve.js";
+
+export { configModeCallout, newAccountKey, newCurveKey } from "./callout/callout-setup.js";
+export type { ConfigModeCallout, ConfigModeCalloutOptions, KeyPairText } from "./callout/callout-setup.js";
+export { FakeCalloutServer } from "./callout/fake-server.js";
+export type { CalloutAnswer, FakeServerOptions, MintedRequest, MintOptions } from "./callout/fake-server.js";
+
+export { MemoryBroker, subjectMatches } from "./memory/memory-broker.js";
