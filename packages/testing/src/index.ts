@@ -15,3 +15,7 @@ export { FakeCalloutServer } from "./callout/fake-server.js";
 export type { CalloutAnswer, FakeServerOptions, MintedRequest, MintOptions } from "./callout/fake-server.js";
 
 export { MemoryBroker, subjectMatches } from "./memory/memory-broker.js";
+export { captureLogs } from "./logs.js";
+export type { CapturedLogs } from "./logs.js";
+export { createCalloutHarness } from "./callout/harness.js";
+export type { CalloutHarness, CalloutHarnessOptions } from "./callout/harness.js";

@@ -45,7 +45,7 @@ export function seedToRaw(seed: string, kind: PublicKeyKind): Uint8Array {
     throw new KeyError(`malformed seed: ${(e as Error).message}`, { cause: e });
   }
   if (decoded.prefix !== PREFIX[kind]) {
-    throw new KeyError(`expected a ${kind} seed ("S${LETTER[kind]}…"), got one starting "S${seed[1] ?? ""}"`);
+    throw new KeyError(`expected ${/^[aeiou]/.test(kind) ? "an" : "a"} ${kind} seed ("S${LETTER[kind]}…"), got one starting "S${seed[1] ?? ""}"`);
   }
   return decoded.buf;
 }

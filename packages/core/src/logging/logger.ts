@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from "pino";
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
 
 export type { Logger } from "pino";
 
@@ -25,11 +25,12 @@ export const REDACTED_PATHS = [
   "*.creds",
 ];
 
-export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino({
+export function createLogger(options: LoggerOptions = {}, destination?: DestinationStream): Logger {
+  const merged: LoggerOptions = {
     name: "natsflow",
     level: process.env.LOG_LEVEL ?? "info",
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     ...options,
-  });
+  };
+  return destination ? pino(merged, destination) : pino(merged);
 }

@@ -1,0 +1,83 @@
+import "reflect-metadata";
+
+import { AuthCallout, AuthCalloutConfig, authCalloutConfig, type Authorizer, type Grant } from "@natsflow/auth-callout";
+import { NatsApp, SetupError } from "@natsflow/core";
+import { MemoryBroker, newAccountKey, newCurveKey } from "@natsflow/testing";
+import { createUser } from "nkeys.js";
+import { describe, expect, it } from "vitest";
+
+const account = newAccountKey();
+const curve = newCurveKey();
+const userSeed = new TextDecoder().decode(createUser().getSeed());
+
+function setupError(fn: () => unknown): SetupError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(SetupError);
+    return e as SetupError;
+  }
+  throw new Error("expected a SetupError");
+}
+
+describe("callout configuration fails at start-up, naming the setting and the fix", () => {
+  it("accepts an account issuer seed and a curve xkey seed", () => {
+    const config = AuthCalloutConfig.from({ issuerSeed: account.seed, xkeySeed: curve.seed });
+    expect(config.issuer.publicKey).toBe(account.publicKey);
+    expect(config.xkey?.publicKey).toBe(curve.publicKey);
+  });
+
+  it("requires issuerSeed", () => {
+    const e = setupError(() => AuthCalloutConfig.from({ issuerSeed: "" }));
+    expect(e.setting).toBe("issuerSeed");
+    expect(e.message).toMatch(/^issuerSeed: is required\. Fix: use the seed of an account nkey/);
+  });
+
+  it("rejects a seed of the wrong kind without echoing it", () => {
+    const e = setupError(() => AuthCalloutConfig.from({ issuerSeed: userSeed }));
+    expect(e.message).toMatch(/issuerSeed: expected an account seed \("SA…"\), got one starting "SU"/);
+    expect(e.message).not.toContain(userSeed);
+    const x = setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, xkeySeed: account.seed }));
+    expect(x.setting).toBe("xkeySeed");
+    expect(x.message).not.toContain(account.seed);
+  });
+
+  it("rejects a malformed seed and a public key given as a seed", () => {
+    const mangled = `${account.seed.slice(0, -3)}AAA`;
+    const e = setupError(() => AuthCalloutConfig.from({ issuerSeed: mangled }));
+    expect(e.message).toMatch(/issuerSeed: malformed seed/);
+    expect(e.message).not.toContain(mangled);
+    expect(setupError(() => AuthCalloutConfig.from({ issuerSeed: account.publicKey })).message).toMatch(/not an nkey seed/);
+  });
+
+  it("rejects non-positive timeouts", () => {
+    expect(setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, timeoutMs: 0 })).setting).toBe("timeoutMs");
+  });
+
+  it("an @AuthCallout() app without callout keys fails at create", async () => {
+    @AuthCallout()
+    class Lonely implements Authorizer {
+      authorize(): Grant {
+        return { account: "APP" };
+      }
+    }
+    await expect(NatsApp.create({ transport: new MemoryBroker().transport, controllers: [Lonely] })).rejects.toThrow(
+      /providers: an @AuthCallout\(\) class needs the callout keys.*Fix: add authCalloutConfig/,
+    );
+    const app = await NatsApp.create({
+      transport: new MemoryBroker().transport,
+      controllers: [Lonely],
+      providers: [authCalloutConfig({ issuerSeed: account.seed })],
+    });
+    expect(app.handlers).toEqual([{ name: "Lonely.authorize", subject: "$SYS.REQ.USER.AUTH", queue: "natsflow-auth-callout" }]);
+  });
+
+  it("@AuthCallout() on a class without authorize fails at decoration", () => {
+    expect(() => {
+      @AuthCallout()
+      // @ts-expect-error -- the point: it does not implement Authorizer
+      class NoAuthorize {}
+      return NoAuthorize;
+    }).toThrow(/@AuthCallout\(\) on NoAuthorize: the class has no authorize\(request\) method/);
+  });
+});

@@ -1,0 +1,206 @@
+import "reflect-metadata";
+
+import { AuthCallout, AuthError, type Authorizer, type AuthRequest, type Grant, Ed25519Signer } from "@natsflow/auth-callout";
+import { captureLogs, createCalloutHarness, FakeCalloutServer, newCurveKey, type CalloutHarness } from "@natsflow/testing";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+class Directory {
+  readonly users = new Map([["alice", { pass: "wonderland", account: "APP" }]]);
+}
+
+let seen: AuthRequest | undefined;
+
+@AuthCallout()
+class TestAuthorizer implements Authorizer {
+  constructor(private readonly directory: Directory) {}
+
+  async authorize(req: AuthRequest): Promise<Grant> {
+    seen = req;
+    const user = req.username ?? "";
+    if (user === "crash") throw new Error("pg: connection to 10.9.8.7:5432 refused");
+    if (user === "hang") return new Promise(() => undefined);
+    if (user === "nogrant") return undefined as unknown as Grant;
+    if (user === "badgrant") return { account: "APP", permissions: { pub: { allow: ["bad subject"] } } };
+    const record = this.directory.users.get(user);
+    if (!record || record.pass !== req.password) throw new AuthError("invalid credentials");
+    return { account: record.account, permissions: { pub: { allow: ["alice.>"] }, sub: { allow: ["_INBOX.>"] }, resp: { max: 1 } }, expiresInSeconds: 60, tags: ["demo"] };
+  }
+}
+
+for (const xkey of [true, false]) {
+  describe(`callout pipeline in memory (xkey ${xkey ? "on" : "off"})`, () => {
+    let h: CalloutHarness;
+    const logs = captureLogs();
+
+    beforeAll(async () => {
+      h = await createCalloutHarness({ controllers: [TestAuthorizer], providers: [Directory], xkey, logger: logs.logger, callout: { timeoutMs: 300 } });
+    });
+    afterAll(() => h.stop());
+
+    it("grants with a user JWT for the request's user nkey, signed by the issuer", async () => {
+      const answer = await h.authorize({ user: "alice", pass: "wonderland", name: "my-client" });
+      expect(answer.error).toBeUndefined();
+      expect(answer.claims.iss).toBe(h.issuer.publicKey);
+      expect(answer.claims.aud).toBe(h.server.id);
+      const user = answer.user!;
+      expect(user.iss).toBe(h.issuer.publicKey);
+      expect(user.aud).toBe("APP");
+      expect(user.name).toBe("alice");
+      expect(user.nats.pub).toEqual({ allow: ["alice.>"] });
+      expect(user.nats.resp).toEqual({ max: 1, ttl: 0 });
+      expect(user.nats.tags).toEqual(["demo"]);
+      expect(user.exp! - Math.floor(Date.now() / 1000)).toBeGreaterThan(55);
+      expect(seen?.connectOpts.name).toBe("my-client");
+      expect(seen?.server.id).toBe(h.server.id);
+      const grantLog = logs.find(/granted/).at(-1) as Record<string, unknown>;
+      expect(grantLog).toMatchObject({ decision: "grant", account: "APP", user: "alice" });
+      expect(JSON.stringify(logs.lines)).not.toContain("wonderland");
+    });
+
+    it("denies with the AuthError's reason", async () => {
+      const answer = await h.authorize({ user: "alice", pass: "wrong" });
+      expect(answer.error).toBe("invalid credentials");
+      expect(answer.userJwt).toBeUndefined();
+    });
+
+    it("denies an unexpected exception with a generic reason and logs the stack", async () => {
+      const answer = await h.authorize({ user: "crash", pass: "x" });
+      expect(answer.error).toBe("internal authorization error");
+      expect(JSON.stringify(answer.claims)).not.toContain("10.9.8.7");
+      const entry = logs.find(/denied/).at(-1) as { err?: { stack?: string }; reason?: string };
+      expect(entry.reason).toBe("internal authorization error");
+      expect(entry.err?.stack).toContain("pg: connection to 10.9.8.7:5432 refused");
+    });
+
+    it("denies a missing or invalid grant", async () => {
+      expect((await h.authorize({ user: "nogrant" })).error).toBe("internal authorization error");
+      expect((await h.authorize({ user: "badgrant" })).error).toBe("internal authorization error");
+      expect(logs.lines.join("\n")).toMatch(/invalid grant: permissions\.pub\.allow has an invalid subject/);
+    });
+
+    it("denies an authorizer that misses the deadline, and aborts its signal", async () => {
+      const answer = await h.authorize({ user: "hang" });
+      expect(answer.error).toBe("authorization timed out");
+      expect(seen?.signal.aborted).toBe(true);
+    });
+
+    it("handles requests concurrently", async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, () => h.authorize({ user: "alice", pass: "wonderland" })));
+      expect(results.every((r) => r.userJwt)).toBe(true);
+    });
+  });
+}
+
+describe("callout pipeline: requests that must never be granted", () => {
+  let h: CalloutHarness;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    h = await createCalloutHarness({ controllers: [TestAuthorizer], providers: [Directory], xkey: true, logger: logs.logger });
+  });
+  afterAll(() => h.stop());
+
+  const alice = { user: "alice", pass: "wonderland" } as const;
+
+  async function expectSignedDenial(minted: ReturnType<FakeCalloutServer["mint"]>, reason: RegExp): Promise<void> {
+    const data = await h.send(minted);
+    expect(data, "expected a signed error, got silence").toBeDefined();
+    const answer = h.server.openResponse(data!, minted);
+    expect(answer.userJwt).toBeUndefined();
+    expect(answer.error).toMatch(reason);
+  }
+
+  async function expectDrop(request: { data: Uint8Array; headers?: Record<string, string> | undefined }): Promise<void> {
+    expect(await h.send({ data: request.data, headers: request.headers }, 400)).toBeUndefined();
+  }
+
+  it("bad signature", async () => {
+    await expectSignedDenial(h.server.mint({ ...alice, signer: Ed25519Signer.generate("server") }), /bad signature/);
+  });
+
+  it("issuer that is not the server_id", async () => {
+    const other = Ed25519Signer.generate("server");
+    await expectSignedDenial(h.server.mint({ ...alice, signer: other, tamper: (c) => void (c.iss = other.publicKey) }), /issuer is not the server_id/);
+  });
+
+  it("issuer that is not a server key", async () => {
+    const account = Ed25519Signer.generate("account");
+    await expectSignedDenial(h.server.mint({ ...alice, signer: account, tamper: (c) => void (c.iss = account.publicKey) }), /issuer is not a server key/);
+  });
+
+  it("wrong audience", async () => {
+    await expectSignedDenial(h.server.mint({ ...alice, tamper: (c) => void (c.aud = "someone-else") }), /audience/);
+  });
+
+  it("wrong type", async () => {
+    await expectSignedDenial(h.server.mint({ ...alice, tamper: (c) => void (c.nats.type = "user") }), /type is not authorization_request/);
+  });
+
+  it("expired", async () => {
+    await expectSignedDenial(h.server.mint({ ...alice, tamper: (c) => void (c.exp = Math.floor(Date.now() / 1000) - 1) }), /expired/);
+  });
+
+  it("addressed to another issuer", async () => {
+    const otherIssuer = Ed25519Signer.generate("account").publicKey;
+    await expectSignedDenial(h.server.mint({ ...alice, tamper: (c) => void (c.sub = otherIssuer) }), /another issuer/);
+  });
+
+  it("header xkey that does not match server_id.xkey", async () => {
+    await expectSignedDenial(h.server.mint({ ...alice, tamper: (c) => void ((c.nats.server_id as { xkey?: string }).xkey = newCurveKey().publicKey) }), /does not match server_id\.xkey/);
+  });
+
+  it("header xkey of another sender: the box does not open, so it is dropped", async () => {
+    await expectDrop(h.server.mint({ ...alice, headerXkey: newCurveKey().publicKey }));
+  });
+
+  it("plain request while an xkey is configured: encryption mismatch", async () => {
+    await expectSignedDenial(h.server.mint({ ...alice, seal: false }), /encryption mismatch/);
+    expect(logs.lines.join("\n")).toMatch(/encryption mismatch/);
+  });
+
+  it("garbage, truncated boxes, flipped bytes and non-JWT text are dropped", async () => {
+    const sealed = h.server.mint(alice);
+    const flipped = Uint8Array.from(sealed.data);
+    flipped[40] = (flipped[40] as number) ^ 0xff;
+    await expectDrop({ data: randomBytes(300), headers: sealed.headers });
+    await expectDrop({ data: sealed.data.subarray(0, sealed.data.length - 10), headers: sealed.headers });
+    await expectDrop({ data: flipped, headers: sealed.headers });
+    await expectDrop({ data: new TextEncoder().encode("hello") });
+    await expectDrop({ data: new Uint8Array(0) });
+    expect(logs.find(/dropped/).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("a JWT with another algorithm", async () => {
+    // Plain requests need a service without xkey.
+    const noXkey = await createCalloutHarness({ controllers: [TestAuthorizer], providers: [Directory], xkey: false, logger: captureLogs().logger });
+    try {
+      const own = noXkey.server.mint(alice);
+      const [, body, sig] = new TextDecoder().decode(own.data).split(".");
+      const header = Buffer.from(JSON.stringify({ typ: "JWT", alg: "HS256" })).toString("base64url");
+      const data = await noXkey.send({ data: new TextEncoder().encode(`${header}.${body}.${sig}`), headers: undefined });
+      expect(noXkey.server.openResponse(data!, own).error).toMatch(/unsupported JWT algorithm/);
+    } finally {
+      await noXkey.stop();
+    }
+  });
+
+  it("keeps serving a valid client after all of that", async () => {
+    expect((await h.authorize(alice)).userJwt).toBeDefined();
+  });
+});
+
+describe("encryption mismatch: sealed request, service without xkey", () => {
+  it("is dropped and logged, never granted", async () => {
+    const logs = captureLogs();
+    const h = await createCalloutHarness({ controllers: [TestAuthorizer], providers: [Directory], xkey: false, logger: logs.logger });
+    try {
+      const sealingServer = new FakeCalloutServer({ issuer: h.issuer.publicKey, xkey: newCurveKey().publicKey });
+      const minted = sealingServer.mint({ user: "alice", pass: "wonderland" });
+      expect(await h.send(minted, 400)).toBeUndefined();
+      expect(logs.lines.join("\n")).toMatch(/encryption mismatch: the server sealed the request but this service has no xkey/);
+    } finally {
+      await h.stop();
+    }
+  });
+});
