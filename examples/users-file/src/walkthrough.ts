@@ -72,7 +72,7 @@ async function step(results: StepResult[], name: string, expected: string, run: 
  */
 export async function runWalkthrough(url: string, print: (r: StepResult) => void = () => undefined): Promise<StepResult[]> {
   const results: StepResult[] = [];
-  const login = (user: string, pass: string) => connect({ servers: url, user, pass, maxReconnectAttempts: 0 });
+  const login = (user: string, pass: string) => connect({ servers: url, user, pass, reconnect: false });
 
   await step(results, "alice publishes on test", "delivered, in account APP", async () => {
     const nc = await login("alice", "alice");

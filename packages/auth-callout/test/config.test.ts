@@ -74,8 +74,8 @@ describe("callout configuration fails at start-up, naming the setting and the fi
 
   it("@AuthCallout() on a class without authorize fails at decoration", () => {
     expect(() => {
-      @AuthCallout()
       // @ts-expect-error -- the point: it does not implement Authorizer
+      @AuthCallout()
       class NoAuthorize {}
       return NoAuthorize;
     }).toThrow(/@AuthCallout\(\) on NoAuthorize: the class has no authorize\(request\) method/);

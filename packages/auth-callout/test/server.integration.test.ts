@@ -1,0 +1,184 @@
+// The callout against a real nats-server and real clients, in config mode, with and without xkey.
+import "reflect-metadata";
+
+import { AuthCallout, authCalloutConfig, AuthError, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
+import { injectable, NatsApp } from "@natsflow/core";
+import { captureLogs, configModeCallout, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Counts concurrent calls and lets a test wait until several are inside at once. */
+@injectable()
+class Gate {
+  inside = 0;
+  peak = 0;
+  served = 0;
+}
+
+@AuthCallout()
+class BehaviourAuthorizer implements Authorizer {
+  constructor(private readonly gate: Gate) {}
+
+  async authorize(req: AuthRequest): Promise<Grant> {
+    this.gate.served++;
+    switch (req.username) {
+      case "alice":
+        if (req.password !== "alice-pw") throw new AuthError("invalid credentials");
+        return { account: "APP", permissions: { pub: { allow: ["alice.>", "$SYS.REQ.USER.INFO"] }, sub: { allow: ["alice.>", "_INBOX.>"] } } };
+      case "crash":
+        throw new Error("pg: connection to 10.9.8.7:5432 refused, password=hunter2");
+      case "slow":
+        await new Promise((r) => setTimeout(r, 5000));
+        return { account: "APP" };
+      case "brief":
+        return { account: "APP", expiresInSeconds: 2 };
+      case "crowd": {
+        this.gate.inside++;
+        this.gate.peak = Math.max(this.gate.peak, this.gate.inside);
+        // Admit only once five requests are being authorized at the same time: a serial service never gets there.
+        const until = Date.now() + 1200;
+        while (this.gate.peak < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+        this.gate.inside--;
+        if (this.gate.peak < 5) throw new AuthError("requests were not handled concurrently");
+        return { account: "APP" };
+      }
+      default:
+        throw new AuthError("unknown user");
+    }
+  }
+}
+
+async function whoAmI(nc: NatsConnection): Promise<{ user: string; account: string; permissions?: unknown; expires?: string }> {
+  const reply = await nc.request("$SYS.REQ.USER.INFO", enc.encode(""), { timeout: 2000 });
+  return (JSON.parse(dec.decode(reply.data)) as { data: { user: string; account: string } }).data;
+}
+
+function login(server: NatsServer, user: string, pass: string): Promise<NatsConnection> {
+  return connect({ servers: server.url, user, pass, reconnect: false, timeout: 5000 });
+}
+
+for (const xkey of [true, false]) {
+  describe(`@AuthCallout() against nats-server (xkey ${xkey ? "on" : "off"})`, () => {
+    let setup: ConfigModeCallout;
+    let server: NatsServer;
+    let app: NatsApp;
+    const gate = new Gate();
+    const logs = captureLogs();
+
+    beforeAll(async () => {
+      setup = configModeCallout({ xkey });
+      server = await startNatsServer({ config: setup.serverConfig });
+      app = await NatsApp.create({
+        servers: server.url,
+        user: setup.serviceUser.user,
+        pass: setup.serviceUser.pass,
+        controllers: [BehaviourAuthorizer],
+        providers: [{ provide: Gate, useValue: gate }, authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed })],
+        logger: logs.logger,
+      });
+      await app.start();
+    });
+
+    afterAll(async () => {
+      await app?.stop();
+      await server?.stop();
+    });
+
+    it("admits a valid client into the granted account with the granted permissions", async () => {
+      const nc = await login(server, "alice", "alice-pw");
+      try {
+        const me = await whoAmI(nc);
+        expect(me.account).toBe("APP");
+        expect(me.user).toBe("alice");
+        expect(JSON.stringify(me.permissions)).toContain("alice.>");
+      } finally {
+        await nc.close();
+      }
+    });
+
+    it("rejects with the AuthError's reason, which the server logs", async () => {
+      await expect(login(server, "alice", "nope")).rejects.toThrow(/authorization violation/i);
+      expect(await server.waitForLog(/auth callout service returned an error: invalid credentials/i)).toBeTruthy();
+    });
+
+    it("rejects an unexpected exception without internal detail reaching the server", async () => {
+      await expect(login(server, "crash", "x")).rejects.toThrow(/authorization violation/i);
+      await server.waitForLog(/returned an error: internal authorization error/i);
+      expect(server.log).not.toMatch(/10\.9\.8\.7|hunter2|pg:/);
+      const denial = logs.find(/denied/).find((e) => e.user === "crash") as { err?: { stack?: string } } | undefined;
+      expect(denial?.err?.stack).toContain("pg: connection to 10.9.8.7");
+    });
+
+    it("rejects an authorizer slower than the deadline before the server gives up", async () => {
+      const started = Date.now();
+      await expect(login(server, "slow", "x")).rejects.toThrow(/authorization violation/i);
+      expect(Date.now() - started).toBeLessThan(2000);
+      await server.waitForLog(/returned an error: authorization timed out/i);
+      expect(server.log).not.toMatch(/response not received in time/i);
+    });
+
+    it("disconnects a client when its short-lived grant expires", async () => {
+      const nc = await login(server, "brief", "x");
+      expect((await whoAmI(nc)).account).toBe("APP");
+      const closed = await Promise.race([nc.closed().then(() => "closed"), new Promise((r) => setTimeout(() => r("still open"), 6000))]);
+      expect(closed).toBe("closed");
+      expect(nc.isClosed()).toBe(true);
+    });
+
+    it("authorizes concurrent connects concurrently", async () => {
+      gate.peak = 0;
+      const clients = await Promise.all(Array.from({ length: 5 }, () => login(server, "crowd", "x")));
+      expect(gate.peak).toBeGreaterThanOrEqual(5);
+      await Promise.all(clients.map((c) => c.close()));
+    });
+
+    it("never logs the passwords it saw", () => {
+      const all = logs.lines.join("\n");
+      expect(all).not.toContain("alice-pw");
+      expect(all).not.toContain('"pass"');
+    });
+  });
+}
+
+describe("two service instances in one queue group", () => {
+  let setup: ConfigModeCallout;
+  let server: NatsServer;
+  const apps: NatsApp[] = [];
+  const gates = [new Gate(), new Gate()];
+
+  beforeAll(async () => {
+    setup = configModeCallout({ xkey: true });
+    server = await startNatsServer({ config: setup.serverConfig });
+    for (const gate of gates) {
+      const app = await NatsApp.create({
+        servers: server.url,
+        user: setup.serviceUser.user,
+        pass: setup.serviceUser.pass,
+        controllers: [BehaviourAuthorizer],
+        providers: [{ provide: Gate, useValue: gate }, authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed })],
+        logger: captureLogs().logger,
+      });
+      await app.start();
+      apps.push(app);
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.stop()));
+    await server?.stop();
+  });
+
+  it("both serve, and each request is answered exactly once", async () => {
+    for (let i = 0; i < 24; i++) {
+      const nc = await login(server, "alice", "alice-pw");
+      await nc.close();
+    }
+    const [a, b] = gates as [Gate, Gate];
+    expect(a.served + b.served).toBe(24);
+    expect(a.served).toBeGreaterThan(0);
+    expect(b.served).toBeGreaterThan(0);
+  });
+});
