@@ -1,13 +1,19 @@
+import { fileURLToPath } from "node:url";
+
 import { defineConfig } from "vitest/config";
 
-// Tests import the workspace packages' TypeScript sources (the "@natsflow/source" export condition),
-// so no build is needed between an edit and a test run. Decorator metadata is emitted by Vite's
-// transformer from tsconfig's emitDecoratorMetadata; test/di-metadata.test.ts proves it.
-const conditions = ["@natsflow/source", "import", "module", "node", "default"];
+// Tests run the workspace packages' TypeScript sources, so no build is needed between an edit and a
+// test run. Decorator metadata is emitted by Vite's transformer from tsconfig's emitDecoratorMetadata;
+// packages/core/test/di-metadata.test.ts proves it.
+const packages = ["core", "auth-callout", "testing"];
 
 export default defineConfig({
-  resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: conditions } },
+  resolve: {
+    alias: packages.map((name) => ({
+      find: new RegExp(`^@natsflow/${name}$`),
+      replacement: fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url)),
+    })),
+  },
   test: {
     include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
     globalSetup: ["./test/global-setup.ts"],

@@ -49,35 +49,34 @@ export class CalloutResponder implements NatsMiddleware {
 
   async use(ctx: MessageContext, next: Next): Promise<void> {
     const started = performance.now();
-    let outcome: { jwt: string; account: string } | { denial: Denial; error: unknown };
+    let granted: { jwt: string; account: string } | undefined;
+    let failure: unknown;
     try {
       await next();
       const request = ctx.get(AUTH_REQUEST);
       if (!request) throw new Error("no verified request reached the responder");
       const grant = ctx.result as Grant;
-      const claims = userClaims(grant, request, this.config.issuer.publicKey);
-      outcome = { jwt: encodeJwt(claims, this.config.issuer), account: grant.account };
+      granted = { jwt: encodeJwt(userClaims(grant, request, this.config.issuer.publicKey), this.config.issuer), account: grant.account };
     } catch (error) {
-      outcome = { denial: denialFor(error), error };
+      failure = error;
     }
 
-    const request = ctx.get(AUTH_REQUEST);
     const address = ctx.get(REPLY_ADDRESS);
-    const log = { ...describe(request), ms: Math.round((performance.now() - started) * 100) / 100 };
-    if ("jwt" in outcome) {
-      ctx.response = { data: this.answer(ctx, address as ReplyAddress, { jwt: outcome.jwt }) };
-      ctx.logger.info({ ...log, decision: "grant", account: outcome.account }, "auth callout: granted");
+    const log = { ...describe(ctx.get(AUTH_REQUEST)), ms: Math.round((performance.now() - started) * 100) / 100 };
+    if (granted && address) {
+      ctx.response = { data: this.answer(ctx, address, { jwt: granted.jwt }) };
+      ctx.logger.info({ ...log, decision: "grant", account: granted.account }, "auth callout: granted");
       return;
     }
-    const { denial, error } = outcome;
+    const denial = denialFor(failure);
     // Stacks only for the unexpected; an AuthError or a bad request is an expected outcome.
-    const err = denial.level === "error" ? { err: error } : { detail: (error as Error)?.message };
+    const detail = denial.level === "error" ? { err: failure } : { detail: (failure as Error | undefined)?.message };
     if (!address) {
-      ctx.logger.warn({ ...log, ...err, decision: "drop", reason: denial.reason }, "auth callout: unreadable request dropped");
+      ctx.logger.warn({ ...log, ...detail, decision: "drop", reason: denial.reason }, "auth callout: unreadable request dropped");
       return;
     }
     ctx.response = { data: this.answer(ctx, address, { error: sanitizeReason(denial.reason) }) };
-    ctx.logger[denial.level]({ ...log, ...err, decision: "deny", reason: denial.reason }, "auth callout: denied");
+    ctx.logger[denial.level]({ ...log, ...detail, decision: "deny", reason: denial.reason }, "auth callout: denied");
   }
 
   private answer(ctx: MessageContext, address: ReplyAddress, body: Pick<AuthorizationResponse, "jwt" | "error">): Uint8Array {

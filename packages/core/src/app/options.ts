@@ -29,6 +29,7 @@ export interface ResolvedAppOptions {
 }
 
 const DEFAULT_SERVER = "nats://127.0.0.1:4222";
+const CONNECTION_KEYS = ["name", "user", "pass", "token", "creds", "connectTimeoutMs", "maxReconnectAttempts", "reconnectTimeWaitMs"] as const;
 
 function nonEmptyString(setting: string, value: unknown, fix?: string): void {
   if (value !== undefined && (typeof value !== "string" || value.length === 0)) {
@@ -66,14 +67,17 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   if (options.transport !== undefined && typeof options.transport !== "function") {
     throw new SetupError("transport", "must be a function that returns a connected transport.");
   }
-  const { controllers, providers, middleware, logger, transport, shutdownTimeoutMs: _s, ...connection } = options;
+  const connection: ConnectionOptions = { servers };
+  for (const key of CONNECTION_KEYS) {
+    if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
+  }
   return {
-    connection: { ...connection, servers },
-    controllers: list("controllers", controllers),
-    providers: list("providers", providers),
-    middleware: list("middleware", middleware),
-    logger,
-    transport,
+    connection,
+    controllers: list("controllers", options.controllers),
+    providers: list("providers", options.providers),
+    middleware: list("middleware", options.middleware),
+    logger: options.logger,
+    transport: options.transport,
     shutdownTimeoutMs,
   };
 }
