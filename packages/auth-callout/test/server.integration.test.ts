@@ -33,6 +33,16 @@ class BehaviourAuthorizer implements Authorizer {
       case "slow":
         await new Promise((r) => setTimeout(r, 5000));
         return { account: "APP" };
+      case "limited":
+        return {
+          account: "APP",
+          name: "limited-user",
+          permissions: { pub: { allow: ["$SYS.REQ.USER.INFO"], deny: ["secret.>"] }, sub: { allow: ["_INBOX.>"] }, resp: { max: 1, ttl: 1_000_000_000 } },
+          limits: { subs: 10, data: 1_000_000, payload: 4096, src: ["127.0.0.0/8"], times: [{ start: "00:00:00", end: "23:59:59" }], locale: "UTC" },
+          allowedConnectionTypes: ["STANDARD"],
+          tags: ["tier:test"],
+          expiresInSeconds: 600,
+        };
       case "brief":
         return { account: "APP", expiresInSeconds: 2 };
       case "crowd": {
@@ -94,6 +104,19 @@ for (const xkey of [true, false]) {
         expect(me.account).toBe("APP");
         expect(me.user).toBe("alice");
         expect(JSON.stringify(me.permissions)).toContain("alice.>");
+      } finally {
+        await nc.close();
+      }
+    });
+
+    it("accepts a grant that uses every field: limits, time windows, connection types, tags, expiry", async () => {
+      const nc = await login(server, "limited", "x");
+      try {
+        const me = await whoAmI(nc);
+        expect(me.user).toBe("limited-user");
+        expect(me.account).toBe("APP");
+        expect(JSON.stringify(me.permissions)).toContain("secret.>");
+        expect(Number(me.expires)).toBeGreaterThan(0);
       } finally {
         await nc.close();
       }

@@ -154,7 +154,7 @@ class NatsTransport implements Transport {
             break;
         }
       }
-    })();
+    })().catch(() => undefined); // the status stream ends with the connection; it must never crash the process
   }
 }
 
