@@ -2,7 +2,7 @@ import "reflect-metadata";
 
 import { AuthCallout, AuthCalloutConfig, authCalloutConfig, type Authorizer, type Grant } from "@natsflow/auth-callout";
 import { NatsApp, SetupError } from "@natsflow/core";
-import { MemoryBroker, newAccountKey, newCurveKey } from "@natsflow/testing";
+import { TestBroker, newAccountKey, newCurveKey } from "@natsflow/testing";
 import { createUser } from "nkeys.js";
 import { describe, expect, it } from "vitest";
 
@@ -61,11 +61,11 @@ describe("callout configuration fails at start-up, naming the setting and the fi
         return { account: "APP" };
       }
     }
-    await expect(NatsApp.create({ transport: new MemoryBroker().transport, controllers: [Lonely] })).rejects.toThrow(
+    await expect(NatsApp.create({ transport: new TestBroker().transport, controllers: [Lonely] })).rejects.toThrow(
       /providers: an @AuthCallout\(\) class needs the callout keys.*Fix: add authCalloutConfig/,
     );
     const app = await NatsApp.create({
-      transport: new MemoryBroker().transport,
+      transport: new TestBroker().transport,
       controllers: [Lonely],
       providers: [authCalloutConfig({ issuerSeed: account.seed })],
     });

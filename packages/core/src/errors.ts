@@ -32,6 +32,34 @@ export class HandlerError extends NatsflowError {
   }
 }
 
+export interface ValidationIssue {
+  /** Dot path into the payload, empty for the payload itself. */
+  path: string;
+  message: string;
+}
+
+/** The payload is not what the handler accepts: malformed for its codec, or rejected by its schema. */
+export class ValidationError extends HandlerError {
+  constructor(
+    readonly issues: ValidationIssue[],
+    options?: { cause?: unknown; description?: string },
+  ) {
+    super(options?.description ?? `invalid payload: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`, 400, options);
+  }
+}
+
+/** A request was answered with an error (NATS micro services convention headers). */
+export class ServiceError extends NatsflowError {
+  constructor(
+    readonly subject: string,
+    readonly code: number,
+    readonly description: string,
+    readonly body?: unknown,
+  ) {
+    super(`${subject}: ${code} ${description}`);
+  }
+}
+
 /** The NATS connection could not be made or was lost for good. */
 export class ConnectionError extends NatsflowError {}
 

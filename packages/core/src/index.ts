@@ -2,15 +2,35 @@ import "reflect-metadata";
 
 export { NatsApp } from "./app/nats-app.js";
 export type { NatsAppOptions } from "./app/options.js";
+export type { OnShutdown, OnStartup } from "./app/lifespan.js";
 
-export { Broker, Reply, encodePayload } from "./broker/broker.js";
-export type { BrokerPublishOptions, BrokerRequestOptions, Payload } from "./broker/broker.js";
+export { Controller } from "./decorators/controller.js";
+export type { ControllerOptions } from "./decorators/controller.js";
+export { Subscribe } from "./decorators/subscribe.js";
+export type { SubscribeOptions } from "./decorators/subscribe.js";
+export { Publish } from "./decorators/publish.js";
+export { Use } from "./decorators/use.js";
+export { Payload } from "./decorators/payload.js";
+export { Headers } from "./decorators/headers.js";
+export { Subject } from "./decorators/subject.js";
+export { Param } from "./decorators/param.js";
+export { Msg } from "./decorators/msg.js";
+export { Ctx } from "./decorators/ctx.js";
 
-export type { Constructor, Provider } from "./di/providers.js";
-export { LOGGER } from "./di/tokens.js";
+export { Broker, encodePayload } from "./broker/broker.js";
+export type { BrokerPublishOptions, BrokerRequestOptions, Payload as PublishPayload } from "./broker/broker.js";
+
+export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";
+export type { Codec, CodecOption } from "./codec/codec.js";
+export { validate } from "./validation/standard-schema.js";
+export type { StandardSchemaV1 } from "./validation/standard-schema.js";
+
+export type { Constructor, Provider, ProviderScope } from "./di/providers.js";
+export { HEADERS, LOGGER, MESSAGE } from "./di/tokens.js";
 
 export { MessageContext, createContextKey } from "./dispatch/context.js";
 export type { ContextKey, HandlerInfo, OutboundReply } from "./dispatch/context.js";
+export { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "./dispatch/error-reply.js";
 
 export {
   ConnectionError,
@@ -18,19 +38,22 @@ export {
   NatsflowError,
   NoRespondersError,
   RequestTimeoutError,
+  ServiceError,
   SetupError,
+  ValidationError,
 } from "./errors.js";
+export type { ValidationIssue } from "./errors.js";
 
 export { createLogger, REDACTED_PATHS } from "./logging/logger.js";
 export type { Logger } from "./logging/logger.js";
 
 export { addHandler, defineController, getControllerMetadata, getHandlers } from "./metadata/handler-metadata.js";
-export type { ControllerMetadata, HandlerMetadata, HandlerOptions } from "./metadata/handler-metadata.js";
+export type { ControllerMetadata, ControllerScope, HandlerMetadata, HandlerOptions, HandlerSite } from "./metadata/handler-metadata.js";
 
 export { compose } from "./middleware/compose.js";
 export type { Middleware, MiddlewareClass, MiddlewareSpec, NatsMiddleware, Next } from "./middleware/middleware.js";
 
-export { isValidSubject, isValidSubjectFilter } from "./subjects.js";
+export { compileSubject, isValidSubject, isValidSubjectFilter } from "./subjects.js";
 
 export type {
   ConnectionOptions,
@@ -39,7 +62,7 @@ export type {
   MessageHeaders,
   PublishOptions,
   RequestOptions,
-  SubscribeOptions,
+  SubscribeOptions as TransportSubscribeOptions,
   Transport,
   TransportFactory,
   TransportStatus,

@@ -1,54 +1,22 @@
 import "reflect-metadata";
 
 import {
-  addHandler,
-  defineController,
-  HandlerError,
-  injectable,
+  Controller,
   NatsApp,
+  Param,
+  Payload,
+  Publish,
   SetupError,
-  type MessageContext,
-  type Middleware,
-  type NatsMiddleware,
-  type Next,
+  Subscribe,
+  type OnShutdown,
+  type OnStartup,
 } from "@natsflow/core";
-import { captureLogs, MemoryBroker } from "@natsflow/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { TestBroker } from "@natsflow/testing";
+import { describe, expect, it } from "vitest";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function controller<T extends new (...a: never[]) => object>(cls: T, handlers: Array<{ method: string; subject: string; concurrency?: number; queue?: string; middleware?: Middleware[] }>): T {
-  defineController(cls, { middleware: [] });
-  for (const h of handlers) {
-    addHandler(cls, {
-      method: h.method,
-      subject: h.subject,
-      options: { ...(h.concurrency !== undefined ? { concurrency: h.concurrency } : {}), ...(h.queue ? { queue: h.queue } : {}) },
-      middleware: h.middleware ?? [],
-    });
-  }
-  return cls;
-}
-
-/** Replies with its reversed text; the echo subject answers via middleware that sets the response. */
-const reply: Middleware = async (ctx, next) => {
-  await next();
-  ctx.response = { data: enc.encode(String(ctx.result)) };
-};
-
-let apps: NatsApp[] = [];
-afterEach(async () => {
-  await Promise.all(apps.map((a) => a.stop()));
-  apps = [];
-});
-
-async function startApp(options: Parameters<typeof NatsApp.create>[0]): Promise<NatsApp> {
-  const app = await NatsApp.create(options);
-  apps.push(app);
-  await app.start();
-  return app;
-}
+const memory = () => ({ transport: new TestBroker().transport });
 
 describe("NatsApp options", () => {
   it("rejects bad settings at create time, naming the setting", async () => {
@@ -56,61 +24,178 @@ describe("NatsApp options", () => {
     await expect(NatsApp.create({ servers: "nats://x", token: "t", user: "u" })).rejects.toThrow(/^token:/);
     await expect(NatsApp.create({ creds: "not a creds file" })).rejects.toThrow(/^creds:.*Fix:/);
     await expect(NatsApp.create({ shutdownTimeoutMs: -1 })).rejects.toBeInstanceOf(SetupError);
+    await expect(NatsApp.create({ providers: [42 as never] })).rejects.toThrow(/^providers\[0\]:/);
+    await expect(NatsApp.create({ providers: [{ provide: "x", useClass: class {}, scope: "request" as never }] })).rejects.toThrow(/^providers\[0\]\.scope/);
   });
 
-  it("rejects a controller without handlers and a bad provider", async () => {
+  it("rejects a controller without handlers", async () => {
     class Plain {}
     await expect(NatsApp.create({ controllers: [Plain] })).rejects.toThrow(/controllers\[0\] \(Plain\): has no handlers/);
-    await expect(NatsApp.create({ providers: [42 as never] })).rejects.toThrow(/^providers\[0\]:/);
   });
 
   it("explains a constructor dependency it cannot create", async () => {
     interface Db {
       q(): void;
     }
-    @injectable()
+    @Controller()
     class NeedsDb {
       constructor(readonly db: Db) {}
+      @Subscribe("needs.db")
       handle() {}
     }
-    controller(NeedsDb, [{ method: "handle", subject: "needs.db" }]);
-    await expect(NatsApp.create({ controllers: [NeedsDb] })).rejects.toThrow(/cannot create NeedsDb.*Fix: register every constructor dependency/s);
+    await expect(NatsApp.create({ ...memory(), controllers: [NeedsDb] })).rejects.toThrow(/cannot create NeedsDb.*Fix: register every constructor dependency/s);
   });
 
   it("refuses two handlers on the same subject and queue", async () => {
+    @Controller()
     class A {
+      @Subscribe("same", { queue: "q" })
       h() {}
     }
+    @Controller()
     class B {
+      @Subscribe("same", { queue: "q" })
       h() {}
     }
-    controller(A, [{ method: "h", subject: "same", queue: "q" }]);
-    controller(B, [{ method: "h", subject: "same", queue: "q" }]);
-    await expect(NatsApp.create({ controllers: [A, B] })).rejects.toThrow(/B\.h: listens on "same" in queue "q" like A\.h/);
+    await expect(NatsApp.create({ ...memory(), controllers: [A, B] })).rejects.toThrow(/B\.h: listens on "same" in queue "q" like A\.h/);
   });
 
-  it("refuses an invalid subject or concurrency", async () => {
-    class C {
+  it("refuses option combinations that cannot work, naming handler and option", async () => {
+    @Controller("p")
+    class BadParam {
+      @Subscribe("{id}.get")
+      get(@Param("key") key: string) {
+        return key;
+      }
+    }
+    await expect(NatsApp.create({ ...memory(), controllers: [BadParam] })).rejects.toThrow(
+      /BadParam\.get @Param\("key"\): the subject has no \{key\} token \(it has \{id\}\)/,
+    );
+
+    @Controller()
+    class Orphan {
+      @Subscribe("ok")
+      ok() {}
+      @Publish("out")
+      notAHandler(@Payload() x: unknown) {
+        return x;
+      }
+    }
+    await expect(NatsApp.create({ ...memory(), controllers: [Orphan] })).rejects.toThrow(/Orphan\.notAHandler: has @Publish or parameter decorators but no @Subscribe/);
+
+    @Controller()
+    class BadOptions {
+      @Subscribe("a", { codec: "xml" as never })
+      a() {}
+    }
+    await expect(NatsApp.create({ ...memory(), controllers: [BadOptions] })).rejects.toThrow(/BadOptions\.a codec: unknown codec "xml"/);
+
+    @Controller()
+    class BadSchema {
+      @Subscribe("b", { schema: { parse: () => 1 } as never })
+      b() {}
+    }
+    await expect(NatsApp.create({ ...memory(), controllers: [BadSchema] })).rejects.toThrow(/BadSchema\.b schema: is not a Standard Schema/);
+
+    @Controller()
+    class BadSubject {
+      @Subscribe("a b")
+      a() {}
+      @Subscribe("{x}.{x}")
+      b() {}
+    }
+    await expect(NatsApp.create({ ...memory(), controllers: [BadSubject] })).rejects.toThrow(/BadSubject\.a subject/);
+
+    @Controller()
+    class BadConcurrency {
+      @Subscribe("c", { concurrency: 0 })
+      c() {}
+    }
+    await expect(NatsApp.create({ ...memory(), controllers: [BadConcurrency] })).rejects.toThrow(/BadConcurrency\.c concurrency/);
+  });
+
+  it("refuses a singleton controller that depends on a message-scoped provider", async () => {
+    class PerMessage {}
+    @Controller()
+    class Holder {
+      constructor(readonly pm: PerMessage) {}
+      @Subscribe("h")
       h() {}
     }
-    controller(C, [{ method: "h", subject: "bad subject" }]);
-    await expect(NatsApp.create({ controllers: [C] })).rejects.toThrow(/C\.h subject/);
-    class D {
-      h() {}
-    }
-    controller(D, [{ method: "h", subject: "ok", concurrency: 0 }]);
-    await expect(NatsApp.create({ controllers: [D] })).rejects.toThrow(/D\.h concurrency/);
+    await expect(
+      NatsApp.create({ ...memory(), controllers: [Holder], providers: [{ provide: PerMessage, useClass: PerMessage, scope: "message" }] }),
+    ).rejects.toThrow(/is a singleton but depends on message-scoped PerMessage.*scope: "message"/s);
   });
 });
 
-describe("dispatch", () => {
+describe("lifespan and shutdown", () => {
+  it("runs onStartup in order before messages flow and onShutdown in reverse after draining", async () => {
+    const events: string[] = [];
+    class Database implements OnStartup, OnShutdown {
+      onStartup() {
+        events.push("db up");
+      }
+      onShutdown() {
+        events.push("db down");
+      }
+    }
+    @Controller("life")
+    class Life implements OnStartup, OnShutdown {
+      constructor(readonly db: Database) {}
+      async onStartup() {
+        events.push("controller up");
+      }
+      onShutdown() {
+        events.push("controller down");
+      }
+      @Subscribe("ping", { codec: "string" })
+      ping() {
+        events.push("message");
+        return "pong";
+      }
+    }
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Life], providers: [Database] });
+    expect(events).toEqual([]);
+    await app.start();
+    expect(dec.decode((await broker.connect().request("life.ping", enc.encode(""), { timeoutMs: 1000 })).data)).toBe("pong");
+    await app.stop();
+    expect(events).toEqual(["db up", "controller up", "message", "controller down", "db down"]);
+  });
+
+  it("stop() lets in-flight messages finish and answer before closing", async () => {
+    let release!: () => void;
+    let entered!: () => void;
+    const started = new Promise<void>((r) => (entered = r));
+    @Controller("held")
+    class Held {
+      @Subscribe("h", { codec: "string" })
+      async h() {
+        entered();
+        await new Promise<void>((r) => (release = r));
+        return "finished";
+      }
+    }
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Held] });
+    await app.start();
+    const answer = broker.connect().request("held.h", enc.encode(""), { timeoutMs: 5000 });
+    await started;
+    const stopping = app.stop();
+    release();
+    await stopping;
+    expect(dec.decode((await answer).data)).toBe("finished");
+    expect(app.isRunning).toBe(false);
+  });
+
   it("runs handlers concurrently up to the limit, the rest in order", async () => {
-    const broker = new MemoryBroker();
     let inside = 0;
     let peak = 0;
     const release: Array<() => void> = [];
+    @Controller()
     class Slow {
-      async work(): Promise<string> {
+      @Subscribe("slow", { concurrency: 3, codec: "string" })
+      async work() {
         inside++;
         peak = Math.max(peak, inside);
         await new Promise<void>((r) => release.push(r));
@@ -118,98 +203,17 @@ describe("dispatch", () => {
         return "done";
       }
     }
-    controller(Slow, [{ method: "work", subject: "slow", concurrency: 3, middleware: [reply] }]);
-    await startApp({ transport: broker.transport, controllers: [Slow] });
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Slow] });
+    await app.start();
     const client = broker.connect();
     const replies = Array.from({ length: 5 }, () => client.request("slow", enc.encode("x"), { timeoutMs: 5000 }));
     await expect.poll(() => release.length).toBe(3);
-    expect(peak).toBe(3);
     while (release.length) release.shift()?.();
     await expect.poll(() => release.length).toBe(2);
     while (release.length) release.shift()?.();
-    const answers = await Promise.all(replies);
-    expect(answers.map((m) => dec.decode(m.data))).toEqual(Array(5).fill("done"));
+    expect((await Promise.all(replies)).map((m) => dec.decode(m.data))).toEqual(Array(5).fill("done"));
     expect(peak).toBe(3);
-  });
-
-  it("answers unexpected errors with a generic 500 and HandlerError with its code, and keeps serving", async () => {
-    const broker = new MemoryBroker();
-    const logs = captureLogs();
-    class Faulty {
-      h(payload: Uint8Array): string {
-        const text = dec.decode(payload);
-        if (text === "crash") throw new Error("db at 10.1.2.3 refused");
-        if (text === "bad") throw new HandlerError("bad input", 400);
-        return "fine";
-      }
-    }
-    controller(Faulty, [{ method: "h", subject: "faulty", middleware: [reply] }]);
-    await startApp({ transport: broker.transport, controllers: [Faulty], logger: logs.logger });
-    const client = broker.connect();
-    const crash = await client.request("faulty", enc.encode("crash"), { timeoutMs: 1000 });
-    expect(crash.headers?.get("Nats-Service-Error-Code")).toBe("500");
-    expect(dec.decode(crash.data)).toBe("internal error");
-    const bad = await client.request("faulty", enc.encode("bad"), { timeoutMs: 1000 });
-    expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
-    expect(bad.headers?.get("Nats-Service-Error")).toBe("bad input");
-    const ok = await client.request("faulty", enc.encode("ok"), { timeoutMs: 1000 });
-    expect(dec.decode(ok.data)).toBe("fine");
-    const failure = logs.find(/handler failed/)[0] as { err?: { stack?: string } };
-    expect(failure.err?.stack).toMatch(/db at 10\.1\.2\.3 refused/);
-  });
-
-  it("resolves middleware classes from the container, app middleware outermost", async () => {
-    const broker = new MemoryBroker();
-    const trail: string[] = [];
-    class Tag {
-      readonly value = "tagged";
-    }
-    @injectable()
-    class TagMiddleware implements NatsMiddleware {
-      constructor(private readonly tag: Tag) {}
-      async use(ctx: MessageContext, next: Next) {
-        trail.push(`class:${this.tag.value}`);
-        await next();
-      }
-    }
-    class Echo {
-      h() {
-        trail.push("handler");
-        return "ok";
-      }
-    }
-    controller(Echo, [{ method: "h", subject: "echo", middleware: [reply, TagMiddleware as never] }]);
-    const outer: Middleware = async (_c, next) => {
-      trail.push("app");
-      await next();
-    };
-    await startApp({ transport: broker.transport, controllers: [Echo], providers: [Tag], middleware: [outer] });
-    await broker.connect().request("echo", enc.encode(""), { timeoutMs: 1000 });
-    expect(trail).toEqual(["app", "class:tagged", "handler"]);
-  });
-
-  it("stop() lets in-flight messages finish and answer before closing", async () => {
-    const broker = new MemoryBroker();
-    let release!: () => void;
-    const started = new Promise<void>((resolveStarted) => {
-      class Held {
-        async h() {
-          resolveStarted();
-          await new Promise<void>((r) => (release = r));
-          return "finished";
-        }
-      }
-      controller(Held, [{ method: "h", subject: "held", middleware: [reply] }]);
-      void startApp({ transport: broker.transport, controllers: [Held] });
-    });
-    await expect.poll(() => apps.length && apps[0]?.isRunning).toBe(true);
-    const answer = broker.connect().request("held", enc.encode(""), { timeoutMs: 5000 });
-    await started;
-    const app = apps[0] as NatsApp;
-    const stopping = app.stop();
-    release();
-    await stopping;
-    expect(dec.decode((await answer).data)).toBe("finished");
-    expect(app.isRunning).toBe(false);
+    await app.stop();
   });
 });

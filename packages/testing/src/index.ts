@@ -14,7 +14,7 @@ export type { ConfigModeCallout, ConfigModeCalloutOptions, KeyPairText } from ".
 export { FakeCalloutServer } from "./callout/fake-server.js";
 export type { CalloutAnswer, FakeServerOptions, MintedRequest, MintOptions } from "./callout/fake-server.js";
 
-export { MemoryBroker, subjectMatches } from "./memory/memory-broker.js";
+export { TestBroker, subjectMatches } from "./memory/test-broker.js";
 export { captureLogs } from "./logs.js";
 export type { CapturedLogs } from "./logs.js";
 export { createCalloutHarness } from "./callout/harness.js";

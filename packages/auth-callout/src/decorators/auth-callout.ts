@@ -4,7 +4,6 @@ import {
   injectable,
   SetupError,
   type DependencyContainer,
-  type MiddlewareSpec,
 } from "@natsflow/core";
 
 import { AUTH_CALLOUT_CONFIG } from "../config/callout-config.js";
@@ -12,7 +11,6 @@ import type { Grant } from "../grant/grant.js";
 import { DeadlineGuard } from "../pipeline/deadline.js";
 import { XkeyOpener } from "../pipeline/open-xkey.js";
 import { CalloutResponder } from "../pipeline/respond.js";
-import { AUTH_REQUEST } from "../pipeline/state.js";
 import { RequestVerifier } from "../pipeline/verify-request.js";
 import type { AuthRequest } from "../request/auth-request.js";
 
@@ -31,8 +29,6 @@ export interface AuthCalloutDecoratorOptions {
   queue?: string;
   /** Requests authorized at once by one instance; more wait in arrival order. Default 256. */
   concurrency?: number;
-  /** Extra middleware, run after the request is verified and before `authorize`. */
-  middleware?: MiddlewareSpec[];
 }
 
 function requireConfig(container: DependencyContainer): void {
@@ -48,7 +44,9 @@ function requireConfig(container: DependencyContainer): void {
 /**
  * Makes a class the auth callout handler: injectable (constructor dependencies resolved by type),
  * subscribed to `$SYS.REQ.USER.AUTH` in a queue group, with `authorize` wrapped in the callout
- * pipeline — respond ∘ unseal ∘ verify ∘ deadline — through the same dispatch path as any handler.
+ * pipeline — respond ∘ unseal ∘ verify ∘ deadline — through the same dispatch path as any
+ * `@Subscribe` handler. `@Use()` middleware runs inside the pipeline: it sees the verified
+ * `AuthRequest` as `ctx.payload`, within the deadline, and may throw `AuthError`.
  */
 export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
   return <T extends abstract new (...args: never[]) => Authorizer>(target: T): void => {
@@ -56,14 +54,15 @@ export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
       throw new SetupError(`@AuthCallout() on ${target.name}`, "the class has no authorize(request) method.", "implement Authorizer.");
     }
     injectable()(target as unknown as new (...args: never[]) => Authorizer);
-    defineController(target, { middleware: [] });
+    defineController(target, { scope: "singleton" });
     addHandler(target, {
       method: "authorize",
       subject: AUTH_CALLOUT_SUBJECT,
       options: { queue: options.queue ?? DEFAULT_AUTH_QUEUE, concurrency: options.concurrency ?? DEFAULT_AUTH_CONCURRENCY },
-      middleware: [CalloutResponder, XkeyOpener, RequestVerifier, DeadlineGuard, ...(options.middleware ?? [])],
-      args: (ctx) => [ctx.get(AUTH_REQUEST)],
-      prepare: requireConfig,
+      pipeline: ({ container }) => {
+        requireConfig(container);
+        return [CalloutResponder, XkeyOpener, RequestVerifier, DeadlineGuard];
+      },
     });
   };
 }

@@ -3,11 +3,13 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 
 import { Broker } from "../broker/broker.js";
 import { registerProviders } from "../di/providers.js";
+import { hasOnShutdown, hasOnStartup } from "./lifespan.js";
 import { LOGGER } from "../di/tokens.js";
 import { Subscriber } from "../dispatch/subscriber.js";
 import { ConnectionError, NatsflowError } from "../errors.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { exploreControllers, type HandlerBinding } from "../metadata/explorer.js";
+import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../metadata/explorer.js";
+import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
@@ -24,6 +26,8 @@ export class NatsApp {
   readonly logger: Logger;
   readonly broker: Broker;
   private readonly bindings: HandlerBinding[];
+  /** Providers and controllers with one instance per app, in creation order: lifespan hooks run on them. */
+  private readonly instances: object[];
   private readonly subscribers: Subscriber[] = [];
   private transport: Transport | undefined;
   private state: State = "created";
@@ -40,11 +44,17 @@ export class NatsApp {
     this.container.register(Broker, { useValue: this.broker });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
-    registerProviders(this.container, options.providers);
+    const providers = registerProviders(this.container, options.providers);
     for (const c of options.controllers) {
-      if (typeof c === "function") this.container.register(c, { useClass: c }, { lifecycle: Lifecycle.Singleton });
+      if (typeof c === "function" && getControllerMetadata(c)?.scope !== "message") {
+        this.container.register(c, { useClass: c }, { lifecycle: Lifecycle.Singleton });
+      }
     }
-    this.bindings = exploreControllers(this.container, options.controllers, options.middleware, this.logger);
+    // Every app-scoped provider is created now: a broken one fails here, not on the first message.
+    const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
+    const explored = exploreControllers(this.container, options.controllers, options.middleware, this.logger, providers.message);
+    this.bindings = explored.bindings;
+    this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
   /** Validates the options and creates the controllers; throws `SetupError` on bad configuration. */
@@ -64,6 +74,7 @@ export class NatsApp {
   async start(): Promise<void> {
     if (this.state !== "created") throw new NatsflowError(`cannot start an app that is ${this.state}`);
     this.state = "starting";
+    for (const instance of this.instances) if (hasOnStartup(instance)) await instance.onStartup();
     const factory = this.options.transport ?? connectNats;
     try {
       this.transport = await factory(this.options.connection);
@@ -160,6 +171,14 @@ export class NatsApp {
       } catch (e) {
         this.logger.warn({ err: e }, "drain failed; closing");
         await this.transport.close();
+      }
+    }
+    for (const instance of wasRunning ? [...this.instances].reverse() : []) {
+      if (!hasOnShutdown(instance)) continue;
+      try {
+        await instance.onShutdown();
+      } catch (e) {
+        this.logger.error({ err: e }, "onShutdown failed");
       }
     }
     await this.container.dispose();

@@ -1,7 +1,9 @@
+import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
+import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
+import { ServiceError } from "../errors.js";
 import type { HeadersInit, InboundMessage, Transport } from "../transport/transport.js";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export type Payload = Uint8Array | string | object | number | boolean | null;
 
@@ -9,45 +11,64 @@ export type Payload = Uint8Array | string | object | number | boolean | null;
 export function encodePayload(payload: Payload): Uint8Array {
   if (payload instanceof Uint8Array) return payload;
   if (typeof payload === "string") return encoder.encode(payload);
-  return encoder.encode(JSON.stringify(payload));
+  return jsonCodec.encode(payload);
 }
 
 export interface BrokerPublishOptions {
   headers?: HeadersInit;
+  /** How to encode the payload; by default bytes pass, strings are UTF-8, the rest JSON. */
+  codec?: CodecOption;
 }
 
-export interface BrokerRequestOptions {
+export interface BrokerRequestOptions extends BrokerPublishOptions {
   timeoutMs?: number;
-  headers?: HeadersInit;
+  /** How to decode the reply. Default json. */
+  replyCodec?: CodecOption;
 }
 
-/** A reply, with helpers to read its body. */
-export class Reply {
-  constructor(readonly message: InboundMessage) {}
-  get data(): Uint8Array {
-    return this.message.data;
-  }
-  text(): string {
-    return decoder.decode(this.message.data);
-  }
-  json<T = unknown>(): T {
-    return JSON.parse(this.text()) as T;
-  }
+function encodeWith(codec: CodecOption | undefined, payload: unknown): Uint8Array {
+  return codec === undefined ? encodePayload(payload as Payload) : resolveCodec(codec, "codec").encode(payload);
 }
 
-/** Injectable handle for publishing and requesting from handlers and services. */
+/** Injectable handle for publishing and requesting, from handlers and services alike. */
 export class Broker {
   constructor(private readonly transport: () => Transport) {}
 
   publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): void {
-    this.transport().publish(subject, encodePayload(payload), options.headers ? { headers: options.headers } : {});
+    this.transport().publish(subject, encodeWith(options.codec, payload), options.headers ? { headers: options.headers } : {});
   }
 
-  async request(subject: string, payload: Payload, options: BrokerRequestOptions = {}): Promise<Reply> {
-    const message = await this.transport().request(subject, encodePayload(payload), {
+  /** Already-encoded bytes. */
+  publishBytes(subject: string, data: Uint8Array, headers?: HeadersInit): void {
+    this.transport().publish(subject, data, headers ? { headers } : {});
+  }
+
+  /**
+   * Sends a request and decodes the reply (JSON unless `replyCodec` says otherwise). An error reply
+   * in the NATS micro services convention becomes a `ServiceError` with its code and description.
+   */
+  async request<T = unknown>(subject: string, payload: Payload, options: BrokerRequestOptions = {}): Promise<T> {
+    const reply = await this.requestMessage(subject, payload, options);
+    const codec: Codec = resolveCodec(options.replyCodec, "replyCodec");
+    return codec.decode(reply.data) as T;
+  }
+
+  /** Like `request`, but returns the raw reply (after checking it is not an error). */
+  async requestMessage(subject: string, payload: Payload, options: BrokerRequestOptions = {}): Promise<InboundMessage> {
+    const reply = await this.transport().request(subject, encodeWith(options.codec, payload), {
       timeoutMs: options.timeoutMs ?? 5000,
       ...(options.headers ? { headers: options.headers } : {}),
     });
-    return new Reply(message);
+    const code = reply.headers?.get(SERVICE_ERROR_CODE_HEADER);
+    if (code !== undefined) {
+      let body: unknown;
+      try {
+        body = jsonCodec.decode(reply.data);
+      } catch {
+        body = undefined;
+      }
+      throw new ServiceError(subject, Number(code), reply.headers?.get(SERVICE_ERROR_HEADER) ?? "", body);
+    }
+    return reply;
   }
 }

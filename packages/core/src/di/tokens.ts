@@ -1,2 +1,6 @@
 /** Injection tokens for things that are types, not classes. */
 export const LOGGER = Symbol.for("natsflow:logger");
+/** In a message's container: the `InboundMessage` being handled. */
+export const MESSAGE = Symbol.for("natsflow:message");
+/** In a message's container: its `MessageHeaders`, or undefined. */
+export const HEADERS = Symbol.for("natsflow:headers");

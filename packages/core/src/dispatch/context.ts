@@ -1,5 +1,6 @@
 import type { DependencyContainer } from "tsyringe";
 
+import { HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
 import type { Logger } from "../logging/logger.js";
 import type { HeadersInit, InboundMessage } from "../transport/transport.js";
 
@@ -48,9 +49,20 @@ export class MessageContext {
     this.payload = message.data;
   }
 
-  /** A child of the app's container for this message only; made on first use, disposed after. */
+  /**
+   * A child of the app's container for this message only, made on first use and disposed after:
+   * the message, its headers, this context and the logger are registered in it, and message-scoped
+   * providers get their instance here.
+   */
   get container(): DependencyContainer {
-    this.child ??= this.appContainer.createChildContainer();
+    if (!this.child) {
+      const child = this.appContainer.createChildContainer();
+      child.register(MESSAGE, { useValue: this.message });
+      child.register(HEADERS, { useValue: this.message.headers });
+      child.register(LOGGER, { useValue: this.logger });
+      child.register(MessageContext, { useValue: this });
+      this.child = child;
+    }
     return this.child;
   }
 

@@ -1,11 +1,9 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { HandlerError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
 import { MessageContext } from "./context.js";
-
-const encoder = new TextEncoder();
+import { errorReply } from "./error-reply.js";
 
 /**
  * Where a message enters: one subscription per handler. Messages run concurrently up to the handler's
@@ -90,15 +88,11 @@ export class Subscriber {
     }
   }
 
-  /** An error no middleware handled: log it whole, answer with as little as is safe. */
+  /** An error no middleware handled: log it (with the stack for server faults), answer with as little as is safe. */
   private failure(ctx: MessageContext, error: unknown): MessageContext["response"] {
-    const known = error instanceof HandlerError;
-    ctx.logger[known ? "warn" : "error"]({ err: error, subject: ctx.message.subject }, "handler failed");
-    const code = known ? error.code : 500;
-    const description = known ? error.message : "internal error";
-    return {
-      data: encoder.encode(description),
-      headers: { "Nats-Service-Error": description, "Nats-Service-Error-Code": String(code) },
-    };
+    const { reply, level } = errorReply(error);
+    const err = level === "error" ? { err: error } : { error: (error as Error).message };
+    ctx.logger[level]({ ...err, subject: ctx.message.subject }, "handler failed");
+    return reply;
   }
 }

@@ -1,13 +1,21 @@
-import type { DependencyContainer } from "tsyringe";
+import type { DependencyContainer, InjectionToken } from "tsyringe";
 
-import type { HandlerInfo, MessageContext } from "../dispatch/context.js";
+import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
-import { isValidSubjectFilter } from "../subjects.js";
-import { getControllerMetadata, getHandlers, type HandlerMetadata } from "./handler-metadata.js";
+import { compileSubject } from "../subjects.js";
+import {
+  decoratedMethods,
+  getControllerMetadata,
+  getHandlers,
+  getParams,
+  getUse,
+  type HandlerMetadata,
+  type ParamSpec,
+} from "./handler-metadata.js";
 
 export const DEFAULT_CONCURRENCY = 64;
 
@@ -32,10 +40,11 @@ function resolveMiddleware(container: DependencyContainer, spec: MiddlewareSpec,
   throw new SetupError(where, `is ${typeof spec}, not a middleware function or class.`);
 }
 
-function resolveOrExplain<T>(container: DependencyContainer, token: Constructor<T>, where: string): T {
+export function resolveOrExplain<T>(container: DependencyContainer, token: InjectionToken<T>, where: string): T {
   try {
     return container.resolve(token);
   } catch (e) {
+    if (e instanceof SetupError) throw e;
     throw new SetupError(
       where,
       `cannot create ${describeToken(token)}: ${(e as Error).message}`,
@@ -46,44 +55,99 @@ function resolveOrExplain<T>(container: DependencyContainer, token: Constructor<
   }
 }
 
-function joinSubject(prefix: string | undefined, subject: string): string {
-  return prefix ? `${prefix}.${subject}` : subject;
+type ArgResolver = (ctx: MessageContext) => unknown;
+
+function argResolvers(name: string, params: readonly ParamSpec[], subjectParams: ReadonlyMap<string, number>): ArgResolver[] {
+  const resolvers: ArgResolver[] = [];
+  for (const p of params) {
+    if (resolvers[p.index]) throw new SetupError(`${name} parameter #${p.index}`, "has two parameter decorators.");
+    switch (p.kind) {
+      case "payload":
+        resolvers[p.index] = (ctx) => ctx.payload;
+        break;
+      case "headers":
+        resolvers[p.index] = (ctx) => ctx.message.headers;
+        break;
+      case "subject":
+        resolvers[p.index] = (ctx) => ctx.message.subject;
+        break;
+      case "msg":
+        resolvers[p.index] = (ctx) => ctx.message;
+        break;
+      case "ctx":
+        resolvers[p.index] = (ctx) => ctx;
+        break;
+      case "param": {
+        const position = subjectParams.get(p.name ?? "");
+        if (position === undefined) {
+          const known = [...subjectParams.keys()].map((k) => `{${k}}`).join(", ") || "none";
+          throw new SetupError(`${name} @Param("${p.name}")`, `the subject has no {${p.name}} token (it has ${known}).`, `add {${p.name}} to the subject or fix the name.`);
+        }
+        resolvers[p.index] = (ctx) => ctx.message.subject.split(".")[position];
+        break;
+      }
+    }
+  }
+  return resolvers;
 }
 
-function bindHandler(
-  container: DependencyContainer,
-  controller: Constructor,
-  instance: Record<string | symbol, unknown>,
-  meta: HandlerMetadata,
-  outer: readonly Middleware[],
-  logger: Logger,
-): HandlerBinding {
+function buildArgs(resolvers: ArgResolver[]): (ctx: MessageContext) => unknown[] {
+  if (resolvers.length === 0) return (ctx) => [ctx.payload];
+  return (ctx) => {
+    const args = new Array<unknown>(resolvers.length);
+    for (let i = 0; i < resolvers.length; i++) args[i] = resolvers[i]?.(ctx);
+    return args;
+  };
+}
+
+interface ExploreContext {
+  container: DependencyContainer;
+  outer: readonly Middleware[];
+  logger: Logger;
+  messageScoped: ReadonlySet<unknown>;
+}
+
+function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
+  const { container } = x;
   const controllerMeta = getControllerMetadata(controller);
   const name = `${controller.name}.${String(meta.method)}`;
-  const subject = joinSubject(controllerMeta?.prefix, meta.subject);
-  if (!isValidSubjectFilter(subject)) {
-    throw new SetupError(`${name} subject`, `"${subject}" is not a valid NATS subject.`);
-  }
+  const compiled = compileSubject(controllerMeta?.prefix, meta.subject);
+  if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const concurrency = meta.options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new SetupError(`${name} concurrency`, `must be a positive integer, got ${String(concurrency)}.`);
   }
-  const method = instance[meta.method];
-  if (typeof method !== "function") {
-    throw new SetupError(name, `is not a method of ${controller.name}.`);
-  }
-  meta.prepare?.(container);
+  const method = (controller.prototype as Record<string | symbol, unknown>)[meta.method];
+  if (typeof method !== "function") throw new SetupError(name, `is not a method of ${controller.name}.`);
+  const args = buildArgs(argResolvers(name, getParams(controller, meta.method), compiled.params));
   const chain = [
-    ...outer,
-    ...(controllerMeta?.middleware ?? []).map((m, i) => resolveMiddleware(container, m, `${controller.name} middleware[${i}]`)),
-    ...meta.middleware.map((m, i) => resolveMiddleware(container, m, `${name} middleware[${i}]`)),
+    ...meta.pipeline({ target: controller, method: meta.method, name, container }).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`)),
+    ...x.outer,
+    ...getUse(controller).map((m, i) => resolveMiddleware(container, m, `${controller.name} @Use[${i}]`)),
+    ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
   ];
-  const args = meta.args ?? ((ctx: MessageContext) => [ctx.payload]);
-  const invoke = async (ctx: MessageContext): Promise<void> => {
-    ctx.result = await (method as (...a: unknown[]) => unknown).apply(instance, args(ctx));
-  };
-  const info: HandlerInfo = { name, subject, queue: meta.options.queue };
-  return { info, concurrency, logger: logger.child({ handler: name }), run: compose(chain, invoke) };
+  const fn = method as (...a: unknown[]) => unknown;
+  const invoke = singleton
+    ? async (ctx: MessageContext) => {
+        ctx.result = await fn.apply(singleton, args(ctx));
+      }
+    : async (ctx: MessageContext) => {
+        ctx.result = await fn.apply(ctx.container.resolve(controller), args(ctx));
+      };
+  const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
+  return { info, concurrency, logger: x.logger.child({ handler: name }), run: compose(chain, invoke) };
+}
+
+function checkScopes(x: ExploreContext, controller: Constructor, where: string): void {
+  const deps = (Reflect.getMetadata("design:paramtypes", controller) as unknown[] | undefined) ?? [];
+  const scoped = deps.find((d) => x.messageScoped.has(d));
+  if (scoped) {
+    throw new SetupError(
+      where,
+      `is a singleton but depends on message-scoped ${describeToken(scoped)}; it would share one instance across messages.`,
+      `declare @Controller(prefix, { scope: "message" }).`,
+    );
+  }
 }
 
 /**
@@ -95,17 +159,38 @@ export function exploreControllers(
   controllers: readonly Constructor[],
   appMiddleware: readonly MiddlewareSpec[],
   logger: Logger,
-): HandlerBinding[] {
-  const outer = appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`));
+  messageScoped: ReadonlySet<unknown>,
+): { bindings: HandlerBinding[]; instances: object[] } {
+  const x: ExploreContext = {
+    container,
+    outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)),
+    logger,
+    messageScoped,
+  };
   const bindings: HandlerBinding[] = [];
+  const instances: object[] = [];
   controllers.forEach((controller, i) => {
     const where = `controllers[${i}] (${describeToken(controller)})`;
     const handlers = typeof controller === "function" ? getHandlers(controller) : [];
     if (handlers.length === 0) {
       throw new SetupError(where, "has no handlers.", "decorate the class with @AuthCallout() or give it @Subscribe() methods.");
     }
-    const instance = resolveOrExplain(container, controller, where) as Record<string | symbol, unknown>;
-    for (const meta of handlers) bindings.push(bindHandler(container, controller, instance, meta, outer, logger));
+    const orphan = decoratedMethods(controller).find((m) => !handlers.some((h) => h.method === m));
+    if (orphan !== undefined) {
+      throw new SetupError(`${controller.name}.${String(orphan)}`, "has @Publish or parameter decorators but no @Subscribe.", "add @Subscribe(subject) to it.");
+    }
+    let singleton: object | undefined;
+    if (getControllerMetadata(controller)?.scope === "message") {
+      // Created per message from its container; creating one now, for an empty message, surfaces DI mistakes at start-up.
+      const probe = new MessageContext({ subject: "", data: new Uint8Array(0) }, { name: where, subject: "" }, logger, container);
+      resolveOrExplain(probe.container, controller, where);
+      void probe.dispose();
+    } else {
+      checkScopes(x, controller, where);
+      singleton = resolveOrExplain(container, controller, where) as object;
+      instances.push(singleton);
+    }
+    for (const meta of handlers) bindings.push(bindHandler(x, controller, singleton, meta));
   });
   const seen = new Map<string, string>();
   for (const b of bindings) {
@@ -120,5 +205,5 @@ export function exploreControllers(
     }
     seen.set(key, b.info.name);
   }
-  return bindings;
+  return { bindings, instances };
 }

@@ -1,9 +1,8 @@
 import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
-import type { MessageContext } from "../dispatch/context.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
-import { CONTROLLER_METADATA, HANDLERS_METADATA } from "./keys.js";
+import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
 export interface HandlerOptions {
   /** Queue group: instances of a service sharing it split the messages between them. */
@@ -12,26 +11,47 @@ export interface HandlerOptions {
   concurrency?: number;
 }
 
+/** Where in a class a handler is, for pipeline factories that need to read more metadata. */
+export interface HandlerSite {
+  readonly target: Target;
+  readonly method: string | symbol;
+  /** `Class.method` */
+  readonly name: string;
+  readonly container: DependencyContainer;
+}
+
 /** Stored by decorators at decoration time; read by the explorer at bootstrap. */
 export interface HandlerMetadata {
   readonly method: string | symbol;
+  /** May contain `{name}` tokens (see `@Param`) and `*`/`>` wildcards. */
   readonly subject: string;
   readonly options: HandlerOptions;
-  /** Handler-level middleware, innermost after controller and app middleware. */
-  readonly middleware: readonly MiddlewareSpec[];
-  /** Maps a message to the method's arguments; by default the (decoded) payload. */
-  readonly args?: (ctx: MessageContext) => unknown[];
-  /** Runs at bootstrap before the chain is built: the place to fail with a `SetupError` for missing setup. */
-  readonly prepare?: (container: DependencyContainer) => void;
+  /**
+   * Builds, at bootstrap, the handler kind's own stage — codecs, validation, the reply — which wraps
+   * every user middleware. The place to throw `SetupError` for a configuration that cannot work.
+   */
+  readonly pipeline: (site: HandlerSite) => MiddlewareSpec[];
 }
+
+export type ControllerScope = "singleton" | "message";
 
 export interface ControllerMetadata {
   /** Subject prefix joined with a `.` to each handler subject. */
   readonly prefix?: string | undefined;
-  readonly middleware: readonly MiddlewareSpec[];
+  /** "singleton" (default): one instance per app. "message": a new one per message, from its container. */
+  readonly scope: ControllerScope;
 }
 
-type Target = abstract new (...args: never[]) => unknown;
+export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx";
+
+export interface ParamSpec {
+  readonly index: number;
+  readonly kind: ParamKind;
+  readonly name?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any class, abstract or not
+export type Target = abstract new (...args: any[]) => unknown;
 
 export function defineController(target: Target, meta: ControllerMetadata): void {
   Reflect.defineMetadata(CONTROLLER_METADATA, meta, target);
@@ -42,10 +62,55 @@ export function getControllerMetadata(target: Target): ControllerMetadata | unde
 }
 
 export function addHandler(target: Target, meta: HandlerMetadata): void {
-  const list = getHandlers(target);
-  Reflect.defineMetadata(HANDLERS_METADATA, [...list, meta], target);
+  Reflect.defineMetadata(HANDLERS_METADATA, [...getHandlers(target), meta], target);
 }
 
 export function getHandlers(target: Target): readonly HandlerMetadata[] {
   return (Reflect.getOwnMetadata(HANDLERS_METADATA, target) as HandlerMetadata[] | undefined) ?? [];
+}
+
+function perMethod<T>(key: symbol, target: Target): Map<string | symbol, T> {
+  let map = Reflect.getOwnMetadata(key, target) as Map<string | symbol, T> | undefined;
+  if (!map) {
+    map = new Map();
+    Reflect.defineMetadata(key, map, target);
+  }
+  return map;
+}
+
+export function addParam(target: Target, method: string | symbol, spec: ParamSpec): void {
+  const map = perMethod<ParamSpec[]>(PARAMS_METADATA, target);
+  map.set(method, [...(map.get(method) ?? []), spec]);
+}
+
+export function getParams(target: Target, method: string | symbol): readonly ParamSpec[] {
+  return perMethod<ParamSpec[]>(PARAMS_METADATA, target).get(method) ?? [];
+}
+
+/** Middleware from `@Use()`: `method` undefined means the whole class. */
+export function addUse(target: Target, method: string | symbol | undefined, middleware: readonly MiddlewareSpec[]): void {
+  const map = perMethod<MiddlewareSpec[]>(USE_METADATA, target);
+  const key = method ?? CLASS_LEVEL;
+  // Decorators apply bottom-up; prepend so that `@Use(a) @Use(b)` runs a, then b.
+  map.set(key, [...middleware, ...(map.get(key) ?? [])]);
+}
+
+export function getUse(target: Target, method?: string | symbol): readonly MiddlewareSpec[] {
+  return perMethod<MiddlewareSpec[]>(USE_METADATA, target).get(method ?? CLASS_LEVEL) ?? [];
+}
+
+const CLASS_LEVEL = Symbol("class");
+
+export function addPublish(target: Target, method: string | symbol, subject: string): void {
+  const map = perMethod<string[]>(PUBLISH_METADATA, target);
+  map.set(method, [subject, ...(map.get(method) ?? [])]);
+}
+
+export function getPublish(target: Target, method: string | symbol): readonly string[] {
+  return perMethod<string[]>(PUBLISH_METADATA, target).get(method) ?? [];
+}
+
+/** Methods with `@Publish()` or parameter decorators: the explorer checks each is also a handler. */
+export function decoratedMethods(target: Target): Array<string | symbol> {
+  return [...new Set([...perMethod(PUBLISH_METADATA, target).keys(), ...perMethod(PARAMS_METADATA, target).keys()])];
 }

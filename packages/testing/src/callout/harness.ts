@@ -1,7 +1,7 @@
 import { authCalloutConfig, AUTH_CALLOUT_SUBJECT, type AuthCalloutOptions } from "@natsflow/auth-callout";
 import { NatsApp, RequestTimeoutError, type Constructor, type Logger, type Provider } from "@natsflow/core";
 
-import { MemoryBroker } from "../memory/memory-broker.js";
+import { TestBroker } from "../memory/test-broker.js";
 import { newAccountKey, newCurveKey, type KeyPairText } from "./callout-setup.js";
 import { FakeCalloutServer, type CalloutAnswer, type MintedRequest, type MintOptions } from "./fake-server.js";
 
@@ -21,7 +21,7 @@ export interface CalloutHarnessOptions {
 export interface CalloutHarness {
   app: NatsApp;
   server: FakeCalloutServer;
-  broker: MemoryBroker;
+  broker: TestBroker;
   issuer: KeyPairText;
   xkey: KeyPairText | undefined;
   /** Mints a request for this client, runs it through the whole pipeline, and opens the answer. */
@@ -38,7 +38,7 @@ export interface CalloutHarness {
 export async function createCalloutHarness(options: CalloutHarnessOptions): Promise<CalloutHarness> {
   const issuer = newAccountKey();
   const xkey = options.xkey === false ? undefined : newCurveKey();
-  const broker = new MemoryBroker();
+  const broker = new TestBroker();
   const app = await NatsApp.create({
     transport: broker.transport,
     controllers: options.controllers,

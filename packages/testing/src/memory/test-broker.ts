@@ -57,7 +57,7 @@ interface Sub {
  * An in-process NATS for unit tests: wildcards, queue groups (one member per group gets each
  * message), request/reply and headers. Delivery is asynchronous, as over the wire.
  */
-export class MemoryBroker {
+export class TestBroker {
   private readonly subs = new Set<Sub>();
 
   /** A `TransportFactory` for `NatsApp.create({ transport })`; every connection shares this broker. */
@@ -100,7 +100,7 @@ class MemoryTransport implements Transport {
   private resolveClosed!: (e: Error | undefined) => void;
   private readonly closedPromise = new Promise<Error | undefined>((r) => (this.resolveClosed = r));
 
-  constructor(private readonly broker: MemoryBroker) {}
+  constructor(private readonly broker: TestBroker) {}
 
   private check(): void {
     if (this.closedFlag) throw new ConnectionError("connection closed");

@@ -1,4 +1,4 @@
-import { MemoryBroker, subjectMatches } from "@natsflow/testing";
+import { TestBroker, subjectMatches } from "@natsflow/testing";
 import { NoRespondersError, RequestTimeoutError } from "@natsflow/core";
 import { describe, expect, it } from "vitest";
 
@@ -19,9 +19,9 @@ describe("subjectMatches", () => {
   });
 });
 
-describe("MemoryBroker", () => {
+describe("TestBroker", () => {
   it("delivers each message to one member of a queue group and to every plain subscriber", async () => {
-    const broker = new MemoryBroker();
+    const broker = new TestBroker();
     const conn = broker.connect();
     const counts = { q1: 0, q2: 0, plain: 0 };
     conn.subscribe("jobs.*", { queue: "workers" }, () => counts.q1++);
@@ -34,7 +34,7 @@ describe("MemoryBroker", () => {
   });
 
   it("does request/reply with headers, no-responders and timeouts", async () => {
-    const broker = new MemoryBroker();
+    const broker = new TestBroker();
     const server = broker.connect();
     server.subscribe("echo", {}, (m) => server.publish(m.reply as string, m.data, { headers: { "X-Seen": m.headers?.get("X-In") ?? "" } }));
     server.subscribe("silent", {}, () => undefined);
@@ -47,7 +47,7 @@ describe("MemoryBroker", () => {
   });
 
   it("stops delivering after unsubscribe and close", async () => {
-    const broker = new MemoryBroker();
+    const broker = new TestBroker();
     const conn = broker.connect();
     let n = 0;
     const sub = conn.subscribe("x", {}, () => n++);

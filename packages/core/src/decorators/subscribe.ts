@@ -1,0 +1,45 @@
+import { Broker } from "../broker/broker.js";
+import { resolveCodec, type CodecOption } from "../codec/codec.js";
+import { SetupError } from "../errors.js";
+import { addHandler, getPublish, type HandlerOptions } from "../metadata/handler-metadata.js";
+import { payloadStage, replyStage } from "../pipeline/subscribe-pipeline.js";
+import { isStandardSchema, type StandardSchemaV1 } from "../validation/standard-schema.js";
+
+export interface SubscribeOptions extends HandlerOptions {
+  /** How payloads are decoded and results encoded: "json" (default), "string", "bytes", or your own. */
+  codec?: CodecOption;
+  /** A Standard Schema (zod, valibot, arktype, …) the decoded payload must satisfy; invalid input gets a 400. */
+  schema?: StandardSchemaV1;
+  /** Larger payloads are refused with a 413 before decoding. */
+  maxPayloadBytes?: number;
+}
+
+/**
+ * Handles messages on `subject` (relative to the controller's prefix; `{name}` tokens are `*`
+ * wildcards readable with `@Param(name)`). The return value is the reply when the message has a
+ * reply subject; `undefined` sends nothing.
+ */
+export function Subscribe(subject: string, options: SubscribeOptions = {}) {
+  return (prototype: object, method: string | symbol): void => {
+    const target = prototype.constructor as new () => unknown;
+    addHandler(target, {
+      method,
+      subject,
+      options: {
+        ...(options.queue !== undefined ? { queue: options.queue } : {}),
+        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      },
+      pipeline: ({ name, container }) => {
+        const codec = resolveCodec(options.codec, `${name} codec`);
+        if (options.schema !== undefined && !isStandardSchema(options.schema)) {
+          throw new SetupError(`${name} schema`, "is not a Standard Schema.", "use a zod, valibot or arktype schema (or anything with a `~standard` property).");
+        }
+        const max = options.maxPayloadBytes;
+        if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
+          throw new SetupError(`${name} maxPayloadBytes`, `must be a whole number of bytes, got ${String(max)}.`);
+        }
+        return [replyStage(codec, getPublish(target, method), container.resolve(Broker)), payloadStage(codec, options.schema, max)];
+      },
+    });
+  };
+}

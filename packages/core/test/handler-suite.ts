@@ -1,0 +1,310 @@
+/**
+ * One suite of handler behaviours, run against the in-memory TestBroker and against a real
+ * nats-server (handlers.memory.test.ts, handlers.server.test.ts), so the two cannot drift.
+ */
+import "reflect-metadata";
+
+import {
+  Broker,
+  Controller,
+  Ctx,
+  HandlerError,
+  Headers,
+  inject,
+  injectable,
+  MESSAGE,
+  Msg,
+  NatsApp,
+  Param,
+  Payload,
+  Publish,
+  RequestTimeoutError,
+  ServiceError,
+  Subject,
+  Subscribe,
+  Use,
+  type InboundMessage,
+  type MessageContext,
+  type MessageHeaders,
+  type Middleware,
+  type NatsAppOptions,
+  type NatsMiddleware,
+  type Next,
+  type Transport,
+} from "@natsflow/core";
+import { captureLogs } from "@natsflow/testing";
+import * as v from "valibot";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+
+export interface SuiteEnvironment {
+  /** Connection settings for an app under test (servers, or an in-memory transport). */
+  appOptions(): Partial<NatsAppOptions>;
+  /** A plain client connection. */
+  client(): Promise<Transport>;
+  stop(): Promise<void>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+class OrderRepository {
+  private readonly orders = new Map([["42", { id: "42", item: "tea", qty: 2 }]]);
+  find(id: string) {
+    return this.orders.get(id);
+  }
+  save(order: { id: string; item: string; qty: number }) {
+    this.orders.set(order.id, order);
+    return order;
+  }
+}
+
+const OrderSchema = z.object({ id: z.string(), item: z.string().min(1), qty: z.number().int().positive() });
+type Order = z.infer<typeof OrderSchema>;
+
+const trail: string[] = [];
+const appMiddleware: Middleware = async (_ctx, next) => {
+  trail.push("app");
+  await next();
+};
+
+@injectable()
+class Stamp implements NatsMiddleware {
+  constructor(private readonly repo: OrderRepository) {}
+  async use(ctx: MessageContext, next: Next) {
+    trail.push(`class-middleware:${this.repo.find("42")?.item}`);
+    await next();
+    if (typeof ctx.result === "object" && ctx.result) ctx.result = { ...ctx.result, stamped: true };
+  }
+}
+
+/** One per message: records which message it was made for. */
+@injectable()
+class RequestInfo {
+  constructor(@inject(MESSAGE) readonly message: InboundMessage) {}
+}
+
+@Controller("suite.orders")
+@Use(async (_ctx, next) => {
+  trail.push("controller");
+  await next();
+})
+class OrdersController {
+  constructor(
+    private readonly repo: OrderRepository,
+    private readonly broker: Broker,
+  ) {}
+
+  @Subscribe("{id}.get", { queue: "orders" })
+  @Use(Stamp)
+  get(@Param("id") id: string) {
+    trail.push("handler");
+    const order = this.repo.find(id);
+    if (!order) throw new HandlerError(`order ${id} not found`, 404);
+    return order;
+  }
+
+  @Subscribe("create", { schema: OrderSchema, concurrency: 4 })
+  @Publish("suite.audit.order")
+  create(@Payload() order: Order, @Headers() headers: MessageHeaders | undefined) {
+    return { ...this.repo.save(order), by: headers?.get("X-User") ?? "anonymous" };
+  }
+
+  @Subscribe("count", { schema: v.object({ n: v.number() }) })
+  count(@Payload() body: { n: number }) {
+    return { next: body.n + 1 };
+  }
+
+  @Subscribe("limited", { maxPayloadBytes: 64 })
+  limited() {
+    return "ok";
+  }
+
+  @Subscribe("boom")
+  boom(): never {
+    throw new Error("db password=hunter2 leaked in a message");
+  }
+
+  @Subscribe("bigint")
+  bigint() {
+    return { n: 1n };
+  }
+
+  @Subscribe("fire")
+  fire(): void {
+    trail.push("fired");
+  }
+
+  @Subscribe("chain.{id}")
+  async chain(@Param("id") id: string) {
+    const order = await this.broker.request<Order>(`suite.orders.${id}.get`, null);
+    return { viaBroker: order.item };
+  }
+}
+
+@Controller("suite.text")
+class TextController {
+  @Subscribe("upper", { codec: "string" })
+  upper(@Payload() text: string) {
+    return text.toUpperCase();
+  }
+
+  @Subscribe("bytes", { codec: "bytes" })
+  bytes(@Payload() data: Uint8Array) {
+    return Uint8Array.from(data).reverse();
+  }
+
+  @Subscribe("any.>", { codec: "string" })
+  any(@Subject() subject: string, @Msg() msg: InboundMessage, @Ctx() ctx: MessageContext) {
+    return `${subject}|${msg.reply ? "reply" : "none"}|${ctx.handler.name}`;
+  }
+}
+
+@Controller("suite.scoped", { scope: "message" })
+class ScopedController {
+  constructor(private readonly info: RequestInfo) {}
+
+  @Subscribe("who", { codec: "string" })
+  who() {
+    return `${this.info.message.subject}:${dec.decode(this.info.message.data)}`;
+  }
+}
+
+export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteEnvironment>): void {
+  describe(`handlers on ${name}`, () => {
+    let env: SuiteEnvironment;
+    let app: NatsApp;
+    let client: Transport;
+    const logs = captureLogs();
+
+    const request = async (subject: string, body: unknown, headers?: Record<string, string>) => {
+      const data = body instanceof Uint8Array ? body : enc.encode(typeof body === "string" ? body : JSON.stringify(body));
+      return client.request(subject, data, { timeoutMs: 2000, ...(headers ? { headers } : {}) });
+    };
+    const json = (m: InboundMessage) => JSON.parse(dec.decode(m.data)) as Record<string, unknown>;
+
+    beforeAll(async () => {
+      env = await makeEnvironment();
+      app = await NatsApp.create({
+        ...env.appOptions(),
+        controllers: [OrdersController, TextController, ScopedController],
+        providers: [OrderRepository, { provide: RequestInfo, useClass: RequestInfo, scope: "message" }],
+        middleware: [appMiddleware],
+        logger: logs.logger,
+      });
+      await app.start();
+      client = await env.client();
+    });
+
+    afterAll(async () => {
+      await client?.close();
+      await app?.stop();
+      await env?.stop();
+    });
+
+    it("replies with the return value, reading {id} from the subject", async () => {
+      trail.length = 0;
+      const reply = await request("suite.orders.42.get", "");
+      expect(json(reply)).toEqual({ id: "42", item: "tea", qty: 2, stamped: true });
+      expect(trail).toEqual(["app", "controller", "class-middleware:tea", "handler"]);
+    });
+
+    it("answers a HandlerError with its code in the micro headers", async () => {
+      const reply = await request("suite.orders.7.get", "");
+      expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("404");
+      expect(reply.headers?.get("Nats-Service-Error")).toBe("order 7 not found");
+      expect(json(reply)).toEqual({ code: 404, description: "order 7 not found" });
+    });
+
+    it("validates with a zod schema, publishes the result, and reads headers", async () => {
+      const audit: InboundMessage[] = [];
+      const watcher = await env.client();
+      watcher.subscribe("suite.audit.>", {}, (m) => audit.push(m));
+      await watcher.flush();
+      const reply = await request("suite.orders.create", { id: "7", item: "cake", qty: 1 }, { "X-User": "ann" });
+      expect(json(reply)).toEqual({ id: "7", item: "cake", qty: 1, by: "ann" });
+      await expect.poll(() => audit.length).toBe(1);
+      expect(JSON.parse(dec.decode(audit[0]!.data))).toEqual({ id: "7", item: "cake", qty: 1, by: "ann" });
+      await watcher.close();
+    });
+
+    it("answers schema violations with 400 and the issues, then keeps serving", async () => {
+      const bad = await request("suite.orders.create", { id: "8", item: "", qty: -1 });
+      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      const body = json(bad) as { issues: Array<{ path: string }> };
+      expect(body.issues.map((i) => i.path).sort()).toEqual(["item", "qty"]);
+      const valibotBad = await request("suite.orders.count", { n: "one" });
+      expect(valibotBad.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(json(await request("suite.orders.count", { n: 1 }))).toEqual({ next: 2 });
+    });
+
+    it("answers malformed JSON, oversized payloads and failures to encode, and keeps serving", async () => {
+      const malformed = await request("suite.orders.create", "{not json");
+      expect(malformed.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(malformed.headers?.get("Nats-Service-Error")).toBe("malformed payload: not valid json");
+      const big = await request("suite.orders.limited", "x".repeat(65));
+      expect(big.headers?.get("Nats-Service-Error-Code")).toBe("413");
+      const unencodable = await request("suite.orders.bigint", "");
+      expect(unencodable.headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(json(await request("suite.orders.42.get", ""))).toMatchObject({ id: "42" });
+    });
+
+    it("answers an unexpected exception with a bare 500 and logs the stack", async () => {
+      const reply = await request("suite.orders.boom", "");
+      expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(dec.decode(reply.data)).not.toContain("hunter2");
+      expect(reply.headers?.get("Nats-Service-Error")).toBe("internal error");
+      const entry = logs.find(/handler failed/).find((e) => e.handler === "OrdersController.boom") as { err?: { stack?: string } };
+      expect(entry.err?.stack).toContain("hunter2 leaked");
+    });
+
+    it("sends nothing for a void handler", async () => {
+      trail.length = 0;
+      await expect(client.request("suite.orders.fire", enc.encode(""), { timeoutMs: 300 })).rejects.toBeInstanceOf(RequestTimeoutError);
+      expect(trail).toContain("fired");
+    });
+
+    it("never answers a message without a reply subject", async () => {
+      trail.length = 0;
+      client.publish("suite.orders.fire", enc.encode(""));
+      client.publish("suite.orders.boom", enc.encode(""));
+      await expect.poll(() => trail.filter((t) => t === "fired").length).toBe(1);
+    });
+
+    it("uses the injected Broker to call another handler", async () => {
+      expect(json(await request("suite.orders.chain.42", ""))).toEqual({ viaBroker: "tea" });
+      const broker = app.container.resolve(Broker);
+      await expect(broker.request("suite.orders.9.get", null)).rejects.toMatchObject({ code: 404, description: "order 9 not found" });
+      await expect(broker.request("suite.orders.9.get", null)).rejects.toBeInstanceOf(ServiceError);
+    });
+
+    it("supports string and bytes codecs and > wildcards with @Subject, @Msg and @Ctx", async () => {
+      expect(dec.decode((await request("suite.text.upper", "shout")).data)).toBe("SHOUT");
+      expect([...(await request("suite.text.bytes", Uint8Array.of(1, 2, 3))).data]).toEqual([3, 2, 1]);
+      expect(dec.decode((await request("suite.text.any.deep.path", "")).data)).toBe("suite.text.any.deep.path|reply|TextController.any");
+    });
+
+    it("gives message-scoped controllers and providers a fresh instance per message", async () => {
+      const [a, b] = await Promise.all([request("suite.scoped.who", "first"), request("suite.scoped.who", "second")]);
+      expect(dec.decode(a.data)).toBe("suite.scoped.who:first");
+      expect(dec.decode(b.data)).toBe("suite.scoped.who:second");
+    });
+
+    it("shares a queue group between app instances: each message is handled once", async () => {
+      const other = await NatsApp.create({
+        ...env.appOptions(),
+        controllers: [OrdersController],
+        providers: [OrderRepository],
+        logger: captureLogs().logger,
+      });
+      await other.start();
+      try {
+        trail.length = 0;
+        for (let i = 0; i < 20; i++) await request("suite.orders.42.get", "");
+        expect(trail.filter((t) => t === "handler")).toHaveLength(20);
+      } finally {
+        await other.stop();
+      }
+    });
+  });
+}
