@@ -184,7 +184,7 @@ export function exploreControllers(
       // Created per message from its container; creating one now, for an empty message, surfaces DI mistakes at start-up.
       const probe = new MessageContext({ subject: "", data: new Uint8Array(0) }, { name: where, subject: "" }, logger, container);
       resolveOrExplain(probe.container, controller, where);
-      void probe.dispose();
+      probe.dispose().catch(() => undefined);
     } else {
       checkScopes(x, controller, where);
       singleton = resolveOrExplain(container, controller, where) as object;
