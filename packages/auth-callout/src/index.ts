@@ -2,7 +2,9 @@ export { AuthCallout, AUTH_CALLOUT_SUBJECT, DEFAULT_AUTH_CONCURRENCY, DEFAULT_AU
 export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-callout.js";
 
 export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";
-export type { AuthCalloutOptions } from "./config/callout-config.js";
+export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOptions, OperatorModeOptions } from "./config/callout-config.js";
+export { issueUserJwt } from "./grant/user-claims.js";
+export type { IssuedUser } from "./grant/user-claims.js";
 
 export { AuthError, AuthorizerTimeoutError, CalloutRequestError, InvalidGrantError, KeyError } from "./errors.js";
 

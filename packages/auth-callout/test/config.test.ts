@@ -81,3 +81,50 @@ describe("callout configuration fails at start-up, naming the setting and the fi
     }).toThrow(/@AuthCallout\(\) on NoAuthorize: the class has no authorize\(request\) method/);
   });
 });
+
+describe("operator mode configuration", () => {
+  const app = newAccountKey();
+  const signing = newAccountKey();
+
+  it("maps account names and public keys to their signing keys", () => {
+    const config = AuthCalloutConfig.from({
+      issuerSeed: account.seed,
+      operator: {
+        accounts: {
+          APP: { publicKey: app.publicKey, signingKeySeed: signing.seed },
+          APP_SCOPED: { publicKey: app.publicKey, signingKeySeed: account.seed, scoped: true },
+        },
+      },
+    });
+    expect(config.mode.kind).toBe("operator");
+    if (config.mode.kind !== "operator") return;
+    expect(config.mode.calloutAccount).toBe(account.publicKey);
+    expect(config.audienceKey).toBe(account.publicKey);
+    expect(config.responseIssuerAccount).toBeUndefined();
+    expect(config.mode.accounts.get("APP")?.signer.publicKey).toBe(signing.publicKey);
+    expect(config.mode.accounts.get(app.publicKey)?.name).toBe("APP");
+    expect(config.mode.accounts.get("APP_SCOPED")?.scoped).toBe(true);
+  });
+
+  it("sets issuer_account on responses when a signing key of the callout account signs them", () => {
+    const config = AuthCalloutConfig.from({
+      issuerSeed: signing.seed,
+      operator: { calloutAccount: account.publicKey, accounts: { APP: { publicKey: app.publicKey, signingKeySeed: app.seed } } },
+    });
+    expect(config.responseIssuerAccount).toBe(account.publicKey);
+    expect(config.audienceKey).toBe(account.publicKey);
+  });
+
+  it("names the bad setting", () => {
+    expect(setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, operator: { accounts: {} } })).setting).toBe("operator.accounts");
+    expect(
+      setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, operator: { accounts: { APP: { publicKey: "nope", signingKeySeed: app.seed } } } })).setting,
+    ).toBe("operator.accounts.APP.publicKey");
+    expect(
+      setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, operator: { accounts: { APP: { publicKey: app.publicKey, signingKeySeed: curve.seed } } } })).setting,
+    ).toBe("operator.accounts.APP.signingKeySeed");
+    expect(
+      setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, operator: { calloutAccount: curve.publicKey, accounts: { APP: { publicKey: app.publicKey, signingKeySeed: app.seed } } } })).setting,
+    ).toBe("operator.calloutAccount");
+  });
+});

@@ -1,10 +1,10 @@
 // The callout against a real nats-server and real clients, in config mode, with and without xkey.
 import "reflect-metadata";
 
-import { AuthCallout, authCalloutConfig, AuthError, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
-import { injectable, NatsApp } from "@natsflow/core";
-import { captureLogs, configModeCallout, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
-import { connect, type NatsConnection } from "nats";
+import { AuthCallout, authCalloutConfig, AuthError, type AuthCalloutOptions, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
+import { injectable, NatsApp, type NatsAppOptions } from "@natsflow/core";
+import { captureLogs, configModeCallout, operatorModeCallout, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { connect, credsAuthenticator, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const enc = new TextEncoder();
@@ -43,6 +43,11 @@ class BehaviourAuthorizer implements Authorizer {
           tags: ["tier:test"],
           expiresInSeconds: 600,
         };
+      case "scoped":
+        // Operator mode only: the scoped key's template decides the permissions.
+        return { account: "APP_SCOPED" };
+      case "nowhere":
+        return { account: "NO_SUCH_ACCOUNT" };
       case "brief":
         return { account: "APP", expiresInSeconds: 2 };
       case "crowd": {
@@ -66,27 +71,87 @@ async function whoAmI(nc: NatsConnection): Promise<{ user: string; account: stri
   return (JSON.parse(dec.decode(reply.data)) as { data: { user: string; account: string } }).data;
 }
 
-function login(server: NatsServer, user: string, pass: string): Promise<NatsConnection> {
-  return connect({ servers: server.url, user, pass, reconnect: false, timeout: 5000 });
+/** A server set up for the callout in one mode, and how the service and clients log in to it. */
+interface Deployment {
+  serverConfig: Record<string, unknown>;
+  service: Partial<NatsAppOptions>;
+  callout: AuthCalloutOptions;
+  /** Operator mode: the sentinel creds every client presents besides its user/password. */
+  sentinel?: string;
 }
 
-for (const xkey of [true, false]) {
-  describe(`@AuthCallout() against nats-server (xkey ${xkey ? "on" : "off"})`, () => {
-    let setup: ConfigModeCallout;
+async function deployment(mode: "config" | "operator", xkey: boolean): Promise<Deployment> {
+  if (mode === "config") {
+    const setup = configModeCallout({ xkey });
+    return {
+      serverConfig: setup.serverConfig,
+      service: { user: setup.serviceUser.user, pass: setup.serviceUser.pass },
+      callout: { issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed },
+    };
+  }
+  const op = await operatorModeCallout({
+    xkey,
+    scopedTemplate: { pub: { allow: ["scoped.>", "$SYS.REQ.USER.INFO"] }, sub: { allow: ["scoped.>", "_INBOX.>"] } },
+  });
+  const app = op.accounts.APP!;
+  return {
+    serverConfig: op.serverConfig,
+    service: { creds: op.serviceCreds },
+    callout: {
+      // Without xkey the server checks who signed the response: sign with a callout-account signing key.
+      issuerSeed: xkey ? op.callout.account.seed : op.callout.signingKey.seed,
+      xkeySeed: op.xkey?.seed,
+      operator: {
+        calloutAccount: op.callout.account.publicKey,
+        accounts: {
+          APP: { publicKey: app.account.publicKey, signingKeySeed: app.signingKey.seed },
+          APP_SCOPED: { publicKey: app.account.publicKey, signingKeySeed: app.scopedKey.seed, scoped: true },
+        },
+      },
+    },
+    sentinel: op.sentinelCreds,
+  };
+}
+
+let sentinel: string | undefined;
+
+function login(server: NatsServer, user: string, pass: string): Promise<NatsConnection> {
+  return connect({
+    servers: server.url,
+    user,
+    pass,
+    reconnect: false,
+    timeout: 5000,
+    ...(sentinel ? { authenticator: credsAuthenticator(new TextEncoder().encode(sentinel)) } : {}),
+  });
+}
+
+const modes = [
+  ["config", true],
+  ["config", false],
+  ["operator", true],
+  ["operator", false],
+] as const;
+
+for (const [mode, xkey] of modes) {
+  describe(`@AuthCallout() against nats-server (${mode} mode, xkey ${xkey ? "on" : "off"})`, () => {
     let server: NatsServer;
     let app: NatsApp;
     const gate = new Gate();
     const logs = captureLogs();
 
+    let d: Deployment;
+    const appAccount = () => (mode === "config" ? "APP" : (d.callout.operator?.accounts.APP?.publicKey as string));
+
     beforeAll(async () => {
-      setup = configModeCallout({ xkey });
-      server = await startNatsServer({ config: setup.serverConfig });
+      d = await deployment(mode, xkey);
+      sentinel = d.sentinel;
+      server = await startNatsServer({ config: d.serverConfig });
       app = await NatsApp.create({
         servers: server.url,
-        user: setup.serviceUser.user,
-        pass: setup.serviceUser.pass,
+        ...d.service,
         controllers: [BehaviourAuthorizer],
-        providers: [{ provide: Gate, useValue: gate }, authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed })],
+        providers: [{ provide: Gate, useValue: gate }, authCalloutConfig(d.callout)],
         logger: logs.logger,
       });
       await app.start();
@@ -101,7 +166,7 @@ for (const xkey of [true, false]) {
       const nc = await login(server, "alice", "alice-pw");
       try {
         const me = await whoAmI(nc);
-        expect(me.account).toBe("APP");
+        expect(me.account).toBe(appAccount());
         expect(me.user).toBe("alice");
         expect(JSON.stringify(me.permissions)).toContain("alice.>");
       } finally {
@@ -114,13 +179,34 @@ for (const xkey of [true, false]) {
       try {
         const me = await whoAmI(nc);
         expect(me.user).toBe("limited-user");
-        expect(me.account).toBe("APP");
+        expect(me.account).toBe(appAccount());
         expect(JSON.stringify(me.permissions)).toContain("secret.>");
         expect(Number(me.expires)).toBeGreaterThan(0);
       } finally {
         await nc.close();
       }
     });
+
+    if (mode === "operator") {
+      it("places users signed with a scoped key under the key's template", async () => {
+        const nc = await login(server, "scoped", "x");
+        try {
+          const me = await whoAmI(nc);
+          expect(me.account).toBe(appAccount());
+          // The grant carried no permissions: these come from the scoped key's template.
+          expect(JSON.stringify(me.permissions)).toContain("scoped.>");
+          expect(JSON.stringify(me.permissions)).not.toContain("alice.>");
+        } finally {
+          await nc.close();
+        }
+      });
+
+      it("refuses a grant to an account it has no key for, and says why in its log", async () => {
+        await expect(login(server, "nowhere", "x")).rejects.toThrow(/authorization violation/i);
+        const denial = logs.find(/denied/).find((e) => e.user === "nowhere") as { err?: { message?: string } } | undefined;
+        expect(denial?.err?.message).toMatch(/no signing key configured for account "NO_SUCH_ACCOUNT" \(configured: APP, APP_SCOPED\)/);
+      });
+    }
 
     it("rejects with the AuthError's reason, which the server logs", async () => {
       await expect(login(server, "alice", "nope")).rejects.toThrow(/authorization violation/i);
@@ -145,7 +231,7 @@ for (const xkey of [true, false]) {
 
     it("disconnects a client when its short-lived grant expires", async () => {
       const nc = await login(server, "brief", "x");
-      expect((await whoAmI(nc)).account).toBe("APP");
+      expect((await whoAmI(nc)).account).toBe(appAccount());
       const closed = await Promise.race([nc.closed().then(() => "closed"), new Promise((r) => setTimeout(() => r("still open"), 6000))]);
       expect(closed).toBe("closed");
       expect(nc.isClosed()).toBe(true);
@@ -167,13 +253,12 @@ for (const xkey of [true, false]) {
 }
 
 describe("two service instances in one queue group", () => {
-  let setup: ConfigModeCallout;
   let server: NatsServer;
   const apps: NatsApp[] = [];
   const gates = [new Gate(), new Gate()];
 
   beforeAll(async () => {
-    setup = configModeCallout({ xkey: true });
+    const setup = configModeCallout({ xkey: true });
     server = await startNatsServer({ config: setup.serverConfig });
     for (const gate of gates) {
       const app = await NatsApp.create({

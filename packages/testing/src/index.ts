@@ -19,3 +19,5 @@ export { captureLogs } from "./logs.js";
 export type { CapturedLogs } from "./logs.js";
 export { createCalloutHarness } from "./callout/harness.js";
 export type { CalloutHarness, CalloutHarnessOptions } from "./callout/harness.js";
+export { operatorModeCallout } from "./callout/operator-setup.js";
+export type { OperatorAccount, OperatorModeCallout, OperatorModeCalloutOptions } from "./callout/operator-setup.js";

@@ -4,7 +4,7 @@ import { injectable, type MessageContext, type NatsMiddleware, type Next } from 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import { AuthError, AuthorizerTimeoutError, CalloutRequestError, sanitizeReason } from "../errors.js";
 import type { Grant } from "../grant/grant.js";
-import { userClaims } from "../grant/user-claims.js";
+import { issueUserJwt } from "../grant/user-claims.js";
 import { encodeJwt } from "../jwt/jwt.js";
 import type { AuthRequest } from "../request/auth-request.js";
 import { AUTH_REQUEST, REPLY_ADDRESS, SEALED_BY, type ReplyAddress } from "./state.js";
@@ -55,8 +55,7 @@ export class CalloutResponder implements NatsMiddleware {
       await next();
       const request = ctx.get(AUTH_REQUEST);
       if (!request) throw new Error("no verified request reached the responder");
-      const grant = ctx.result as Grant;
-      granted = { jwt: encodeJwt(userClaims(grant, request, this.config.issuer.publicKey), this.config.issuer), account: grant.account };
+      granted = issueUserJwt(ctx.result as Grant, request, this.config);
     } catch (error) {
       failure = error;
     }
@@ -85,7 +84,7 @@ export class CalloutResponder implements NatsMiddleware {
         iss: this.config.issuer.publicKey,
         sub: address.userNkey,
         aud: address.serverId,
-        nats: { ...body, type: RESPONSE_TYPE, version: 2 },
+        nats: { ...body, ...(this.config.responseIssuerAccount ? { issuer_account: this.config.responseIssuerAccount } : {}), type: RESPONSE_TYPE, version: 2 },
       },
       this.config.issuer,
     );

@@ -68,8 +68,12 @@ export class RequestVerifier implements NatsMiddleware {
     if (typeof claims.exp !== "number") throw new CalloutRequestError("request has no expiry");
     if (claims.exp * 1000 <= now) throw new CalloutRequestError("request expired");
     if (typeof claims.nbf === "number" && claims.nbf * 1000 > now) throw new CalloutRequestError("request not yet valid");
-    if (claims.sub !== this.config.issuer.publicKey) {
-      throw new CalloutRequestError("request is for another issuer (auth_callout.issuer differs from issuerSeed's public key)");
+    if (claims.sub !== this.config.audienceKey) {
+      throw new CalloutRequestError(
+        this.config.mode.kind === "config"
+          ? "request is for another issuer (auth_callout.issuer differs from issuerSeed's public key)"
+          : "request is for another callout account (set operator.calloutAccount)",
+      );
     }
     const sealedBy = ctx.get(SEALED_BY);
     if (sealedBy !== undefined && nats.server_id.xkey !== sealedBy) {

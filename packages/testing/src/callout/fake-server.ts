@@ -22,6 +22,8 @@ export interface FakeServerOptions {
   name?: string;
   /** The server's auth timeout: a request's `exp` is this far ahead. Default 2 s. */
   timeoutSeconds?: number;
+  /** Keys that may sign user JWTs (operator mode: the accounts' signing keys). Default: `issuer` only. */
+  userIssuers?: string[];
 }
 
 /** What a client sends, plus knobs to make the request wrong on purpose. */
@@ -143,7 +145,9 @@ export class FakeCalloutServer {
     if (claims.nats.jwt) {
       const userDecoded = decodeJwt<Partial<User>>(claims.nats.jwt);
       verifyJwt(userDecoded, "account");
-      if (userDecoded.claims.iss !== this.options.issuer) throw new Error("user JWT not issued by the configured issuer");
+      if (!(this.options.userIssuers ?? [this.options.issuer]).includes(userDecoded.claims.iss)) {
+        throw new Error("user JWT not signed by a trusted issuer");
+      }
       if (userDecoded.claims.sub !== request.userNkey) throw new Error("user JWT sub is not the request's user_nkey");
       user = userDecoded.claims;
     }
