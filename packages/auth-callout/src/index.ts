@@ -31,3 +31,12 @@ export { XKey } from "./keys/xkey.js";
 export { REQUEST_AUDIENCE, REQUEST_TYPE } from "./pipeline/verify-request.js";
 export { RESPONSE_TYPE } from "./pipeline/respond.js";
 export { SERVER_XKEY_HEADER } from "./pipeline/open-xkey.js";
+
+export { clientCertificate } from "./credentials/tls.js";
+export type { ClientCertificate } from "./credentials/tls.js";
+export { hashPassword, verifyPassword } from "./credentials/password.js";
+export type { VerifyPasswordOptions } from "./credentials/password.js";
+export { verifyNkey } from "./credentials/nkey.js";
+export { verifyNonceSignature } from "./credentials/nonce-signature.js";
+export { verifyPresentedJwt } from "./credentials/user-jwt.js";
+export type { PresentedJwtOptions, PresentedUserClaims } from "./credentials/user-jwt.js";

@@ -63,11 +63,14 @@ export type {
   PublishOptions,
   RequestOptions,
   SubscribeOptions as TransportSubscribeOptions,
+  TlsOptions,
   Transport,
   TransportFactory,
   TransportStatus,
   TransportSubscription,
 } from "./transport/transport.js";
+
+export { connectNats } from "./transport/nats-transport.js";
 
 export { inject, injectable, singleton } from "tsyringe";
 export type { DependencyContainer, InjectionToken } from "tsyringe";

@@ -1,6 +1,7 @@
 import "reflect-metadata";
 
 import {
+  connectNats,
   Controller,
   NatsApp,
   Param,
@@ -26,6 +27,12 @@ describe("NatsApp options", () => {
     await expect(NatsApp.create({ shutdownTimeoutMs: -1 })).rejects.toBeInstanceOf(SetupError);
     await expect(NatsApp.create({ providers: [42 as never] })).rejects.toThrow(/^providers\[0\]:/);
     await expect(NatsApp.create({ providers: [{ provide: "x", useClass: class {}, scope: "request" as never }] })).rejects.toThrow(/^providers\[0\]\.scope/);
+  });
+
+  it("takes credentials from server URLs, and refuses them twice", async () => {
+    await expect(connectNats({ servers: "nats://u:p@127.0.0.1:1", user: "x", maxReconnectAttempts: 0 })).rejects.toThrow(/^servers: carry credentials in a URL and in the options too/);
+    // The error names the server without the password.
+    await expect(connectNats({ servers: "nats://u:s3cr3t@127.0.0.1:1", maxReconnectAttempts: 0, connectTimeoutMs: 500 })).rejects.toThrow(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1(?!.*s3cr3t)/);
   });
 
   it("rejects a controller without handlers", async () => {

@@ -1,6 +1,6 @@
+import { connectNats } from "@natsflow/core";
 import { startNatsServer } from "@natsflow/testing";
 
-import { connectNats } from "../src/transport/nats-transport.js";
 import { handlerSuite } from "./handler-suite.js";
 
 handlerSuite("a real nats-server", async () => {

@@ -21,3 +21,5 @@ export { createCalloutHarness } from "./callout/harness.js";
 export type { CalloutHarness, CalloutHarnessOptions } from "./callout/harness.js";
 export { operatorModeCallout } from "./callout/operator-setup.js";
 export type { OperatorAccount, OperatorModeCallout, OperatorModeCalloutOptions } from "./callout/operator-setup.js";
+export { createTestPki } from "./tls/pki.js";
+export type { CertificateFiles, TestPki } from "./tls/pki.js";

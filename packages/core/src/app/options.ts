@@ -29,7 +29,7 @@ export interface ResolvedAppOptions {
 }
 
 const DEFAULT_SERVER = "nats://127.0.0.1:4222";
-const CONNECTION_KEYS = ["name", "user", "pass", "token", "creds", "connectTimeoutMs", "maxReconnectAttempts", "reconnectTimeWaitMs"] as const;
+const CONNECTION_KEYS = ["name", "user", "pass", "token", "creds", "tls", "connectTimeoutMs", "maxReconnectAttempts", "reconnectTimeWaitMs"] as const;
 
 function nonEmptyString(setting: string, value: unknown, fix?: string): void {
   if (value !== undefined && (typeof value !== "string" || value.length === 0)) {

@@ -17,6 +17,7 @@ import {
 } from "nats";
 
 import { ConnectionError, NoRespondersError, RequestTimeoutError } from "../errors.js";
+import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
   HeadersInit,
@@ -158,7 +159,8 @@ class NatsTransport implements Transport {
   }
 }
 
-export async function connectNats(options: ConnectionOptions): Promise<Transport> {
+export async function connectNats(given: ConnectionOptions): Promise<Transport> {
+  const options = withUrlCredentials(given);
   const opts: NatsConnectionOptions = {
     servers: options.servers,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
@@ -168,6 +170,7 @@ export async function connectNats(options: ConnectionOptions): Promise<Transport
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.connectTimeoutMs !== undefined ? { timeout: options.connectTimeoutMs } : {}),
     ...(options.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: options.reconnectTimeWaitMs } : {}),
+    ...(options.tls !== undefined ? { tls: { ...options.tls } } : {}),
     ...(options.creds !== undefined
       ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) }
       : {}),

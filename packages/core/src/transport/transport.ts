@@ -77,11 +77,22 @@ export interface ConnectionOptions {
   token?: string;
   /** Contents of a `.creds` file (user JWT + seed). */
   creds?: string;
+  /** TLS: a CA to trust, and a client certificate for servers that verify clients. Paths or PEM text. */
+  tls?: TlsOptions;
   /** Give up connecting at start-up after this many ms. */
   connectTimeoutMs?: number;
   /** -1 (the default) reconnects forever, which suits a long-running service. */
   maxReconnectAttempts?: number;
   reconnectTimeWaitMs?: number;
+}
+
+export interface TlsOptions {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 export type TransportFactory = (options: ConnectionOptions) => Promise<Transport>;

@@ -77,9 +77,16 @@ export class NatsServer {
   }
 
   port = 0;
+  /** Every listener the server reported in its ports file (`nats`, `websocket`, `monitoring`, …). */
+  ports: Record<string, string[]> = {};
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** The WebSocket listener's URL, when the config has a `websocket` block. */
+  get websocketUrl(): string | undefined {
+    return this.ports.websocket?.[0];
   }
 
   get pid(): number | undefined {
@@ -117,9 +124,12 @@ export class NatsServer {
       }
       const file = (await readdir(this.dir)).find((f) => f.endsWith(".ports"));
       if (file) {
-        const ports = JSON.parse(await readFile(join(this.dir, file), "utf8")) as { nats?: string[] };
+        const ports = JSON.parse(await readFile(join(this.dir, file), "utf8")) as Record<string, string[]>;
         const port = Number(new URL(ports.nats?.[0] ?? "nats://x:0").port);
-        if (port > 0 && (await tcpReady(port))) return port;
+        if (port > 0 && (await tcpReady(port))) {
+          this.ports = ports;
+          return port;
+        }
       }
       await sleep(25);
     }
