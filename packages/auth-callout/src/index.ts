@@ -3,8 +3,10 @@ export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-
 
 export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";
 export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOptions, OperatorModeOptions } from "./config/callout-config.js";
-export { issueUserJwt } from "./grant/user-claims.js";
-export type { IssuedUser } from "./grant/user-claims.js";
+export { issueUserJwt, signUserJwt } from "./grant/user-claims.js";
+export type { IssuedUser, UserIssuer } from "./grant/user-claims.js";
+export { issueUserCredentials, parseCreds } from "./creds/creds.js";
+export type { IssueUserCredentialsOptions, ParsedCredentials, UserCredentials } from "./creds/creds.js";
 
 export { AuthError, AuthorizerTimeoutError, CalloutRequestError, InvalidGrantError, KeyError } from "./errors.js";
 

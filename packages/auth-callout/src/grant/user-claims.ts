@@ -33,39 +33,63 @@ export interface IssuedUser {
   account: string;
 }
 
+/** Who signs a user JWT, and the claims that follow from that. */
+export interface UserIssuer {
+  signer: Ed25519Signer;
+  /** The account's public key when `signer` is one of its signing keys (sets `issuer_account`). */
+  issuerAccount?: string | undefined;
+  /** Config mode: the target account's name. Operator mode: its public key. */
+  audience: string;
+  /** The signer is a scoped signing key: its template replaces permissions and limits. */
+  scoped?: boolean;
+}
+
+/** Validates the grant and signs a user JWT for `subject` (a `U…` key). */
+export function signUserJwt(grant: Grant, subject: string, defaultName: string | undefined, issuer: UserIssuer, nowMs = Date.now()): string {
+  const { exp } = validateGrant(grant, nowMs);
+  if (issuer.scoped && (grant.permissions || grant.limits || grant.allowedConnectionTypes)) {
+    throw new InvalidGrantError(
+      `invalid grant: account "${grant.account}" signs with a scoped key, whose template sets permissions and limits; leave them out of the grant`,
+    );
+  }
+  const claims: JwtClaims<Partial<User>> = {
+    iss: issuer.signer.publicKey,
+    sub: subject,
+    aud: issuer.audience,
+    name: grant.name ?? defaultName ?? "",
+    ...(exp !== undefined ? { exp } : {}),
+    nats: {
+      ...(issuer.scoped ? {} : permissionsAndLimits(grant)),
+      ...(grant.tags ? { tags: grant.tags } : {}),
+      ...(issuer.issuerAccount ? { issuer_account: issuer.issuerAccount } : {}),
+      type: "user",
+      version: 2,
+    },
+  };
+  return encodeJwt(claims, issuer.signer, Math.floor(nowMs / 1000));
+}
+
 /**
- * Signs the user JWT for a grant. Config mode: the configured issuer signs and `aud` names the target
- * account. Operator mode: the target account's key signs (`issuer_account` set when it is a signing
- * key); a scoped key's template replaces permissions and limits, so the grant must not carry them.
+ * Signs the user JWT for a callout grant. Config mode: the configured issuer signs and `aud` names the
+ * target account. Operator mode: the target account's key signs (`issuer_account` set when it is a
+ * signing key); a scoped key's template replaces permissions and limits.
  */
 export function issueUserJwt(grant: Grant, request: AuthRequest, config: AuthCalloutConfig, nowMs = Date.now()): IssuedUser {
-  const { exp } = validateGrant(grant, nowMs);
-  const base = {
-    sub: request.userNkey,
-    name: grant.name ?? request.username ?? "",
-    ...(exp !== undefined ? { exp } : {}),
-  };
-  const tags = grant.tags ? { tags: grant.tags } : {};
-  let signer: Ed25519Signer;
-  let claims: JwtClaims<Partial<User>>;
+  let issuer: UserIssuer;
   if (config.mode.kind === "config") {
-    signer = config.issuer;
-    claims = { ...base, iss: signer.publicKey, aud: grant.account, nats: { ...permissionsAndLimits(grant), ...tags, type: "user", version: 2 } };
+    issuer = { signer: config.issuer, audience: (grant as Partial<Grant> | null)?.account ?? "" };
   } else {
-    const target = config.mode.accounts.get(grant.account);
+    const target = typeof grant?.account === "string" ? config.mode.accounts.get(grant.account) : undefined;
     if (!target) {
       const known = [...new Set([...config.mode.accounts.values()].map((a) => a.name))].join(", ");
-      throw new InvalidGrantError(`invalid grant: no signing key configured for account "${grant.account}" (configured: ${known})`);
+      throw new InvalidGrantError(`invalid grant: no signing key configured for account "${String(grant?.account)}" (configured: ${known})`);
     }
-    if (target.scoped && (grant.permissions || grant.limits || grant.allowedConnectionTypes)) {
-      throw new InvalidGrantError(
-        `invalid grant: account "${target.name}" signs with a scoped key, whose template sets permissions and limits; leave them out of the grant`,
-      );
-    }
-    signer = target.signer;
-    const issuerAccount = signer.publicKey !== target.publicKey ? { issuer_account: target.publicKey } : {};
-    const body = target.scoped ? {} : permissionsAndLimits(grant);
-    claims = { ...base, iss: signer.publicKey, aud: target.publicKey, nats: { ...body, ...tags, ...issuerAccount, type: "user", version: 2 } };
+    issuer = {
+      signer: target.signer,
+      issuerAccount: target.signer.publicKey !== target.publicKey ? target.publicKey : undefined,
+      audience: target.publicKey,
+      scoped: target.scoped,
+    };
   }
-  return { jwt: encodeJwt(claims, signer, Math.floor(nowMs / 1000)), account: grant.account };
+  return { jwt: signUserJwt(grant, request.userNkey, request.username, issuer, nowMs), account: grant.account };
 }

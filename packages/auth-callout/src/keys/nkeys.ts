@@ -2,6 +2,8 @@
  * NKey text <-> raw key bytes. Parsing, checksums and prefixes are nkeys.js's job; this module only
  * adapts its results to the raw 32-byte keys `node:crypto` wants.
  */
+import { randomBytes } from "node:crypto";
+
 import { Prefix } from "nkeys.js";
 import { Codec } from "nkeys.js/lib/codec.js";
 
@@ -70,6 +72,11 @@ export function isPublicKey(key: unknown, kind: PublicKeyKind): key is string {
   } catch {
     return false;
   }
+}
+
+/** A fresh random seed of `kind`, as text (`SU…`, `SA…`). */
+export function newSeed(kind: PublicKeyKind): string {
+  return decoder.decode(Codec.encodeSeed(PREFIX[kind], randomBytes(32)));
 }
 
 export function rawToPublicKey(raw: Uint8Array, kind: PublicKeyKind): string {
