@@ -42,3 +42,8 @@ export { verifyNkey } from "./credentials/nkey.js";
 export { verifyNonceSignature } from "./credentials/nonce-signature.js";
 export { verifyPresentedJwt } from "./credentials/user-jwt.js";
 export type { PresentedJwtOptions, PresentedUserClaims } from "./credentials/user-jwt.js";
+
+export { grantTemplate } from "./grant/template.js";
+export type { TemplateValues } from "./grant/template.js";
+export { BearerTokenVerifier, claimValues, grantFromClaims } from "./identity/bearer-token.js";
+export type { BearerTokenOptions, TokenClaims } from "./identity/bearer-token.js";

@@ -23,3 +23,5 @@ export { operatorModeCallout } from "./callout/operator-setup.js";
 export type { OperatorAccount, OperatorModeCallout, OperatorModeCalloutOptions } from "./callout/operator-setup.js";
 export { createTestPki } from "./tls/pki.js";
 export type { CertificateFiles, TestPki } from "./tls/pki.js";
+export { startTestIdentityProvider } from "./identity/identity-provider.js";
+export type { TestIdentityProvider } from "./identity/identity-provider.js";
