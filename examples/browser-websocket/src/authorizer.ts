@@ -1,4 +1,4 @@
-import { AuthCallout, AuthError, BearerTokenVerifier, grantFromClaims, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
+import { AuthCallout, BearerTokenVerifier, grantFromClaims, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
 import { inject } from "@natsflow/core";
 
 /** What a browser user may do: their own subjects, nothing else. */
@@ -19,8 +19,7 @@ export class BrowserAuthorizer implements Authorizer {
   constructor(@inject(BearerTokenVerifier) private readonly tokens: BearerTokenVerifier) {}
 
   async authorize(req: AuthRequest): Promise<Grant> {
-    // nats-server 2.10 does not enforce allowed connection types for callout users: check here.
-    if (req.clientInfo.type !== "websocket") throw new AuthError("browser (WebSocket) clients only");
+    // allowedConnectionTypes: ["WEBSOCKET"] is enforced by natsflow (nats-server 2.10 does not for callout users).
     return grantFromClaims(await this.tokens.verify(req.token), BROWSER_GRANT);
   }
 }

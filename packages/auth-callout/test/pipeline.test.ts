@@ -22,6 +22,7 @@ class TestAuthorizer implements Authorizer {
     if (user === "hang") return new Promise(() => undefined);
     if (user === "nogrant") return undefined as unknown as Grant;
     if (user === "badgrant") return { account: "APP", permissions: { pub: { allow: ["bad subject"] } } };
+    if (user === "restricted") return { account: "APP", allowedConnectionTypes: ["WEBSOCKET"], limits: { src: ["10.0.0.0/8", "::1/128"] } };
     const record = this.directory.users.get(user);
     if (!record || record.pass !== req.password) throw new AuthError("invalid credentials");
     return { account: record.account, permissions: { pub: { allow: ["alice.>"] }, sub: { allow: ["_INBOX.>"] }, resp: { max: 1 } }, expiresInSeconds: 60, tags: ["demo"] };
@@ -77,6 +78,14 @@ for (const xkey of [true, false]) {
       expect((await h.authorize({ user: "nogrant" })).error).toBe("internal authorization error");
       expect((await h.authorize({ user: "badgrant" })).error).toBe("internal authorization error");
       expect(logs.lines.join("\n")).toMatch(/invalid grant: permissions\.pub\.allow has an invalid subject/);
+    });
+
+    it("enforces the grant's connection types and source networks itself", async () => {
+      const ws = { user: "restricted", clientInfo: { type: "websocket", host: "10.1.2.3" } };
+      expect((await h.authorize(ws)).userJwt).toBeDefined();
+      expect((await h.authorize({ ...ws, clientInfo: { type: "nats", host: "10.1.2.3" } })).error).toBe("connection type STANDARD not allowed");
+      expect((await h.authorize({ ...ws, clientInfo: { type: "websocket", host: "192.168.1.1" } })).error).toBe("source address not allowed");
+      expect((await h.authorize({ ...ws, clientInfo: { type: "websocket", host: "::1" } })).userJwt).toBeDefined();
     });
 
     it("denies an authorizer that misses the deadline, and aborts its signal", async () => {

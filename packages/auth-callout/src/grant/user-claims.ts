@@ -5,6 +5,7 @@ import { InvalidGrantError } from "../errors.js";
 import { encodeJwt, type JwtClaims } from "../jwt/jwt.js";
 import type { Ed25519Signer } from "../keys/ed25519.js";
 import type { AuthRequest } from "../request/auth-request.js";
+import { enforceClientRestrictions } from "./client-restrictions.js";
 import { validateGrant, type Grant } from "./grant.js";
 
 /** -1 is the JWT encoding of "no limit". */
@@ -91,5 +92,7 @@ export function issueUserJwt(grant: Grant, request: AuthRequest, config: AuthCal
       scoped: target.scoped,
     };
   }
+  validateGrant(grant, nowMs);
+  enforceClientRestrictions(grant, request);
   return { jwt: signUserJwt(grant, request.userNkey, request.username, issuer, nowMs), account: grant.account };
 }
