@@ -1,0 +1,24 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/** The decisions every service in the benchmark makes: a users directory with per-user subjects. */
+export interface DirectoryUser {
+  pass: string;
+  account: string;
+}
+
+export const USER_COUNT = 1000;
+
+export function makeDirectory(): Map<string, DirectoryUser> {
+  const users = new Map<string, DirectoryUser>();
+  for (let i = 0; i < USER_COUNT; i++) users.set(`user${i}`, { pass: `pass${i}`, account: "APP" });
+  return users;
+}
+
+export function passwordMatches(stored: string, presented: string | undefined): boolean {
+  if (presented === undefined) return false;
+  return timingSafeEqual(createHash("sha256").update(stored).digest(), createHash("sha256").update(presented).digest());
+}
+
+export function permissionsFor(name: string) {
+  return { pub: { allow: [`users.${name}.>`] }, sub: { allow: [`users.${name}.>`, "_INBOX.>"] } };
+}

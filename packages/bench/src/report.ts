@@ -1,0 +1,96 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+export interface ConnectResult {
+  scenario: string;
+  connects: number;
+  concurrency: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+export interface BenchResults {
+  environment: Record<string, unknown>;
+  connect: ConnectResult[];
+  cpuMsPerAuthorization: Record<string, number>;
+  memory: {
+    authorizations: number;
+    cpuMsPerAuthorization: number;
+    before: { rss: number; heapUsed: number };
+    after: { rss: number; heapUsed: number };
+  };
+  handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number }>;
+}
+
+const OUT = fileURLToPath(new URL("../results/", import.meta.url));
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")).join("\n");
+}
+
+function chart(r: BenchResults): string {
+  const bars = r.connect.map((c) => ({ label: `${c.scenario} C=${c.concurrency}`, value: c.perSecond }));
+  const max = Math.max(...bars.map((b) => b.value), 1);
+  const rowH = 26;
+  const rows = bars
+    .map((b, i) => {
+      const w = Math.max(2, (b.value / max) * 420);
+      const y = 30 + i * rowH;
+      return `<text x="8" y="${y + 15}" font-size="12">${b.label.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</text><rect x="330" y="${y + 3}" width="${w.toFixed(1)}" height="16" fill="#2a7"/><text x="${(336 + w).toFixed(1)}" y="${y + 15}" font-size="12">${b.value.toFixed(0)}/s</text>`;
+    })
+    .join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="860" height="${40 + bars.length * rowH}" font-family="sans-serif"><text x="8" y="18" font-size="14" font-weight="bold">Connects per second (higher is better)</text>${rows}</svg>\n`;
+}
+
+/** Prints the tables and writes results/latest.json and results/connects.svg. */
+export async function writeReport(r: BenchResults): Promise<void> {
+  const staticRate = (c: number) => r.connect.find((x) => x.scenario.startsWith("static") && x.concurrency === c)?.perSecond ?? NaN;
+  const staticP99 = (c: number) => r.connect.find((x) => x.scenario.startsWith("static") && x.concurrency === c)?.p99 ?? NaN;
+  const natsflowRate = (c: number) => r.connect.find((x) => x.scenario.startsWith("natsflow") && x.concurrency === c)?.perSecond ?? NaN;
+  const lines = [
+    `environment: ${JSON.stringify(r.environment)}`,
+    "",
+    "1. connect throughput (connect + close, from a separate process; median of rounds)",
+    table([
+      ["scenario", "C", "N", "connects/s", "p50 ms", "p99 ms", "failures", "× static", "p99 × static", "service CPU ms/auth"],
+      ...r.connect.map((c) => [
+        c.scenario,
+        String(c.concurrency),
+        String(c.connects),
+        c.perSecond.toFixed(0),
+        c.p50.toFixed(1),
+        c.p99.toFixed(1),
+        String(c.failures),
+        (c.perSecond / staticRate(c.concurrency)).toFixed(2),
+        (c.p99 / staticP99(c.concurrency)).toFixed(2),
+        r.cpuMsPerAuthorization[c.scenario]?.toFixed(3) ?? "–",
+      ]),
+    ]),
+    "",
+    ...r.connect
+      .filter((c) => c.scenario.startsWith("hand-rolled"))
+      .map((c) => `natsflow vs hand-rolled at C=${c.concurrency}: ${(natsflowRate(c.concurrency) / c.perSecond).toFixed(0)}×`),
+    "",
+    `2. ${r.memory.authorizations} authorizations in memory: ${r.memory.cpuMsPerAuthorization.toFixed(3)} ms CPU each; ` +
+      `RSS ${mib(r.memory.before.rss)} → ${mib(r.memory.after.rss)} MiB (${(((r.memory.after.rss - r.memory.before.rss) / r.memory.before.rss) * 100).toFixed(1)}%), ` +
+      `heap ${mib(r.memory.before.heapUsed)} → ${mib(r.memory.after.heapUsed)} MiB`,
+    "",
+    "3. handler overhead (trivial JSON handler, same payload)",
+    table([
+      ["", "request/reply per s", "publish per s"],
+      ...r.handlers.map((h) => [h.mode === "raw" ? "raw nats subscription" : "natsflow @Subscribe", h.requestsPerSecond.toFixed(0), h.publishesPerSecond.toFixed(0)]),
+    ]),
+  ];
+  const raw = r.handlers.find((h) => h.mode === "raw");
+  const nf = r.handlers.find((h) => h.mode === "natsflow");
+  if (raw && nf) lines.push(`@Subscribe / raw: request/reply ${(nf.requestsPerSecond / raw.requestsPerSecond).toFixed(2)}, publish ${(nf.publishesPerSecond / raw.publishesPerSecond).toFixed(2)}`);
+  console.log(lines.join("\n"));
+  await mkdir(OUT, { recursive: true });
+  await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);
+  await writeFile(`${OUT}connects.svg`, chart(r));
+  console.log(`\nwrote ${OUT}latest.json and ${OUT}connects.svg`);
+}
