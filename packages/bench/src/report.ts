@@ -15,7 +15,7 @@ export interface BenchResults {
   environment: Record<string, unknown>;
   connect: ConnectResult[];
   cpuMsPerAuthorization: Record<string, number>;
-  memory: {
+  memory?: {
     authorizations: number;
     cpuMsPerAuthorization: number;
     before: { rss: number; heapUsed: number };
@@ -75,9 +75,11 @@ export async function writeReport(r: BenchResults): Promise<void> {
       .filter((c) => c.scenario.startsWith("hand-rolled"))
       .map((c) => `natsflow vs hand-rolled at C=${c.concurrency}: ${(natsflowRate(c.concurrency) / c.perSecond).toFixed(0)}×`),
     "",
-    `2. ${r.memory.authorizations} authorizations in memory: ${r.memory.cpuMsPerAuthorization.toFixed(3)} ms CPU each; ` +
-      `RSS ${mib(r.memory.before.rss)} → ${mib(r.memory.after.rss)} MiB (${(((r.memory.after.rss - r.memory.before.rss) / r.memory.before.rss) * 100).toFixed(1)}%), ` +
-      `heap ${mib(r.memory.before.heapUsed)} → ${mib(r.memory.after.heapUsed)} MiB`,
+    r.memory
+      ? `2. ${r.memory.authorizations} authorizations in memory: ${r.memory.cpuMsPerAuthorization.toFixed(3)} ms CPU each; ` +
+        `RSS ${mib(r.memory.before.rss)} → ${mib(r.memory.after.rss)} MiB (${(((r.memory.after.rss - r.memory.before.rss) / r.memory.before.rss) * 100).toFixed(1)}%), ` +
+        `heap ${mib(r.memory.before.heapUsed)} → ${mib(r.memory.after.heapUsed)} MiB`
+      : "2. (not run)",
     "",
     "3. handler overhead (trivial JSON handler, same payload)",
     table([

@@ -159,10 +159,12 @@ const environment = {
   settings,
 };
 log(`natsflow bench: node ${environment.node}, nats-server ${environment.natsServer}, ${environment.cores} × ${environment.cpu}`);
+// BENCH_ONLY=connect,memory,handlers runs a subset, for profiling one part.
+const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers").split(","));
 log("1. connect throughput");
-const connect = await connectBench();
+const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {} };
 log("2. memory and CPU over many authorizations (in memory, whole pipeline)");
-const memory = await memoryBench();
+const memory = only.has("memory") ? await memoryBench() : undefined;
 log("3. handler overhead");
-const handlers = await handlerBench();
+const handlers = only.has("handlers") ? await handlerBench() : [];
 await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, memory, handlers });

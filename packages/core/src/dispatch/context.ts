@@ -37,7 +37,7 @@ export class MessageContext {
   payload: unknown;
   result: unknown = undefined;
   response: OutboundReply | undefined = undefined;
-  private readonly slots = new Map<ContextKey<unknown>, unknown>();
+  private slots: Map<ContextKey<unknown>, unknown> | undefined;
   private child: DependencyContainer | undefined;
 
   constructor(
@@ -67,11 +67,16 @@ export class MessageContext {
   }
 
   get<T>(key: ContextKey<T>): T | undefined {
-    return this.slots.get(key) as T | undefined;
+    return this.slots?.get(key) as T | undefined;
   }
 
   set<T>(key: ContextKey<T>, value: T): void {
-    this.slots.set(key, value);
+    (this.slots ??= new Map()).set(key, value);
+  }
+
+  /** Whether this message's container was ever made (and so needs disposing). */
+  get hasContainer(): boolean {
+    return this.child !== undefined;
   }
 
   async dispose(): Promise<void> {

@@ -50,23 +50,6 @@ export class Subscriber {
 
   private async process(message: InboundMessage): Promise<void> {
     this.inFlight++;
-    try {
-      await this.handle(message);
-    } finally {
-      this.inFlight--;
-      const next = this.waiting.shift();
-      if (next) void this.process(next);
-      else if (this.inFlight === 0) this.notifyIdle();
-    }
-  }
-
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  private async handle(message: InboundMessage): Promise<void> {
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     try {
@@ -81,11 +64,23 @@ export class Subscriber {
     } catch (error) {
       binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
     }
-    try {
-      await ctx.dispose();
-    } catch (error) {
-      binding.logger.error({ err: error }, "disposing the message container failed");
+    if (ctx.hasContainer) {
+      try {
+        await ctx.dispose();
+      } catch (error) {
+        binding.logger.error({ err: error }, "disposing the message container failed");
+      }
     }
+    this.inFlight--;
+    const next = this.waiting.shift();
+    if (next) void this.process(next);
+    else if (this.inFlight === 0) this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** An error no middleware handled: log it (with the stack for server faults), answer with as little as is safe. */

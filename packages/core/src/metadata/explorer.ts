@@ -18,6 +18,7 @@ import {
 } from "./handler-metadata.js";
 
 export const DEFAULT_CONCURRENCY = 64;
+const RESOLVED = Promise.resolve();
 
 /** A handler made ready to serve: its subject, its limits, and its composed chain. */
 export interface HandlerBinding {
@@ -127,13 +128,22 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
   ];
   const fn = method as (...a: unknown[]) => unknown;
-  const invoke = singleton
-    ? async (ctx: MessageContext) => {
-        ctx.result = await fn.apply(singleton, args(ctx));
-      }
-    : async (ctx: MessageContext) => {
-        ctx.result = await fn.apply(ctx.container.resolve(controller), args(ctx));
-      };
+  // Not async: a handler that returns a plain value costs no promise of its own.
+  const invoke = (ctx: MessageContext): Promise<void> => {
+    let out: unknown;
+    try {
+      out = fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (out !== null && typeof (out as PromiseLike<unknown> | undefined)?.then === "function") {
+      return Promise.resolve(out).then((v) => {
+        ctx.result = v;
+      });
+    }
+    ctx.result = out;
+    return RESOLVED;
+  };
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
   return { info, concurrency, logger: x.logger.child({ handler: name }), run: compose(chain, invoke) };
 }

@@ -10,8 +10,7 @@ import { validate, type StandardSchemaV1 } from "../validation/standard-schema.j
  * Errors pass through to the dispatcher, which answers them.
  */
 export function replyStage(codec: Codec, publishTo: readonly string[], broker: Broker): Middleware {
-  return async (ctx, next) => {
-    await next();
+  return (ctx, next) => next().then(() => {
     if (ctx.result === undefined) return;
     let data: Uint8Array;
     try {
@@ -21,23 +20,30 @@ export function replyStage(codec: Codec, publishTo: readonly string[], broker: B
     }
     if (ctx.message.reply) ctx.response = { data };
     for (const subject of publishTo) broker.publishBytes(subject, data);
-  };
+  });
 }
 
 /** Where the payload is decoded: size limit, codec, then schema; the handler sees the result. */
 export function payloadStage(codec: Codec, schema: StandardSchemaV1 | undefined, maxPayloadBytes: number | undefined): Middleware {
-  return async (ctx, next) => {
-    const data = ctx.message.data;
+  const decode = (data: Uint8Array): unknown => {
     if (maxPayloadBytes !== undefined && data.length > maxPayloadBytes) {
       throw new HandlerError(`payload too large: ${data.length} bytes, at most ${maxPayloadBytes}`, 413);
     }
-    let value: unknown;
     try {
-      value = codec.decode(data);
+      return codec.decode(data);
     } catch (e) {
       throw new ValidationError([{ path: "", message: `not valid ${codec.name}` }], { cause: e, description: `malformed payload: not valid ${codec.name}` });
     }
-    ctx.payload = schema ? await validate(schema, value) : value;
-    await next();
+  };
+  if (schema) {
+    return async (ctx, next) => {
+      ctx.payload = await validate(schema, decode(ctx.message.data));
+      await next();
+    };
+  }
+  // No schema: nothing to wait for, so no async frame of its own (compose turns throws into rejections).
+  return (ctx, next) => {
+    ctx.payload = decode(ctx.message.data);
+    return next();
   };
 }

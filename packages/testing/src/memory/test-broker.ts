@@ -58,7 +58,9 @@ interface Sub {
  * message), request/reply and headers. Delivery is asynchronous, as over the wire.
  */
 export class TestBroker {
-  private readonly subs = new Set<Sub>();
+  // Literal subjects are looked up directly (inboxes make thousands of them); wildcards are scanned.
+  private readonly literal = new Map<string, Set<Sub>>();
+  private readonly wildcard = new Set<Sub>();
 
   /** A `TransportFactory` for `NatsApp.create({ transport })`; every connection shares this broker. */
   get transport(): TransportFactory {
@@ -71,23 +73,32 @@ export class TestBroker {
 
   /** @internal */
   add(sub: Sub): void {
-    this.subs.add(sub);
+    if (/(^|\.)[*>](\.|$)/.test(sub.filter)) {
+      this.wildcard.add(sub);
+      return;
+    }
+    let set = this.literal.get(sub.filter);
+    if (!set) this.literal.set(sub.filter, (set = new Set()));
+    set.add(sub);
   }
 
   /** @internal */
   remove(sub: Sub): void {
-    this.subs.delete(sub);
+    if (this.wildcard.delete(sub)) return;
+    const set = this.literal.get(sub.filter);
+    if (set?.delete(sub) && set.size === 0) this.literal.delete(sub.filter);
   }
 
   /** Routes a message; returns how many subscriptions received it. */
   route(message: InboundMessage): number {
     const groups = new Map<string, Sub[]>();
     const targets: Sub[] = [];
-    for (const sub of this.subs) {
-      if (!subjectMatches(sub.filter, message.subject)) continue;
+    const consider = (sub: Sub) => {
       if (sub.queue === undefined) targets.push(sub);
       else groups.set(sub.queue, [...(groups.get(sub.queue) ?? []), sub]);
-    }
+    };
+    for (const sub of this.literal.get(message.subject) ?? []) consider(sub);
+    for (const sub of this.wildcard) if (subjectMatches(sub.filter, message.subject)) consider(sub);
     for (const members of groups.values()) targets.push(members[Math.floor(Math.random() * members.length)] as Sub);
     for (const t of targets) queueMicrotask(() => t.deliver(message));
     return targets.length;
