@@ -1,4 +1,4 @@
-export { AuthCallout, AUTH_CALLOUT_SUBJECT, DEFAULT_AUTH_CONCURRENCY, DEFAULT_AUTH_QUEUE } from "./decorators/auth-callout.js";
+export { AuthCallout, AUTH_CALLOUT_SUBJECT, DEFAULT_AUTH_CONCURRENCY, DEFAULT_AUTH_MAX_PENDING, DEFAULT_AUTH_QUEUE } from "./decorators/auth-callout.js";
 export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-callout.js";
 
 export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";

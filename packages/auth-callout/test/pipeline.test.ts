@@ -213,3 +213,34 @@ describe("encryption mismatch: sealed request, service without xkey", () => {
     }
   });
 });
+
+describe("back-pressure: requests past maxPending", () => {
+  for (const overflow of ["busy", "drop"] as const) {
+    it(`are ${overflow === "busy" ? "refused with a signed 'service busy'" : "dropped"}, never granted`, async () => {
+      const gate: Array<() => void> = [];
+      @AuthCallout({ concurrency: 1, maxPending: 0, overflow })
+      class Slow implements Authorizer {
+        async authorize(): Promise<Grant> {
+          await new Promise<void>((r) => gate.push(r));
+          return { account: "APP" };
+        }
+      }
+      const logs = captureLogs();
+      const h = await createCalloutHarness({ controllers: [Slow], logger: logs.logger });
+      try {
+        const first = h.server.mint({ user: "a" });
+        const pending = h.send(first);
+        await expect.poll(() => gate.length).toBe(1);
+        const second = h.server.mint({ user: "b" });
+        const answer = await h.send(second, 500);
+        if (overflow === "busy") expect(h.server.openResponse(answer!, second).error).toBe("service busy");
+        else expect(answer).toBeUndefined();
+        gate.shift()?.();
+        expect(h.server.openResponse((await pending)!, first).userJwt).toBeDefined();
+        expect(logs.lines.join("\n")).toMatch(overflow === "busy" ? /service busy/ : /request dropped, too many waiting/);
+      } finally {
+        await h.stop();
+      }
+    });
+  }
+});

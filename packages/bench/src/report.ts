@@ -73,7 +73,11 @@ export async function writeReport(r: BenchResults): Promise<void> {
     "",
     ...r.connect
       .filter((c) => c.scenario.startsWith("hand-rolled"))
-      .map((c) => `natsflow vs hand-rolled at C=${c.concurrency}: ${(natsflowRate(c.concurrency) / c.perSecond).toFixed(0)}×`),
+      .map((c) =>
+        c.perSecond > 0
+          ? `natsflow vs hand-rolled at C=${c.concurrency}: ${(natsflowRate(c.concurrency) / c.perSecond).toFixed(0)}×`
+          : `natsflow vs hand-rolled at C=${c.concurrency}: the reference admitted no client (${c.failures}/${c.connects} failed)`,
+      ),
     "",
     r.memory
       ? `2. ${r.memory.authorizations} authorizations in memory: ${r.memory.cpuMsPerAuthorization.toFixed(3)} ms CPU each; ` +

@@ -48,6 +48,13 @@ export class ValidationError extends HandlerError {
   }
 }
 
+/** More messages are waiting for a handler than its `maxPending` allows: answered 503 without running it. */
+export class OverloadedError extends HandlerError {
+  constructor() {
+    super("busy: too many messages waiting, try again", 503);
+  }
+}
+
 /** A request was answered with an error (NATS micro services convention headers). */
 export class ServiceError extends NatsflowError {
   constructor(

@@ -37,6 +37,7 @@ export {
   HandlerError,
   NatsflowError,
   NoRespondersError,
+  OverloadedError,
   RequestTimeoutError,
   ServiceError,
   SetupError,

@@ -195,6 +195,31 @@ describe("lifespan and shutdown", () => {
     expect(app.isRunning).toBe(false);
   });
 
+  it("answers 503 at once when more messages wait than maxPending allows", async () => {
+    const release: Array<() => void> = [];
+    @Controller()
+    class Busy {
+      @Subscribe("busy", { concurrency: 1, maxPending: 1, codec: "string" })
+      async work() {
+        await new Promise<void>((r) => release.push(r));
+        return "done";
+      }
+    }
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Busy] });
+    await app.start();
+    const client = broker.connect();
+    const replies = Array.from({ length: 4 }, () => client.request("busy", enc.encode(""), { timeoutMs: 5000 }));
+    const refused = await Promise.all(replies.slice(2));
+    expect(refused.map((m) => m.headers?.get("Nats-Service-Error-Code"))).toEqual(["503", "503"]);
+    await expect.poll(() => release.length).toBe(1);
+    release.shift()?.();
+    await expect.poll(() => release.length).toBe(1);
+    release.shift()?.();
+    expect((await Promise.all(replies.slice(0, 2))).map((m) => dec.decode(m.data))).toEqual(["done", "done"]);
+    await app.stop();
+  });
+
   it("runs handlers concurrently up to the limit, the rest in order", async () => {
     let inside = 0;
     let peak = 0;

@@ -4,6 +4,7 @@ import {
   injectable,
   SetupError,
   type DependencyContainer,
+  type Middleware,
 } from "@natsflow/core";
 
 import { AUTH_CALLOUT_CONFIG } from "../config/callout-config.js";
@@ -29,7 +30,22 @@ export interface AuthCalloutDecoratorOptions {
   queue?: string;
   /** Requests authorized at once by one instance; more wait in arrival order. Default 256. */
   concurrency?: number;
+  /**
+   * Requests allowed to wait beyond `concurrency`. Past it a request is refused at once — a signed
+   * "service busy" error, or dropped with `overflow: "drop"` — rather than queueing past the server's
+   * timeout. Default 1024.
+   */
+  maxPending?: number;
+  /** What happens to a request past `maxPending`: "busy" (default, a signed error) or "drop" (logged, unanswered). */
+  overflow?: "busy" | "drop";
 }
+
+export const DEFAULT_AUTH_MAX_PENDING = 1024;
+
+/** `overflow: "drop"`: leave the request unanswered (the server refuses the client at its timeout). */
+const dropOverflow: Middleware = async (ctx) => {
+  ctx.logger.warn({ decision: "drop", reason: "service busy" }, "auth callout: request dropped, too many waiting");
+};
 
 function requireConfig(container: DependencyContainer): void {
   if (!container.isRegistered(AUTH_CALLOUT_CONFIG, true)) {
@@ -58,11 +74,17 @@ export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
     addHandler(target, {
       method: "authorize",
       subject: AUTH_CALLOUT_SUBJECT,
-      options: { queue: options.queue ?? DEFAULT_AUTH_QUEUE, concurrency: options.concurrency ?? DEFAULT_AUTH_CONCURRENCY },
+      options: {
+        queue: options.queue ?? DEFAULT_AUTH_QUEUE,
+        concurrency: options.concurrency ?? DEFAULT_AUTH_CONCURRENCY,
+        maxPending: options.maxPending ?? DEFAULT_AUTH_MAX_PENDING,
+      },
       pipeline: ({ container }) => {
         requireConfig(container);
         return [CalloutResponder, XkeyOpener, RequestVerifier, DeadlineGuard];
       },
+      // Refusing must stay cheap and still never grant: answer without the authorizer, or drop.
+      overflow: () => (options.overflow === "drop" ? [dropOverflow] : [CalloutResponder, XkeyOpener, RequestVerifier]),
     });
   };
 }

@@ -1,5 +1,5 @@
 import type { AuthorizationResponse } from "@nats-io/jwt";
-import { injectable, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
+import { injectable, OverloadedError, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import { AuthError, AuthorizerTimeoutError, CalloutRequestError, sanitizeReason } from "../errors.js";
@@ -23,6 +23,7 @@ function denialFor(error: unknown): Denial {
   if (error instanceof AuthError) return { reason: error.message, level: "info" };
   if (error instanceof CalloutRequestError) return { reason: `invalid authorization request: ${error.message}`, level: "warn" };
   if (error instanceof AuthorizerTimeoutError) return { reason: TIMEOUT_REASON, level: "warn" };
+  if (error instanceof OverloadedError) return { reason: "service busy", level: "warn" };
   return { reason: INTERNAL_REASON, level: "error" };
 }
 

@@ -28,6 +28,7 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
       options: {
         ...(options.queue !== undefined ? { queue: options.queue } : {}),
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+        ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       },
       pipeline: ({ name, container }) => {
         const codec = resolveCodec(options.codec, `${name} codec`);

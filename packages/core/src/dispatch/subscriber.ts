@@ -45,15 +45,16 @@ export class Subscriber {
 
   private accept(message: InboundMessage): void {
     if (this.inFlight < this.binding.concurrency) void this.process(message);
-    else this.waiting.push(message);
+    else if (this.waiting.length < this.binding.maxPending) this.waiting.push(message);
+    else void this.process(message, true);
   }
 
-  private async process(message: InboundMessage): Promise<void> {
+  private async process(message: InboundMessage, overflowing = false): Promise<void> {
     this.inFlight++;
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     try {
-      await binding.run(ctx);
+      await (overflowing ? binding.overflow(ctx) : binding.run(ctx));
     } catch (error) {
       ctx.response = this.failure(ctx, error);
     }
@@ -72,9 +73,10 @@ export class Subscriber {
       }
     }
     this.inFlight--;
-    const next = this.waiting.shift();
+    // An overflowing message never held a concurrency slot, so it hands none on.
+    const next = overflowing ? undefined : this.waiting.shift();
     if (next) void this.process(next);
-    else if (this.inFlight === 0) this.notifyIdle();
+    else if (this.inFlight === 0 && this.waiting.length === 0) this.notifyIdle();
   }
 
   private notifyIdle(): void {

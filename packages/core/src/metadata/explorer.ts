@@ -2,7 +2,7 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 
 import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
-import { SetupError } from "../errors.js";
+import { OverloadedError, SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
@@ -24,8 +24,11 @@ const RESOLVED = Promise.resolve();
 export interface HandlerBinding {
   readonly info: HandlerInfo;
   readonly concurrency: number;
+  readonly maxPending: number;
   readonly logger: Logger;
   readonly run: (ctx: MessageContext) => Promise<void>;
+  /** Answers a message that found the queue full, without running the handler. */
+  readonly overflow: (ctx: MessageContext) => Promise<void>;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -118,11 +121,18 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new SetupError(`${name} concurrency`, `must be a positive integer, got ${String(concurrency)}.`);
   }
+  const maxPending = meta.options.maxPending ?? Number.POSITIVE_INFINITY;
+  if (!(maxPending >= 0) || (Number.isFinite(maxPending) && !Number.isInteger(maxPending))) {
+    throw new SetupError(`${name} maxPending`, `must be a whole number ≥ 0, got ${String(maxPending)}.`);
+  }
   const method = (controller.prototype as Record<string | symbol, unknown>)[meta.method];
   if (typeof method !== "function") throw new SetupError(name, `is not a method of ${controller.name}.`);
   const args = buildArgs(argResolvers(name, getParams(controller, meta.method), compiled.params));
+  const site = { target: controller, method: meta.method, name, container };
+  const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
+  const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
   const chain = [
-    ...meta.pipeline({ target: controller, method: meta.method, name, container }).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`)),
+    ...pipeline,
     ...x.outer,
     ...getUse(controller).map((m, i) => resolveMiddleware(container, m, `${controller.name} @Use[${i}]`)),
     ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
@@ -145,7 +155,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     return RESOLVED;
   };
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
-  return { info, concurrency, logger: x.logger.child({ handler: name }), run: compose(chain, invoke) };
+  const overloaded = () => Promise.reject(new OverloadedError());
+  return { info, concurrency, maxPending, logger: x.logger.child({ handler: name }), run: compose(chain, invoke), overflow: compose(overflowChain, overloaded) };
 }
 
 function checkScopes(x: ExploreContext, controller: Constructor, where: string): void {

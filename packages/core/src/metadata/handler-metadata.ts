@@ -9,6 +9,12 @@ export interface HandlerOptions {
   queue?: string;
   /** Messages this handler runs at once in this process; more wait in order. */
   concurrency?: number;
+  /**
+   * Messages allowed to wait beyond `concurrency`. Past it, a message is answered at once as
+   * overloaded (see `overflow` in `HandlerMetadata`) instead of queueing past any useful deadline.
+   * Default: unbounded.
+   */
+  maxPending?: number;
 }
 
 /** Where in a class a handler is, for pipeline factories that need to read more metadata. */
@@ -31,6 +37,11 @@ export interface HandlerMetadata {
    * every user middleware. The place to throw `SetupError` for a configuration that cannot work.
    */
   readonly pipeline: (site: HandlerSite) => MiddlewareSpec[];
+  /**
+   * The chain an overflowing message runs through instead, ending in an `OverloadedError`.
+   * Default: the same stages as `pipeline`, so the error is answered the handler kind's way.
+   */
+  readonly overflow?: (site: HandlerSite) => MiddlewareSpec[];
 }
 
 export type ControllerScope = "singleton" | "message";
