@@ -2,7 +2,7 @@
 import "reflect-metadata";
 
 import type { NatsApp } from "@natsflow/core";
-import { captureLogs, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
+import { captureLogs, registerLogSink, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
 import { connect, headers as natsHeaders, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -84,6 +84,7 @@ describe("orders example as a process", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
+    registerLogSink("orders main.js", () => out);
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.once("exit", r));

@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
+import { registerLogSink } from "@natsflow/testing";
 import { connect } from "nats";
 import { describe, expect, it } from "vitest";
 
@@ -13,6 +14,7 @@ function launch(file: string, env: Record<string, string> = {}) {
   child.stdout.on("data", (d: Buffer) => (out.text += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out.text += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", r));
+  registerLogSink(`process ${file}`, () => out.text);
   return { child, out, exited };
 }
 

@@ -3,7 +3,7 @@ import "reflect-metadata";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-import { captureLogs, configModeCallout, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
+import { captureLogs, configModeCallout, registerLogSink, registerSecret, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -54,7 +54,8 @@ describe("users-file example: repository injected by constructor type", () => {
   afterAll(() => server?.stop());
 
   it("uses the UserRepository instance the app was given", async () => {
-    const users = new UserRepository({ carol: { pass: "c4rol", account: "APP" } });
+    registerSecret("c4rol-secret");
+    const users = new UserRepository({ carol: { pass: "c4rol-secret", account: "APP" } });
     const app = await createUsersFileService({
       connection: { servers: server.url, user: setup.serviceUser.user, pass: setup.serviceUser.pass },
       callout: { issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed },
@@ -63,7 +64,7 @@ describe("users-file example: repository injected by constructor type", () => {
     });
     await app.start();
     try {
-      const nc = await connect({ servers: server.url, user: "carol", pass: "c4rol", reconnect: false });
+      const nc = await connect({ servers: server.url, user: "carol", pass: "c4rol-secret", reconnect: false });
       expect((await whoAmI(nc)).account).toBe("APP");
       await nc.close();
       // alice is in users.json but not in this repository.
@@ -87,6 +88,7 @@ describe("users-file example: repository injected by constructor type", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
+    registerLogSink("users-file main.js", () => output);
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((r) => child.once("exit", r));

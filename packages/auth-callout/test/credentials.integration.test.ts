@@ -17,7 +17,7 @@ import {
   type Grant,
 } from "@natsflow/auth-callout";
 import { connectNats, injectable, NatsApp } from "@natsflow/core";
-import { captureLogs, configModeCallout, createTestPki, operatorModeCallout, startNatsServer, type NatsServer, type TestPki } from "@natsflow/testing";
+import { captureLogs, configModeCallout, createTestPki, operatorModeCallout, registerSecret, startNatsServer, type NatsServer, type TestPki } from "@natsflow/testing";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from "nats";
 import { createAccount, createUser, fromSeed } from "nkeys.js";
@@ -27,6 +27,7 @@ import WebSocket from "ws";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const HMAC_SECRET = "per-connect-secret";
+for (const s of ["c4rol-pw", "t0ken-for-svc", HMAC_SECRET]) registerSecret(s);
 
 /** Directory of the test: what each credential maps to. */
 @injectable()

@@ -7,12 +7,13 @@ import { runInNewContext } from "node:vm";
 
 import { AuthCallout, authCalloutConfig, AuthError, AUTH_CALLOUT_SUBJECT, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
 import { connectNats, NatsApp } from "@natsflow/core";
-import { captureLogs, createCalloutHarness, FakeCalloutServer, newAccountKey, newCurveKey, startNatsServer, type CalloutHarness } from "@natsflow/testing";
+import { captureLogs, createCalloutHarness, FakeCalloutServer, newAccountKey, newCurveKey, registerSecret, startNatsServer, type CalloutHarness } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { hostileSample } from "./support/hostile-corpus.js";
 
 const SECRET = "a-password-no-generator-will-guess-0f9e8d7c";
+registerSecret(SECRET);
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 
 import { AuthCallout, AuthError, type Authorizer, type AuthRequest, type Grant, Ed25519Signer } from "@natsflow/auth-callout";
-import { captureLogs, createCalloutHarness, FakeCalloutServer, newCurveKey, type CalloutHarness } from "@natsflow/testing";
+import { captureLogs, createCalloutHarness, FakeCalloutServer, newCurveKey, registerSecret, type CalloutHarness } from "@natsflow/testing";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -10,6 +10,7 @@ class Directory {
 }
 
 let seen: AuthRequest | undefined;
+registerSecret("wonderland");
 
 @AuthCallout()
 class TestAuthorizer implements Authorizer {

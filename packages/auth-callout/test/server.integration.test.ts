@@ -3,11 +3,12 @@ import "reflect-metadata";
 
 import { AuthCallout, authCalloutConfig, AuthError, type AuthCalloutOptions, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
 import { injectable, NatsApp, type NatsAppOptions } from "@natsflow/core";
-import { captureLogs, configModeCallout, operatorModeCallout, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { captureLogs, configModeCallout, operatorModeCallout, registerSecret, startNatsServer, type NatsServer } from "@natsflow/testing";
 import { connect, credsAuthenticator, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const enc = new TextEncoder();
+registerSecret("alice-pw");
 const dec = new TextDecoder();
 
 /** Counts concurrent calls and lets a test wait until several are inside at once. */

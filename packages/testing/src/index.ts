@@ -25,3 +25,5 @@ export { createTestPki } from "./tls/pki.js";
 export type { CertificateFiles, TestPki } from "./tls/pki.js";
 export { startTestIdentityProvider } from "./identity/identity-provider.js";
 export type { TestIdentityProvider } from "./identity/identity-provider.js";
+export { registerLogSink, registerSecret, resetSecretScan, scanLogsForSecrets } from "./secret-scan.js";
+export type { SecretFinding } from "./secret-scan.js";

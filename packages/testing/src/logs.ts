@@ -1,5 +1,7 @@
 import { createLogger, type Logger } from "@natsflow/core";
 
+import { registerLogSink } from "./secret-scan.js";
+
 export interface CapturedLogs {
   logger: Logger;
   /** Raw JSON lines, as they would reach stdout. */
@@ -15,6 +17,7 @@ export function captureLogs(level = "debug"): CapturedLogs {
   const lines: string[] = [];
   const logger = createLogger({ level }, { write: (line: string) => void lines.push(line) });
   const entries = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  registerLogSink("natsflow logger", () => lines.join(""));
   return {
     logger,
     lines,

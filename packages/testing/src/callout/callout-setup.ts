@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 
 import { createAccount, createCurve } from "nkeys.js";
 
+import { registerSecret } from "../secret-scan.js";
+
 const decoder = new TextDecoder();
 
 export interface KeyPairText {
@@ -54,6 +56,7 @@ export function configModeCallout(options: ConfigModeCalloutOptions = {}): Confi
   const xkey = options.xkey === false ? undefined : (options.xkeyPair ?? newCurveKey());
   const calloutAccount = options.calloutAccount ?? "AUTH";
   const serviceUser = { user: "auth-service", pass: randomBytes(18).toString("base64url") };
+  registerSecret(serviceUser.pass);
   const accounts: Record<string, Record<string, unknown>> = {
     [calloutAccount]: { users: [{ user: serviceUser.user, password: serviceUser.pass }] },
     ...(options.accounts ?? { APP: {}, SYS: {} }),

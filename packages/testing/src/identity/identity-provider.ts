@@ -3,6 +3,8 @@ import type { AddressInfo } from "node:net";
 
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
 
+import { registerSecret } from "../secret-scan.js";
+
 export interface TestIdentityProvider {
   issuer: string;
   audience: string;
@@ -35,14 +37,17 @@ export async function startTestIdentityProvider(options: { issuer?: string; audi
     audience,
     jwksUrl,
     state,
-    sign: (claims, o = {}) =>
-      new SignJWT(claims)
+    sign: async (claims, o = {}) => {
+      const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: "ES256", kid: o.kid ?? "k1" })
         .setIssuer(o.iss ?? issuer)
         .setAudience(o.aud ?? audience)
         .setIssuedAt()
         .setExpirationTime(o.exp ?? "10m")
-        .sign(privateKey),
+        .sign(privateKey);
+      registerSecret(token);
+      return token;
+    },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

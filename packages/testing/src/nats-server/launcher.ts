@@ -6,6 +6,7 @@ import { join } from "node:path";
 
 import { NatsflowError } from "@natsflow/core";
 
+import { registerLogSink } from "../secret-scan.js";
 import { resolveNatsServer } from "./resolve.js";
 
 export class NatsServerStartError extends NatsflowError {}
@@ -107,6 +108,7 @@ export class NatsServer {
     installExitHook();
     running.add(child);
     const server = new NatsServer(child, dir, configFile);
+    registerLogSink(`nats-server ${dir}`, () => server.log);
     try {
       server.port = await server.waitForPort(options.startTimeoutMs ?? 15_000);
     } catch (e) {
