@@ -32,6 +32,7 @@ export { XKey } from "./keys/xkey.js";
 
 export { REQUEST_AUDIENCE, REQUEST_TYPE } from "./pipeline/verify-request.js";
 export { RESPONSE_TYPE } from "./pipeline/respond.js";
+export type { CalloutDecision, ReasonKind } from "./pipeline/respond.js";
 export { SERVER_XKEY_HEADER } from "./pipeline/open-xkey.js";
 
 export { clientCertificate } from "./credentials/tls.js";

@@ -23,6 +23,8 @@ class TestAuthorizer implements Authorizer {
     if (user === "hang") return new Promise(() => undefined);
     if (user === "nogrant") return undefined as unknown as Grant;
     if (user === "badgrant") return { account: "APP", permissions: { pub: { allow: ["bad subject"] } } };
+    if (user === "negative") return { account: "APP", limits: { subs: -5 } };
+    if (user === "noaccount") return { account: "" };
     if (user === "restricted") return { account: "APP", allowedConnectionTypes: ["WEBSOCKET"], limits: { src: ["10.0.0.0/8", "::1/128"] } };
     const record = this.directory.users.get(user);
     if (!record || record.pass !== req.password) throw new AuthError("invalid credentials");
@@ -78,6 +80,9 @@ for (const xkey of [true, false]) {
     it("denies a missing or invalid grant", async () => {
       expect((await h.authorize({ user: "nogrant" })).error).toBe("internal authorization error");
       expect((await h.authorize({ user: "badgrant" })).error).toBe("internal authorization error");
+      expect((await h.authorize({ user: "negative" })).error).toBe("internal authorization error");
+      expect((await h.authorize({ user: "noaccount" })).error).toBe("internal authorization error");
+      expect(logs.lines.join("\n")).toMatch(/invalid grant: limits\.subs must be an integer ≥ -1/);
       expect(logs.lines.join("\n")).toMatch(/invalid grant: permissions\.pub\.allow has an invalid subject/);
     });
 

@@ -46,6 +46,8 @@ export {
 export type { ValidationIssue } from "./errors.js";
 
 export { createLogger, REDACTED_PATHS } from "./logging/logger.js";
+export { Metrics } from "./observability/metrics.js";
+export type { HttpOptions } from "./observability/http-server.js";
 export type { Logger } from "./logging/logger.js";
 
 export { addHandler, defineController, getControllerMetadata, getHandlers } from "./metadata/handler-metadata.js";

@@ -27,3 +27,5 @@ export { startTestIdentityProvider } from "./identity/identity-provider.js";
 export type { TestIdentityProvider } from "./identity/identity-provider.js";
 export { registerLogSink, registerSecret, resetSecretScan, scanLogsForSecrets } from "./secret-scan.js";
 export type { SecretFinding } from "./secret-scan.js";
+export { freePort, startNatsCluster } from "./nats-server/cluster.js";
+export type { NatsCluster } from "./nats-server/cluster.js";

@@ -1,4 +1,4 @@
-import { SetupError, type InjectionToken, type Provider } from "@natsflow/core";
+import { isValidSubject, SetupError, type InjectionToken, type Provider } from "@natsflow/core";
 
 import { KeyError } from "../errors.js";
 import { Ed25519Signer } from "../keys/ed25519.js";
@@ -42,6 +42,8 @@ export interface AuthCalloutOptions {
   timeoutMs?: number;
   /** Time kept back before the server's deadline to sign and deliver the answer. Default 200 ms. */
   deadlineMarginMs?: number;
+  /** Publish every decision (no secrets) as JSON on this subject, e.g. for a JetStream stream. */
+  auditSubject?: string;
 }
 
 /** A target account in operator mode, with the key that signs its users. */
@@ -69,6 +71,7 @@ export class AuthCalloutConfig {
     readonly mode: CalloutMode,
     readonly timeoutMs: number,
     readonly deadlineMarginMs: number,
+    readonly auditSubject: string | undefined,
   ) {}
 
   /** The `sub` of every request meant for this service: the config-mode issuer, or the callout account. */
@@ -93,7 +96,10 @@ export class AuthCalloutConfig {
     const mode: CalloutMode = options.operator === undefined ? { kind: "config" } : operatorMode(options.operator, issuer);
     const timeoutMs = positive("timeoutMs", options.timeoutMs ?? 1500);
     const deadlineMarginMs = positive("deadlineMarginMs", options.deadlineMarginMs ?? 200);
-    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs);
+    if (options.auditSubject !== undefined && !isValidSubject(options.auditSubject)) {
+      throw new SetupError("auditSubject", `"${String(options.auditSubject)}" is not a subject to publish on.`, 'use something like "natsflow.auth.audit".');
+    }
+    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, options.auditSubject);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { AuthorizationResponse } from "@nats-io/jwt";
-import { injectable, OverloadedError, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
+import { Broker, injectable, Metrics, OverloadedError, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
+import { Counter, Histogram } from "prom-client";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import { AuthError, AuthorizerTimeoutError, CalloutRequestError, sanitizeReason } from "../errors.js";
@@ -13,22 +14,38 @@ export const RESPONSE_TYPE = "authorization_response";
 const INTERNAL_REASON = "internal authorization error";
 const TIMEOUT_REASON = "authorization timed out";
 
+/** A bounded set of reasons, for metrics labels and dashboards; `reason` itself is free text. */
+export type ReasonKind = "granted" | "denied" | "invalid_request" | "timeout" | "busy" | "internal" | "unreadable";
+
 interface Denial {
   reason: string;
+  kind: ReasonKind;
   level: "info" | "warn" | "error";
 }
 
 /** Turns any failure into the reason the server sees; only `AuthError` text is the user's own. */
 function denialFor(error: unknown): Denial {
-  if (error instanceof AuthError) return { reason: error.message, level: "info" };
-  if (error instanceof CalloutRequestError) return { reason: `invalid authorization request: ${error.message}`, level: "warn" };
-  if (error instanceof AuthorizerTimeoutError) return { reason: TIMEOUT_REASON, level: "warn" };
-  if (error instanceof OverloadedError) return { reason: "service busy", level: "warn" };
-  return { reason: INTERNAL_REASON, level: "error" };
+  if (error instanceof AuthError) return { reason: error.message, kind: "denied", level: "info" };
+  if (error instanceof CalloutRequestError) return { reason: `invalid authorization request: ${error.message}`, kind: "invalid_request", level: "warn" };
+  if (error instanceof AuthorizerTimeoutError) return { reason: TIMEOUT_REASON, kind: "timeout", level: "warn" };
+  if (error instanceof OverloadedError) return { reason: "service busy", kind: "busy", level: "warn" };
+  return { reason: INTERNAL_REASON, kind: "internal", level: "error" };
+}
+
+/** One decision, as logged, counted and (optionally) published for audit. Never a secret. */
+export interface CalloutDecision {
+  decision: "grant" | "deny" | "drop";
+  reasonKind: ReasonKind;
+  reason?: string;
+  user?: string | undefined;
+  account?: string;
+  client?: Record<string, unknown>;
+  server?: string;
+  ms: number;
 }
 
 /** Who asked, for the decision log. Never the password, token, JWT or signature. */
-function describe(request: AuthRequest | undefined): Record<string, unknown> {
+function describe(request: AuthRequest | undefined): Pick<CalloutDecision, "user" | "client" | "server"> {
   if (!request) return {};
   const client = request.clientInfo;
   return {
@@ -46,7 +63,28 @@ function describe(request: AuthRequest | undefined): Record<string, unknown> {
  */
 @injectable()
 export class CalloutResponder implements NatsMiddleware {
-  constructor(private readonly config: AuthCalloutConfig) {}
+  private readonly decisions: Counter<"decision" | "reason">;
+  private readonly latency: Histogram<"decision">;
+
+  constructor(
+    private readonly config: AuthCalloutConfig,
+    private readonly broker: Broker,
+    metrics: Metrics,
+  ) {
+    this.decisions = new Counter({
+      name: "natsflow_auth_decisions_total",
+      help: "auth callout decisions, by decision (grant, deny, drop) and reason kind",
+      labelNames: ["decision", "reason"],
+      registers: [metrics.registry],
+    });
+    this.latency = new Histogram({
+      name: "natsflow_auth_decision_seconds",
+      help: "time from a request's arrival to its answer",
+      labelNames: ["decision"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers: [metrics.registry],
+    });
+  }
 
   async use(ctx: MessageContext, next: Next): Promise<void> {
     const started = performance.now();
@@ -62,21 +100,37 @@ export class CalloutResponder implements NatsMiddleware {
     }
 
     const address = ctx.get(REPLY_ADDRESS);
-    const log = { ...describe(ctx.get(AUTH_REQUEST)), ms: Math.round((performance.now() - started) * 100) / 100 };
+    const who = describe(ctx.get(AUTH_REQUEST));
+    const ms = () => Math.round((performance.now() - started) * 100) / 100;
     if (granted && address) {
       ctx.response = { data: this.answer(ctx, address, { jwt: granted.jwt }) };
-      ctx.logger.info({ ...log, decision: "grant", account: granted.account }, "auth callout: granted");
+      this.record(ctx, { ...who, decision: "grant", reasonKind: "granted", account: granted.account, ms: ms() }, "info", "auth callout: granted");
       return;
     }
     const denial = denialFor(failure);
     // Stacks only for the unexpected; an AuthError or a bad request is an expected outcome.
     const detail = denial.level === "error" ? { err: failure } : { detail: (failure as Error | undefined)?.message };
     if (!address) {
-      ctx.logger.warn({ ...log, ...detail, decision: "drop", reason: denial.reason }, "auth callout: unreadable request dropped");
+      this.record(ctx, { ...who, decision: "drop", reasonKind: "unreadable", reason: denial.reason, ms: ms() }, "warn", "auth callout: unreadable request dropped", detail);
       return;
     }
     ctx.response = { data: this.answer(ctx, address, { error: sanitizeReason(denial.reason) }) };
-    ctx.logger[denial.level]({ ...log, ...detail, decision: "deny", reason: denial.reason }, "auth callout: denied");
+    this.record(ctx, { ...who, decision: "deny", reasonKind: denial.kind, reason: denial.reason, ms: ms() }, denial.level, "auth callout: denied", detail);
+  }
+
+  /** The one decision line per request, the metrics, and the optional audit event. */
+  private record(ctx: MessageContext, d: CalloutDecision, level: "info" | "warn" | "error", msg: string, detail: object = {}): void {
+    ctx.logger[level]({ ...d, ...detail }, msg);
+    this.decisions.labels(d.decision, d.reasonKind).inc();
+    this.latency.labels(d.decision).observe(d.ms / 1000);
+    const subject = this.config.auditSubject;
+    if (subject) {
+      try {
+        this.broker.publish(subject, { time: new Date().toISOString(), ...d });
+      } catch (e) {
+        ctx.logger.warn({ err: e }, "auth callout: audit event not published");
+      }
+    }
   }
 
   private answer(ctx: MessageContext, address: ReplyAddress, body: Pick<AuthorizationResponse, "jwt" | "error">): Uint8Array {

@@ -6,15 +6,23 @@ import { createLogger, NatsApp } from "@natsflow/core";
 
 import { makeDirectory, passwordMatches, permissionsFor } from "../directory.js";
 
+const env = process.env;
+const delayMs = Number(env.DELAY_MS ?? 0);
+
 class Directory {
   readonly users = makeDirectory();
 }
 
-@AuthCallout()
+@AuthCallout({
+  ...(env.AUTH_CONCURRENCY ? { concurrency: Number(env.AUTH_CONCURRENCY) } : {}),
+  ...(env.AUTH_MAX_PENDING ? { maxPending: Number(env.AUTH_MAX_PENDING) } : {}),
+})
 class DirectoryAuthorizer implements Authorizer {
   constructor(private readonly directory: Directory) {}
 
-  authorize(req: AuthRequest): Grant {
+  async authorize(req: AuthRequest): Promise<Grant> {
+    // Fault tests make authorizations slow on purpose, to have some in flight.
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const name = req.username ?? "";
     const user = this.directory.users.get(name);
     if (!user || !passwordMatches(user.pass, req.password)) throw new AuthError("invalid credentials");
@@ -22,9 +30,8 @@ class DirectoryAuthorizer implements Authorizer {
   }
 }
 
-const env = process.env;
 const app = await NatsApp.create({
-  servers: env.NATS_URL as string,
+  servers: (env.NATS_URL as string).split(","),
   user: env.NATS_USER as string,
   pass: env.NATS_PASSWORD as string,
   controllers: [DirectoryAuthorizer],
@@ -36,4 +43,6 @@ process.on("message", (m) => {
   if (m === "usage") process.send?.({ cpu: process.cpuUsage(), memory: process.memoryUsage() });
 });
 process.send?.("ready");
-process.once("SIGTERM", () => void app.stop().then(() => process.exit(0)));
+// natsflow's own signal handling: SIGTERM/SIGINT stop taking requests, finish in-flight ones, drain.
+await app.listen();
+process.exit(0);

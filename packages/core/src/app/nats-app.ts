@@ -10,6 +10,8 @@ import { ConnectionError, NatsflowError } from "../errors.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
+import { Metrics } from "../observability/metrics.js";
+import { httpAddress, startHttpServer } from "../observability/http-server.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
@@ -25,6 +27,10 @@ export class NatsApp {
   readonly container: DependencyContainer;
   readonly logger: Logger;
   readonly broker: Broker;
+  /** Prometheus metrics of this app; served on `/metrics` when the `http` option is set. */
+  readonly metrics = new Metrics();
+  private http: import("node:http").Server | undefined;
+  private connectedNow = false;
   private readonly bindings: HandlerBinding[];
   /** Providers and controllers with one instance per app, in creation order: lifespan hooks run on them. */
   private readonly instances: object[];
@@ -42,6 +48,7 @@ export class NatsApp {
     this.broker = new Broker(() => this.connected());
     this.container.register(LOGGER, { useValue: this.logger });
     this.container.register(Broker, { useValue: this.broker });
+    this.container.register(Metrics, { useValue: this.metrics });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
     const providers = registerProviders(this.container, options.providers);
@@ -71,6 +78,21 @@ export class NatsApp {
     return this.state === "running";
   }
 
+  /** Running, connected and subscribed: what `/readyz` reports. */
+  get isReady(): boolean {
+    return this.state === "running" && this.connectedNow;
+  }
+
+  /** Where `/healthz`, `/readyz` and `/metrics` are served, when the `http` option is set. */
+  get httpUrl(): string | undefined {
+    return this.http ? httpAddress(this.http) : undefined;
+  }
+
+  private setConnected(up: boolean): void {
+    this.connectedNow = up;
+    this.metrics.connected.set(up ? 1 : 0);
+  }
+
   async start(): Promise<void> {
     if (this.state !== "created") throw new NatsflowError(`cannot start an app that is ${this.state}`);
     this.state = "starting";
@@ -83,14 +105,16 @@ export class NatsApp {
       throw e;
     }
     this.watchConnection(this.transport);
+    this.setConnected(true);
     for (const binding of this.bindings) {
-      const sub = new Subscriber(binding, this.transport, this.container);
+      const sub = new Subscriber(binding, this.transport, this.container, this.metrics);
       sub.start();
       this.subscribers.push(sub);
     }
     // Subscriptions are live at the server once the round trip returns.
     await this.transport.flush();
     this.state = "running";
+    if (this.options.http) this.http = await startHttpServer(this.options.http, this.metrics, () => this.isReady);
     this.logger.info(
       { handlers: this.bindings.map((b) => ({ handler: b.info.name, subject: b.info.subject, queue: b.info.queue })) },
       "natsflow app started",
@@ -141,14 +165,23 @@ export class NatsApp {
   private watchConnection(transport: Transport): void {
     transport.onStatus((s) => {
       if (s.type === "error") this.logger.error({ err: s.error }, "NATS connection error");
-      else if (s.type === "disconnect") this.logger.warn({ server: s.server }, "NATS disconnected");
-      else if (s.type === "reconnect") this.logger.info({ server: s.server }, "NATS reconnected");
+      else if (s.type === "disconnect") {
+        this.setConnected(false);
+        this.logger.warn({ server: s.server }, "NATS disconnected");
+      } else if (s.type === "reconnect") {
+        this.setConnected(true);
+        this.logger.info({ server: s.server }, "NATS reconnected");
+      }
     });
+    void transport.closed().then(() => this.setConnected(false));
   }
 
   private async shutdown(): Promise<void> {
     const wasRunning = this.state === "running" || this.state === "starting";
     this.state = "stopping";
+    const http = this.http;
+    this.http = undefined;
+    if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
     for (const s of this.subscribers) s.stop();
     const pending = this.subscribers.reduce((n, s) => n + s.pending, 0);
     if (pending > 0) {

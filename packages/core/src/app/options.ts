@@ -2,6 +2,7 @@ import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
+import type { HttpOptions } from "../observability/http-server.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
 
 export interface NatsAppOptions extends Partial<ConnectionOptions> {
@@ -16,6 +17,8 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   transport?: TransportFactory;
   /** How long `stop()` waits for in-flight messages before closing anyway. Default 10 s. */
   shutdownTimeoutMs?: number;
+  /** Serve `/healthz`, `/readyz` and `/metrics` (Prometheus) over HTTP on this port. Off by default. */
+  http?: HttpOptions;
 }
 
 export interface ResolvedAppOptions {
@@ -26,6 +29,7 @@ export interface ResolvedAppOptions {
   logger: Logger | undefined;
   transport: TransportFactory | undefined;
   shutdownTimeoutMs: number;
+  http: HttpOptions | undefined;
 }
 
 const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -67,6 +71,12 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   if (options.transport !== undefined && typeof options.transport !== "function") {
     throw new SetupError("transport", "must be a function that returns a connected transport.");
   }
+  if (options.http !== undefined) {
+    const port = options.http?.port;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new SetupError("http.port", `must be a port number (0 picks a free one), got ${String(port)}.`);
+    }
+  }
   const connection: ConnectionOptions = { servers };
   for (const key of CONNECTION_KEYS) {
     if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
@@ -78,6 +88,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     middleware: list("middleware", options.middleware),
     logger: options.logger,
     transport: options.transport,
+    http: options.http,
     shutdownTimeoutMs,
   };
 }

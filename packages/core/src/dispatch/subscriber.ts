@@ -1,6 +1,8 @@
 import type { DependencyContainer } from "tsyringe";
 
+import { OverloadedError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
 import { MessageContext } from "./context.js";
 import { errorReply } from "./error-reply.js";
@@ -16,11 +18,26 @@ export class Subscriber {
   private readonly waiting: InboundMessage[] = [];
   private idleWaiters: Array<() => void> = [];
 
+  // Label children bound once: a message pays for the increments only.
+  private readonly gauge;
+  private readonly ok;
+  private readonly failed;
+  private readonly overloaded;
+  private readonly timer;
+
   constructor(
     readonly binding: HandlerBinding,
     private readonly transport: Transport,
     private readonly container: DependencyContainer,
-  ) {}
+    metrics: Metrics,
+  ) {
+    const handler = binding.info.name;
+    this.gauge = metrics.inFlight.labels(handler);
+    this.ok = metrics.messages.labels(handler, "ok");
+    this.failed = metrics.messages.labels(handler, "error");
+    this.overloaded = metrics.messages.labels(handler, "overloaded");
+    this.timer = metrics.duration.labels(handler);
+  }
 
   get pending(): number {
     return this.inFlight + this.waiting.length;
@@ -51,11 +68,15 @@ export class Subscriber {
 
   private async process(message: InboundMessage, overflowing = false): Promise<void> {
     this.inFlight++;
+    this.gauge.inc();
+    const started = performance.now();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     try {
       await (overflowing ? binding.overflow(ctx) : binding.run(ctx));
+      (overflowing ? this.overloaded : this.ok).inc();
     } catch (error) {
+      (error instanceof OverloadedError ? this.overloaded : this.failed).inc();
       ctx.response = this.failure(ctx, error);
     }
     try {
@@ -73,6 +94,8 @@ export class Subscriber {
       }
     }
     this.inFlight--;
+    this.gauge.dec();
+    this.timer.observe((performance.now() - started) / 1000);
     // An overflowing message never held a concurrency slot, so it hands none on.
     const next = overflowing ? undefined : this.waiting.shift();
     if (next) void this.process(next);

@@ -35,10 +35,20 @@ function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
   return typeof spec === "function" && typeof (spec.prototype as { use?: unknown } | undefined)?.use === "function";
 }
 
+// One instance per middleware class per app, however many chains use it.
+const middlewareInstances = new WeakMap<DependencyContainer, Map<MiddlewareClass, Middleware>>();
+
 function resolveMiddleware(container: DependencyContainer, spec: MiddlewareSpec, where: string): Middleware {
   if (isMiddlewareClass(spec)) {
-    const instance = resolveOrExplain(container, spec, where);
-    return (ctx, next) => instance.use(ctx, next);
+    let made = middlewareInstances.get(container);
+    if (!made) middlewareInstances.set(container, (made = new Map()));
+    let mw = made.get(spec);
+    if (!mw) {
+      const instance = resolveOrExplain(container, spec, where);
+      mw = (ctx, next) => instance.use(ctx, next);
+      made.set(spec, mw);
+    }
+    return mw;
   }
   if (typeof spec === "function") return spec as Middleware;
   throw new SetupError(where, `is ${typeof spec}, not a middleware function or class.`);

@@ -164,12 +164,13 @@ export async function connectNats(given: ConnectionOptions): Promise<Transport> 
   const opts: NatsConnectionOptions = {
     servers: options.servers,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
+    // An auth service should be back within moments of its server; the client adds jitter.
+    reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.pass !== undefined ? { pass: options.pass } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.connectTimeoutMs !== undefined ? { timeout: options.connectTimeoutMs } : {}),
-    ...(options.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: options.reconnectTimeWaitMs } : {}),
     ...(options.tls !== undefined ? { tls: { ...options.tls } } : {}),
     ...(options.creds !== undefined
       ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) }

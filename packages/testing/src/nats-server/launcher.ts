@@ -56,12 +56,25 @@ export class NatsServer {
   private logText = "";
   private exited: Promise<number | null>;
 
+  private child!: ChildProcess;
+  private exitCode: number | null | undefined;
+
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly binary: string,
+    private readonly args: string[],
     readonly dir: string,
     readonly configFile: string,
-    private exitCode: number | null | undefined = undefined,
   ) {
+    this.exited = Promise.resolve(null);
+    this.spawn();
+  }
+
+  private spawn(): void {
+    const child = spawn(this.binary, this.args, { stdio: ["ignore", "pipe", "pipe"] });
+    installExitHook();
+    running.add(child);
+    this.child = child;
+    this.exitCode = undefined;
     this.exited = new Promise((resolve) => {
       child.once("exit", (code) => {
         this.exitCode = code;
@@ -104,10 +117,7 @@ export class NatsServer {
       : JSON.stringify({ ...base, ...(options.config ?? {}) }, null, 2);
     await writeFile(configFile, text, { mode: 0o600 });
     const args = ["-c", configFile, "--ports_file_dir", dir, ...(options.debug ? ["-DV"] : [])];
-    const child = spawn(path, args, { stdio: ["ignore", "pipe", "pipe"] });
-    installExitHook();
-    running.add(child);
-    const server = new NatsServer(child, dir, configFile);
+    const server = new NatsServer(path, args, dir, configFile);
     registerLogSink(`nats-server ${dir}`, () => server.log);
     try {
       server.port = await server.waitForPort(options.startTimeoutMs ?? 15_000);
@@ -115,7 +125,25 @@ export class NatsServer {
       await server.stop();
       throw e;
     }
+    // Restarts come back on the same port, as a restarted production server would.
+    const text2 = await readFile(configFile, "utf8");
+    await writeFile(configFile, typeof options.config === "string" ? text2.replace("port: -1", `port: ${server.port}`) : JSON.stringify({ ...JSON.parse(text2), port: server.port }, null, 2));
     return server;
+  }
+
+  /** Stops the server (SIGTERM, or SIGKILL with `kill: true`) and waits until it is gone; the dir stays for `start`. */
+  async halt(options: { kill?: boolean } = {}): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill(options.kill ? "SIGKILL" : "SIGTERM");
+    await this.exited;
+  }
+
+  /** Starts a halted server again, same config and port. */
+  async resume(timeoutMs = 15_000): Promise<void> {
+    if (this.exitCode === undefined) return;
+    for (const f of await readdir(this.dir)) if (f.endsWith(".ports")) await rm(join(this.dir, f), { force: true });
+    this.spawn();
+    await this.waitForPort(timeoutMs);
   }
 
   private async waitForPort(timeoutMs: number): Promise<number> {

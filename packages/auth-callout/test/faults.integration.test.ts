@@ -1,0 +1,143 @@
+// Faults with real processes: the server restarted under the service, SIGTERM with requests in flight,
+// and a 3-node cluster losing one of two service instances to kill -9 under continuous load.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+import { configModeCallout, registerLogSink, startNatsCluster, startNatsServer, type ConfigModeCallout } from "@natsflow/testing";
+import { connect } from "nats";
+import { describe, expect, it } from "vitest";
+
+// The benchmark's reference service (a 1000-user directory; DELAY_MS slows each authorization).
+const SERVICE = fileURLToPath(new URL("../../bench/dist/services/natsflow-callout.js", import.meta.url));
+
+async function startService(setup: ConfigModeCallout, urls: string[], extra: Record<string, string> = {}): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
+  const child = fork(SERVICE, [], {
+    env: {
+      ...process.env,
+      NATS_URL: urls.join(","),
+      NATS_USER: setup.serviceUser.user,
+      NATS_PASSWORD: setup.serviceUser.pass,
+      ISSUER_SEED: setup.issuer.seed,
+      XKEY_SEED: setup.xkey?.seed,
+      ...extra,
+    },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  registerLogSink(`service ${child.pid}`, () => out);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code, signal) => r(code ?? (signal ? -1 : null))));
+  await new Promise<void>((resolve, reject) => {
+    child.once("message", () => resolve());
+    void exited.then((code) => reject(new Error(`service exited early (${String(code)}): ${out}`)));
+  });
+  return { child, exited };
+}
+
+const login = (url: string | string[], i = 0) => connect({ servers: url, user: `user${i % 1000}`, pass: `pass${i % 1000}`, reconnect: false, timeout: 3000 });
+const tryLogin = async (url: string | string[], i = 0) => {
+  try {
+    await (await login(url, i)).close();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("faults", () => {
+  it("the server restarts under the service: connects fail cleanly meanwhile, and it serves again within 5 s", async () => {
+    const setup = configModeCallout({ xkey: true });
+    const server = await startNatsServer({ config: setup.serverConfig });
+    const service = await startService(setup, [server.url]);
+    try {
+      expect(await tryLogin(server.url)).toBe(true);
+      await server.halt();
+      expect(await tryLogin(server.url)).toBe(false);
+      await server.resume();
+      const back = Date.now();
+      let ok = false;
+      while (!ok && Date.now() - back < 5000) ok = await tryLogin(server.url);
+      expect(ok).toBe(true);
+      expect(Date.now() - back).toBeLessThan(5000);
+    } finally {
+      service.child.kill("SIGKILL");
+      await server.stop();
+    }
+  });
+
+  it("SIGTERM: stops taking requests, answers every in-flight one, drains and exits 0", async () => {
+    const setup = configModeCallout({ xkey: true });
+    const server = await startNatsServer({ config: setup.serverConfig });
+    const service = await startService(setup, [server.url], { DELAY_MS: "600" });
+    try {
+      const inFlight = Array.from({ length: 8 }, (_, i) => tryLogin(server.url, i));
+      await new Promise((r) => setTimeout(r, 200));
+      service.child.kill("SIGTERM");
+      expect(await Promise.all(inFlight)).toEqual(Array(8).fill(true));
+      expect(await service.exited).toBe(0);
+      expect(await tryLogin(server.url)).toBe(false);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("a connect storm past maxPending is refused at once as busy, instead of piling up past the server's timeout", async () => {
+    const setup = configModeCallout({ xkey: true });
+    const server = await startNatsServer({ config: setup.serverConfig });
+    const service = await startService(setup, [server.url], { DELAY_MS: "50", AUTH_CONCURRENCY: "2", AUTH_MAX_PENDING: "10" });
+    try {
+      const started = Date.now();
+      const outcomes = await Promise.all(Array.from({ length: 120 }, (_, i) => tryLogin(server.url, i).then((ok) => ({ ok, ms: Date.now() - started }))));
+      expect(outcomes.filter((o) => o.ok).length).toBeGreaterThan(10);
+      expect(outcomes.filter((o) => !o.ok).length).toBeGreaterThan(10);
+      await server.waitForLog(/returned an error: service busy/i);
+      // Every client got its answer before the server's 2 s timeout: nothing piled up.
+      expect(server.log).not.toMatch(/response not received in time/i);
+      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(2000);
+    } finally {
+      service.child.kill("SIGKILL");
+      await server.stop();
+    }
+  });
+
+  it("a 3-node cluster, 2 instances in the queue group, one killed with -9 under load: after 1 s every connect succeeds", async () => {
+    const setup = configModeCallout({ xkey: true });
+    const cluster = await startNatsCluster({ size: 3, config: setup.serverConfig });
+    const a = await startService(setup, [cluster.urls[0] as string]);
+    const b = await startService(setup, [cluster.urls[1] as string]);
+    try {
+      // Interest in the callout subject must have reached every node.
+      for (const url of cluster.urls) expect(await tryLogin(url)).toBe(true);
+      const results: Array<{ at: number; end: number; ok: boolean }> = [];
+      let killedAt = Number.POSITIVE_INFINITY;
+      let running = true;
+      const load = Promise.all(
+        Array.from({ length: 6 }, async (_, w) => {
+          for (let i = 0; running; i++) {
+            const at = Date.now();
+            const ok = await tryLogin(cluster.urls[(w + i) % 3] as string, w * 1000 + i);
+            results.push({ at, end: Date.now(), ok });
+          }
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      killedAt = Date.now();
+      a.child.kill("SIGKILL");
+      await new Promise((r) => setTimeout(r, 4000));
+      running = false;
+      await load;
+      // Only connects in flight at the instant of the kill may fail.
+      const before = results.filter((r) => r.end < killedAt);
+      const settled = results.filter((r) => r.at > killedAt + 1000);
+      expect(before.length).toBeGreaterThan(20);
+      expect(before.every((r) => r.ok)).toBe(true);
+      expect(settled.length).toBeGreaterThan(20);
+      expect(settled.filter((r) => !r.ok)).toHaveLength(0);
+    } finally {
+      a.child.kill("SIGKILL");
+      b.child.kill("SIGKILL");
+      await cluster.stop();
+    }
+  }, 60_000);
+});

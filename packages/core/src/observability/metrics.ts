@@ -1,0 +1,32 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * The app's Prometheus metrics, in a registry of its own (several apps in one process do not mix).
+ * Injectable by type: handlers and middleware add their own series to `registry`.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connected: Gauge;
+  readonly inFlight: Gauge<"handler">;
+  readonly messages: Counter<"handler" | "result">;
+  readonly duration: Histogram<"handler">;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "natsflow_process_" });
+    this.connected = new Gauge({ name: "natsflow_nats_connected", help: "1 while the NATS connection is up", registers: [this.registry] });
+    this.inFlight = new Gauge({ name: "natsflow_handler_in_flight", help: "messages being handled now", labelNames: ["handler"], registers: [this.registry] });
+    this.messages = new Counter({
+      name: "natsflow_handler_messages_total",
+      help: "messages handled, by result (ok, error, overloaded)",
+      labelNames: ["handler", "result"],
+      registers: [this.registry],
+    });
+    this.duration = new Histogram({
+      name: "natsflow_handler_duration_seconds",
+      help: "time from a message's arrival at its handler to its reply",
+      labelNames: ["handler"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+  }
+}

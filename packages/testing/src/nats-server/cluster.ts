@@ -1,0 +1,57 @@
+import { createServer } from "node:net";
+
+import { NatsServer, type NatsServerConfig } from "./launcher.js";
+
+/** A free loopback port, for listeners that must be known before the server starts (routes). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NatsCluster {
+  servers: NatsServer[];
+  /** Every client URL, for clients that should fail over. */
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * `size` nats-servers on loopback, routed to each other, each with `config` (the same accounts and
+ * callout everywhere). Resolves once every route is up.
+ */
+export async function startNatsCluster(options: { size?: number; config?: Record<string, unknown> } = {}): Promise<NatsCluster> {
+  const size = options.size ?? 3;
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const servers: NatsServer[] = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      const config: NatsServerConfig = {
+        ...(options.config ?? {}),
+        server_name: `n${i + 1}`,
+        cluster: {
+          name: "natsflow-test",
+          host: "127.0.0.1",
+          port: routePorts[i],
+          routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`),
+        },
+      };
+      servers.push(await NatsServer.start({ config }));
+    }
+    const until = Date.now() + 15_000;
+    // Each server logs one "Route connection created" per peer once connected.
+    while (!servers.every((s) => (s.log.match(/Route connection created/g)?.length ?? 0) >= size - 1)) {
+      if (Date.now() > until) throw new Error(`cluster routes did not form:\n${servers.map((s) => s.log.slice(-1500)).join("\n---\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw e;
+  }
+  return { servers, urls: servers.map((s) => s.url), stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+}
