@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import type { Server } from "node:http";
 import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
 
 import { Broker } from "../broker/broker.js";
@@ -29,7 +30,7 @@ export class NatsApp {
   readonly broker: Broker;
   /** Prometheus metrics of this app; served on `/metrics` when the `http` option is set. */
   readonly metrics = new Metrics();
-  private http: import("node:http").Server | undefined;
+  private http: Server | undefined;
   private connectedNow = false;
   private readonly bindings: HandlerBinding[];
   /** Providers and controllers with one instance per app, in creation order: lifespan hooks run on them. */
