@@ -29,7 +29,7 @@ export class NatsApp {
   readonly logger: Logger;
   readonly broker: Broker;
   /** Prometheus metrics of this app; served on `/metrics` when the `http` option is set. */
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   private http: Server | undefined;
   private connectedNow = false;
   private readonly bindings: HandlerBinding[];
@@ -44,6 +44,7 @@ export class NatsApp {
 
   private constructor(private readonly options: ResolvedAppOptions) {
     this.stopRequested = new Promise((resolve) => (this.requestStop = resolve));
+    this.metrics = new Metrics({ processMetrics: options.http?.processMetrics === true });
     this.logger = options.logger ?? createLogger();
     this.container = rootContainer.createChildContainer();
     this.broker = new Broker(() => this.connected());

@@ -7,6 +7,8 @@ export interface HttpOptions {
   port: number;
   /** Default 127.0.0.1; "0.0.0.0" to expose it. */
   host?: string;
+  /** Also export Node.js process metrics (`natsflow_process_*`: CPU, memory, event loop, GC). Default false. */
+  processMetrics?: boolean;
 }
 
 /** `/healthz` (the process serves), `/readyz` (subscribed and connected), `/metrics` (Prometheus). */

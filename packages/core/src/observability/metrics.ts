@@ -11,8 +11,9 @@ export class Metrics {
   readonly messages: Counter<"handler" | "result">;
   readonly duration: Histogram<"handler">;
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "natsflow_process_" });
+  constructor(options: { processMetrics?: boolean } = {}) {
+    // Opt-in: prom-client's GC observer alone costs tens of µs per request in allocation-heavy services.
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "natsflow_process_" });
     this.connected = new Gauge({ name: "natsflow_nats_connected", help: "1 while the NATS connection is up", registers: [this.registry] });
     this.inFlight = new Gauge({ name: "natsflow_handler_in_flight", help: "messages being handled now", labelNames: ["handler"], registers: [this.registry] });
     this.messages = new Counter({
