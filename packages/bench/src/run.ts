@@ -84,35 +84,50 @@ function scenarios(): Scenario[] {
 async function connectBench(): Promise<{ results: ConnectResult[]; cpuMsPerAuthorization: Record<string, number> }> {
   const results: ConnectResult[] = [];
   const cpuMsPerAuthorization: Record<string, number> = {};
-  for (const scenario of scenarios()) {
-    const { server, service } = await scenario.start();
+  const [staticUsers, natsflow, reference] = scenarios() as [Scenario, Scenario, Scenario];
+  // Static and natsflow alternate round by round, so drift on a shared machine hits both alike. The
+  // reference runs alone afterwards: its backlog would steal CPU from whatever runs next to it.
+  for (const group of [[staticUsers, natsflow], [reference]]) {
+    const stacks = [];
+    for (const scenario of group) stacks.push({ scenario, ...(await scenario.start()), rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), served: 0 });
     try {
-      await load(server.url, Math.min(200, scenario.connects), 10); // warm-up
-      const before = service ? await ask(service) : undefined;
-      let served = 0;
+      for (const s of stacks) await load(s.server.url, Math.min(200, s.scenario.connects), 10); // warm-up
+      const before = await Promise.all(stacks.map((s) => (s.service ? ask(s.service) : undefined)));
       for (const concurrency of settings.concurrencies) {
-        const rounds: Array<Omit<ConnectResult, "scenario">> = [];
         for (let r = 0; r < settings.rounds; r++) {
-          const result = await load(server.url, scenario.connects, concurrency);
-          served += scenario.connects - result.failures;
-          rounds.push(result);
-          log(`  ${scenario.name} C=${concurrency} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures`);
+          for (const s of stacks) {
+            const result = await load(s.server.url, s.scenario.connects, concurrency);
+            s.served += s.scenario.connects - result.failures;
+            s.rounds.set(concurrency, [...(s.rounds.get(concurrency) ?? []), result]);
+            log(`  ${s.scenario.name} C=${concurrency} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures`);
+          }
         }
-        const pick = rounds.find((x) => x.perSecond === median(rounds.map((y) => y.perSecond))) ?? rounds[0];
-        if (pick) results.push({ ...pick, scenario: scenario.name });
       }
-      if (service && before) {
-        const after = await ask(service);
-        const cpu = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
-        cpuMsPerAuthorization[scenario.name] = cpu / 1000 / Math.max(1, served);
+      for (const [i, s] of stacks.entries()) {
+        for (const concurrency of settings.concurrencies) {
+          const rounds = s.rounds.get(concurrency) ?? [];
+          const pick = rounds.find((x) => x.perSecond === median(rounds.map((y) => y.perSecond))) ?? rounds[0];
+          if (pick) results.push({ ...pick, scenario: s.scenario.name });
+        }
+        const start = before[i];
+        if (s.service && start) {
+          const after = await ask(s.service);
+          const cpu = after.cpu.user + after.cpu.system - start.cpu.user - start.cpu.system;
+          cpuMsPerAuthorization[s.scenario.name] = cpu / 1000 / Math.max(1, s.served);
+        }
       }
     } finally {
-      if (service) await stopService(service);
-      await server.stop();
+      for (const s of stacks) {
+        if (s.service) await stopService(s.service);
+        await s.server.stop();
+      }
     }
   }
+  results.sort((x, y) => scenarioOrder(x.scenario) - scenarioOrder(y.scenario) || x.concurrency - y.concurrency);
   return { results, cpuMsPerAuthorization };
 }
+
+const scenarioOrder = (name: string) => ["static", "natsflow", "hand-rolled"].findIndex((p) => name.startsWith(p));
 
 async function memoryBench(): Promise<BenchResults["memory"]> {
   const { stdout } = await exec(process.execPath, ["--expose-gc", here("./memory.js"), String(settings.authorizations)], { maxBuffer: 1 << 20 });
@@ -121,31 +136,33 @@ async function memoryBench(): Promise<BenchResults["memory"]> {
 
 async function handlerBench(): Promise<BenchResults["handlers"]> {
   const server = await startNatsServer();
-  const out: BenchResults["handlers"] = [];
+  const modes = ["raw", "natsflow"] as const;
+  const requests: Record<string, number[]> = { raw: [], natsflow: [] };
+  const publishes: Record<string, number[]> = { raw: [], natsflow: [] };
   try {
-    for (const mode of ["raw", "natsflow"] as const) {
-      const requests: number[] = [];
-      const publishes: number[] = [];
-      for (let r = 0; r < settings.rounds; r++) {
+    // Rounds alternate between the two, so drift on a shared machine hits both alike.
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const mode of modes) {
         const service = await startService("./services/handlers.js", { PUBLISH_COUNT: String(settings.publishes) }, [mode, server.url]);
         try {
           const { stdout } = await exec(process.execPath, [here("./handler-load.js"), server.url, "request", String(settings.requests), "50"]);
-          requests.push((JSON.parse(stdout) as { perSecond: number }).perSecond);
+          requests[mode]?.push((JSON.parse(stdout) as { perSecond: number }).perSecond);
           const done = new Promise<{ received: number; ms: number }>((resolve) => service.once("message", (m) => resolve(m as { received: number; ms: number })));
           await exec(process.execPath, [here("./handler-load.js"), server.url, "publish", String(settings.publishes)]);
           const { received, ms } = await done;
-          publishes.push(received / (ms / 1000));
+          publishes[mode]?.push(received / (ms / 1000));
         } finally {
           await stopService(service);
         }
       }
-      log(`  handlers ${mode}: request/reply ${median(requests).toFixed(0)}/s, publish ${median(publishes).toFixed(0)}/s`);
-      out.push({ mode, requestsPerSecond: median(requests), publishesPerSecond: median(publishes) });
     }
   } finally {
     await server.stop();
   }
-  return out;
+  return modes.map((mode) => {
+    log(`  handlers ${mode}: request/reply ${median(requests[mode] ?? []).toFixed(0)}/s, publish ${median(publishes[mode] ?? []).toFixed(0)}/s`);
+    return { mode, requestsPerSecond: median(requests[mode] ?? []), publishesPerSecond: median(publishes[mode] ?? []) };
+  });
 }
 
 const natsServer = await resolveNatsServer();

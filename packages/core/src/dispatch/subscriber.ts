@@ -23,7 +23,6 @@ export class Subscriber {
   private readonly ok;
   private readonly failed;
   private readonly overloaded;
-  private readonly timer;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -36,7 +35,6 @@ export class Subscriber {
     this.ok = metrics.messages.labels(handler, "ok");
     this.failed = metrics.messages.labels(handler, "error");
     this.overloaded = metrics.messages.labels(handler, "overloaded");
-    this.timer = metrics.duration.labels(handler);
   }
 
   get pending(): number {
@@ -69,7 +67,6 @@ export class Subscriber {
   private async process(message: InboundMessage, overflowing = false): Promise<void> {
     this.inFlight++;
     this.gauge.inc();
-    const started = performance.now();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     try {
@@ -95,7 +92,6 @@ export class Subscriber {
     }
     this.inFlight--;
     this.gauge.dec();
-    this.timer.observe((performance.now() - started) / 1000);
     // An overflowing message never held a concurrency slot, so it hands none on.
     const next = overflowing ? undefined : this.waiting.shift();
     if (next) void this.process(next);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 
 /**
  * The app's Prometheus metrics, in a registry of its own (several apps in one process do not mix).
@@ -9,7 +9,6 @@ export class Metrics {
   readonly connected: Gauge;
   readonly inFlight: Gauge<"handler">;
   readonly messages: Counter<"handler" | "result">;
-  readonly duration: Histogram<"handler">;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     // Opt-in: prom-client's GC observer alone costs tens of µs per request in allocation-heavy services.
@@ -20,13 +19,6 @@ export class Metrics {
       name: "natsflow_handler_messages_total",
       help: "messages handled, by result (ok, error, overloaded)",
       labelNames: ["handler", "result"],
-      registers: [this.registry],
-    });
-    this.duration = new Histogram({
-      name: "natsflow_handler_duration_seconds",
-      help: "time from a message's arrival at its handler to its reply",
-      labelNames: ["handler"],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
   }
