@@ -4,6 +4,7 @@
  * too, and `scanLogsForSecrets()` looks through all of it for them and for any nkey seed.
  */
 const NKEY_SEED = /S[A-Z2-7]{57}/;
+const NKEY_SEEDS = /S[A-Z2-7]{57}/g;
 
 interface Registry {
   sinks: Array<{ name: string; read: () => string }>;
@@ -28,14 +29,20 @@ export interface SecretFinding {
   line: string;
 }
 
+/** The line as a finding may show it: every seed and registered secret masked. */
+function mask(line: string): string {
+  let out = line.replace(NKEY_SEEDS, (seed) => `${seed.slice(0, 4)}…`);
+  for (const secret of registry.secrets) out = out.split(secret).join("[secret]");
+  return out;
+}
+
 export function scanLogsForSecrets(): SecretFinding[] {
   const findings: SecretFinding[] = [];
   for (const sink of registry.sinks) {
     for (const line of sink.read().split("\n")) {
-      const seed = NKEY_SEED.exec(line);
-      if (seed) findings.push({ sink: sink.name, what: "an nkey seed", line: line.replace(seed[0], `${seed[0].slice(0, 4)}…`) });
+      if (NKEY_SEED.test(line)) findings.push({ sink: sink.name, what: "an nkey seed", line: mask(line) });
       for (const secret of registry.secrets) {
-        if (line.includes(secret)) findings.push({ sink: sink.name, what: `a registered secret (${secret.slice(0, 3)}…)`, line: line.split(secret).join("[secret]") });
+        if (line.includes(secret)) findings.push({ sink: sink.name, what: `a registered secret (${secret.slice(0, 3)}…)`, line: mask(line) });
       }
     }
   }
