@@ -10,7 +10,8 @@ import { connect } from "nats";
 import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
-const BIN = new URL("../dist/bin/nats-server.js", import.meta.url).pathname;
+// The CLI's `natsflow nats-server` is the command-line face of resolveNatsServer().
+const CLI = new URL("../../cli/dist/main.js", import.meta.url).pathname;
 
 describe("nats-server resolution", () => {
   it("finds a nats-server ≥ 2.10", async () => {
@@ -21,7 +22,7 @@ describe("nats-server resolution", () => {
   });
 
   it("refuses a NATS_SERVER_BIN that is not a nats-server, instead of silently using another", async () => {
-    await expect(run(process.execPath, [BIN], { env: { ...process.env, NATS_SERVER_BIN: "/bin/false" } })).rejects.toMatchObject({
+    await expect(run(process.execPath, [CLI, "nats-server"], { env: { ...process.env, NATS_SERVER_BIN: "/bin/false" } })).rejects.toMatchObject({
       stderr: expect.stringMatching(/NATS_SERVER_BIN=\/bin\/false is not a runnable nats-server ≥ 2\.10/),
     });
   });
@@ -32,7 +33,7 @@ describe("nats-server resolution", () => {
       const cache = await mkdtemp(join(tmpdir(), "natsflow-cache-"));
       try {
         const before = await run("sh", ["-c", "ls -la /etc/apt /etc/apt/sources.list.d /var/lib/apt/lists | md5sum"]);
-        const { stdout, stderr } = await run(process.execPath, [BIN], {
+        const { stdout, stderr } = await run(process.execPath, [CLI, "nats-server"], {
           // No NATS_SERVER_BIN and no nats-server on PATH: the provisioning path.
           env: { ...process.env, NATS_SERVER_BIN: "", PATH: "/usr/sbin:/usr/bin:/sbin:/bin", NATSFLOW_CACHE_DIR: cache },
           timeout: 240_000,
