@@ -47,7 +47,10 @@ export interface UserIssuer {
 
 /** Validates the grant and signs a user JWT for `subject` (a `U…` key). */
 export function signUserJwt(grant: Grant, subject: string, defaultName: string | undefined, issuer: UserIssuer, nowMs = Date.now()): string {
-  const { exp } = validateGrant(grant, nowMs);
+  return signValidated(grant, validateGrant(grant, nowMs).exp, subject, defaultName, issuer, nowMs);
+}
+
+function signValidated(grant: Grant, exp: number | undefined, subject: string, defaultName: string | undefined, issuer: UserIssuer, nowMs: number): string {
   if (issuer.scoped && (grant.permissions || grant.limits || grant.allowedConnectionTypes)) {
     throw new InvalidGrantError(
       `invalid grant: account "${grant.account}" signs with a scoped key, whose template sets permissions and limits; leave them out of the grant`,
@@ -76,14 +79,16 @@ export function signUserJwt(grant: Grant, subject: string, defaultName: string |
  * signing key); a scoped key's template replaces permissions and limits.
  */
 export function issueUserJwt(grant: Grant, request: AuthRequest, config: AuthCalloutConfig, nowMs = Date.now()): IssuedUser {
+  const { exp } = validateGrant(grant, nowMs);
+  enforceClientRestrictions(grant, request);
   let issuer: UserIssuer;
   if (config.mode.kind === "config") {
-    issuer = { signer: config.issuer, audience: (grant as Partial<Grant> | null)?.account ?? "" };
+    issuer = { signer: config.issuer, audience: grant.account };
   } else {
-    const target = typeof grant?.account === "string" ? config.mode.accounts.get(grant.account) : undefined;
+    const target = config.mode.accounts.get(grant.account);
     if (!target) {
       const known = [...new Set([...config.mode.accounts.values()].map((a) => a.name))].join(", ");
-      throw new InvalidGrantError(`invalid grant: no signing key configured for account "${String(grant?.account)}" (configured: ${known})`);
+      throw new InvalidGrantError(`invalid grant: no signing key configured for account "${grant.account}" (configured: ${known})`);
     }
     issuer = {
       signer: target.signer,
@@ -92,7 +97,5 @@ export function issueUserJwt(grant: Grant, request: AuthRequest, config: AuthCal
       scoped: target.scoped,
     };
   }
-  validateGrant(grant, nowMs);
-  enforceClientRestrictions(grant, request);
-  return { jwt: signUserJwt(grant, request.userNkey, request.username, issuer, nowMs), account: grant.account };
+  return { jwt: signValidated(grant, exp, request.userNkey, request.username, issuer, nowMs), account: grant.account };
 }
