@@ -34,12 +34,11 @@ export async function startBrowserDemo(options: { httpPort?: number; logger?: Lo
   const nats = await startNatsServer({ config: { ...setup.serverConfig, websocket: { host: "127.0.0.1", port: -1, no_tls: true } } });
   const app = await NatsApp.create({
     servers: nats.url,
-    user: setup.serviceUser.user,
-    pass: setup.serviceUser.pass,
+    ...setup.serviceUser,
     controllers: [BrowserAuthorizer],
     providers: [
       { provide: BearerTokenVerifier, useValue: new BearerTokenVerifier({ issuer: idp.issuer, audience: idp.audience, jwksUrl: idp.jwksUrl }) },
-      authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed }),
+      authCalloutConfig(setup.callout),
     ],
     logger: options.logger ?? createLogger(),
   });

@@ -35,8 +35,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let app: NatsApp | undefined;
   try {
     app = await createUsersFileService({
-      connection: { servers: server.url, user: setup.serviceUser.user, pass: setup.serviceUser.pass },
-      callout: { issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed },
+      connection: { servers: server.url, ...setup.serviceUser },
+      callout: setup.callout,
       users,
       logger: options.logger ?? createLogger(),
     });

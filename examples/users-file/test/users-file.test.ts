@@ -57,8 +57,8 @@ describe("users-file example: repository injected by constructor type", () => {
     registerSecret("c4rol-secret");
     const users = new UserRepository({ carol: { pass: "c4rol-secret", account: "APP" } });
     const app = await createUsersFileService({
-      connection: { servers: server.url, user: setup.serviceUser.user, pass: setup.serviceUser.pass },
-      callout: { issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed },
+      connection: { servers: server.url, ...setup.serviceUser },
+      callout: setup.callout,
       users,
       logger: captureLogs().logger,
     });

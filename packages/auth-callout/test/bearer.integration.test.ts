@@ -46,12 +46,11 @@ describe("bearer tokens (OIDC) against nats-server", () => {
     server = await startNatsServer({ config: setup.serverConfig });
     app = await NatsApp.create({
       servers: server.url,
-      user: setup.serviceUser.user,
-      pass: setup.serviceUser.pass,
+      ...setup.serviceUser,
       controllers: [TokenAuthorizer],
       providers: [
         { provide: BearerTokenVerifier, useValue: new BearerTokenVerifier({ issuer: idp.issuer, audience: idp.audience, jwksUrl: idp.jwksUrl, jwksCooldownMs: 1000 }) },
-        authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed }),
+        authCalloutConfig(setup.callout),
       ],
       logger: logs.logger,
     });

@@ -107,10 +107,9 @@ describe("credential kinds in config mode (xkey on)", () => {
     server = await startNatsServer({ config: { ...setup.serverConfig, websocket: { host: "127.0.0.1", port: -1, no_tls: true } } });
     app = await NatsApp.create({
       servers: server.url,
-      user: setup.serviceUser.user,
-      pass: setup.serviceUser.pass,
+      ...setup.serviceUser,
       controllers: [CredentialAuthorizer],
-      providers: [{ provide: Directory, useValue: dir }, authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed })],
+      providers: [{ provide: Directory, useValue: dir }, authCalloutConfig(setup.callout)],
       logger: captureLogs().logger,
     });
     await app.start();
@@ -211,11 +210,10 @@ describe("TLS client certificates (verify: true)", () => {
     const service = await pki.client("auth-service");
     app = await NatsApp.create({
       servers: `tls://127.0.0.1:${server.port}`,
-      user: setup.serviceUser.user,
-      pass: setup.serviceUser.pass,
+      ...setup.serviceUser,
       tls: { caFile: pki.caFile, certFile: service.certFile, keyFile: service.keyFile },
       controllers: [CredentialAuthorizer],
-      providers: [{ provide: Directory, useValue: dir }, authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed })],
+      providers: [{ provide: Directory, useValue: dir }, authCalloutConfig(setup.callout)],
       logger: captureLogs().logger,
     });
     await app.start();

@@ -25,10 +25,9 @@ describe("observability", () => {
     const logs = captureLogs("info");
     const app = await NatsApp.create({
       servers: server.url,
-      user: setup.serviceUser.user,
-      pass: setup.serviceUser.pass,
+      ...setup.serviceUser,
       controllers: [Gatekeeper],
-      providers: [authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed, auditSubject: "natsflow.auth.audit" })],
+      providers: [authCalloutConfig({ ...setup.callout, auditSubject: "natsflow.auth.audit" })],
       logger: logs.logger,
       http: { port: 0 },
     });
@@ -36,7 +35,7 @@ describe("observability", () => {
     const base = app.httpUrl as string;
     try {
       // Audit events are published in the callout account; the service's own login can read them.
-      const auditor = await connect({ servers: server.url, user: setup.serviceUser.user, pass: setup.serviceUser.pass });
+      const auditor = await connect({ servers: server.url, ...setup.serviceUser });
       const events: Array<Record<string, unknown>> = [];
       auditor.subscribe("natsflow.auth.audit", { callback: (_e, m) => events.push(m.json()) });
       await auditor.flush();

@@ -86,8 +86,8 @@ async function deployment(mode: "config" | "operator", xkey: boolean): Promise<D
     const setup = configModeCallout({ xkey });
     return {
       serverConfig: setup.serverConfig,
-      service: { user: setup.serviceUser.user, pass: setup.serviceUser.pass },
-      callout: { issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed },
+      service: setup.serviceUser,
+      callout: setup.callout,
     };
   }
   const op = await operatorModeCallout({
@@ -264,10 +264,9 @@ describe("two service instances in one queue group", () => {
     for (const gate of gates) {
       const app = await NatsApp.create({
         servers: server.url,
-        user: setup.serviceUser.user,
-        pass: setup.serviceUser.pass,
+        ...setup.serviceUser,
         controllers: [BehaviourAuthorizer],
-        providers: [{ provide: Gate, useValue: gate }, authCalloutConfig({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed })],
+        providers: [{ provide: Gate, useValue: gate }, authCalloutConfig(setup.callout)],
         logger: captureLogs().logger,
       });
       await app.start();

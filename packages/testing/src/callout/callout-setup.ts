@@ -42,6 +42,8 @@ export interface ConfigModeCallout {
   xkey: KeyPairText | undefined;
   /** The service's own login, listed in `auth_users` so it never goes through the callout. */
   serviceUser: { user: string; pass: string };
+  /** The options for `authCalloutConfig()`: `issuerSeed` and `xkeySeed`. */
+  callout: { issuerSeed: string; xkeySeed: string | undefined };
   /** A nats-server config (object form) for `startNatsServer({ config })` or a config file. */
   serverConfig: Record<string, unknown>;
 }
@@ -75,5 +77,5 @@ export function configModeCallout(options: ConfigModeCalloutOptions = {}): Confi
       },
     },
   };
-  return { issuer, xkey, serviceUser, serverConfig };
+  return { issuer, xkey, serviceUser, callout: { issuerSeed: issuer.seed, xkeySeed: xkey?.seed }, serverConfig };
 }
