@@ -13,7 +13,7 @@ function request(connectOpts: Record<string, unknown>, extra: Record<string, unk
     sub: "A",
     nats: { server_id: { id: "N", name: "n", host: "h" }, user_nkey: "U", client_info: { nonce: NONCE, ...(extra.client_info as object) }, connect_opts: { protocol: 1, ...connectOpts }, ...extra },
   } as unknown as AuthorizationRequestClaims;
-  return new AuthRequest(claims, new AbortController().signal, Date.now() + 1000);
+  return new AuthRequest(claims, { signal: new AbortController().signal, at: Date.now() + 1000 });
 }
 
 const sign = (kp: ReturnType<typeof createUser>, nonce = NONCE) => Buffer.from(kp.sign(new TextEncoder().encode(nonce))).toString("base64url");

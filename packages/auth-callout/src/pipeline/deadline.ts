@@ -5,7 +5,9 @@ import { AuthorizerTimeoutError } from "../errors.js";
 
 /** When the authorizer must be done, and the signal that tells it so. */
 export class Deadline {
-  private readonly controller = new AbortController();
+  // Made on first use: most authorizers never look at the signal, and it costs on every request.
+  private controller: AbortController | undefined;
+  private expired = false;
 
   private constructor(readonly at: number) {}
 
@@ -18,11 +20,20 @@ export class Deadline {
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.expired) this.abort();
+    }
     return this.controller.signal;
   }
 
   expire(): void {
-    this.controller.abort(new AuthorizerTimeoutError("authorization deadline passed"));
+    this.expired = true;
+    if (this.controller) this.abort();
+  }
+
+  private abort(): void {
+    this.controller?.abort(new AuthorizerTimeoutError("authorization deadline passed"));
   }
 }
 

@@ -65,6 +65,9 @@ function describe(request: AuthRequest | undefined): Pick<CalloutDecision, "user
 export class CalloutResponder implements NatsMiddleware {
   private readonly decisions: Counter<"decision" | "reason">;
   private readonly latency: Histogram<"decision">;
+  // Label children bound on first use: looking labels up costs more than counting.
+  private readonly counted = new Map<string, { inc(): void }>();
+  private readonly timed = new Map<string, { observe(v: number): void }>();
 
   constructor(
     private readonly config: AuthCalloutConfig,
@@ -121,8 +124,13 @@ export class CalloutResponder implements NatsMiddleware {
   /** The one decision line per request, the metrics, and the optional audit event. */
   private record(ctx: MessageContext, d: CalloutDecision, level: "info" | "warn" | "error", msg: string, detail: object = {}): void {
     ctx.logger[level]({ ...d, ...detail }, msg);
-    this.decisions.labels(d.decision, d.reasonKind).inc();
-    this.latency.labels(d.decision).observe(d.ms / 1000);
+    const key = `${d.decision}/${d.reasonKind}`;
+    let counter = this.counted.get(key);
+    if (!counter) this.counted.set(key, (counter = this.decisions.labels(d.decision, d.reasonKind)));
+    counter.inc();
+    let timer = this.timed.get(d.decision);
+    if (!timer) this.timed.set(d.decision, (timer = this.latency.labels(d.decision)));
+    timer.observe(d.ms / 1000);
     const subject = this.config.auditSubject;
     if (subject) {
       try {

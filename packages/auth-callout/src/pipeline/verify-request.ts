@@ -81,7 +81,7 @@ export class RequestVerifier implements NatsMiddleware {
     }
     const deadline = Deadline.forRequest(claims.exp, now, this.config);
     ctx.set(DEADLINE, deadline);
-    const request = new AuthRequest(claims as AuthorizationRequestClaims, deadline.signal, deadline.at);
+    const request = new AuthRequest(claims as AuthorizationRequestClaims, deadline);
     ctx.set(AUTH_REQUEST, request);
     ctx.payload = request;
     await next();

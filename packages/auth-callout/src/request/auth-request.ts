@@ -14,11 +14,18 @@ export type AuthorizationRequestClaims = JwtClaims<AuthorizationRequest>;
 export class AuthRequest {
   constructor(
     readonly claims: AuthorizationRequestClaims,
-    /** Aborted when the deadline passes: pass it to database or HTTP calls. */
-    readonly signal: AbortSignal,
-    /** Epoch ms after which the answer is no longer awaited. */
-    readonly deadline: number,
+    private readonly deadlineSource: { readonly signal: AbortSignal; readonly at: number },
   ) {}
+
+  /** Aborted when the deadline passes: pass it to database or HTTP calls. */
+  get signal(): AbortSignal {
+    return this.deadlineSource.signal;
+  }
+
+  /** Epoch ms after which the answer is no longer awaited. */
+  get deadline(): number {
+    return this.deadlineSource.at;
+  }
 
   /** The nats-server asking: `id` (its `N…` key), `name`, `host`, `version`, `cluster`, `tags`, `xkey`. */
   get server(): ServerId {
