@@ -225,7 +225,8 @@ for (const [mode, xkey] of modes) {
     it("rejects an authorizer slower than the deadline before the server gives up", async () => {
       const started = Date.now();
       await expect(login(server, "slow", "x")).rejects.toThrow(/authorization violation/i);
-      expect(Date.now() - started).toBeLessThan(2000);
+      // The server's own log is the strict check (no "not received in time"); this bound allows for a busy machine.
+      expect(Date.now() - started).toBeLessThan(2500);
       await server.waitForLog(/returned an error: authorization timed out/i);
       expect(server.log).not.toMatch(/response not received in time/i);
     });
