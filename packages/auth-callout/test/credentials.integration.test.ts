@@ -12,11 +12,12 @@ import {
   verifyNkey,
   verifyPassword,
   verifyPresentedJwt,
+  type AuthCalloutOptions,
   type Authorizer,
   type AuthRequest,
   type Grant,
 } from "@natsflow/auth-callout";
-import { connectNats, injectable, NatsApp } from "@natsflow/core";
+import { connectNats, injectable, NatsApp, type NatsAppOptions } from "@natsflow/core";
 import { captureLogs, configModeCallout, createTestPki, operatorModeCallout, registerSecret, startNatsServer, type NatsServer, type TestPki } from "@natsflow/testing";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from "nats";
@@ -89,6 +90,18 @@ async function userOf(nc: NatsConnection | Promise<NatsConnection>): Promise<str
   }
 }
 
+/** The credential authorizer as a started service, logged in with `login`. */
+async function startAuthorizer(dir: Directory, login: Partial<NatsAppOptions>, callout: AuthCalloutOptions): Promise<NatsApp> {
+  const app = await NatsApp.create({
+    ...login,
+    controllers: [CredentialAuthorizer],
+    providers: [{ provide: Directory, useValue: dir }, authCalloutConfig(callout)],
+    logger: captureLogs().logger,
+  });
+  await app.start();
+  return app;
+}
+
 describe("credential kinds in config mode (xkey on)", () => {
   let server: NatsServer;
   let app: NatsApp;
@@ -105,14 +118,7 @@ describe("credential kinds in config mode (xkey on)", () => {
       accounts: { APP: {}, SYS: { users: [{ nkey: createUser().getPublicKey() }] } },
     });
     server = await startNatsServer({ config: { ...setup.serverConfig, websocket: { host: "127.0.0.1", port: -1, no_tls: true } } });
-    app = await NatsApp.create({
-      servers: server.url,
-      ...setup.serviceUser,
-      controllers: [CredentialAuthorizer],
-      providers: [{ provide: Directory, useValue: dir }, authCalloutConfig(setup.callout)],
-      logger: captureLogs().logger,
-    });
-    await app.start();
+    app = await startAuthorizer(dir, { servers: server.url, ...setup.serviceUser }, setup.callout);
   });
 
   afterAll(async () => {
@@ -208,15 +214,11 @@ describe("TLS client certificates (verify: true)", () => {
       config: { ...setup.serverConfig, tls: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, ca_file: pki.caFile, verify: true } },
     });
     const service = await pki.client("auth-service");
-    app = await NatsApp.create({
-      servers: `tls://127.0.0.1:${server.port}`,
-      ...setup.serviceUser,
-      tls: { caFile: pki.caFile, certFile: service.certFile, keyFile: service.keyFile },
-      controllers: [CredentialAuthorizer],
-      providers: [{ provide: Directory, useValue: dir }, authCalloutConfig(setup.callout)],
-      logger: captureLogs().logger,
-    });
-    await app.start();
+    app = await startAuthorizer(
+      dir,
+      { servers: `tls://127.0.0.1:${server.port}`, ...setup.serviceUser, tls: { caFile: pki.caFile, certFile: service.certFile, keyFile: service.keyFile } },
+      setup.callout,
+    );
   });
 
   afterAll(async () => {
@@ -268,21 +270,11 @@ describe("presented user JWTs (creds) in operator mode", () => {
     issuerSeed = enc.encode(op.callout.account.seed);
     dir.trustedIssuers = [calloutAccount];
     server = await startNatsServer({ config: op.serverConfig });
-    app = await NatsApp.create({
-      servers: server.url,
-      creds: op.serviceCreds,
-      controllers: [CredentialAuthorizer],
-      providers: [
-        { provide: Directory, useValue: dir },
-        authCalloutConfig({
-          issuerSeed: op.callout.account.seed,
-          xkeySeed: op.xkey?.seed,
-          operator: { accounts: { APP: { publicKey: appAccount.account.publicKey, signingKeySeed: appAccount.signingKey.seed } } },
-        }),
-      ],
-      logger: captureLogs().logger,
+    app = await startAuthorizer(dir, { servers: server.url, creds: op.serviceCreds }, {
+      issuerSeed: op.callout.account.seed,
+      xkeySeed: op.xkey?.seed,
+      operator: { accounts: { APP: { publicKey: appAccount.account.publicKey, signingKeySeed: appAccount.signingKey.seed } } },
     });
-    await app.start();
   });
 
   afterAll(async () => {
