@@ -17,7 +17,7 @@ export default defineConfig({
   test: {
     include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
     globalSetup: ["./test/global-setup.ts"],
-    setupFiles: ["./test/secret-scan.ts"],
+    setupFiles: ["./test/secret-scan.ts", "./test/processes.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Real servers are started once per file; two workers match the two cores.

@@ -2,7 +2,7 @@
 import "reflect-metadata";
 
 import type { NatsApp } from "@natsflow/core";
-import { captureLogs, registerLogSink, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
+import { captureLogs, spawnTracked, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
 import { connect, headers as natsHeaders, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -77,28 +77,22 @@ describe("orders example in memory", () => {
 
 describe("orders example as a process", () => {
   it("serves from NATS_URL and exits 0 on SIGTERM after draining", async () => {
-    const { spawn } = await import("node:child_process");
     const server = await startNatsServer();
-    const child = spawn(process.execPath, [new URL("../dist/main.js", import.meta.url).pathname], {
+    const service = spawnTracked(process.execPath, [new URL("../dist/main.js", import.meta.url).pathname], {
+      label: "orders main.js",
       env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: "info" },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    let out = "";
-    registerLogSink("orders main.js", () => out);
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once("exit", r));
     try {
-      await expect.poll(() => out, { timeout: 10_000 }).toMatch(/natsflow app started/);
+      await service.waitForOutput(/natsflow app started/);
       const nc = await connect({ servers: server.url });
       const reply = await nc.request("orders.create", enc.encode(JSON.stringify({ item: "pie", qty: 3, customer: "cy" })), { timeout: 2000 });
       expect(JSON.parse(dec.decode(reply.data))).toMatchObject({ item: "pie", status: "open" });
       await nc.close();
     } finally {
-      child.kill("SIGTERM");
+      void service.stop();
     }
-    expect(await exited).toBe(0);
-    expect(out).toMatch(/natsflow app stopped/);
+    expect((await service.exited).code).toBe(0);
+    expect(service.output).toMatch(/natsflow app stopped/);
     await server.stop();
   });
 });

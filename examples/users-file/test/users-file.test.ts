@@ -1,9 +1,8 @@
 import "reflect-metadata";
 
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-import { captureLogs, configModeCallout, registerLogSink, registerSecret, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
+import { captureLogs, configModeCallout, registerSecret, spawnTracked, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -74,47 +73,63 @@ describe("users-file example: repository injected by constructor type", () => {
     }
   });
 
-  it("runs as a process from the environment contract (npm start -w examples/users-file)", async () => {
-    const child = spawn(process.execPath, [MAIN], {
+  const launch = (url: string, callout: ConfigModeCallout = setup) =>
+    spawnTracked(process.execPath, [MAIN], {
+      label: "users-file main.js",
       env: {
         ...process.env,
-        NATS_URL: server.url,
-        NATS_USER: setup.serviceUser.user,
-        NATS_PASSWORD: setup.serviceUser.pass,
-        NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed,
-        NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed,
+        NATS_URL: url,
+        NATS_USER: callout.serviceUser.user,
+        NATS_PASSWORD: callout.serviceUser.pass,
+        NATS_CALLOUT_ISSUER_SEED: callout.issuer.seed,
+        NATS_CALLOUT_XKEY_SEED: callout.xkey?.seed,
         LOG_LEVEL: "info",
       },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    let output = "";
-    registerLogSink("users-file main.js", () => output);
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once("exit", r));
+
+  it("runs as a process from the environment contract (npm start -w examples/users-file)", async () => {
+    const service = launch(server.url);
     try {
-      await expect.poll(() => output, { timeout: 10_000 }).toMatch(/natsflow app started/);
+      await service.waitForOutput(/natsflow app started/);
       const nc = await connect({ servers: server.url, user: "alice", pass: "alice", reconnect: false });
       expect((await whoAmI(nc)).account).toBe("APP");
       await nc.close();
     } finally {
-      child.kill("SIGTERM");
+      void service.stop();
     }
     // SIGTERM is a graceful stop: drain, close, exit 0.
-    expect(await exited).toBe(0);
-    expect(output).toMatch(/natsflow app stopped/);
-    expect(output).not.toContain(setup.issuer.seed);
-    expect(output).not.toContain(setup.serviceUser.pass);
+    expect((await service.exited).code).toBe(0);
+    expect(service.output).toMatch(/natsflow app stopped/);
+    expect(service.output).not.toContain(setup.issuer.seed);
+    expect(service.output).not.toContain(setup.serviceUser.pass);
   });
 
+  it("exits 0 within shutdownTimeoutMs when it and its server are stopped at the same moment (docker compose down), 20 times of 20", async () => {
+    const shutdownTimeoutMs = 10_000; // NatsApp's default
+    const once = async () => {
+      const callout = configModeCallout();
+      const own = await startNatsServer({ config: callout.serverConfig });
+      const service = launch(own.url, callout);
+      try {
+        await service.waitForOutput(/natsflow app started/);
+      } finally {
+        // Both at once: the service's drain meets a server that is going away.
+        void service.stop();
+        await own.stop();
+      }
+      return service.exited;
+    };
+    const exits = [];
+    for (let batch = 0; batch < 5; batch++) exits.push(...(await Promise.all(Array.from({ length: 4 }, once))));
+    expect(exits.map((e) => e.code)).toEqual(Array(20).fill(0));
+    for (const e of exits) expect(e.stopMs).toBeLessThan(shutdownTimeoutMs);
+  }, 120_000);
+
   it("exits with a message naming the variable when configuration is wrong", async () => {
-    const run = (env: Record<string, string>) =>
-      new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "ignore", "pipe"] });
-        let stderr = "";
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.once("exit", (code) => resolve({ code, stderr }));
-      });
+    const run = async (env: Record<string, string>) => {
+      const p = spawnTracked(process.execPath, [MAIN], { label: "users-file main.js (bad config)", env: { PATH: process.env.PATH ?? "", ...env } });
+      return { code: (await p.exited).code, stderr: p.output };
+    };
     const missing = await run({ NATS_URL: server.url });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/configuration error: NATS_CALLOUT_ISSUER_SEED: is not set/);

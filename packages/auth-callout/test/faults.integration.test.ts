@@ -1,17 +1,17 @@
 // Faults with real processes: the server restarted under the service, SIGTERM with requests in flight,
 // and a 3-node cluster losing one of two service instances to kill -9 under continuous load.
-import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-import { configModeCallout, registerLogSink, startNatsCluster, startNatsServer, type ConfigModeCallout } from "@natsflow/testing";
+import { configModeCallout, forkTracked, startNatsCluster, startNatsServer, type ConfigModeCallout, type TrackedProcess } from "@natsflow/testing";
 import { connect } from "nats";
 import { describe, expect, it } from "vitest";
 
 // The benchmark's reference service (a 1000-user directory; DELAY_MS slows each authorization).
 const SERVICE = fileURLToPath(new URL("../../bench/dist/services/natsflow-callout.js", import.meta.url));
 
-async function startService(setup: ConfigModeCallout, urls: string[], extra: Record<string, string> = {}): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
-  const child = fork(SERVICE, [], {
+async function startService(setup: ConfigModeCallout, urls: string[], extra: Record<string, string> = {}): Promise<TrackedProcess> {
+  const service = forkTracked(SERVICE, [], {
+    label: "bench natsflow-callout service",
     env: {
       ...process.env,
       NATS_URL: urls.join(","),
@@ -21,18 +21,12 @@ async function startService(setup: ConfigModeCallout, urls: string[], extra: Rec
       XKEY_SEED: setup.xkey?.seed,
       ...extra,
     },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  registerLogSink(`service ${child.pid}`, () => out);
-  const exited = new Promise<number | null>((r) => child.once("exit", (code, signal) => r(code ?? (signal ? -1 : null))));
   await new Promise<void>((resolve, reject) => {
-    child.once("message", () => resolve());
-    void exited.then((code) => reject(new Error(`service exited early (${String(code)}): ${out}`)));
+    service.child.once("message", () => resolve());
+    void service.exited.then(({ code }) => reject(new Error(`service exited early (${String(code)}): ${service.output}`)));
   });
-  return { child, exited };
+  return service;
 }
 
 const login = (url: string | string[], i = 0) => connect({ servers: url, user: `user${i % 1000}`, pass: `pass${i % 1000}`, reconnect: false, timeout: 3000 });
@@ -61,7 +55,7 @@ describe("faults", () => {
       expect(ok).toBe(true);
       expect(Date.now() - back).toBeLessThan(5000);
     } finally {
-      service.child.kill("SIGKILL");
+      await service.stop("SIGKILL");
       await server.stop();
     }
   });
@@ -73,9 +67,9 @@ describe("faults", () => {
     try {
       const inFlight = Array.from({ length: 8 }, (_, i) => tryLogin(server.url, i));
       await new Promise((r) => setTimeout(r, 200));
-      service.child.kill("SIGTERM");
+      const exit = service.stop();
       expect(await Promise.all(inFlight)).toEqual(Array(8).fill(true));
-      expect(await service.exited).toBe(0);
+      expect((await exit).code).toBe(0);
       expect(await tryLogin(server.url)).toBe(false);
     } finally {
       await server.stop();
@@ -97,7 +91,7 @@ describe("faults", () => {
       expect(server.log).not.toMatch(/response not received in time/i);
       expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(3000);
     } finally {
-      service.child.kill("SIGKILL");
+      await service.stop("SIGKILL");
       await server.stop();
     }
   });
@@ -124,7 +118,7 @@ describe("faults", () => {
       );
       await new Promise((r) => setTimeout(r, 1500));
       killedAt = Date.now();
-      a.child.kill("SIGKILL");
+      void a.stop("SIGKILL");
       await new Promise((r) => setTimeout(r, 4000));
       running = false;
       await load;
@@ -136,8 +130,7 @@ describe("faults", () => {
       expect(settled.length).toBeGreaterThan(20);
       expect(settled.filter((r) => !r.ok)).toHaveLength(0);
     } finally {
-      a.child.kill("SIGKILL");
-      b.child.kill("SIGKILL");
+      await Promise.all([a.stop("SIGKILL"), b.stop("SIGKILL")]);
       await cluster.stop();
     }
   }, 60_000);

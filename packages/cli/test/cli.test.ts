@@ -1,6 +1,6 @@
 import "reflect-metadata";
 
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 
 import { AuthCallout, authCalloutConfig, type Authorizer, type Grant } from "@natsflow/auth-callout";
 import { NatsApp } from "@natsflow/core";
-import { captureLogs, registerLogSink, startNatsServer } from "@natsflow/testing";
+import { captureLogs, spawnTracked, startNatsServer } from "@natsflow/testing";
 import { connect, credsAuthenticator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -54,20 +54,17 @@ describe("natsflow CLI", () => {
     expect((await stat(join(out, "callout.env"))).mode & 0o777).toBe(0o600);
     const server = await serverFrom(out);
     const env = envFile(await readFile(join(out, "callout.env"), "utf8"));
-    const child = spawn(process.execPath, [USERS_FILE_MAIN], { env: { ...process.env, ...env, NATS_URL: server.url }, stdio: ["ignore", "pipe", "pipe"] });
-    let log = "";
-    child.stdout.on("data", (d: Buffer) => (log += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (log += d.toString()));
-    registerLogSink("users-file from init", () => log);
+    const service = spawnTracked(process.execPath, [USERS_FILE_MAIN], { label: "users-file from init", env: { ...process.env, ...env, NATS_URL: server.url } });
     try {
-      await expect.poll(() => log, { timeout: 10_000 }).toMatch(/natsflow app started/);
+      await service.waitForOutput(/natsflow app started/);
       const nc = await connect({ servers: server.url, user: "alice", pass: "alice", reconnect: false });
       await nc.close();
       await expect(connect({ servers: server.url, user: "alice", pass: "nope", reconnect: false })).rejects.toThrow(/authorization violation/i);
     } finally {
-      child.kill("SIGTERM");
+      void service.stop();
       await server.stop();
     }
+    expect((await service.exited).code).toBe(0);
   });
 
   it("init (operator mode): the generated callout.json configures a service; clients use the sentinel", async () => {

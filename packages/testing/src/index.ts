@@ -29,3 +29,5 @@ export { registerLogSink, registerSecret, resetSecretScan, scanLogsForSecrets } 
 export type { SecretFinding } from "./secret-scan.js";
 export { freePort, startNatsCluster } from "./nats-server/cluster.js";
 export type { NatsCluster } from "./nats-server/cluster.js";
+export { forkTracked, processesLeftRunning, ProcessLeftRunningError, spawnTracked, trackChildProcess, TrackedProcess } from "./processes.js";
+export type { ProcessExit } from "./processes.js";

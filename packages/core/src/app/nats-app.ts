@@ -38,6 +38,7 @@ export class NatsApp {
   private readonly subscribers: Subscriber[] = [];
   private transport: Transport | undefined;
   private state: State = "created";
+  private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly stopRequested: Promise<void>;
   private requestStop!: () => void;
@@ -95,9 +96,14 @@ export class NatsApp {
     this.metrics.connected.set(up ? 1 : 0);
   }
 
-  async start(): Promise<void> {
-    if (this.state !== "created") throw new NatsflowError(`cannot start an app that is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state !== "created") return Promise.reject(new NatsflowError(`cannot start an app that is ${this.state}`));
     this.state = "starting";
+    this.starting = this.startUp();
+    return this.starting;
+  }
+
+  private async startUp(): Promise<void> {
     for (const instance of this.instances) if (hasOnStartup(instance)) await instance.onStartup();
     const factory = this.options.transport ?? connectNats;
     try {
@@ -126,7 +132,8 @@ export class NatsApp {
   /** Idempotent. Waits up to `shutdownTimeoutMs` for in-flight messages, then drains and closes. */
   stop(): Promise<void> {
     this.requestStop();
-    this.stopping ??= this.shutdown();
+    // A stop during start-up (a signal, say) waits for the start to settle, then undoes it.
+    this.stopping ??= (this.starting ?? Promise.resolve()).catch(() => undefined).then(() => this.shutdown());
     return this.stopping;
   }
 
@@ -135,14 +142,15 @@ export class NatsApp {
    * lost for good, so a supervisor can restart the process.
    */
   async listen(): Promise<void> {
-    if (this.state === "created") await this.start();
     const onSignal = (signal: NodeJS.Signals) => {
       this.logger.info({ signal }, "shutting down");
       void this.stop();
     };
+    // Before start: a signal that arrives while connecting is a graceful stop too, never a kill.
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
     try {
+      if (this.state === "created") await this.start();
       const transport = this.connected();
       const lost = transport.closed().then((err) => {
         if (this.state !== "stopping" && this.state !== "stopped") {
@@ -181,32 +189,32 @@ export class NatsApp {
   private async shutdown(): Promise<void> {
     const wasRunning = this.state === "running" || this.state === "starting";
     this.state = "stopping";
+    // One budget for the whole stop: whatever the server does meanwhile, the connection is closed by then.
+    const until = Date.now() + this.options.shutdownTimeoutMs;
     const http = this.http;
     this.http = undefined;
-    if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
+    if (http) {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Keep-alive scrapers would otherwise hold the close open.
+      http.closeAllConnections();
+      await closed;
+    }
     for (const s of this.subscribers) s.stop();
-    const pending = this.subscribers.reduce((n, s) => n + s.pending, 0);
-    if (pending > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        Promise.all(this.subscribers.map((s) => s.settled())).then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), this.options.shutdownTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
+    if (this.subscribers.some((s) => s.pending > 0)) {
+      const settled = await settlesBy(until, Promise.all(this.subscribers.map((s) => s.settled())));
+      if (!settled) {
         const left = this.subscribers.reduce((n, s) => n + s.pending, 0);
         this.logger.warn({ left }, "shutdown timeout: closing with messages still in flight");
       }
     }
-    if (this.transport) {
-      try {
-        await this.transport.drain();
-      } catch (e) {
-        this.logger.warn({ err: e }, "drain failed; closing");
-        await this.transport.close();
-      }
+    const transport = this.transport;
+    if (transport) {
+      const drained = await settlesBy(
+        until,
+        transport.drain().catch((e: unknown) => this.logger.warn({ err: e }, "drain failed; closing")),
+      );
+      if (!drained) this.logger.warn("shutdown timeout: drain did not finish; closing");
+      if (!transport.isClosed) await transport.close();
     }
     for (const instance of wasRunning ? [...this.instances].reverse() : []) {
       if (!hasOnShutdown(instance)) continue;
@@ -219,5 +227,18 @@ export class NatsApp {
     await this.container.dispose();
     this.state = "stopped";
     if (wasRunning) this.logger.info("natsflow app stopped");
+  }
+}
+
+/** Whether `work` settles before the epoch-ms `until`; the timer never outlives the answer. */
+async function settlesBy(until: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, until - Date.now())))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

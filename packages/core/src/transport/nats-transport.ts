@@ -119,7 +119,13 @@ class NatsTransport implements Transport {
   }
 
   async drain(): Promise<void> {
-    if (!this.nc.isClosed() && !this.nc.isDraining()) await this.nc.drain();
+    try {
+      if (!this.nc.isClosed() && !this.nc.isDraining()) await this.nc.drain();
+    } finally {
+      // The client's drain resolves without closing when its flush fails (the server went away
+      // meanwhile); the connection then reconnects forever and keeps the process alive.
+      if (!this.nc.isClosed()) await this.nc.close();
+    }
   }
 
   async close(): Promise<void> {

@@ -58,7 +58,7 @@ export interface Transport {
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<InboundMessage>;
   /** Round trip to the server: every earlier subscription and publish has reached it. */
   flush(): Promise<void>;
-  /** Unsubscribe everything, flush what is pending, close. */
+  /** Unsubscribe everything, flush what is pending, close: closed when it settles, whatever the server does. */
   drain(): Promise<void>;
   close(): Promise<void>;
   readonly isClosed: boolean;

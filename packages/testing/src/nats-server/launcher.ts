@@ -6,6 +6,7 @@ import { join } from "node:path";
 
 import { NatsflowError } from "@natsflow/core";
 
+import { trackChildProcess } from "../processes.js";
 import { registerLogSink } from "../secret-scan.js";
 import { resolveNatsServer } from "./resolve.js";
 
@@ -73,6 +74,7 @@ export class NatsServer {
     const child = spawn(this.binary, this.args, { stdio: ["ignore", "pipe", "pipe"] });
     installExitHook();
     running.add(child);
+    void trackChildProcess(child, `nats-server ${this.dir}`);
     this.child = child;
     this.exitCode = undefined;
     this.exited = new Promise((resolve) => {
