@@ -22,6 +22,12 @@ export class KeyError extends NatsflowError {}
 /** The authorizer returned something that cannot be turned into a user JWT. */
 export class InvalidGrantError extends NatsflowError {}
 
+/**
+ * The grant's expiry is not after the moment it is signed (JWT times are whole seconds and the
+ * server allows no skew), e.g. a grant bounded by a token that has just expired.
+ */
+export class GrantExpiredError extends InvalidGrantError {}
+
 /** The authorizer did not answer before the deadline derived from the server's auth timeout. */
 export class AuthorizerTimeoutError extends NatsflowError {}
 

@@ -8,7 +8,7 @@ export type { IssuedUser, UserIssuer } from "./grant/user-claims.js";
 export { issueUserCredentials, parseCreds } from "./creds/creds.js";
 export type { IssueUserCredentialsOptions, ParsedCredentials, UserCredentials } from "./creds/creds.js";
 
-export { AuthError, AuthorizerTimeoutError, CalloutRequestError, InvalidGrantError, KeyError } from "./errors.js";
+export { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, InvalidGrantError, KeyError } from "./errors.js";
 
 export type { ConnectionType, Grant, Permissions, SubjectPermission, TimeRange, UserLimits } from "./grant/grant.js";
 export { validateGrant } from "./grant/grant.js";

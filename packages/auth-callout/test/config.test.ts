@@ -52,6 +52,7 @@ describe("callout configuration fails at start-up, naming the setting and the fi
 
   it("rejects non-positive timeouts", () => {
     expect(setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, timeoutMs: 0 })).setting).toBe("timeoutMs");
+    expect(setupError(() => AuthCalloutConfig.from({ issuerSeed: account.seed, serverTimeoutMs: 150 })).message).toMatch(/serverTimeoutMs.*leaves no time after deadlineMarginMs/);
   });
 
   it("an @AuthCallout() app without callout keys fails at create", async () => {

@@ -51,6 +51,9 @@ class BehaviourAuthorizer implements Authorizer {
         return { account: "NO_SUCH_ACCOUNT" };
       case "brief":
         return { account: "APP", expiresInSeconds: 2 };
+      case "stale":
+        // E.g. bounded by an identity token that expired a moment ago.
+        return { account: "APP", expiresAt: new Date(Date.now() - 1000) };
       case "crowd": {
         this.gate.inside++;
         this.gate.peak = Math.max(this.gate.peak, this.gate.inside);
@@ -220,6 +223,12 @@ for (const [mode, xkey] of modes) {
       expect(server.log).not.toMatch(/10\.9\.8\.7|hunter2|pg:/);
       const denial = logs.find(/denied/).find((e) => e.user === "crash") as { err?: { stack?: string } } | undefined;
       expect(denial?.err?.stack).toContain("pg: connection to 10.9.8.7");
+    });
+
+    it("refuses a grant that expired before it was issued, saying so in the server's log and the decision log", async () => {
+      await expect(login(server, "stale", "x")).rejects.toThrow(/authorization violation/i);
+      await server.waitForLog(/returned an error: grant expired before it was issued/i);
+      expect(logs.find(/denied/).find((e) => e.user === "stale")).toMatchObject({ reasonKind: "expired_grant", reason: "grant expired before it was issued" });
     });
 
     it("rejects an authorizer slower than the deadline before the server gives up", async () => {

@@ -42,6 +42,11 @@ export interface AuthCalloutOptions {
   timeoutMs?: number;
   /** Time kept back before the server's deadline to sign and deliver the answer. Default 200 ms. */
   deadlineMarginMs?: number;
+  /**
+   * The server's `authorization.timeout`, in ms. By default it is read from each request (`exp − iat`,
+   * whole seconds); set it when the server's timeout is not a whole number of seconds (e.g. 500 for 0.5).
+   */
+  serverTimeoutMs?: number;
   /** Publish every decision (no secrets) as JSON on this subject, e.g. for a JetStream stream. */
   auditSubject?: string;
 }
@@ -71,6 +76,7 @@ export class AuthCalloutConfig {
     readonly mode: CalloutMode,
     readonly timeoutMs: number,
     readonly deadlineMarginMs: number,
+    readonly serverTimeoutMs: number | undefined,
     readonly auditSubject: string | undefined,
   ) {}
 
@@ -96,10 +102,14 @@ export class AuthCalloutConfig {
     const mode: CalloutMode = options.operator === undefined ? { kind: "config" } : operatorMode(options.operator, issuer);
     const timeoutMs = positive("timeoutMs", options.timeoutMs ?? 1500);
     const deadlineMarginMs = positive("deadlineMarginMs", options.deadlineMarginMs ?? 200);
+    const serverTimeoutMs = options.serverTimeoutMs === undefined ? undefined : positive("serverTimeoutMs", options.serverTimeoutMs);
+    if (serverTimeoutMs !== undefined && serverTimeoutMs <= deadlineMarginMs) {
+      throw new SetupError("serverTimeoutMs", `(${serverTimeoutMs} ms) leaves no time after deadlineMarginMs (${deadlineMarginMs} ms).`, "give the server's authorization.timeout in ms, and a smaller deadlineMarginMs.");
+    }
     if (options.auditSubject !== undefined && !isValidSubject(options.auditSubject)) {
       throw new SetupError("auditSubject", `"${String(options.auditSubject)}" is not a subject to publish on.`, 'use something like "natsflow.auth.audit".');
     }
-    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, options.auditSubject);
+    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, serverTimeoutMs, options.auditSubject);
   }
 }
 

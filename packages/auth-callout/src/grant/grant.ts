@@ -1,7 +1,7 @@
 import type { ConnectionType, TimeRange } from "@nats-io/jwt";
 import { isValidSubjectFilter } from "@natsflow/core";
 
-import { InvalidGrantError } from "../errors.js";
+import { GrantExpiredError, InvalidGrantError } from "../errors.js";
 
 export type { ConnectionType, TimeRange } from "@nats-io/jwt";
 
@@ -121,6 +121,6 @@ export function validateGrant(grant: unknown, nowMs: number): { exp: number | un
   if (expMs === undefined) return { exp: undefined };
   // JWT times are whole seconds and the server allows no clock skew: an expiry that rounds to now is already past.
   const exp = Math.floor(expMs / 1000);
-  if (exp <= Math.floor(nowMs / 1000)) fail("the expiry is not in the future");
+  if (exp <= Math.floor(nowMs / 1000)) throw new GrantExpiredError("grant expired before it was issued");
   return { exp };
 }

@@ -3,6 +3,19 @@ import { createContextKey, injectable, type MessageContext, type NatsMiddleware,
 import type { AuthCalloutConfig } from "../config/callout-config.js";
 import { AuthorizerTimeoutError } from "../errors.js";
 
+type DeadlineSettings = Pick<AuthCalloutConfig, "timeoutMs" | "deadlineMarginMs" | "serverTimeoutMs">;
+
+/**
+ * How long the server waits for an answer: the configured `serverTimeoutMs`, else `exp − iat`. A
+ * sub-second server timeout makes that 0 or 1 (truncation), so 1 s is assumed then; such servers
+ * should set `serverTimeoutMs`.
+ */
+function serverWaitMs(claims: { exp: number; iat?: number | undefined }, config: DeadlineSettings): number {
+  if (config.serverTimeoutMs !== undefined) return config.serverTimeoutMs;
+  const seconds = typeof claims.iat === "number" ? claims.exp - claims.iat : 1;
+  return Math.max(1, seconds) * 1000;
+}
+
 /** When the authorizer must be done, and the signal that tells it so. */
 export class Deadline {
   // Made on first use: most authorizers never look at the signal, and it costs on every request.
@@ -12,11 +25,14 @@ export class Deadline {
   private constructor(readonly at: number) {}
 
   /**
-   * The server waits until the request's `exp` (truncated to whole seconds, so never later than the
-   * real limit). Keep a margin for signing and delivery, and never exceed the configured timeout.
+   * The server starts waiting when it sends the request, for its auth timeout. `exp − iat` gives that
+   * wait in whole seconds on the server's own clock (both are truncated alike, so it is exact for
+   * whole-second timeouts, and the absolute `exp` — up to 999 ms earlier than the real limit — is
+   * never used). Counted from the request's arrival here, less a margin for signing and delivery,
+   * and never longer than the configured timeout.
    */
-  static forRequest(exp: number, now: number, config: Pick<AuthCalloutConfig, "timeoutMs" | "deadlineMarginMs">): Deadline {
-    return new Deadline(Math.min(now + config.timeoutMs, exp * 1000 - config.deadlineMarginMs));
+  static forRequest(claims: { exp: number; iat?: number | undefined }, receivedAt: number, config: DeadlineSettings): Deadline {
+    return new Deadline(receivedAt + Math.min(config.timeoutMs, serverWaitMs(claims, config) - config.deadlineMarginMs));
   }
 
   get signal(): AbortSignal {

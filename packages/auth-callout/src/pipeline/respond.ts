@@ -3,7 +3,7 @@ import { Broker, injectable, Metrics, OverloadedError, type MessageContext, type
 import { Counter, Histogram } from "prom-client";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
-import { AuthError, AuthorizerTimeoutError, CalloutRequestError, sanitizeReason } from "../errors.js";
+import { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, sanitizeReason } from "../errors.js";
 import type { Grant } from "../grant/grant.js";
 import { issueUserJwt } from "../grant/user-claims.js";
 import { encodeJwt } from "../jwt/jwt.js";
@@ -15,7 +15,7 @@ const INTERNAL_REASON = "internal authorization error";
 const TIMEOUT_REASON = "authorization timed out";
 
 /** A bounded set of reasons, for metrics labels and dashboards; `reason` itself is free text. */
-export type ReasonKind = "granted" | "denied" | "invalid_request" | "timeout" | "busy" | "internal" | "unreadable";
+export type ReasonKind = "granted" | "denied" | "invalid_request" | "timeout" | "busy" | "expired_grant" | "internal" | "unreadable";
 
 interface Denial {
   reason: string;
@@ -29,6 +29,8 @@ function denialFor(error: unknown): Denial {
   if (error instanceof CalloutRequestError) return { reason: `invalid authorization request: ${error.message}`, kind: "invalid_request", level: "warn" };
   if (error instanceof AuthorizerTimeoutError) return { reason: TIMEOUT_REASON, kind: "timeout", level: "warn" };
   if (error instanceof OverloadedError) return { reason: "service busy", kind: "busy", level: "warn" };
+  // Our own fixed text, so the server's log says why instead of "internal authorization error".
+  if (error instanceof GrantExpiredError) return { reason: error.message, kind: "expired_grant", level: "warn" };
   return { reason: INTERNAL_REASON, kind: "internal", level: "error" };
 }
 

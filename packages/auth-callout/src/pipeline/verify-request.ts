@@ -49,6 +49,8 @@ export function noteReplyAddress(ctx: MessageContext, data: Uint8Array): void {
  */
 @injectable()
 export class RequestVerifier implements NatsMiddleware {
+  private warnedSubSecond = false;
+
   constructor(private readonly config: AuthCalloutConfig) {}
 
   async use(ctx: MessageContext, next: Next): Promise<void> {
@@ -66,7 +68,8 @@ export class RequestVerifier implements NatsMiddleware {
     if (!address) throw new CalloutRequestError("user_nkey is not a user key");
     const now = Date.now();
     if (typeof claims.exp !== "number") throw new CalloutRequestError("request has no expiry");
-    if (claims.exp * 1000 <= now) throw new CalloutRequestError("request expired");
+    // `exp` is truncated to the second: the server may still be waiting for up to 999 ms after it.
+    if ((claims.exp + 1) * 1000 <= now) throw new CalloutRequestError("request expired");
     if (typeof claims.nbf === "number" && claims.nbf * 1000 > now) throw new CalloutRequestError("request not yet valid");
     if (claims.sub !== this.config.audienceKey) {
       throw new CalloutRequestError(
@@ -79,7 +82,11 @@ export class RequestVerifier implements NatsMiddleware {
     if (sealedBy !== undefined && nats.server_id.xkey !== sealedBy) {
       throw new CalloutRequestError("the Nats-Server-Xkey header does not match server_id.xkey");
     }
-    const deadline = Deadline.forRequest(claims.exp, now, this.config);
+    if (claims.iat === claims.exp && this.config.serverTimeoutMs === undefined && !this.warnedSubSecond) {
+      this.warnedSubSecond = true;
+      ctx.logger.warn("the server's authorization timeout is under 1 s, so requests cannot tell it exactly: 1 s is assumed; set serverTimeoutMs to the server's timeout in ms");
+    }
+    const deadline = Deadline.forRequest(claims as { exp: number; iat?: number }, ctx.receivedAt, this.config);
     ctx.set(DEADLINE, deadline);
     const request = new AuthRequest(claims as AuthorizationRequestClaims, deadline);
     ctx.set(AUTH_REQUEST, request);

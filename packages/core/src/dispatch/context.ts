@@ -45,6 +45,8 @@ export class MessageContext {
     readonly handler: HandlerInfo,
     readonly logger: Logger,
     private readonly appContainer: DependencyContainer,
+    /** Epoch ms when the message arrived, before any wait for a concurrency slot. */
+    readonly receivedAt: number = Date.now(),
   ) {
     this.payload = message.data;
   }

@@ -15,7 +15,8 @@ import { errorReply } from "./error-reply.js";
 export class Subscriber {
   private subscription: TransportSubscription | undefined;
   private inFlight = 0;
-  private readonly waiting: InboundMessage[] = [];
+  /** Messages waiting for a slot, with their arrival times (deadlines count from arrival). */
+  private readonly waiting: Array<{ message: InboundMessage; receivedAt: number }> = [];
   private idleWaiters: Array<() => void> = [];
 
   // Label children bound once: a message pays for the increments only.
@@ -59,16 +60,17 @@ export class Subscriber {
   }
 
   private accept(message: InboundMessage): void {
-    if (this.inFlight < this.binding.concurrency) void this.process(message);
-    else if (this.waiting.length < this.binding.maxPending) this.waiting.push(message);
-    else void this.process(message, true);
+    const receivedAt = Date.now();
+    if (this.inFlight < this.binding.concurrency) void this.process(message, receivedAt);
+    else if (this.waiting.length < this.binding.maxPending) this.waiting.push({ message, receivedAt });
+    else void this.process(message, receivedAt, true);
   }
 
-  private async process(message: InboundMessage, overflowing = false): Promise<void> {
+  private async process(message: InboundMessage, receivedAt: number, overflowing = false): Promise<void> {
     this.inFlight++;
     this.gauge.inc();
     const { binding } = this;
-    const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
+    const ctx = new MessageContext(message, binding.info, binding.logger, this.container, receivedAt);
     try {
       await (overflowing ? binding.overflow(ctx) : binding.run(ctx));
       (overflowing ? this.overloaded : this.ok).inc();
@@ -94,7 +96,7 @@ export class Subscriber {
     this.gauge.dec();
     // An overflowing message never held a concurrency slot, so it hands none on.
     const next = overflowing ? undefined : this.waiting.shift();
-    if (next) void this.process(next);
+    if (next) void this.process(next.message, next.receivedAt);
     else if (this.inFlight === 0 && this.waiting.length === 0) this.notifyIdle();
   }
 
