@@ -11,6 +11,8 @@ export const USER_COUNT = 1000;
 export function makeDirectory(): Map<string, DirectoryUser> {
   const users = new Map<string, DirectoryUser>();
   for (let i = 0; i < USER_COUNT; i++) users.set(`user${i}`, { pass: `pass${i}`, account: "APP" });
+  // The Go reference service's one user: side-by-side runs send every service the same login.
+  users.set("alice", { pass: "alice", account: "APP" });
   return users;
 }
 

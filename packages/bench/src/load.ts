@@ -1,7 +1,7 @@
 // A separate load process: N connect+close at concurrency C; prints one JSON line of results.
 import { connect } from "nats";
 
-const [url, n, c, timeoutMs] = process.argv.slice(2);
+const [url, n, c, timeoutMs, user] = process.argv.slice(2);
 const total = Number(n);
 const concurrency = Number(c);
 let next = 0;
@@ -14,7 +14,7 @@ await Promise.all(
       const i = next++;
       const t = performance.now();
       try {
-        const nc = await connect({ servers: url, user: `user${i % 1000}`, pass: `pass${i % 1000}`, reconnect: false, timeout: Number(timeoutMs ?? 5000) });
+        const nc = await connect({ servers: url, user: user ?? `user${i % 1000}`, pass: user ?? `pass${i % 1000}`, reconnect: false, timeout: Number(timeoutMs ?? 5000) });
         await nc.close();
         latencies.push(performance.now() - t);
       } catch {

@@ -23,6 +23,21 @@ const hsalsa20 = (nacl as unknown as {
 
 const MAX_CACHED = 256;
 
+// Nonces are cut from a pool: one call for random bytes per 512 seals instead of one per seal.
+const POOL_SIZE = NONCE_LENGTH * 512;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function freshNonce(): Uint8Array {
+  if (poolOffset + NONCE_LENGTH > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  const nonce = pool.subarray(poolOffset, poolOffset + NONCE_LENGTH);
+  poolOffset += NONCE_LENGTH;
+  return nonce;
+}
+
 export class XKey {
   private readonly boxKeys = new Map<string, Uint8Array | null>();
 
@@ -52,7 +67,7 @@ export class XKey {
   seal(message: Uint8Array, recipient: string): Uint8Array {
     const key = this.boxKey(recipient);
     if (!key) throw new Error("cannot seal: recipient is not a valid curve key");
-    const nonce = randomBytes(NONCE_LENGTH);
+    const nonce = freshNonce();
     const box = nacl.secretbox(message, nonce, key);
     const out = new Uint8Array(VERSION.length + NONCE_LENGTH + box.length);
     out.set(VERSION, 0);

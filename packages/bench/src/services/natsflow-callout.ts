@@ -36,7 +36,8 @@ const app = await NatsApp.create({
   pass: env.NATS_PASSWORD as string,
   controllers: [DirectoryAuthorizer],
   providers: [Directory, authCalloutConfig({ issuerSeed: env.ISSUER_SEED as string, xkeySeed: env.XKEY_SEED })],
-  logger: createLogger({ level: "warn" }),
+  // Decision logs at info by default, as in production; LOG_LEVEL=warn turns them off.
+  logger: createLogger(),
 });
 await app.start();
 process.on("message", (m) => {
