@@ -123,7 +123,6 @@ describe("a burst of password logins", () => {
     for (let i = 0; i < 3; i++) expect(await verifyPassword(users.hash, PASSWORD)).toBe(true);
     const costMs = (performance.now() - t0) / 3;
     const o = await burst();
-    console.info(`argon2id burst: ${JSON.stringify(o)}, ${costMs.toFixed(1)} ms per hash`);
     expectNoneStarved(o);
     // Capacity predicts cores × timeout / cost verifications; a loaded machine gets less of it.
     const predicted = Math.min(BURST, (availableParallelism() * TIMEOUT_MS) / costMs);
@@ -137,7 +136,6 @@ describe("a burst of password logins", () => {
     for (let i = 0; i < 3; i++) expect(await verifyPassword(users.hash, PASSWORD)).toBe(true);
     const costMs = (performance.now() - t0) / 3;
     const o = await burst();
-    console.info(`bcrypt burst, concurrency 1: ${JSON.stringify(o)}, ${costMs.toFixed(1)} ms per hash`);
     expectNoneStarved(o);
     expect(o.admitted).toBeGreaterThanOrEqual(Math.floor(0.4 * Math.min(BURST, TIMEOUT_MS / costMs)));
     if (o.busy > 0) await server.waitForLog(/returned an error: service busy/i);

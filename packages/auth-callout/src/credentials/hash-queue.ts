@@ -6,7 +6,7 @@ import { OverloadedError, SetupError } from "@natsflow/core";
 const EWMA_WEIGHT = 0.3;
 
 export interface HashQueueOptions {
-  /** Hashes computed at once; the rest wait in arrival order. Default: the CPU count, at most libuv's threadpool size. */
+  /** Hashes computed at once; the rest wait in arrival order. Default: the CPU count, leaving one of libuv's threads spare. */
   concurrency?: number;
 }
 
@@ -40,8 +40,9 @@ function threadpoolSize(): number {
   return Number.isInteger(n) && n > 0 ? n : 4;
 }
 
-export function defaultHashConcurrency(): number {
-  return Math.max(1, Math.min(availableParallelism(), threadpoolSize()));
+/** One hash per core, leaving a thread for `fs` and DNS look-ups, which share the threadpool. */
+function defaultHashConcurrency(): number {
+  return Math.max(1, Math.min(availableParallelism(), threadpoolSize() - 1));
 }
 
 function checkConcurrency(value: unknown): number {

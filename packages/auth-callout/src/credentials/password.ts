@@ -34,8 +34,8 @@ const BCRYPT_SEED_MS = 100; // at cost 10
 let queue: HashQueue | undefined;
 
 /**
- * Sets how many password hashes run at once in this process (default: the CPU count, at most
- * libuv's threadpool size); the rest wait in arrival order. Call it at start-up, before serving.
+ * Sets how many password hashes run at once in this process (default: the CPU count, leaving one
+ * of libuv's threads spare); the rest wait in arrival order. Call it at start-up, before serving.
  */
 export function configurePasswordHashing(options: PasswordHashingOptions): void {
   queue = new HashQueue(options);
