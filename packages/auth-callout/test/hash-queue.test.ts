@@ -123,12 +123,30 @@ describe("HashQueue", () => {
     const two = q.run({ kind: "argon2", seedMs: 500, run: sleep(10) });
     await vi.advanceTimersByTimeAsync(10);
     await two;
-    expect(q.estimate("argon2")).toBeCloseTo(31, 5);
+    expect(q.estimate("argon2")).toBe(32.5);
     expect(q.estimate("bcrypt")).toBeUndefined();
     // A failed job teaches nothing.
     await expect(q.run({ kind: "bcrypt", seedMs: 500, run: () => Promise.reject(new Error("bad hash")) })).rejects.toThrow("bad hash");
     expect(q.estimate("bcrypt")).toBeUndefined();
     expect(q.size).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it("starts a job only if its cost plus a margin for variation fits: mean + 4 mean deviations", async () => {
+    vi.useFakeTimers();
+    const q = new HashQueue({ concurrency: 1 });
+    const sleep = (ms: number) => () => new Promise<string>((r) => setTimeout(() => r("done"), ms));
+    const first = q.run({ kind: "k", seedMs: 5, run: sleep(40) });
+    await vi.advanceTimersByTimeAsync(40);
+    await first;
+    // One measurement: mean 40, deviation 20 (half of it), so 120 ms must fit.
+    await expect(q.run({ kind: "k", seedMs: 5, deadline: Date.now() + 100, run: sleep(40) })).rejects.toBeInstanceOf(OverloadedError);
+    const fits = q.run({ kind: "k", seedMs: 5, deadline: Date.now() + 130, run: sleep(40) });
+    await vi.advanceTimersByTimeAsync(40);
+    expect(await fits).toBe("done");
+    // Steady measurements shrink the margin: 40 + 4 × 15 = 100 now fits in 101.
+    const steady = q.run({ kind: "k", seedMs: 5, deadline: Date.now() + 101, run: sleep(40) });
+    await vi.advanceTimersByTimeAsync(40);
+    expect(await steady).toBe("done");
   });
 
   it("rejects a concurrency that cannot work, naming the setting and the fix", () => {

@@ -3,8 +3,6 @@
 // token logins arriving meanwhile are all admitted.
 import "reflect-metadata";
 
-import { availableParallelism } from "node:os";
-
 import {
   AuthCallout,
   authCalloutConfig,
@@ -27,6 +25,8 @@ for (const s of [PASSWORD, TOKEN]) registerSecret(s);
 const BURST = 50;
 const TOKENS = 10;
 const TIMEOUT_MS = 1500;
+// The least time a request gets: the server's 2 s `exp` is cut to whole seconds, less the 200 ms margin.
+const LEAST_BUDGET_MS = 800;
 
 @injectable()
 class Users {
@@ -105,6 +105,14 @@ describe("a burst of password logins", () => {
     return { admitted: count("granted"), busy: count("busy"), timedOut: count("timeout"), other: ofPasswords.length - count("granted") - count("busy") - count("timeout"), clientsIn, tokensIn };
   }
 
+  /** Verification throughput now, in ms per verification with a few at once (before a burst, this also seeds the queue's estimate). */
+  async function msPerVerification(): Promise<number> {
+    const t0 = performance.now();
+    const ok = await Promise.all(Array.from({ length: 6 }, () => verifyPassword(users.hash, PASSWORD)));
+    expect(ok).toEqual(Array(6).fill(true));
+    return (performance.now() - t0) / 6;
+  }
+
   function expectNoneStarved(o: BurstOutcome): void {
     // The strict checks: nothing timed out, at the service or at the server, and every token got in.
     expect(o.timedOut).toBe(0);
@@ -118,26 +126,22 @@ describe("a burst of password logins", () => {
 
   it("argon2id, default parameters and concurrency: admits up to capacity, the rest busy, none timed out", async () => {
     users.hash = await hashPassword(PASSWORD, "argon2id");
-    // What one verification costs here, one at a time (also seeds the queue's estimate).
-    const t0 = performance.now();
-    for (let i = 0; i < 3; i++) expect(await verifyPassword(users.hash, PASSWORD)).toBe(true);
-    const costMs = (performance.now() - t0) / 3;
+    const before = await msPerVerification();
     const o = await burst();
+    const ms = Math.max(before, await msPerVerification());
     expectNoneStarved(o);
-    // Capacity predicts cores × timeout / cost verifications; a loaded machine gets less of it.
-    const predicted = Math.min(BURST, (availableParallelism() * TIMEOUT_MS) / costMs);
-    expect(o.admitted).toBeGreaterThanOrEqual(Math.floor(0.4 * predicted));
+    // Capacity is budget ÷ (ms per verification); loose, as clients, server and other processes share the cores.
+    expect(o.admitted).toBeGreaterThanOrEqual(Math.floor(0.3 * Math.min(BURST, LEAST_BUDGET_MS / ms)));
   });
 
   it("bcrypt, one hash at a time: more than fits is refused busy in time, and nothing starves", async () => {
     configurePasswordHashing({ concurrency: 1 });
     users.hash = await hashPassword(PASSWORD, "bcrypt");
-    const t0 = performance.now();
-    for (let i = 0; i < 3; i++) expect(await verifyPassword(users.hash, PASSWORD)).toBe(true);
-    const costMs = (performance.now() - t0) / 3;
+    const before = await msPerVerification();
     const o = await burst();
+    const ms = Math.max(before, await msPerVerification());
     expectNoneStarved(o);
-    expect(o.admitted).toBeGreaterThanOrEqual(Math.floor(0.4 * Math.min(BURST, TIMEOUT_MS / costMs)));
+    expect(o.admitted).toBeGreaterThanOrEqual(Math.floor(0.3 * Math.min(BURST, LEAST_BUDGET_MS / ms)));
     if (o.busy > 0) await server.waitForLog(/returned an error: service busy/i);
   });
 });

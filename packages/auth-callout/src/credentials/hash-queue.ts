@@ -2,8 +2,10 @@ import { availableParallelism } from "node:os";
 
 import { OverloadedError, SetupError } from "@natsflow/core";
 
-/** How much of each new measurement the running estimate takes in. */
-const EWMA_WEIGHT = 0.3;
+/** How much of each new measurement the moving averages take in (as TCP's round-trip estimate, a bit faster). */
+const EWMA_WEIGHT = 0.25;
+/** A job starts only if the mean plus this many mean deviations still fits before its deadline. */
+const DEVIATIONS = 4;
 
 export interface HashQueueOptions {
   /** Hashes computed at once; the rest wait in arrival order. Default: the CPU count, leaving one of libuv's threads spare. */
@@ -22,7 +24,14 @@ export interface HashJob<T> {
   run: () => Promise<T>;
 }
 
+interface Estimate {
+  mean: number;
+  deviation: number;
+}
+
 interface Waiting {
+  kind: string;
+  seedMs: number;
   cost: number;
   deadline: number;
   start(slot: Running): void;
@@ -62,13 +71,14 @@ function checkConcurrency(value: unknown): number {
 
 /**
  * At most `concurrency` expensive jobs at once, the rest FIFO. It learns what a job of each kind
- * costs and refuses at once (`OverloadedError`) a job that, behind the work ahead of it, would not
- * finish by its deadline — so a burst is served up to capacity and the rest hear "busy" in time,
- * instead of every job finishing late.
+ * costs (moving mean and mean deviation of measured durations) and refuses at once
+ * (`OverloadedError`) a job that, behind the work ahead of it, would not finish by its deadline; a
+ * waiting job is refused as soon as its cost, with a margin, no longer fits. So a burst is served up
+ * to capacity and the rest hear "busy" in time, instead of every job finishing late.
  */
 export class HashQueue {
   private readonly concurrency: number;
-  private readonly estimates = new Map<string, number>();
+  private readonly estimates = new Map<string, Estimate>();
   private readonly waiting = new Set<Waiting>();
   private readonly running = new Set<Running>();
   private waitingCost = 0;
@@ -77,9 +87,9 @@ export class HashQueue {
     this.concurrency = options.concurrency === undefined ? defaultHashConcurrency() : checkConcurrency(options.concurrency);
   }
 
-  /** The current estimate of one job of `kind`, in ms (undefined before its first measurement). */
+  /** The mean cost of one job of `kind`, in ms (undefined before its first measurement). */
   estimate(kind: string): number | undefined {
-    return this.estimates.get(kind);
+    return this.estimates.get(kind)?.mean;
   }
 
   get size(): { running: number; waiting: number } {
@@ -88,15 +98,24 @@ export class HashQueue {
 
   async run<T>(job: HashJob<T>): Promise<T> {
     job.signal?.throwIfAborted();
-    const cost = this.estimates.get(job.kind) ?? job.seedMs;
     const deadline = job.deadline ?? Number.POSITIVE_INFINITY;
     const now = Date.now();
-    if (now + this.startDelay(now) + cost > deadline) throw new OverloadedError();
-    const slot = this.running.size < this.concurrency ? this.claim(cost) : await this.wait(cost, deadline, job.signal);
+    if (now + this.startDelay(now) + this.worstCase(job.kind, job.seedMs) > deadline) throw new OverloadedError();
+    const slot = this.running.size < this.concurrency ? this.claim(job.kind, job.seedMs) : await this.wait(job, deadline);
     return this.execute(job, slot);
   }
 
-  /** When a new job would start: now if a slot is free, else once the work ahead is shared out. */
+  private meanCost(kind: string, seedMs: number): number {
+    return this.estimates.get(kind)?.mean ?? seedMs;
+  }
+
+  /** What a job may take when the machine is busier than usual: a late start would end past the deadline. */
+  private worstCase(kind: string, seedMs: number): number {
+    const e = this.estimates.get(kind);
+    return e ? e.mean + DEVIATIONS * e.deviation : seedMs;
+  }
+
+  /** When a new job would start: now if a slot is free, else once the work ahead (mean costs) is shared out. */
   private startDelay(now: number): number {
     if (this.running.size < this.concurrency) return 0;
     let ahead = this.waitingCost;
@@ -104,7 +123,9 @@ export class HashQueue {
     return ahead / this.concurrency;
   }
 
-  private wait(cost: number, deadline: number, signal: AbortSignal | undefined): Promise<Running> {
+  private wait(job: HashJob<unknown>, deadline: number): Promise<Running> {
+    const { kind, seedMs, signal } = job;
+    const cost = this.meanCost(kind, seedMs);
     return new Promise<Running>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => entry.refuse(signal?.reason);
@@ -115,6 +136,8 @@ export class HashQueue {
         signal?.removeEventListener("abort", onAbort);
       };
       const entry: Waiting = {
+        kind,
+        seedMs,
         cost,
         deadline,
         start: (slot) => {
@@ -130,13 +153,15 @@ export class HashQueue {
       this.waitingCost += cost;
       signal?.addEventListener("abort", onAbort, { once: true });
       // Refused while the caller can still answer: once it could no longer finish, not at the deadline itself.
-      if (Number.isFinite(deadline)) timer = setTimeout(() => entry.refuse(new OverloadedError()), Math.max(0, deadline - cost - Date.now()));
+      if (Number.isFinite(deadline)) {
+        timer = setTimeout(() => entry.refuse(new OverloadedError()), Math.max(0, deadline - this.worstCase(kind, seedMs) - Date.now()));
+      }
     });
   }
 
   /** Taken synchronously, so a job being woken already counts against the bound. */
-  private claim(cost: number): Running {
-    const slot: Running = { startedAt: Date.now(), cost };
+  private claim(kind: string, seedMs: number): Running {
+    const slot: Running = { startedAt: Date.now(), cost: this.meanCost(kind, seedMs) };
     this.running.add(slot);
     return slot;
   }
@@ -153,17 +178,22 @@ export class HashQueue {
   }
 
   private measured(kind: string, ms: number): void {
-    const previous = this.estimates.get(kind);
-    this.estimates.set(kind, previous === undefined ? ms : previous + EWMA_WEIGHT * (ms - previous));
+    const e = this.estimates.get(kind);
+    if (!e) {
+      this.estimates.set(kind, { mean: ms, deviation: ms / 2 });
+      return;
+    }
+    e.deviation += EWMA_WEIGHT * (Math.abs(ms - e.mean) - e.deviation);
+    e.mean += EWMA_WEIGHT * (ms - e.mean);
   }
 
-  /** Starts the oldest waiting job that can still finish in time; refuses those that cannot. */
+  /** Starts the oldest waiting job that can still finish in time, by the latest estimate; refuses those that cannot. */
   private next(): void {
     const now = Date.now();
     for (const entry of this.waiting) {
       if (this.running.size >= this.concurrency) return;
-      if (now + entry.cost > entry.deadline) entry.refuse(new OverloadedError());
-      else entry.start(this.claim(entry.cost));
+      if (now + this.worstCase(entry.kind, entry.seedMs) > entry.deadline) entry.refuse(new OverloadedError());
+      else entry.start(this.claim(entry.kind, entry.seedMs));
     }
   }
 }
