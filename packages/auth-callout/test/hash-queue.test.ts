@@ -153,7 +153,7 @@ describe("HashQueue", () => {
     for (const bad of [0, -1, 1.5, Number.NaN, "2"]) {
       expect(() => new HashQueue({ concurrency: bad as number })).toThrow(SetupError);
     }
-    expect(() => new HashQueue({ concurrency: 0 })).toThrow(/passwordHashing\.concurrency: must be a whole number/);
+    expect(() => new HashQueue({ concurrency: 0 })).toThrow(/configurePasswordHashing\(\{ concurrency \}\): must be a whole number/);
     expect(() => new HashQueue({ concurrency: 64 })).toThrow(/threadpool.*Fix: set UV_THREADPOOL_SIZE=65/);
     expect(new HashQueue({ concurrency: 1 }).size).toEqual({ running: 0, waiting: 0 });
   });

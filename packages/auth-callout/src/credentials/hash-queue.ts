@@ -57,11 +57,11 @@ function defaultHashConcurrency(): number {
 function checkConcurrency(value: unknown): number {
   const pool = threadpoolSize();
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new SetupError("passwordHashing.concurrency", `must be a whole number ≥ 1, got ${String(value)}.`, `use the number of cores to give to hashing (${availableParallelism()} here).`);
+    throw new SetupError("configurePasswordHashing({ concurrency })", `must be a whole number ≥ 1, got ${String(value)}.`, `use the number of cores to give to hashing (${availableParallelism()} here).`);
   }
   if (value > pool) {
     throw new SetupError(
-      "passwordHashing.concurrency",
+      "configurePasswordHashing({ concurrency })",
       `is ${value}, more than libuv's threadpool (${pool} threads), so hashes would wait where their deadline is not seen.`,
       `set UV_THREADPOOL_SIZE=${value + 1} or more in the environment before starting node, or lower the concurrency.`,
     );
