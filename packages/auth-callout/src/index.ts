@@ -37,8 +37,8 @@ export { SERVER_XKEY_HEADER } from "./pipeline/open-xkey.js";
 
 export { clientCertificate } from "./credentials/tls.js";
 export type { ClientCertificate } from "./credentials/tls.js";
-export { hashPassword, verifyPassword } from "./credentials/password.js";
-export type { VerifyPasswordOptions } from "./credentials/password.js";
+export { configurePasswordHashing, hashPassword, verifyPassword } from "./credentials/password.js";
+export type { PasswordHashingOptions, VerifyPasswordOptions } from "./credentials/password.js";
 export { verifyNkey } from "./credentials/nkey.js";
 export { verifyNonceSignature } from "./credentials/nonce-signature.js";
 export { verifyPresentedJwt } from "./credentials/user-jwt.js";

@@ -69,7 +69,7 @@ class CredentialAuthorizer implements Authorizer {
       if (req.token !== "t0ken-for-svc") throw new AuthError("unknown token");
       return name("token-user");
     }
-    if (req.username === "carol" && (await verifyPassword(this.dir.passwordHash, req.password))) {
+    if (req.username === "carol" && (await verifyPassword(this.dir.passwordHash, req.password, { deadline: req.deadline }))) {
       return name(req.clientInfo.type === "websocket" ? "carol-ws" : "carol");
     }
     throw new AuthError("invalid credentials");
