@@ -14,7 +14,10 @@ export interface ConnectResult {
 export interface BenchResults {
   environment: Record<string, unknown>;
   connect: ConnectResult[];
+  /** Service CPU (user + system, from /proc) per admitted client, over all connect rounds. */
   cpuMsPerAuthorization: Record<string, number>;
+  /** nats-server CPU per connect attempt, for scale: the service is one of three processes sharing the cores. */
+  serverCpuMsPerConnect: Record<string, number>;
   memory?: {
     authorizations: number;
     cpuMsPerAuthorization: number;
@@ -51,12 +54,13 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const staticRate = (c: number) => r.connect.find((x) => x.scenario.startsWith("static") && x.concurrency === c)?.perSecond ?? NaN;
   const staticP99 = (c: number) => r.connect.find((x) => x.scenario.startsWith("static") && x.concurrency === c)?.p99 ?? NaN;
   const natsflowRate = (c: number) => r.connect.find((x) => x.scenario.startsWith("natsflow") && x.concurrency === c)?.perSecond ?? NaN;
+  const goRate = (c: number) => r.connect.find((x) => x.scenario.startsWith("callout.go") && x.concurrency === c)?.perSecond;
   const lines = [
     `environment: ${JSON.stringify(r.environment)}`,
     "",
     "1. connect throughput (connect + close, from a separate process; median of rounds)",
     table([
-      ["scenario", "C", "N", "connects/s", "p50 ms", "p99 ms", "failures", "× static", "p99 × static", "service CPU ms/auth"],
+      ["scenario", "C", "N", "connects/s", "p50 ms", "p99 ms", "failures", "× static", "p99 × static", "service CPU ms/auth", "server CPU ms/connect"],
       ...r.connect.map((c) => [
         c.scenario,
         String(c.concurrency),
@@ -68,9 +72,14 @@ export async function writeReport(r: BenchResults): Promise<void> {
         (c.perSecond / staticRate(c.concurrency)).toFixed(2),
         (c.p99 / staticP99(c.concurrency)).toFixed(2),
         r.cpuMsPerAuthorization[c.scenario]?.toFixed(3) ?? "–",
+        r.serverCpuMsPerConnect[c.scenario]?.toFixed(3) ?? "–",
       ]),
     ]),
     "",
+    ...r.connect
+      .filter((c) => c.scenario.startsWith("natsflow") && goRate(c.concurrency))
+      .map((c) => `natsflow vs callout.go at C=${c.concurrency}: ${(c.perSecond / (goRate(c.concurrency) as number)).toFixed(2)}× the connects/s`),
+    ...(r.connect.some((c) => c.scenario.startsWith("callout.go")) ? [] : ["(callout.go not run: set CALLOUT_GO_BIN to a service built by ../shared/go-peer/build.sh)"]),
     ...r.connect
       .filter((c) => c.scenario.startsWith("hand-rolled"))
       .map((c) =>

@@ -1,12 +1,13 @@
 // `npm run bench`: every measurement side by side, in one run, on this machine.
-import { execFile, fork, type ChildProcess } from "node:child_process";
-import { cpus, totalmem } from "node:os";
+import { execFile, fork, spawn, type ChildProcess } from "node:child_process";
+import { openSync, readFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { configModeCallout, resolveNatsServer, startNatsServer, type NatsServer } from "@natsflow/testing";
 
-import { makeDirectory } from "./directory.js";
 import { writeReport, type BenchResults, type ConnectResult } from "./report.js";
 
 const exec = promisify(execFile);
@@ -20,114 +21,146 @@ const settings = {
   authorizations: Number(env.BENCH_AUTHORIZATIONS ?? 100_000),
   requests: Number(env.BENCH_REQUESTS ?? 20_000),
   publishes: Number(env.BENCH_PUBLISHES ?? 200_000),
+  /** A built callout.go reference service (../shared/go-peer/build.sh): run side by side when set. */
+  goBinary: env.CALLOUT_GO_BIN || undefined,
+  /** natsflow's decision logs: one line per authorization at info, as in production. */
+  logLevel: env.BENCH_LOG_LEVEL ?? "info",
 };
+// Linux reports process CPU in clock ticks; 100 per second on every mainstream kernel build.
+const CLOCK_TICKS = 100;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-interface Usage {
-  cpu: NodeJS.CpuUsage;
-  memory: NodeJS.MemoryUsage;
+/** User + system CPU of a process so far, in ms, from /proc (any process: node or the Go peer). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
-function ask(child: ChildProcess): Promise<Usage> {
-  return new Promise((resolve) => {
-    child.once("message", (m) => resolve(m as Usage));
-    child.send("usage");
-  });
+interface Service {
+  pid: number;
+  stop(): Promise<void>;
 }
 
-async function startService(file: string, vars: Record<string, string | undefined>, args: string[] = []): Promise<ChildProcess> {
-  const child = fork(here(file), args, { env: { ...env, ...vars }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  await new Promise<void>((resolve, reject) => {
-    child.once("message", () => resolve());
-    child.once("exit", (code) => reject(new Error(`${file} exited with ${String(code)}`)));
-  });
-  return child;
+async function tracked(child: ChildProcess, ready: Promise<unknown>, what: string): Promise<Service> {
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await Promise.race([ready, exited.then(() => Promise.reject(new Error(`${what} exited during start-up`)))]);
+  return {
+    pid: child.pid as number,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }
 
-async function stopService(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
+/** A Node.js service of this package; its decision logs go to a file, as a log collector would take them. */
+async function startNodeService(file: string, vars: Record<string, string | undefined>, logFile: string): Promise<Service> {
+  const child = fork(here(file), [], { env: { ...env, ...vars }, stdio: ["ignore", openSync(logFile, "w"), "inherit", "ipc"] });
+  return tracked(child, new Promise((resolve) => child.once("message", resolve)), file);
 }
+
+/** The Go reference on synadia-io/callout.go (shared/go-peer): prints "ready" once subscribed. */
+async function startGoService(url: string, issuerSeed: string, xkeySeed: string): Promise<Service> {
+  const child = spawn(settings.goBinary as string, [url, issuerSeed, xkeySeed], { stdio: ["ignore", "pipe", "inherit"] });
+  return tracked(child, new Promise((resolve) => child.stdout?.once("data", resolve)), "callout-svc");
+}
+
+// Every login in the connect benchmark is alice/alice: the Go reference knows only her, and every
+// service must get the same requests.
+const LOGIN = "alice";
 
 async function load(url: string, connects: number, concurrency: number): Promise<Omit<ConnectResult, "scenario">> {
-  const { stdout } = await exec(process.execPath, [here("./load.js"), url, String(connects), String(concurrency)], { maxBuffer: 1 << 20 });
+  const { stdout } = await exec(process.execPath, [here("./load.js"), url, String(connects), String(concurrency), "5000", LOGIN], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as Omit<ConnectResult, "scenario">;
 }
 
-type Scenario = { name: string; connects: number; start(): Promise<{ server: NatsServer; service?: ChildProcess }> };
+type Scenario = { name: string; connects: number; start(): Promise<{ server: NatsServer; service?: Service }> };
 
-function scenarios(): Scenario[] {
-  const staticUsers = [...makeDirectory()].map(([user, u]) => ({ user, password: u.pass }));
-  const callout = (service: string): Scenario["start"] => async () => {
-    const setup = configModeCallout({ xkey: true });
-    const server = await startNatsServer({ config: setup.serverConfig });
-    const child = await startService(service, {
-      NATS_URL: server.url,
-      NATS_USER: setup.serviceUser.user,
-      NATS_PASSWORD: setup.serviceUser.pass,
-      ISSUER_SEED: setup.issuer.seed,
-      XKEY_SEED: setup.xkey?.seed,
-    });
-    return { server, service: child };
-  };
-  return [
-    { name: "static users (no callout)", connects: settings.connects, start: async () => ({ server: await startNatsServer({ config: { accounts: { APP: { users: staticUsers } } } }) }) },
-    { name: "natsflow @AuthCallout", connects: settings.connects, start: callout("./services/natsflow-callout.js") },
-    { name: "hand-rolled (nats + nkeys.js + @nats-io/jwt)", connects: settings.referenceConnects, start: callout("./services/hand-rolled.js") },
-  ];
+/** The callout services all log in as auth/auth (the Go reference's fixed login), config mode, xkey on. */
+function calloutSetup() {
+  const setup = configModeCallout({ xkey: true });
+  const config = setup.serverConfig as { accounts: Record<string, { users?: unknown[] }>; authorization: { auth_callout: { auth_users: string[] } } };
+  (config.accounts.AUTH as { users?: unknown[] }).users = [{ user: "auth", password: "auth" }];
+  config.authorization.auth_callout.auth_users = ["auth"];
+  return setup;
 }
 
-async function connectBench(): Promise<{ results: ConnectResult[]; cpuMsPerAuthorization: Record<string, number> }> {
+function scenarios(): Scenario[] {
+  const node = (service: string, logs: string): Scenario["start"] => async () => {
+    const setup = calloutSetup();
+    const server = await startNatsServer({ config: setup.serverConfig });
+    const vars = { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", ISSUER_SEED: setup.issuer.seed, XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel };
+    return { server, service: await startNodeService(service, vars, join(tmpdir(), logs)) };
+  };
+  const list: Scenario[] = [
+    { name: "static users (no callout)", connects: settings.connects, start: async () => ({ server: await startNatsServer({ config: { accounts: { APP: { users: [{ user: LOGIN, password: LOGIN }] } } } }) }) },
+    { name: "natsflow @AuthCallout", connects: settings.connects, start: node("./services/natsflow-callout.js", "natsflow-bench-decisions.log") },
+  ];
+  if (settings.goBinary) {
+    list.push({
+      name: "callout.go (Go reference)",
+      connects: settings.connects,
+      start: async () => {
+        const setup = calloutSetup();
+        const server = await startNatsServer({ config: setup.serverConfig });
+        return { server, service: await startGoService(server.url, setup.issuer.seed, setup.xkey?.seed as string) };
+      },
+    });
+  }
+  list.push({ name: "hand-rolled (nats + nkeys.js + @nats-io/jwt)", connects: settings.referenceConnects, start: node("./services/hand-rolled.js", "hand-rolled-bench.log") });
+  return list;
+}
+
+async function connectBench(): Promise<{ results: ConnectResult[]; cpuMsPerAuthorization: Record<string, number>; serverCpuMsPerConnect: Record<string, number> }> {
   const results: ConnectResult[] = [];
   const cpuMsPerAuthorization: Record<string, number> = {};
-  const [staticUsers, natsflow, reference] = scenarios() as [Scenario, Scenario, Scenario];
-  // Static and natsflow alternate round by round, so drift on a shared machine hits both alike. The
-  // reference runs alone afterwards: its backlog would steal CPU from whatever runs next to it.
-  for (const group of [[staticUsers, natsflow], [reference]]) {
+  const serverCpuMsPerConnect: Record<string, number> = {};
+  const all = scenarios();
+  const reference = all.filter((s) => s.name.startsWith("hand-rolled"));
+  // Static, natsflow and Go alternate round by round, so drift on a shared machine hits them alike.
+  // The reference runs alone afterwards: its backlog would steal CPU from whatever runs next to it.
+  for (const group of [all.filter((s) => !reference.includes(s)), reference]) {
     const stacks = [];
-    for (const scenario of group) stacks.push({ scenario, ...(await scenario.start()), rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), served: 0 });
+    for (const scenario of group) stacks.push({ scenario, ...(await scenario.start()), rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), served: 0, connects: 0, cpu: 0, serverCpu: 0 });
     try {
       for (const s of stacks) await load(s.server.url, Math.min(200, s.scenario.connects), 10); // warm-up
-      const before = await Promise.all(stacks.map((s) => (s.service ? ask(s.service) : undefined)));
       for (const concurrency of settings.concurrencies) {
         for (let r = 0; r < settings.rounds; r++) {
           for (const s of stacks) {
+            const before = { service: s.service ? cpuMs(s.service.pid) : 0, server: cpuMs(s.server.pid as number) };
             const result = await load(s.server.url, s.scenario.connects, concurrency);
+            if (s.service) s.cpu += cpuMs(s.service.pid) - before.service;
+            s.serverCpu += cpuMs(s.server.pid as number) - before.server;
             s.served += s.scenario.connects - result.failures;
+            s.connects += s.scenario.connects;
             s.rounds.set(concurrency, [...(s.rounds.get(concurrency) ?? []), result]);
             log(`  ${s.scenario.name} C=${concurrency} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures`);
           }
         }
       }
-      for (const [i, s] of stacks.entries()) {
+      for (const s of stacks) {
         for (const concurrency of settings.concurrencies) {
           const rounds = s.rounds.get(concurrency) ?? [];
           const pick = rounds.find((x) => x.perSecond === median(rounds.map((y) => y.perSecond))) ?? rounds[0];
           if (pick) results.push({ ...pick, scenario: s.scenario.name });
         }
-        const start = before[i];
-        if (s.service && start) {
-          const after = await ask(s.service);
-          const cpu = after.cpu.user + after.cpu.system - start.cpu.user - start.cpu.system;
-          cpuMsPerAuthorization[s.scenario.name] = cpu / 1000 / Math.max(1, s.served);
-        }
+        if (s.service) cpuMsPerAuthorization[s.scenario.name] = s.cpu / Math.max(1, s.served);
+        serverCpuMsPerConnect[s.scenario.name] = s.serverCpu / Math.max(1, s.connects);
       }
     } finally {
       for (const s of stacks) {
-        if (s.service) await stopService(s.service);
+        await s.service?.stop();
         await s.server.stop();
       }
     }
   }
   results.sort((x, y) => scenarioOrder(x.scenario) - scenarioOrder(y.scenario) || x.concurrency - y.concurrency);
-  return { results, cpuMsPerAuthorization };
+  return { results, cpuMsPerAuthorization, serverCpuMsPerConnect };
 }
 
-const scenarioOrder = (name: string) => ["static", "natsflow", "hand-rolled"].findIndex((p) => name.startsWith(p));
+const scenarioOrder = (name: string) => ["static", "natsflow", "callout.go", "hand-rolled"].findIndex((p) => name.startsWith(p));
 
 async function memoryBench(): Promise<BenchResults["memory"]> {
   const { stdout } = await exec(process.execPath, ["--expose-gc", here("./memory.js"), String(settings.authorizations)], { maxBuffer: 1 << 20 });
@@ -143,16 +176,17 @@ async function handlerBench(): Promise<BenchResults["handlers"]> {
     // Rounds alternate between the two, so drift on a shared machine hits both alike.
     for (let r = 0; r < settings.rounds; r++) {
       for (const mode of modes) {
-        const service = await startService("./services/handlers.js", { PUBLISH_COUNT: String(settings.publishes) }, [mode, server.url]);
+        const child = fork(here("./services/handlers.js"), [mode, server.url], { env: { ...env, PUBLISH_COUNT: String(settings.publishes) }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        const service = await tracked(child, new Promise((resolve) => child.once("message", resolve)), "handlers service");
         try {
           const { stdout } = await exec(process.execPath, [here("./handler-load.js"), server.url, "request", String(settings.requests), "50"]);
           requests[mode]?.push((JSON.parse(stdout) as { perSecond: number }).perSecond);
-          const done = new Promise<{ received: number; ms: number }>((resolve) => service.once("message", (m) => resolve(m as { received: number; ms: number })));
+          const done = new Promise<{ received: number; ms: number }>((resolve) => child.once("message", (m) => resolve(m as { received: number; ms: number })));
           await exec(process.execPath, [here("./handler-load.js"), server.url, "publish", String(settings.publishes)]);
           const { received, ms } = await done;
           publishes[mode]?.push(received / (ms / 1000));
         } finally {
-          await stopService(service);
+          await service.stop();
         }
       }
     }
@@ -179,9 +213,9 @@ log(`natsflow bench: node ${environment.node}, nats-server ${environment.natsSer
 // BENCH_ONLY=connect,memory,handlers runs a subset, for profiling one part.
 const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers").split(","));
 log("1. connect throughput");
-const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {} };
+const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {}, serverCpuMsPerConnect: {} };
 log("2. memory and CPU over many authorizations (in memory, whole pipeline)");
 const memory = only.has("memory") ? await memoryBench() : undefined;
 log("3. handler overhead");
 const handlers = only.has("handlers") ? await handlerBench() : [];
-await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, memory, handlers });
+await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers });
