@@ -87,18 +87,19 @@ export class BruteForceGuard implements NatsMiddleware {
   /**
    * Refuses at once rather than sleeping out the delay: a sleep would hold a concurrency slot and
    * could outlast the server's timeout. An attempt during a delay counts as a failure (its password
-   * is never checked), so hammering runs into the lockout; attempts during a lockout do not extend it.
+   * is never checked) of the delayed key and of the address it came from, so hammering runs into the
+   * lockout; a user is not charged for its address's delay. Attempts during a lockout do not extend it.
    */
   private refuseIfBlocked(ctx: MessageContext, request: AuthRequest, keys: CountedKey[]): void {
     const now = Date.now();
-    let delayed = false;
+    let charged: CountedKey[] | undefined;
     for (const key of keys) {
       const record = this.store.get(key.id);
       if (isLocked(record, now)) throw new LoginLockedError();
-      if (retryAt(record, key.budget, this.settings, now) > now) delayed = true;
+      if (retryAt(record, key.budget, this.settings, now) > now) (charged ??= []).push(key);
     }
-    if (!delayed) return;
-    this.fail(ctx, request, keys);
+    if (!charged) return;
+    this.fail(ctx, request, keys.filter((k) => k.kind === "address" || charged.includes(k)));
     throw new LoginLockedError();
   }
 

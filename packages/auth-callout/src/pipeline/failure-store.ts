@@ -99,7 +99,8 @@ function decode(value: Uint8Array): FailureRecord | undefined {
   try {
     const v = JSON.parse(decoder.decode(value)) as { f?: unknown; u?: unknown };
     if (!Array.isArray(v.f) || !v.f.every((t) => typeof t === "number") || typeof v.u !== "number") return undefined;
-    return { failures: v.f as number[], lockedUntil: v.u };
+    // A reset is written as an empty record (a compare-and-set write, which a delete in the seam is not always).
+    return v.f.length === 0 && v.u === 0 ? undefined : { failures: v.f as number[], lockedUntil: v.u };
   } catch {
     return undefined;
   }
