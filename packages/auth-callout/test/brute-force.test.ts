@@ -113,14 +113,20 @@ describe("KV failure store", () => {
     expect(stored.f).toHaveLength(6);
   });
 
-  it("a lockout written by one instance is enforced by another, and a reset clears it for both", async () => {
+  it("a lockout written by one instance is enforced by another, announced once, and a reset clears it for both", async () => {
     const a = store();
     const b = store();
+    a.get("u.y");
     b.get("u.y");
+    await sleep(10);
     const now = Date.now();
-    for (let i = 0; i < budget.failures; i++) a.change("u.y", fail(now + i));
+    let announced = 0;
+    // Spread over both: neither sees the other's latest failure when it writes its own.
+    for (let i = 0; i < budget.failures; i++) (i % 2 ? a : b).change("u.y", fail(now + i), () => announced++);
     await sleep(50);
+    expect(isLocked(a.get("u.y"), now + 100)).toBe(true);
     expect(isLocked(b.get("u.y"), now + 100)).toBe(true);
+    expect(announced).toBe(1);
     b.change("u.y", () => undefined);
     await sleep(50);
     expect(a.get("u.y")).toBeUndefined();
@@ -132,9 +138,11 @@ describe("KV failure store", () => {
     const broken = { ...t, kv: async (): Promise<KvBucket> => { throw new Error("jetstream not enabled"); } } as Transport;
     const s = new KvFailureStore({ bucket: "nowhere", timing, broker: new Broker(() => broken), logger: logs.logger });
     const now = Date.now();
-    for (let i = 0; i < budget.failures; i++) s.change("u.z", fail(now + i));
+    let announced = 0;
+    for (let i = 0; i < budget.failures; i++) s.change("u.z", fail(now + i), () => announced++);
     await sleep(10);
     expect(isLocked(s.get("u.z"), now + 100)).toBe(true);
+    expect(announced).toBe(1);
     expect(logs.find(/cannot be shared/)).toHaveLength(1);
   });
 });

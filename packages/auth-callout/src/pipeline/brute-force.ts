@@ -105,30 +105,31 @@ export class BruteForceGuard implements NatsMiddleware {
 
   private fail(ctx: MessageContext, request: AuthRequest, keys: CountedKey[]): void {
     const now = Date.now();
+    // A shared store may announce later, when its write lands: take what the event needs now.
+    const { logger } = ctx;
+    const who = { user: request.username, host: request.clientInfo.host };
     for (const key of keys) {
-      const before = this.store.get(key.id);
-      const after = this.store.change(key.id, (r) => withFailure(r, key.budget, this.settings, now));
-      if (isLocked(after, now) && !isLocked(before, now)) this.lockedOut(ctx, request, key.kind, after!.lockedUntil);
+      this.store.change(key.id, (r) => withFailure(r, key.budget, this.settings, now), (r) => this.lockedOut(logger, key.kind, who, r.lockedUntil));
     }
   }
 
   /** Its own metric, a warning and an audit event: who (never a secret), which budget, until when. */
-  private lockedOut(ctx: MessageContext, request: AuthRequest, key: KeyKind, until: number): void {
+  private lockedOut(logger: Logger, key: KeyKind, who: { user: string | undefined; host: string | undefined }, until: number): void {
     this.lockouts.labels(key).inc();
     const event = {
       event: "lockout",
       key,
       until: new Date(until).toISOString(),
-      ...(key === "user" ? { user: request.username } : {}),
-      client: { host: request.clientInfo.host },
+      ...(key === "user" ? { user: who.user } : {}),
+      client: { host: who.host },
     };
-    ctx.logger.warn(event, "auth callout: logins locked out after too many failures");
+    logger.warn(event, "auth callout: logins locked out after too many failures");
     const subject = this.config.auditSubject;
     if (!subject) return;
     try {
       this.broker.publish(subject, { time: new Date().toISOString(), ...event });
     } catch (e) {
-      ctx.logger.warn({ err: e }, "auth callout: audit event not published");
+      logger.warn({ err: e }, "auth callout: audit event not published");
     }
   }
 }

@@ -1,16 +1,35 @@
 import { RevisionMismatchError, type Broker, type KvBucket, type KvEntry, type Logger } from "@natsflow/core";
 
-import { isSpent, type FailureRecord, type Timing } from "./failure-policy.js";
+import { isLocked, isSpent, type FailureRecord, type Timing } from "./failure-policy.js";
 
 /** A pure change to one key's record; a shared store may apply it again on a newer record after a lost write. */
 export type Change = (record: FailureRecord | undefined) => FailureRecord | undefined;
+
+/** Told when a change starts a lockout, at most once per change. */
+export type OnLockout = (record: FailureRecord) => void;
 
 /** Where failure records live. */
 export interface FailureStore {
   /** Local and synchronous: the check before authorizing never waits for the network. */
   get(key: string): FailureRecord | undefined;
-  /** Applies at once to what `get` sees; a shared store then writes it through to the others. */
-  change(key: string, change: Change): FailureRecord | undefined;
+  /**
+   * Applies at once to what `get` sees; a shared store then writes it through to the others, and
+   * reports the lockout from the record as written, so exactly one instance announces it.
+   */
+  change(key: string, change: Change, onLockout?: OnLockout): FailureRecord | undefined;
+}
+
+/** Applies changes in order, telling each one that starts a lockout. */
+function replay(record: FailureRecord | undefined, changes: readonly PendingChange[], now: number, announce: boolean): FailureRecord | undefined {
+  for (const p of changes) {
+    const next = p.change(record);
+    if (announce && !p.announced && isLocked(next, now) && !isLocked(record, now)) {
+      p.announced = true;
+      p.onLockout?.(next!);
+    }
+    record = next;
+  }
+  return record;
 }
 
 export type Clock = () => number;
@@ -68,7 +87,7 @@ class SweptMap<V> {
 export class MemoryFailureStore implements FailureStore {
   private readonly records: SweptMap<FailureRecord>;
 
-  constructor(timing: Timing, clock: Clock = Date.now, maxKeys = MAX_KEYS) {
+  constructor(timing: Timing, private readonly clock: Clock = Date.now, maxKeys = MAX_KEYS) {
     this.records = new SweptMap((r, now) => isSpent(r, timing, now), clock, maxKeys);
   }
 
@@ -76,8 +95,8 @@ export class MemoryFailureStore implements FailureStore {
     return this.records.get(key);
   }
 
-  change(key: string, change: Change): FailureRecord | undefined {
-    const next = change(this.records.get(key));
+  change(key: string, change: Change, onLockout?: OnLockout): FailureRecord | undefined {
+    const next = replay(this.records.get(key), [{ change, ...(onLockout ? { onLockout } : {}) }], this.clock(), true);
     this.records.set(key, next);
     return next;
   }
@@ -113,6 +132,8 @@ interface Remote {
 
 interface PendingChange {
   change: Change;
+  onLockout?: OnLockout;
+  announced?: boolean;
   /** The revision that holds it, once written. */
   revision?: number;
 }
@@ -160,12 +181,14 @@ export class KvFailureStore implements FailureStore {
     return this.view.get(key);
   }
 
-  change(key: string, change: Change): FailureRecord | undefined {
-    const next = change(this.view.get(key));
+  change(key: string, change: Change, onLockout?: OnLockout): FailureRecord | undefined {
+    const pending: PendingChange = { change, ...(onLockout ? { onLockout } : {}) };
+    // The lockout is announced when the write lands, from the record as written; or below, if it cannot.
+    const next = replay(this.view.get(key), [pending], this.clock(), false);
     this.view.set(key, next);
     let queue = this.pending.get(key);
     if (!queue) this.pending.set(key, (queue = []));
-    queue.push({ change });
+    queue.push(pending);
     this.trimPending();
     if (this.bucket) void this.write(key);
     else this.open();
@@ -202,6 +225,8 @@ export class KvFailureStore implements FailureStore {
 
   private unavailable(error: unknown): void {
     this.reopenAt = this.clock() + REOPEN_AFTER_MS;
+    // Lockouts this instance enforces but could not write are still announced, from its own view.
+    for (const [key, queue] of this.pending) replay(this.remote.get(key)?.record, queue, this.clock(), true);
     if (this.degraded) return;
     this.degraded = true;
     this.options.logger.warn(
@@ -226,7 +251,7 @@ export class KvFailureStore implements FailureStore {
       if (queue.length === 0) this.pending.delete(key);
       else this.pending.set(key, queue);
     }
-    this.view.set(key, (queue ?? []).reduce<FailureRecord | undefined>((r, p) => p.change(r), base?.record));
+    this.view.set(key, replay(base?.record, queue ?? [], this.clock(), false));
   }
 
   /** One writer per key at a time; changes that arrive meanwhile go in its next round. */
@@ -239,9 +264,10 @@ export class KvFailureStore implements FailureStore {
         const changes = (this.pending.get(key) ?? []).filter((p) => p.revision === undefined);
         if (changes.length === 0) return;
         const base = this.remote.get(key);
-        const next = changes.reduce<FailureRecord | undefined>((r, p) => p.change(r), base?.record);
+        const next = replay(base?.record, changes, this.clock(), false);
         try {
           const revision = base ? await bucket.update(key, encode(next), base.revision) : await bucket.create(key, encode(next));
+          replay(base?.record, changes, this.clock(), true);
           for (const p of changes) p.revision = revision;
           this.onEntry({ key, value: encode(next), revision, operation: "put" });
           this.refresh(key);
