@@ -15,7 +15,7 @@ type KeyKind = "user" | "address";
 
 interface CountedKey {
   readonly kind: KeyKind;
-  /** A valid KV key that does not show the username or address: `u.`/`a.` and a keyed hash. */
+  /** `u.`/`a.` and the value; for a shared bucket a keyed hash of it, a valid KV key that does not show it. */
   readonly id: string;
   readonly budget: FailureBudget;
 }
@@ -33,6 +33,7 @@ export class BruteForceGuard implements NatsMiddleware {
   private readonly settings: BruteForceSettings;
   private readonly store: FailureStore;
   private readonly lockouts: Counter<"key">;
+  private readonly keyId: (prefix: string, value: string) => string;
 
   constructor(
     private readonly config: AuthCalloutConfig,
@@ -45,6 +46,10 @@ export class BruteForceGuard implements NatsMiddleware {
     this.store = settings.store === "kv"
       ? new KvFailureStore({ bucket: settings.bucket, timing: settings, broker, logger })
       : new MemoryFailureStore(settings);
+    // Hashing costs ~2 µs a key; only a bucket other processes read needs it.
+    this.keyId = settings.store === "kv"
+      ? (prefix, value) => `${prefix}.${createHmac("sha256", settings.keySecret).update(value).digest("base64url").slice(0, 32)}`
+      : (prefix, value) => `${prefix}.${value}`;
     this.lockouts = new Counter({
       name: "natsflow_auth_lockouts_total",
       help: "brute-force lockouts started by this instance, by key kind (user, address)",
@@ -78,10 +83,6 @@ export class BruteForceGuard implements NatsMiddleware {
     const host = request.clientInfo.host;
     if (perAddress && host) keys.push({ kind: "address", id: this.keyId("a", host), budget: perAddress });
     return keys.length > 0 ? keys : undefined;
-  }
-
-  private keyId(prefix: string, value: string): string {
-    return `${prefix}.${createHmac("sha256", this.settings.keySecret).update(value).digest("base64url").slice(0, 32)}`;
   }
 
   /**
