@@ -21,6 +21,7 @@ interface CountedKey {
 }
 
 const forget = () => undefined;
+const MAX_PLAIN_KEY = 64;
 
 /**
  * Between the verifier and the deadline: refuses a user or an address with too many recent
@@ -46,10 +47,10 @@ export class BruteForceGuard implements NatsMiddleware {
     this.store = settings.store === "kv"
       ? new KvFailureStore({ bucket: settings.bucket, timing: settings, broker, logger })
       : new MemoryFailureStore(settings);
-    // Hashing costs ~2 µs a key; only a bucket other processes read needs it.
-    this.keyId = settings.store === "kv"
-      ? (prefix, value) => `${prefix}.${createHmac("sha256", settings.keySecret).update(value).digest("base64url").slice(0, 32)}`
-      : (prefix, value) => `${prefix}.${value}`;
+    // Hashing costs ~2 µs a key; only a bucket other processes read needs it, and a long name, which
+    // must not cost its length in memory for the whole window.
+    const hashed = (prefix: string, value: string) => `${prefix}.${createHmac("sha256", settings.keySecret).update(value).digest("base64url").slice(0, 32)}`;
+    this.keyId = settings.store === "kv" ? hashed : (prefix, value) => (value.length <= MAX_PLAIN_KEY ? `${prefix}:${value}` : hashed(prefix, value));
     this.lockouts = new Counter({
       name: "natsflow_auth_lockouts_total",
       help: "brute-force lockouts started by this instance, by key kind (user, address)",
@@ -58,10 +59,14 @@ export class BruteForceGuard implements NatsMiddleware {
     });
   }
 
-  async use(ctx: MessageContext, next: Next): Promise<void> {
+  use(ctx: MessageContext, next: Next): Promise<void> {
     const request = ctx.get(AUTH_REQUEST);
     const keys = request && this.keysOf(request);
-    if (!keys) return next();
+    // Not a password or token login: straight through, not even an extra promise.
+    return keys ? this.guard(ctx, request, keys, next) : next();
+  }
+
+  private async guard(ctx: MessageContext, request: AuthRequest, keys: CountedKey[], next: Next): Promise<void> {
     this.refuseIfBlocked(ctx, request, keys);
     try {
       await next();
