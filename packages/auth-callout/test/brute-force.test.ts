@@ -143,6 +143,10 @@ describe("KV failure store", () => {
     await sleep(10);
     expect(isLocked(s.get("u.z"), now + 100)).toBe(true);
     expect(announced).toBe(1);
+    // The outage known, a later lockout is announced at once, and the warning is not repeated.
+    for (let i = 0; i < budget.failures; i++) s.change("u.w", fail(now + i), () => announced++);
+    expect(announced).toBe(2);
+    await sleep(10);
     expect(logs.find(/cannot be shared/)).toHaveLength(1);
   });
 });

@@ -190,8 +190,12 @@ export class KvFailureStore implements FailureStore {
     if (!queue) this.pending.set(key, (queue = []));
     queue.push(pending);
     this.trimPending();
-    if (this.bucket) void this.write(key);
-    else this.open();
+    if (this.bucket) {
+      void this.write(key);
+    } else {
+      if (this.degraded) this.announceUnwritten(key);
+      this.open();
+    }
     return next;
   }
 
@@ -206,8 +210,7 @@ export class KvFailureStore implements FailureStore {
         const bucket = await broker.kv(name, { ttlMs: timing.windowMs + timing.lockoutMs });
         await bucket.watch((e) => this.onEntry(e), { onEnd: (err) => this.lost(err) });
         this.bucket = bucket;
-        if (this.degraded) this.options.logger.info({ bucket: name }, "auth callout: failure counters shared again");
-        this.degraded = false;
+        this.recovered();
         for (const key of this.pending.keys()) void this.write(key);
       } catch (e) {
         this.unavailable(e);
@@ -223,10 +226,23 @@ export class KvFailureStore implements FailureStore {
     if (error) this.unavailable(error);
   }
 
-  private unavailable(error: unknown): void {
+  private recovered(): void {
+    if (this.degraded) this.options.logger.info({ bucket: this.options.bucket }, "auth callout: failure counters shared again");
+    this.degraded = false;
+  }
+
+  /** Lockouts this instance enforces but cannot write — that key's, or all — are still announced, from its own view. */
+  private announceUnwritten(key?: string): void {
+    const now = this.clock();
+    const announce = (k: string, queue: PendingChange[]) => replay(this.remote.get(k)?.record, queue, now, true);
+    if (key === undefined) for (const [k, queue] of this.pending) announce(k, queue);
+    else announce(key, this.pending.get(key) ?? []);
+  }
+
+  /** Warns once per outage, and retries the bucket a few seconds later. */
+  private unavailable(error: unknown, key?: string): void {
     this.reopenAt = this.clock() + REOPEN_AFTER_MS;
-    // Lockouts this instance enforces but could not write are still announced, from its own view.
-    for (const [key, queue] of this.pending) replay(this.remote.get(key)?.record, queue, this.clock(), true);
+    this.announceUnwritten(key);
     if (this.degraded) return;
     this.degraded = true;
     this.options.logger.warn(
@@ -271,6 +287,7 @@ export class KvFailureStore implements FailureStore {
           for (const p of changes) p.revision = revision;
           this.onEntry({ key, value: encode(next), revision, operation: "put" });
           this.refresh(key);
+          this.recovered();
         } catch (e) {
           if (!(e instanceof RevisionMismatchError) || ++tries >= MAX_WRITE_TRIES) throw e;
           // Someone else wrote first: start again from the record as it is now.
@@ -279,7 +296,7 @@ export class KvFailureStore implements FailureStore {
         }
       }
     } catch (e) {
-      this.unavailable(e);
+      this.unavailable(e, key);
     } finally {
       this.writing.delete(key);
     }
