@@ -6,7 +6,7 @@ export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOpt
 export { DEFAULT_FAILURE_BUCKET } from "./config/brute-force.js";
 export type { BruteForceOptions, BruteForceSettings, FailureBudget, FailureBudgetOptions } from "./config/brute-force.js";
 export { KvFailureStore, MemoryFailureStore } from "./pipeline/failure-store.js";
-export type { Change, Clock, FailureStore, KvFailureStoreOptions } from "./pipeline/failure-store.js";
+export type { Change, Clock, FailureStore, KvFailureStoreOptions, OnLockout } from "./pipeline/failure-store.js";
 export { isLocked, retryAt, withFailure } from "./pipeline/failure-policy.js";
 export type { FailureRecord, Timing } from "./pipeline/failure-policy.js";
 export { issueUserJwt, signUserJwt } from "./grant/user-claims.js";
