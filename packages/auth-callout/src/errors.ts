@@ -16,6 +16,16 @@ export class AuthError extends NatsflowError {
 /** The request itself is unacceptable (forged, expired, undecryptable, misaddressed). */
 export class CalloutRequestError extends NatsflowError {}
 
+/**
+ * Refused by brute-force protection before the authorizer ran: too many recent failures for the
+ * user or the client's address. The reason is fixed, so it does not tell which budget is spent.
+ */
+export class LoginLockedError extends NatsflowError {
+  constructor() {
+    super("too many failed logins, retry later");
+  }
+}
+
 /** A key or seed that is not what it should be. */
 export class KeyError extends NatsflowError {}
 

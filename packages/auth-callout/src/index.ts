@@ -3,12 +3,18 @@ export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-
 
 export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";
 export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOptions, OperatorModeOptions } from "./config/callout-config.js";
+export { DEFAULT_FAILURE_BUCKET } from "./config/brute-force.js";
+export type { BruteForceOptions, BruteForceSettings, FailureBudget, FailureBudgetOptions } from "./config/brute-force.js";
+export { KvFailureStore, MemoryFailureStore } from "./pipeline/failure-store.js";
+export type { Change, Clock, FailureStore, KvFailureStoreOptions, OnLockout } from "./pipeline/failure-store.js";
+export { isLocked, retryAt, withFailure } from "./pipeline/failure-policy.js";
+export type { FailureRecord, Timing } from "./pipeline/failure-policy.js";
 export { issueUserJwt, signUserJwt } from "./grant/user-claims.js";
 export type { IssuedUser, UserIssuer } from "./grant/user-claims.js";
 export { issueUserCredentials, parseCreds } from "./creds/creds.js";
 export type { IssueUserCredentialsOptions, ParsedCredentials, UserCredentials } from "./creds/creds.js";
 
-export { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, InvalidGrantError, KeyError } from "./errors.js";
+export { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, InvalidGrantError, KeyError, LoginLockedError } from "./errors.js";
 
 export type { ConnectionType, Grant, Permissions, SubjectPermission, TimeRange, UserLimits } from "./grant/grant.js";
 export { validateGrant } from "./grant/grant.js";

@@ -81,3 +81,10 @@ export class NoRespondersError extends NatsflowError {
     super(`no responders on "${subject}"`, options);
   }
 }
+
+/** A compare-and-set write to a key-value bucket lost: the key is not at the revision it named. */
+export class RevisionMismatchError extends NatsflowError {
+  constructor(readonly bucket: string, readonly key: string, options?: { cause?: unknown }) {
+    super(`${bucket}: key "${key}" changed since it was read`, options);
+  }
+}

@@ -1,6 +1,7 @@
 import { isValidSubject, SetupError, type InjectionToken, type Provider } from "@natsflow/core";
 
 import { KeyError } from "../errors.js";
+import { bruteForceSettings, type BruteForceOptions, type BruteForceSettings } from "./brute-force.js";
 import { Ed25519Signer } from "../keys/ed25519.js";
 import { isPublicKey } from "../keys/nkeys.js";
 import { XKey } from "../keys/xkey.js";
@@ -49,6 +50,8 @@ export interface AuthCalloutOptions {
   serverTimeoutMs?: number;
   /** Publish every decision (no secrets) as JSON on this subject, e.g. for a JetStream stream. */
   auditSubject?: string;
+  /** Brute-force protection for password and token logins (docs/brute-force.md). On by default; false turns it off. */
+  bruteForce?: BruteForceOptions | false;
 }
 
 /** A target account in operator mode, with the key that signs its users. */
@@ -78,6 +81,8 @@ export class AuthCalloutConfig {
     readonly deadlineMarginMs: number,
     readonly serverTimeoutMs: number | undefined,
     readonly auditSubject: string | undefined,
+    /** Undefined when brute-force protection is off. */
+    readonly bruteForce: BruteForceSettings | undefined,
   ) {}
 
   /** The `sub` of every request meant for this service: the config-mode issuer, or the callout account. */
@@ -109,7 +114,8 @@ export class AuthCalloutConfig {
     if (options.auditSubject !== undefined && !isValidSubject(options.auditSubject)) {
       throw new SetupError("auditSubject", `"${String(options.auditSubject)}" is not a subject to publish on.`, 'use something like "natsflow.auth.audit".');
     }
-    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, serverTimeoutMs, options.auditSubject);
+    const bruteForce = bruteForceSettings(options.bruteForce, options.issuerSeed);
+    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, serverTimeoutMs, options.auditSubject, bruteForce);
   }
 }
 

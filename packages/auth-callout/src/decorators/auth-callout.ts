@@ -9,6 +9,7 @@ import {
 
 import { AUTH_CALLOUT_CONFIG } from "../config/callout-config.js";
 import type { Grant } from "../grant/grant.js";
+import { BruteForceGuard } from "../pipeline/brute-force.js";
 import { DeadlineGuard } from "../pipeline/deadline.js";
 import { XkeyOpener } from "../pipeline/open-xkey.js";
 import { CalloutResponder } from "../pipeline/respond.js";
@@ -60,7 +61,7 @@ function requireConfig(container: DependencyContainer): void {
 /**
  * Makes a class the auth callout handler: injectable (constructor dependencies resolved by type),
  * subscribed to `$SYS.REQ.USER.AUTH` in a queue group, with `authorize` wrapped in the callout
- * pipeline — respond ∘ unseal ∘ verify ∘ deadline — through the same dispatch path as any
+ * pipeline — respond ∘ unseal ∘ verify ∘ brute-force guard ∘ deadline — through the same dispatch path as any
  * `@Subscribe` handler. `@Use()` middleware runs inside the pipeline: it sees the verified
  * `AuthRequest` as `ctx.payload`, within the deadline, and may throw `AuthError`.
  */
@@ -81,7 +82,9 @@ export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
       },
       pipeline: ({ container }) => {
         requireConfig(container);
-        return [CalloutResponder, XkeyOpener, RequestVerifier, DeadlineGuard];
+        // Off means absent: not a step that does nothing on every request.
+        const guard = container.resolve(AUTH_CALLOUT_CONFIG).bruteForce ? [BruteForceGuard] : [];
+        return [CalloutResponder, XkeyOpener, RequestVerifier, ...guard, DeadlineGuard];
       },
       // Refusing must stay cheap and still never grant: answer without the authorizer, or drop.
       overflow: () => (options.overflow === "drop" ? [dropOverflow] : [CalloutResponder, XkeyOpener, RequestVerifier]),

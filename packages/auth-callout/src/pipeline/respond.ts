@@ -3,7 +3,7 @@ import { Broker, injectable, Metrics, OverloadedError, type MessageContext, type
 import { Counter, Histogram } from "prom-client";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
-import { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, sanitizeReason } from "../errors.js";
+import { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, LoginLockedError, sanitizeReason } from "../errors.js";
 import type { Grant } from "../grant/grant.js";
 import { issueUserJwt } from "../grant/user-claims.js";
 import { encodeJwt } from "../jwt/jwt.js";
@@ -15,7 +15,7 @@ const INTERNAL_REASON = "internal authorization error";
 const TIMEOUT_REASON = "authorization timed out";
 
 /** A bounded set of reasons, for metrics labels and dashboards; `reason` itself is free text. */
-export type ReasonKind = "granted" | "denied" | "invalid_request" | "timeout" | "busy" | "expired_grant" | "internal" | "unreadable";
+export type ReasonKind = "granted" | "denied" | "locked" | "invalid_request" | "timeout" | "busy" | "expired_grant" | "internal" | "unreadable";
 
 interface Denial {
   reason: string;
@@ -26,6 +26,7 @@ interface Denial {
 /** Turns any failure into the reason the server sees; only `AuthError` text is the user's own. */
 function denialFor(error: unknown): Denial {
   if (error instanceof AuthError) return { reason: error.message, kind: "denied", level: "info" };
+  if (error instanceof LoginLockedError) return { reason: error.message, kind: "locked", level: "info" };
   if (error instanceof CalloutRequestError) return { reason: `invalid authorization request: ${error.message}`, kind: "invalid_request", level: "warn" };
   if (error instanceof AuthorizerTimeoutError) return { reason: TIMEOUT_REASON, kind: "timeout", level: "warn" };
   if (error instanceof OverloadedError) return { reason: "service busy", kind: "busy", level: "warn" };

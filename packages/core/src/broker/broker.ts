@@ -1,7 +1,7 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
-import type { HeadersInit, InboundMessage, Transport } from "../transport/transport.js";
+import type { HeadersInit, InboundMessage, KvBucket, KvBucketOptions, Transport } from "../transport/transport.js";
 
 const encoder = new TextEncoder();
 
@@ -70,5 +70,10 @@ export class Broker {
       throw new ServiceError(subject, Number(code), reply.headers?.get(SERVICE_ERROR_HEADER) ?? "", body);
     }
     return reply;
+  }
+
+  /** Opens (or creates) a JetStream key-value bucket on the app's connection. */
+  kv(bucket: string, options?: KvBucketOptions): Promise<KvBucket> {
+    return this.transport().kv(bucket, options);
   }
 }

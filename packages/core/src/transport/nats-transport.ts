@@ -10,18 +10,24 @@ import {
   Events,
   headers as natsHeaders,
   type ConnectionOptions as NatsConnectionOptions,
+  type KV,
+  type KvEntry as NatsKvEntry,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
   type NatsError,
 } from "nats";
 
-import { ConnectionError, NatsflowError, NoRespondersError, RequestTimeoutError } from "../errors.js";
+import { ConnectionError, NatsflowError, NoRespondersError, RequestTimeoutError, RevisionMismatchError } from "../errors.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
   HeadersInit,
   InboundMessage,
+  KvBucket,
+  KvBucketOptions,
+  KvEntry,
+  KvWatchOptions,
   MessageHeaders,
   PublishOptions,
   RequestOptions,
@@ -67,6 +73,68 @@ function toNatsHeaders(init: HeadersInit | undefined): MsgHdrs | undefined {
 
 function isNatsError(e: unknown): e is NatsError {
   return e instanceof Error && typeof (e as NatsError).code === "string";
+}
+
+// JetStream's "wrong last sequence": a compare-and-set write lost.
+const WRONG_LAST_SEQUENCE = 10071;
+
+function toKvEntry(e: NatsKvEntry): KvEntry {
+  return { key: e.key, value: e.value, revision: e.revision, operation: e.operation === "PUT" ? "put" : "delete" };
+}
+
+class NatsKvBucket implements KvBucket {
+  constructor(
+    readonly name: string,
+    private readonly kv: KV,
+  ) {}
+
+  private async cas<T>(key: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (e) {
+      if (isNatsError(e) && e.api_error?.err_code === WRONG_LAST_SEQUENCE) throw new RevisionMismatchError(this.name, key, { cause: e });
+      throw e;
+    }
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const e = await this.kv.get(key);
+    return e && e.operation === "PUT" ? toKvEntry(e) : undefined;
+  }
+
+  create(key: string, value: Uint8Array): Promise<number> {
+    return this.cas(key, () => this.kv.create(key, value));
+  }
+
+  update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    return this.cas(key, () => this.kv.update(key, value, revision));
+  }
+
+  put(key: string, value: Uint8Array): Promise<number> {
+    return this.kv.put(key, value);
+  }
+
+  delete(key: string, revision?: number): Promise<void> {
+    return this.cas(key, () => this.kv.delete(key, revision !== undefined ? { previousSeq: revision } : {}));
+  }
+
+  async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
+    const iter = await this.kv.watch(options.key !== undefined ? { key: options.key } : {});
+    let stopped = false;
+    void (async () => {
+      let error: Error | undefined;
+      try {
+        for await (const e of iter) onEntry(toKvEntry(e));
+      } catch (e) {
+        error = e instanceof Error ? e : new Error(String(e));
+      }
+      if (!stopped) options.onEnd?.(error);
+    })();
+    return () => {
+      stopped = true;
+      iter.stop();
+    };
+  }
 }
 
 type Outgoing = [subject: string, data: Uint8Array, options: { headers?: MsgHdrs; reply?: string }];
@@ -166,6 +234,14 @@ class NatsTransport implements Transport {
 
   async closed(): Promise<Error | undefined> {
     return (await this.nc.closed()) ?? undefined;
+  }
+
+  async kv(bucket: string, options: KvBucketOptions = {}): Promise<KvBucket> {
+    const kv = await this.nc.jetstream().views.kv(bucket, {
+      history: options.history ?? 1,
+      ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
+    });
+    return new NatsKvBucket(bucket, kv);
   }
 
   onStatus(listener: (status: TransportStatus) => void): void {

@@ -48,6 +48,53 @@ export type TransportStatus =
   | { type: "reconnecting" }
   | { type: "error"; error: Error };
 
+/** One value of a key-value bucket, as read or watched. */
+export interface KvEntry {
+  readonly key: string;
+  readonly value: Uint8Array;
+  /** The bucket-wide sequence of this write: what `update` compares against. */
+  readonly revision: number;
+  /** "delete" entries are tombstones with an empty value. */
+  readonly operation: "put" | "delete";
+}
+
+/** How a bucket is made when it does not exist yet; an existing bucket is used as it is. */
+export interface KvBucketOptions {
+  /** Keys expire this many ms after their last write. Default: never. */
+  ttlMs?: number;
+  /** Values kept per key. Default 1. */
+  history?: number;
+}
+
+export interface KvWatchOptions {
+  /** A key or a subject-like filter (`users.*`, `>`). Default: every key. */
+  key?: string;
+  /** Called once if the watch ends for any reason other than `stop()`, with the error if there was one. */
+  onEnd?: (error: Error | undefined) => void;
+}
+
+/**
+ * A JetStream key-value bucket. Writes that name a revision are compare-and-set: they fail with
+ * `RevisionMismatchError` when someone else wrote the key first.
+ */
+export interface KvBucket {
+  readonly name: string;
+  /** The current value, or undefined when the key is absent or deleted. */
+  get(key: string): Promise<KvEntry | undefined>;
+  /** Writes only if the key is absent or deleted; returns the new revision. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  /** Writes only if the key's current revision is `revision`; returns the new revision. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number>;
+  put(key: string, value: Uint8Array): Promise<number>;
+  /** Leaves a tombstone; with `revision`, only if the key is still at it. */
+  delete(key: string, revision?: number): Promise<void>;
+  /**
+   * Delivers the latest entry of every matching key (tombstones included), then every change, in
+   * revision order. Resolves once watching; the function it resolves to stops the watch.
+   */
+  watch(onEntry: (entry: KvEntry) => void, options?: KvWatchOptions): Promise<() => void>;
+}
+
 export interface Transport {
   subscribe(
     subject: string,
@@ -65,6 +112,8 @@ export interface Transport {
   /** Resolves when the connection is closed for good, with the error that closed it, if any. */
   closed(): Promise<Error | undefined>;
   onStatus(listener: (status: TransportStatus) => void): void;
+  /** Opens a key-value bucket, creating it when missing. Needs JetStream on the account. */
+  kv(bucket: string, options?: KvBucketOptions): Promise<KvBucket>;
 }
 
 /** How to reach and authenticate to NATS. */

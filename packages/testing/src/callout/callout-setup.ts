@@ -32,6 +32,8 @@ export interface ConfigModeCalloutOptions {
   calloutAccount?: string;
   /** The server's auth timeout in seconds (the callout's whole budget). Default: the server's 2 s. */
   authTimeoutSeconds?: number;
+  /** Enable JetStream in the callout account (the server needs `jetstream` on too), e.g. for a KV bucket. */
+  jetstream?: boolean;
   /** Reuse keys instead of generating them. */
   issuer?: KeyPairText;
   xkeyPair?: KeyPairText;
@@ -60,7 +62,7 @@ export function configModeCallout(options: ConfigModeCalloutOptions = {}): Confi
   const serviceUser = { user: "auth-service", pass: randomBytes(18).toString("base64url") };
   registerSecret(serviceUser.pass);
   const accounts: Record<string, Record<string, unknown>> = {
-    [calloutAccount]: { users: [{ user: serviceUser.user, password: serviceUser.pass }] },
+    [calloutAccount]: { users: [{ user: serviceUser.user, password: serviceUser.pass }], ...(options.jetstream ? { jetstream: "enabled" } : {}) },
     ...(options.accounts ?? { APP: {}, SYS: {} }),
   };
   if (!accounts.SYS) accounts.SYS = {};

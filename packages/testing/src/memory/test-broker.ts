@@ -4,8 +4,13 @@ import {
   ConnectionError,
   NoRespondersError,
   RequestTimeoutError,
+  RevisionMismatchError,
   type HeadersInit,
   type InboundMessage,
+  type KvBucket,
+  type KvBucketOptions,
+  type KvEntry,
+  type KvWatchOptions,
   type MessageHeaders,
   type PublishOptions,
   type RequestOptions,
@@ -53,11 +58,79 @@ interface Sub {
   deliver: (m: InboundMessage) => void;
 }
 
+interface Stored {
+  entry: KvEntry;
+  written: number;
+}
+
+/** A key-value bucket in memory, shared by every connection of its broker: CAS, tombstones, TTL, watches. */
+class MemoryKvBucket implements KvBucket {
+  private readonly keys = new Map<string, Stored>();
+  private readonly watchers = new Set<{ filter: string; deliver: (e: KvEntry) => void }>();
+  private revision = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly ttlMs: number | undefined,
+  ) {}
+
+  /** The live entry of a key, tombstones included; expired keys vanish without notice, as on a server. */
+  private current(key: string): KvEntry | undefined {
+    const stored = this.keys.get(key);
+    if (stored && this.ttlMs !== undefined && Date.now() - stored.written >= this.ttlMs) {
+      this.keys.delete(key);
+      return undefined;
+    }
+    return stored?.entry;
+  }
+
+  private write(key: string, value: Uint8Array, operation: KvEntry["operation"]): number {
+    const entry: KvEntry = { key, value: Uint8Array.from(value), revision: ++this.revision, operation };
+    this.keys.set(key, { entry, written: Date.now() });
+    for (const w of this.watchers) if (subjectMatches(w.filter, key)) queueMicrotask(() => w.deliver(entry));
+    return entry.revision;
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const e = this.current(key);
+    return e?.operation === "put" ? e : undefined;
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number> {
+    if (this.current(key)?.operation === "put") throw new RevisionMismatchError(this.name, key);
+    return this.write(key, value, "put");
+  }
+
+  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    if (this.current(key)?.revision !== revision) throw new RevisionMismatchError(this.name, key);
+    return this.write(key, value, "put");
+  }
+
+  async put(key: string, value: Uint8Array): Promise<number> {
+    return this.write(key, value, "put");
+  }
+
+  async delete(key: string, revision?: number): Promise<void> {
+    if (revision !== undefined && this.current(key)?.revision !== revision) throw new RevisionMismatchError(this.name, key);
+    this.write(key, new Uint8Array(), "delete");
+  }
+
+  async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
+    const watcher = { filter: options.key ?? ">", deliver: onEntry };
+    const latest = [...this.keys.keys()].map((k) => this.current(k)).filter((e): e is KvEntry => e !== undefined && subjectMatches(watcher.filter, e.key));
+    for (const e of latest.sort((a, b) => a.revision - b.revision)) queueMicrotask(() => onEntry(e));
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
+}
+
 /**
  * An in-process NATS for unit tests: wildcards, queue groups (one member per group gets each
- * message), request/reply and headers. Delivery is asynchronous, as over the wire.
+ * message), request/reply and headers. Delivery is asynchronous, as over the wire. Key-value
+ * buckets live here too, shared by every connection.
  */
 export class TestBroker {
+  private readonly buckets = new Map<string, MemoryKvBucket>();
   // Literal subjects are looked up directly (inboxes make thousands of them); wildcards are scanned.
   private readonly literal = new Map<string, Set<Sub>>();
   private readonly wildcard = new Set<Sub>();
@@ -87,6 +160,13 @@ export class TestBroker {
     if (this.wildcard.delete(sub)) return;
     const set = this.literal.get(sub.filter);
     if (set?.delete(sub) && set.size === 0) this.literal.delete(sub.filter);
+  }
+
+  /** @internal */
+  bucket(name: string, options: KvBucketOptions): MemoryKvBucket {
+    let bucket = this.buckets.get(name);
+    if (!bucket) this.buckets.set(name, (bucket = new MemoryKvBucket(name, options.ttlMs)));
+    return bucket;
   }
 
   /** Routes a message; returns how many subscriptions received it. */
@@ -192,6 +272,11 @@ class MemoryTransport implements Transport {
 
   closed(): Promise<Error | undefined> {
     return this.closedPromise;
+  }
+
+  async kv(bucket: string, options: KvBucketOptions = {}): Promise<KvBucket> {
+    this.check();
+    return this.broker.bucket(bucket, options);
   }
 
   onStatus(_listener: (status: TransportStatus) => void): void {

@@ -21,6 +21,8 @@ export interface StartNatsServerOptions {
   debug?: boolean;
   /** Give up if the server does not accept connections within this many ms. Default 15 s. */
   startTimeoutMs?: number;
+  /** Turn JetStream on, storing in the server's temp dir (removed by `stop`). Accounts still enable it themselves. */
+  jetstream?: boolean;
 }
 
 const MAX_LOG = 4 * 1024 * 1024;
@@ -113,9 +115,10 @@ export class NatsServer {
     const { path } = await resolveNatsServer();
     const dir = await mkdtemp(join(tmpdir(), "natsflow-nats-"));
     const configFile = join(dir, "nats-server.conf");
-    const base = { host: "127.0.0.1", port: -1 };
+    const jetstream = options.jetstream ? { jetstream: { store_dir: join(dir, "jetstream") } } : {};
+    const base = { host: "127.0.0.1", port: -1, ...jetstream };
     const text = typeof options.config === "string"
-      ? `host: 127.0.0.1\nport: -1\n${options.config}\n`
+      ? `host: 127.0.0.1\nport: -1\n${options.jetstream ? `jetstream: ${JSON.stringify(jetstream.jetstream)}\n` : ""}${options.config}\n`
       : JSON.stringify({ ...base, ...(options.config ?? {}) }, null, 2);
     await writeFile(configFile, text, { mode: 0o600 });
     const args = ["-c", configFile, "--ports_file_dir", dir, ...(options.debug ? ["-DV"] : [])];

@@ -1,0 +1,141 @@
+import { createHmac } from "node:crypto";
+
+import { Broker, inject, injectable, LOGGER, Metrics, type Logger, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
+import { Counter } from "prom-client";
+
+import { AuthCalloutConfig } from "../config/callout-config.js";
+import type { BruteForceSettings, FailureBudget } from "../config/brute-force.js";
+import { AuthError, LoginLockedError } from "../errors.js";
+import type { AuthRequest } from "../request/auth-request.js";
+import { isLocked, retryAt, withFailure } from "./failure-policy.js";
+import { KvFailureStore, MemoryFailureStore, type FailureStore } from "./failure-store.js";
+import { AUTH_REQUEST } from "./state.js";
+
+type KeyKind = "user" | "address";
+
+interface CountedKey {
+  readonly kind: KeyKind;
+  /** `u.`/`a.` and the value; for a shared bucket a keyed hash of it, a valid KV key that does not show it. */
+  readonly id: string;
+  readonly budget: FailureBudget;
+}
+
+const forget = () => undefined;
+const MAX_PLAIN_KEY = 64;
+
+/**
+ * Between the verifier and the deadline: refuses a user or an address with too many recent
+ * failures before the authorizer — and so any password hash — runs, and counts the authorizer's
+ * `AuthError` denials. Only password logins (by username and address) and token logins (by address;
+ * a token is never a key) are counted. Timeouts, overload and internal errors are not failures.
+ */
+@injectable()
+export class BruteForceGuard implements NatsMiddleware {
+  private readonly settings: BruteForceSettings;
+  private readonly store: FailureStore;
+  private readonly lockouts: Counter<"key">;
+  private readonly keyId: (prefix: string, value: string) => string;
+
+  constructor(
+    private readonly config: AuthCalloutConfig,
+    private readonly broker: Broker,
+    metrics: Metrics,
+    @inject(LOGGER) logger: Logger,
+  ) {
+    if (!config.bruteForce) throw new Error("BruteForceGuard runs only with bruteForce settings");
+    const settings = (this.settings = config.bruteForce);
+    this.store = settings.store === "kv"
+      ? new KvFailureStore({ bucket: settings.bucket, timing: settings, broker, logger })
+      : new MemoryFailureStore(settings);
+    // Hashing costs ~2 µs a key; only a bucket other processes read needs it, and a long name, which
+    // must not cost its length in memory for the whole window.
+    const hashed = (prefix: string, value: string) => `${prefix}.${createHmac("sha256", settings.keySecret).update(value).digest("base64url").slice(0, 32)}`;
+    this.keyId = settings.store === "kv" ? hashed : (prefix, value) => (value.length <= MAX_PLAIN_KEY ? `${prefix}:${value}` : hashed(prefix, value));
+    this.lockouts = new Counter({
+      name: "natsflow_auth_lockouts_total",
+      help: "brute-force lockouts started by this instance, by key kind (user, address)",
+      labelNames: ["key"],
+      registers: [metrics.registry],
+    });
+  }
+
+  use(ctx: MessageContext, next: Next): Promise<void> {
+    const request = ctx.get(AUTH_REQUEST);
+    const keys = request && this.keysOf(request);
+    // Not a password or token login: straight through, not even an extra promise.
+    return keys ? this.guard(ctx, request, keys, next) : next();
+  }
+
+  private async guard(ctx: MessageContext, request: AuthRequest, keys: CountedKey[], next: Next): Promise<void> {
+    this.refuseIfBlocked(ctx, request, keys);
+    try {
+      await next();
+    } catch (e) {
+      if (e instanceof AuthError) this.fail(ctx, request, keys);
+      throw e;
+    }
+    const user = keys[0]?.kind === "user" ? keys[0] : undefined;
+    // Success clears the user's count; an address's failures stand, they may be someone else's.
+    if (user && this.store.get(user.id)) this.store.change(user.id, forget);
+  }
+
+  private keysOf(request: AuthRequest): CountedKey[] | undefined {
+    const { perUser, perAddress } = this.settings;
+    const password = request.password !== undefined && request.username !== undefined;
+    if (!password && request.token === undefined) return undefined;
+    const keys: CountedKey[] = [];
+    if (password && perUser) keys.push({ kind: "user", id: this.keyId("u", request.username!), budget: perUser });
+    const host = request.clientInfo.host;
+    if (perAddress && host) keys.push({ kind: "address", id: this.keyId("a", host), budget: perAddress });
+    return keys.length > 0 ? keys : undefined;
+  }
+
+  /**
+   * Refuses at once rather than sleeping out the delay: a sleep would hold a concurrency slot and
+   * could outlast the server's timeout. An attempt during a delay counts as a failure (its password
+   * is never checked) of the delayed key and of the address it came from, so hammering runs into the
+   * lockout; a user is not charged for its address's delay. Attempts during a lockout do not extend it.
+   */
+  private refuseIfBlocked(ctx: MessageContext, request: AuthRequest, keys: CountedKey[]): void {
+    const now = Date.now();
+    let charged: CountedKey[] | undefined;
+    for (const key of keys) {
+      const record = this.store.get(key.id);
+      if (isLocked(record, now)) throw new LoginLockedError();
+      if (retryAt(record, key.budget, this.settings, now) > now) (charged ??= []).push(key);
+    }
+    if (!charged) return;
+    this.fail(ctx, request, keys.filter((k) => k.kind === "address" || charged.includes(k)));
+    throw new LoginLockedError();
+  }
+
+  private fail(ctx: MessageContext, request: AuthRequest, keys: CountedKey[]): void {
+    const now = Date.now();
+    // A shared store may announce later, when its write lands: take what the event needs now.
+    const { logger } = ctx;
+    const who = { user: request.username, host: request.clientInfo.host };
+    for (const key of keys) {
+      this.store.change(key.id, (r) => withFailure(r, key.budget, this.settings, now), (r) => this.lockedOut(logger, key.kind, who, r.lockedUntil));
+    }
+  }
+
+  /** Its own metric, a warning and an audit event: who (never a secret), which budget, until when. */
+  private lockedOut(logger: Logger, key: KeyKind, who: { user: string | undefined; host: string | undefined }, until: number): void {
+    this.lockouts.labels(key).inc();
+    const event = {
+      event: "lockout",
+      key,
+      until: new Date(until).toISOString(),
+      ...(key === "user" ? { user: who.user } : {}),
+      client: { host: who.host },
+    };
+    logger.warn(event, "auth callout: logins locked out after too many failures");
+    const subject = this.config.auditSubject;
+    if (!subject) return;
+    try {
+      this.broker.publish(subject, { time: new Date().toISOString(), ...event });
+    } catch (e) {
+      logger.warn({ err: e }, "auth callout: audit event not published");
+    }
+  }
+}

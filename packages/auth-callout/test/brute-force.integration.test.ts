@@ -1,0 +1,127 @@
+// Brute-force protection against a real nats-server with JetStream: two instances in one queue
+// group share one failure budget through a KV bucket.
+import "reflect-metadata";
+
+import { AuthCallout, authCalloutConfig, AuthError, DEFAULT_FAILURE_BUCKET, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
+import { NatsApp } from "@natsflow/core";
+import { captureLogs, configModeCallout, registerSecret, startNatsServer, type CapturedLogs, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
+import { connect } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const PASSWORDS: Record<string, string> = { alice: "alice-real-password", bob: "bob-real-password" };
+for (const p of Object.values(PASSWORDS)) registerSecret(p);
+const LOCKED = /returned an error: too many failed logins, retry later/;
+const LOCKOUT_MS = 3000;
+
+@AuthCallout()
+class PasswordAuthorizer implements Authorizer {
+  authorize(req: AuthRequest): Grant {
+    if (PASSWORDS[req.username ?? ""] !== req.password) throw new AuthError("invalid credentials");
+    return { account: "APP" };
+  }
+}
+
+describe("brute-force protection on a real server, two instances sharing a KV bucket", () => {
+  let server: NatsServer;
+  let setup: ConfigModeCallout;
+  const apps: NatsApp[] = [];
+  const logs: CapturedLogs[] = [];
+
+  beforeAll(async () => {
+    setup = configModeCallout({ xkey: true, jetstream: true });
+    server = await startNatsServer({ config: setup.serverConfig, jetstream: true });
+    for (let i = 0; i < 2; i++) {
+      const captured = captureLogs();
+      const app = await NatsApp.create({
+        servers: server.url,
+        ...setup.serviceUser,
+        controllers: [PasswordAuthorizer],
+        // No delay before the lockout: every refusal then comes from the shared count, which neither
+        // instance reaches alone with about half of the failures.
+        providers: [authCalloutConfig({ ...setup.callout, bruteForce: { store: "kv", lockoutMs: LOCKOUT_MS, perUser: { failures: 20, delayAfter: 20 } } })],
+        logger: captured.logger,
+      });
+      await app.start();
+      apps.push(app);
+      logs.push(captured);
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.stop()));
+    await server?.stop();
+  });
+
+  async function login(user: string, pass: string): Promise<boolean> {
+    try {
+      const nc = await connect({ servers: server.url, user, pass, reconnect: false, timeout: 4000 });
+      await nc.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The sum of every series matching `series`, whose first group is the value. */
+  const counter = async (app: NatsApp, series: RegExp) =>
+    [...(await app.metrics.registry.metrics()).matchAll(new RegExp(series, "g"))].reduce((n, m) => n + Number(m[1]), 0);
+  const denied = (app: NatsApp) => counter(app, /natsflow_auth_decisions_total\{decision="deny",reason="(?:denied|locked)"\} (\d+)/);
+  const locked = (app: NatsApp) => counter(app, /natsflow_auth_decisions_total\{decision="deny",reason="locked"\} (\d+)/);
+  const total = async (f: (app: NatsApp) => Promise<number>) => (await Promise.all(apps.map(f))).reduce((a, b) => a + b, 0);
+
+  it("admits right passwords on both instances", async () => {
+    // A first password login on an instance opens the bucket and starts its mirror.
+    for (let i = 0; i < 10; i++) expect(await login("bob", PASSWORDS.bob!)).toBe(true);
+    const granted = await Promise.all(apps.map((a) => counter(a, /natsflow_auth_decisions_total\{decision="grant",reason="granted"\} (\d+)/)));
+    expect(granted.every((n) => n > 0)).toBe(true);
+  });
+
+  it("20 wrong passwords lock the user out on both instances; the right one is refused until the lockout ends; another user is unaffected", async () => {
+    const deniedBefore = await Promise.all(apps.map(denied));
+    for (let i = 0; i < 20; i++) expect(await login("alice", `guess-${i}`)).toBe(false);
+    const deniedBy = (await Promise.all(apps.map(denied))).map((n, i) => n - deniedBefore[i]!);
+    // The queue group spread the failures over both instances, and each was counted once.
+    expect(deniedBy[0]).toBeGreaterThan(0);
+    expect(deniedBy[1]).toBeGreaterThan(0);
+    const lockedAt = Date.now();
+
+    // The right password is refused — by both instances, which only share the count through the bucket.
+    const lockedBefore = await Promise.all(apps.map(locked));
+    const refusedBy = () => Promise.all(apps.map(async (a, i) => (await locked(a)) - lockedBefore[i]!));
+    while (Date.now() - lockedAt < LOCKOUT_MS - 1000 && (await refusedBy()).some((n) => n === 0)) {
+      expect(await login("alice", PASSWORDS.alice!)).toBe(false);
+    }
+    expect((await refusedBy()).every((n) => n > 0)).toBe(true);
+    await server.waitForLog(LOCKED);
+
+    // Another user, same address: unaffected.
+    expect(await login("bob", PASSWORDS.bob!)).toBe(true);
+
+    // The lockout is announced once, by the instance whose write spent the budget.
+    const lockouts = await total((a) => counter(a, /natsflow_auth_lockouts_total\{key="user"\} (\d+)/));
+    expect(lockouts).toBe(1);
+    const events = logs.flatMap((l) => l.find(/locked out/));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ event: "lockout", key: "user", user: "alice", client: { host: "127.0.0.1" } });
+
+    // Once the lockout is over, the right password is admitted.
+    await new Promise((r) => setTimeout(r, Math.max(0, lockedAt + LOCKOUT_MS + 200 - Date.now())));
+    expect(await login("alice", PASSWORDS.alice!)).toBe(true);
+  });
+
+  it("keeps the counters in a bucket with a TTL, under keyed hashes, never a username or address", async () => {
+    const nc = await connect({ servers: server.url, ...setup.serviceUser });
+    try {
+      const kv = await nc.jetstream().views.kv(DEFAULT_FAILURE_BUCKET, { bindOnly: true });
+      expect((await kv.status()).ttl).toBe(15 * 60_000 + LOCKOUT_MS);
+      const keys: string[] = [];
+      for await (const k of await kv.keys()) keys.push(k);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const k of keys) expect(k).toMatch(/^[ua]\.[A-Za-z0-9_-]{32}$/);
+      const values = await Promise.all(keys.map(async (k) => (await kv.get(k))?.string() ?? ""));
+      expect(values.join("\n")).not.toMatch(/alice|bob|127\.0\.0\.1/);
+    } finally {
+      await nc.close();
+    }
+  });
+});
