@@ -24,7 +24,9 @@ class DirectoryAuthorizer implements Authorizer {
 
 const total = Number(process.argv[2] ?? 100_000);
 const gc = (globalThis as { gc?: () => void }).gc;
-const h = await createCalloutHarness({ controllers: [DirectoryAuthorizer], providers: [Directory], xkey: true, logger: createLogger({ level: "silent" }) });
+// Decision logs are made as in production (level info) and thrown away: stdout carries the result.
+const discard = { write: () => undefined };
+const h = await createCalloutHarness({ controllers: [DirectoryAuthorizer], providers: [Directory], xkey: true, logger: createLogger({ level: process.env.BENCH_LOG_LEVEL ?? "info" }, discard) });
 // Requests are minted up front so the measured CPU is the service's alone.
 const batch = 1000;
 const snapshot = () => {

@@ -57,7 +57,9 @@ async function tracked(child: ChildProcess, ready: Promise<unknown>, what: strin
 
 /** A Node.js service of this package; its decision logs go to a file, as a log collector would take them. */
 async function startNodeService(file: string, vars: Record<string, string | undefined>, logFile: string): Promise<Service> {
-  const child = fork(here(file), [], { env: { ...env, ...vars }, stdio: ["ignore", openSync(logFile, "w"), "inherit", "ipc"] });
+  // BENCH_PROFILE=<dir>: a V8 CPU profile of each Node.js service, written there when it stops.
+  const execArgv = env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${env.BENCH_PROFILE}`] : [];
+  const child = fork(here(file), [], { env: { ...env, ...vars }, execArgv, stdio: ["ignore", openSync(logFile, "w"), "inherit", "ipc"] });
   return tracked(child, new Promise((resolve) => child.once("message", resolve)), file);
 }
 

@@ -46,7 +46,7 @@ export {
 } from "./errors.js";
 export type { ValidationIssue } from "./errors.js";
 
-export { createLogger, REDACTED_PATHS } from "./logging/logger.js";
+export { createLogger, REDACTED_KEYS } from "./logging/logger.js";
 export { Metrics } from "./observability/metrics.js";
 export type { HttpOptions } from "./observability/http-server.js";
 export type { Logger } from "./logging/logger.js";

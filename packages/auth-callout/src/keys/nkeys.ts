@@ -74,6 +74,16 @@ export function isPublicKey(key: unknown, kind: PublicKeyKind): key is string {
   }
 }
 
+const BASE32_KEY = /^[A-Z][A-Z2-7]{55}$/;
+
+/**
+ * The shape of a public key of `kind` (its letter, 56 base32 characters), without the checksum: for
+ * keys in a request whose signature is checked anyway, by a key that is fully decoded once and cached.
+ */
+export function hasPublicKeyShape(key: unknown, kind: PublicKeyKind): key is string {
+  return typeof key === "string" && key.length === 56 && key[0] === LETTER[kind] && BASE32_KEY.test(key);
+}
+
 /** A fresh random seed of `kind`, as text (`SU…`, `SA…`). */
 export function newSeed(kind: PublicKeyKind): string {
   return decoder.decode(Codec.encodeSeed(PREFIX[kind], randomBytes(32)));

@@ -55,30 +55,95 @@ export class Deadline {
 
 export const DEADLINE = createContextKey<Deadline>("auth-callout.deadline");
 
+/** One authorization racing its deadline. Once settled it keeps nothing but its time. */
+class Pending {
+  settled = false;
+
+  constructor(
+    readonly at: number,
+    private deadline: Deadline | undefined,
+    private reject: ((error: unknown) => void) | undefined,
+    private readonly budgetMs: number,
+  ) {}
+
+  /** The first outcome wins; a late authorizer's result, failure included, is dropped. */
+  settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.deadline = undefined;
+    this.reject = undefined;
+    return true;
+  }
+
+  expire(): void {
+    const { deadline, reject } = this;
+    if (!this.settle()) return;
+    deadline?.expire();
+    reject?.(new AuthorizerTimeoutError(`authorizer took longer than ${Math.round(this.budgetMs)} ms`));
+  }
+}
+
+/**
+ * One timer for every authorization in flight, instead of a timer each: deadlines come in arrival
+ * order (the budget is the same for every request), so the queue is sorted by appending, and the
+ * timer is re-armed only for the oldest request still running — about once per budget under load.
+ */
+class DeadlineTimers {
+  private queue: Pending[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Number.POSITIVE_INFINITY;
+
+  add(entry: Pending): void {
+    let i = this.queue.length;
+    while (i > this.head && (this.queue[i - 1] as Pending).at > entry.at) i--;
+    this.queue.splice(i, 0, entry);
+    if (entry.at < this.armedFor) this.arm(entry.at);
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.armedFor = at;
+    // Never keeps a stopping process alive: the connection does that while there is work.
+    this.timer = setTimeout(this.fire, Math.max(0, at - Date.now())).unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.armedFor = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    // Expired ones are refused; settled ones at the front need no timer.
+    for (let e = this.queue[this.head]; e && (e.settled || e.at <= now); e = this.queue[this.head]) {
+      this.head++;
+      if (!e.settled) e.expire();
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    const next = this.queue[this.head];
+    if (next) this.arm(next.at);
+  };
+}
+
 /** Step 3: the authorizer races the deadline; when it loses, the request is denied in time. */
 @injectable()
 export class DeadlineGuard implements NatsMiddleware {
-  async use(ctx: MessageContext, next: Next): Promise<void> {
+  private readonly timers = new DeadlineTimers();
+
+  use(ctx: MessageContext, next: Next): Promise<void> {
     const deadline = ctx.get(DEADLINE);
     if (!deadline) throw new Error("RequestVerifier must run before DeadlineGuard");
     const budget = deadline.at - Date.now();
     if (budget <= 0) throw new AuthorizerTimeoutError("no time left before the server's deadline");
-    let timer: NodeJS.Timeout | undefined;
     const work = next();
-    try {
-      await Promise.race([
-        work,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            deadline.expire();
-            reject(new AuthorizerTimeoutError(`authorizer took longer than ${Math.round(budget)} ms`));
-          }, budget);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      // A late authorizer is ignored; its eventual failure must not become an unhandled rejection.
-      work.catch(() => undefined);
-    }
+    return new Promise<void>((resolve, reject) => {
+      const entry = new Pending(deadline.at, deadline, reject, budget);
+      this.timers.add(entry);
+      work.then(
+        () => entry.settle() && resolve(),
+        (error: unknown) => entry.settle() && reject(error),
+      );
+    });
   }
 }

@@ -4,7 +4,7 @@ import { injectable, type MessageContext, type NatsMiddleware, type Next } from 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import { CalloutRequestError } from "../errors.js";
 import { decodeJwt, verifyJwt, type DecodedJwt } from "../jwt/jwt.js";
-import { isPublicKey } from "../keys/nkeys.js";
+import { hasPublicKeyShape } from "../keys/nkeys.js";
 import { AuthRequest, type AuthorizationRequestClaims } from "../request/auth-request.js";
 import { Deadline, DEADLINE } from "./deadline.js";
 import { AUTH_REQUEST, REPLY_ADDRESS, SEALED_BY } from "./state.js";
@@ -30,7 +30,9 @@ function addressOf(decoded: DecodedJwt<Partial<AuthorizationRequest>>): { userNk
   const nats = decoded.claims.nats;
   const userNkey = nats?.user_nkey;
   const serverId = nats?.server_id?.id;
-  if (isPublicKey(userNkey, "user") && isPublicKey(serverId, "server")) return { userNkey, serverId };
+  // Shape only: an answer to a forged address helps nobody (the server checks both), and the real ones
+  // are signed; decoding every fresh user key's checksum would cost more than the rest of this step.
+  if (hasPublicKeyShape(userNkey, "user") && hasPublicKeyShape(serverId, "server")) return { userNkey, serverId };
   return undefined;
 }
 
@@ -60,7 +62,8 @@ export class RequestVerifier implements NatsMiddleware {
     const { claims } = decoded;
     const nats = claims.nats;
     if (nats === null || typeof nats !== "object") throw new CalloutRequestError("claims have no nats section");
-    if (!isPublicKey(claims.iss, "server")) throw new CalloutRequestError("issuer is not a server key");
+    // The signature check decodes `iss` in full (once per server key, then cached).
+    if (!hasPublicKeyShape(claims.iss, "server")) throw new CalloutRequestError("issuer is not a server key");
     verifyJwt(decoded, "server");
     if (nats.server_id?.id !== claims.iss) throw new CalloutRequestError("issuer is not the server_id in the request");
     if (claims.aud !== REQUEST_AUDIENCE) throw new CalloutRequestError(`audience is not ${REQUEST_AUDIENCE}`);

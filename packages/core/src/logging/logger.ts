@@ -3,27 +3,38 @@ import { pino, type DestinationStream, type Logger, type LoggerOptions } from "p
 export type { Logger } from "pino";
 
 /**
- * Secrets that may sit in objects a handler logs. natsflow itself never logs them; this is the
- * safety net for user code (`ctx.logger.info({ connect_opts })` stays safe).
+ * Field names whose values may be secrets. natsflow itself never logs them; this is the safety net
+ * for user code: `ctx.logger.info({ connect_opts })` stays safe. Checked at the top level of a logged
+ * object and one level down.
  */
-export const REDACTED_PATHS = [
-  "pass",
-  "password",
-  "token",
-  "auth_token",
-  "seed",
-  "jwt",
-  "sig",
-  "creds",
-  "*.pass",
-  "*.password",
-  "*.token",
-  "*.auth_token",
-  "*.seed",
-  "*.jwt",
-  "*.sig",
-  "*.creds",
-];
+export const REDACTED_KEYS: readonly string[] = ["pass", "password", "token", "auth_token", "seed", "jwt", "sig", "creds"];
+const SECRET = new Set(REDACTED_KEYS);
+const CENSOR = "[redacted]";
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Error);
+}
+
+function censored(o: Record<string, unknown>): Record<string, unknown> | undefined {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in o) if (SECRET.has(key) && Object.hasOwn(o, key)) (copy ??= { ...o })[key] = CENSOR;
+  return copy;
+}
+
+/**
+ * Replaces pino's `redact`, which on every line walks each path pattern (`*.pass`, …) through the
+ * object: this looks each key up once and copies only an object that holds a secret.
+ */
+function redactSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+  let out = censored(obj) ?? obj;
+  for (const key in out) {
+    const value = out[key];
+    if (!isPlainObject(value)) continue;
+    const inner = censored(value);
+    if (inner) (out === obj ? (out = { ...obj }) : out)[key] = inner;
+  }
+  return out;
+}
 
 /**
  * Standard output, one write per turn of the event loop instead of one per line: under load a
@@ -66,7 +77,7 @@ export function createLogger(options: LoggerOptions = {}, destination?: Destinat
   const merged: LoggerOptions = {
     name: "natsflow",
     level: process.env.LOG_LEVEL ?? "info",
-    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    formatters: { log: redactSecrets },
     ...options,
   };
   return pino(merged, destination ?? (stdout ??= new BatchedStdout()));
