@@ -18,7 +18,8 @@ class DirectoryAuthorizer implements Authorizer {
     const name = req.username ?? "";
     const user = this.directory.users.get(name);
     if (!user || !passwordMatches(user.pass, req.password)) throw new AuthError("invalid credentials");
-    return { account: user.account, name, permissions: permissionsFor(name) };
+    const permissions = permissionsFor(name);
+    return { account: user.account, name, ...(permissions ? { permissions } : {}) };
   }
 }
 
