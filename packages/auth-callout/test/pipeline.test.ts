@@ -100,6 +100,26 @@ for (const xkey of [true, false]) {
       expect(seen?.signal.aborted).toBe(true);
     });
 
+    it("refuses each hanging authorizer at its own deadline while the others are answered at once (one shared timer)", async () => {
+      const started = Date.now();
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          // Staggered, so the deadlines differ and the timer must be re-armed for each hanging one.
+          await new Promise((r) => setTimeout(r, i * 10));
+          const answer = await h.authorize(i % 3 === 0 ? { user: "hang" } : { user: "alice", pass: "wonderland" });
+          return { i, answer, ms: Date.now() - started - i * 10 };
+        }),
+      );
+      for (const { i, answer, ms } of answers) {
+        if (i % 3 === 0) {
+          expect(answer.error).toBe("authorization timed out");
+          expect(ms).toBeGreaterThanOrEqual(250); // timeoutMs is 300 here
+        } else {
+          expect(answer.userJwt).toBeDefined();
+        }
+      }
+    });
+
     it("handles requests concurrently", async () => {
       const results = await Promise.all(Array.from({ length: 20 }, () => h.authorize({ user: "alice", pass: "wonderland" })));
       expect(results.every((r) => r.userJwt)).toBe(true);

@@ -95,10 +95,23 @@ class DeadlineTimers {
   private armedFor = Number.POSITIVE_INFINITY;
 
   add(entry: Pending): void {
+    // Settled ones at the front are dropped here too: the timer may not fire for a while.
+    this.dropSettled();
     let i = this.queue.length;
     while (i > this.head && (this.queue[i - 1] as Pending).at > entry.at) i--;
     this.queue.splice(i, 0, entry);
     if (entry.at < this.armedFor) this.arm(entry.at);
+  }
+
+  private dropSettled(now = Number.NEGATIVE_INFINITY): void {
+    for (let e = this.queue[this.head]; e && (e.settled || e.at <= now); e = this.queue[this.head]) {
+      this.head++;
+      if (!e.settled) e.expire();
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private arm(at: number): void {
@@ -111,16 +124,8 @@ class DeadlineTimers {
   private readonly fire = (): void => {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
-    const now = Date.now();
     // Expired ones are refused; settled ones at the front need no timer.
-    for (let e = this.queue[this.head]; e && (e.settled || e.at <= now); e = this.queue[this.head]) {
-      this.head++;
-      if (!e.settled) e.expire();
-    }
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+    this.dropSettled(Date.now());
     const next = this.queue[this.head];
     if (next) this.arm(next.at);
   };
