@@ -2,7 +2,7 @@ export { AuthCallout, AUTH_CALLOUT_SUBJECT, DEFAULT_AUTH_CONCURRENCY, DEFAULT_AU
 export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-callout.js";
 
 export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";
-export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOptions, OperatorModeOptions } from "./config/callout-config.js";
+export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOptions, OperatorModeOptions, RequestSignatureCheck } from "./config/callout-config.js";
 export { DEFAULT_FAILURE_BUCKET } from "./config/brute-force.js";
 export type { BruteForceOptions, BruteForceSettings, FailureBudget, FailureBudgetOptions } from "./config/brute-force.js";
 export { KvFailureStore, MemoryFailureStore } from "./pipeline/failure-store.js";

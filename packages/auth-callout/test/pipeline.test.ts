@@ -1,7 +1,7 @@
 import "reflect-metadata";
 
-import { AuthCallout, AuthError, type Authorizer, type AuthRequest, type Grant, Ed25519Signer } from "@natsflow/auth-callout";
-import { captureLogs, createCalloutHarness, FakeCalloutServer, newCurveKey, registerSecret, type CalloutHarness } from "@natsflow/testing";
+import { AuthCallout, authCalloutConfig, AuthError, type Authorizer, type AuthRequest, type Grant, Ed25519Signer } from "@natsflow/auth-callout";
+import { captureLogs, createCalloutHarness, FakeCalloutServer, newAccountKey, newCurveKey, registerSecret, type CalloutHarness } from "@natsflow/testing";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -150,8 +150,19 @@ describe("callout pipeline: requests that must never be granted", () => {
     expect(await h.send({ data: request.data, headers: request.headers }, 400)).toBeUndefined();
   }
 
-  it("bad signature", async () => {
-    await expectSignedDenial(h.server.mint({ ...alice, signer: Ed25519Signer.generate("server") }), /bad signature/);
+  it("bad signature, from an impostor that claims the server's identity but cannot seal with its xkey", async () => {
+    await h.authorize(alice); // the real server's xkey is known now
+    const impostor = new FakeCalloutServer({ issuer: h.issuer.publicKey, xkey: h.xkey?.publicKey });
+    const forged = impostor.mint({
+      ...alice,
+      tamper: (c) => {
+        c.iss = h.server.id;
+        (c.nats.server_id as { id: string }).id = h.server.id;
+      },
+    });
+    // The answer is addressed to the server it claims to be, which the impostor cannot open: the decision log says why.
+    expect(await h.send(forged)).toBeDefined();
+    expect(logs.find(/denied/).at(-1)).toMatchObject({ reason: "invalid authorization request: bad signature" });
   });
 
   it("issuer that is not the server_id", async () => {
@@ -222,6 +233,43 @@ describe("callout pipeline: requests that must never be granted", () => {
 
   it("keeps serving a valid client after all of that", async () => {
     expect((await h.authorize(alice)).userJwt).toBeDefined();
+  });
+});
+
+describe("request signatures and the server's xkey", () => {
+  for (const requestSignatures of ["once-per-server-xkey", "every-request"] as const) {
+    it(`${requestSignatures}: a box sealed by a known server xkey ${requestSignatures === "every-request" ? "still needs" : "stands in for"} the signature`, async () => {
+      const logs = captureLogs();
+      const h = await createCalloutHarness({ controllers: [TestAuthorizer], providers: [Directory], xkey: true, logger: logs.logger, callout: { requestSignatures } });
+      try {
+        const alice = { user: "alice", pass: "wonderland" };
+        // Sealed by the server's xkey but not signed by its key: only the holder of its curve key could send this.
+        const badlySigned = { ...alice, signer: Ed25519Signer.generate("server") };
+        // A server xkey seen for the first time is bound only by a verified signature.
+        expect((await h.authorize(badlySigned)).error).toBe("invalid authorization request: bad signature");
+        expect((await h.authorize(alice)).userJwt).toBeDefined();
+        const after = await h.authorize(badlySigned);
+        if (requestSignatures === "every-request") expect(after.error).toBe("invalid authorization request: bad signature");
+        else expect(after.userJwt).toBeDefined();
+        // The xkey vouches only for the server it was bound to: another issuer is checked in full.
+        const other = Ed25519Signer.generate("server").publicKey;
+        const elsewhere = h.server.mint({
+          ...badlySigned,
+          tamper: (c) => {
+            c.iss = other;
+            (c.nats.server_id as { id: string }).id = other;
+          },
+        });
+        expect(await h.send(elsewhere)).toBeDefined(); // addressed to `other`, so only the log can be read here
+        expect(logs.find(/denied/).at(-1)).toMatchObject({ reason: "invalid authorization request: bad signature" });
+      } finally {
+        await h.stop();
+      }
+    });
+  }
+
+  it("refuses an unknown setting at start-up", () => {
+    expect(() => authCalloutConfig({ issuerSeed: newAccountKey().seed, requestSignatures: "sometimes" as "every-request" })).toThrow(/requestSignatures: must be "once-per-server-xkey" or "every-request"/);
   });
 });
 

@@ -50,9 +50,18 @@ export interface AuthCalloutOptions {
   serverTimeoutMs?: number;
   /** Publish every decision (no secrets) as JSON on this subject, e.g. for a JetStream stream. */
   auditSubject?: string;
+  /**
+   * When the request's Ed25519 signature is checked. "once-per-server-xkey" (default): with xkey,
+   * on the first request sealed by each server xkey; later ones are authenticated by the box itself
+   * (XSalsa20-Poly1305 under X25519, which only that server and this service can make). Without xkey
+   * every request is checked either way. "every-request": always check it.
+   */
+  requestSignatures?: RequestSignatureCheck;
   /** Brute-force protection for password and token logins (docs/brute-force.md). On by default; false turns it off. */
   bruteForce?: BruteForceOptions | false;
 }
+
+export type RequestSignatureCheck = "once-per-server-xkey" | "every-request";
 
 /** A target account in operator mode, with the key that signs its users. */
 export interface AccountSigner {
@@ -81,6 +90,7 @@ export class AuthCalloutConfig {
     readonly deadlineMarginMs: number,
     readonly serverTimeoutMs: number | undefined,
     readonly auditSubject: string | undefined,
+    readonly requestSignatures: RequestSignatureCheck,
     /** Undefined when brute-force protection is off. */
     readonly bruteForce: BruteForceSettings | undefined,
   ) {}
@@ -115,7 +125,11 @@ export class AuthCalloutConfig {
       throw new SetupError("auditSubject", `"${String(options.auditSubject)}" is not a subject to publish on.`, 'use something like "natsflow.auth.audit".');
     }
     const bruteForce = bruteForceSettings(options.bruteForce, options.issuerSeed);
-    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, serverTimeoutMs, options.auditSubject, bruteForce);
+    const requestSignatures = options.requestSignatures ?? "once-per-server-xkey";
+    if (requestSignatures !== "once-per-server-xkey" && requestSignatures !== "every-request") {
+      throw new SetupError("requestSignatures", `must be "once-per-server-xkey" or "every-request", got ${JSON.stringify(requestSignatures)}.`);
+    }
+    return new AuthCalloutConfig(issuer, xkey, mode, timeoutMs, deadlineMarginMs, serverTimeoutMs, options.auditSubject, requestSignatures, bruteForce);
   }
 }
 

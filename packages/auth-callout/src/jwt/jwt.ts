@@ -77,14 +77,19 @@ export function decodeJwt<N = Record<string, unknown>>(token: string): DecodedJw
   };
 }
 
-/** Checks the algorithm, that `iss` is a key of the expected kind, and the signature. */
-export function verifyJwt(decoded: DecodedJwt<unknown>, issuerKind: PublicKeyKind): void {
+/** The header says a NATS JWT: `alg` ed25519-nkey, `typ` JWT when present. */
+export function checkJwtHeader(decoded: DecodedJwt<unknown>): void {
   if (decoded.header.alg !== JWT_ALGORITHM) {
     throw new CalloutRequestError(`unsupported JWT algorithm ${JSON.stringify(decoded.header.alg)}`);
   }
   if (decoded.header.typ !== undefined && decoded.header.typ !== "JWT") {
     throw new CalloutRequestError(`unsupported JWT type ${JSON.stringify(decoded.header.typ)}`);
   }
+}
+
+/** Checks the header, that `iss` is a key of the expected kind, and the signature. */
+export function verifyJwt(decoded: DecodedJwt<unknown>, issuerKind: PublicKeyKind): void {
+  checkJwtHeader(decoded);
   const iss = decoded.claims.iss;
   if (typeof iss !== "string" || !verifyEd25519(iss, issuerKind, decoded.signingInput, decoded.signature)) {
     throw new CalloutRequestError("bad signature");

@@ -3,7 +3,7 @@ import { injectable, type MessageContext, type NatsMiddleware, type Next } from 
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import { CalloutRequestError } from "../errors.js";
-import { decodeJwt, verifyJwt, type DecodedJwt } from "../jwt/jwt.js";
+import { checkJwtHeader, decodeJwt, verifyJwt, type DecodedJwt } from "../jwt/jwt.js";
 import { hasPublicKeyShape } from "../keys/nkeys.js";
 import { AuthRequest, type AuthorizationRequestClaims } from "../request/auth-request.js";
 import { Deadline, DEADLINE } from "./deadline.js";
@@ -15,6 +15,7 @@ export const REQUEST_TYPE = "authorization_request";
 const decoder = new TextDecoder("utf-8", { fatal: true });
 // A request is a few KB; anything far larger is not from a server.
 const MAX_REQUEST_BYTES = 1024 * 1024;
+const MAX_BOUND_SERVERS = 256;
 
 function toToken(data: Uint8Array): string {
   if (data.length > MAX_REQUEST_BYTES) throw new CalloutRequestError("request too large");
@@ -52,6 +53,13 @@ export function noteReplyAddress(ctx: MessageContext, data: Uint8Array): void {
 @injectable()
 export class RequestVerifier implements NatsMiddleware {
   private warnedSubSecond = false;
+  /**
+   * Server xkeys (curve keys) bound to the server key that signed a fully verified request carrying
+   * them. A box that opens under our xkey and such a key was sealed by that server — no one else holds
+   * its curve private key — so the box authenticates the request and its Ed25519 signature (a third
+   * of the service's CPU per request) need not be checked again. A server that restarts has new keys.
+   */
+  private readonly serverByXkey = new Map<string, string>();
 
   constructor(private readonly config: AuthCalloutConfig) {}
 
@@ -64,7 +72,10 @@ export class RequestVerifier implements NatsMiddleware {
     if (nats === null || typeof nats !== "object") throw new CalloutRequestError("claims have no nats section");
     // The signature check decodes `iss` in full (once per server key, then cached).
     if (!hasPublicKeyShape(claims.iss, "server")) throw new CalloutRequestError("issuer is not a server key");
-    verifyJwt(decoded, "server");
+    const sealedBy = ctx.get(SEALED_BY);
+    const boxVouches = sealedBy !== undefined && this.config.requestSignatures === "once-per-server-xkey" && this.serverByXkey.get(sealedBy) === claims.iss;
+    if (boxVouches) checkJwtHeader(decoded);
+    else verifyJwt(decoded, "server");
     if (nats.server_id?.id !== claims.iss) throw new CalloutRequestError("issuer is not the server_id in the request");
     if (claims.aud !== REQUEST_AUDIENCE) throw new CalloutRequestError(`audience is not ${REQUEST_AUDIENCE}`);
     if (nats.type !== REQUEST_TYPE) throw new CalloutRequestError(`type is not ${REQUEST_TYPE}`);
@@ -81,10 +92,10 @@ export class RequestVerifier implements NatsMiddleware {
           : "request is for another callout account (set operator.calloutAccount)",
       );
     }
-    const sealedBy = ctx.get(SEALED_BY);
     if (sealedBy !== undefined && nats.server_id.xkey !== sealedBy) {
       throw new CalloutRequestError("the Nats-Server-Xkey header does not match server_id.xkey");
     }
+    if (sealedBy !== undefined && !boxVouches) this.bind(sealedBy, claims.iss);
     if (claims.iat === claims.exp && this.config.serverTimeoutMs === undefined && !this.warnedSubSecond) {
       this.warnedSubSecond = true;
       ctx.logger.warn("the server's authorization timeout is under 1 s, so requests cannot tell it exactly: 1 s is assumed; set serverTimeoutMs to the server's timeout in ms");
@@ -95,5 +106,11 @@ export class RequestVerifier implements NatsMiddleware {
     ctx.set(AUTH_REQUEST, request);
     ctx.payload = request;
     await next();
+  }
+
+  private bind(xkey: string, server: string): void {
+    // Bounded: every server restart brings a new pair.
+    if (this.serverByXkey.size >= MAX_BOUND_SERVERS) this.serverByXkey.delete(this.serverByXkey.keys().next().value as string);
+    this.serverByXkey.set(xkey, server);
   }
 }
