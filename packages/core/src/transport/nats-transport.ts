@@ -18,7 +18,7 @@ import {
   type NatsError,
 } from "nats";
 
-import { ConnectionError, NatsflowError, NoRespondersError, RequestTimeoutError, RevisionMismatchError } from "../errors.js";
+import { ConnectionError, NoRespondersError, RequestTimeoutError, RevisionMismatchError } from "../errors.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
@@ -137,31 +137,9 @@ class NatsKvBucket implements KvBucket {
   }
 }
 
-type Outgoing = [subject: string, data: Uint8Array, options: { headers?: MsgHdrs; reply?: string }];
 
 class NatsTransport implements Transport {
-  /**
-   * Publishes made during one turn of the event loop, handed to the client together at its end: the
-   * client writes to the socket once per batch it is given in a turn, so replies finishing in
-   * separate promise callbacks would otherwise cost a system call each.
-   */
-  private outgoing: Outgoing[] = [];
-  private readonly sendOutgoing = () => this.sendPending();
-
   constructor(private readonly nc: NatsConnection) {}
-
-  private sendPending(): void {
-    const batch = this.outgoing;
-    if (batch.length === 0) return;
-    this.outgoing = [];
-    for (const [subject, data, options] of batch) {
-      try {
-        this.nc.publish(subject, data, options);
-      } catch {
-        // Closed meanwhile: a publish is at most once, and the caller has long returned.
-      }
-    }
-  }
 
   subscribe(
     subject: string,
@@ -179,17 +157,15 @@ class NatsTransport implements Transport {
   }
 
   publish(subject: string, data: Uint8Array, options?: PublishOptions): void {
-    // What the client would refuse at once is refused here, before the publish is deferred.
-    if (this.nc.isClosed()) throw new ConnectionError("cannot publish: the connection is closed");
-    if (subject.length === 0) throw new NatsflowError("cannot publish on an empty subject");
     const h = toNatsHeaders(options?.headers);
-    if (this.outgoing.length === 0) setImmediate(this.sendOutgoing);
-    this.outgoing.push([subject, data, { ...(h ? { headers: h } : {}), ...(options?.reply ? { reply: options.reply } : {}) }]);
+    this.nc.publish(subject, data, {
+      ...(h ? { headers: h } : {}),
+      ...(options?.reply ? { reply: options.reply } : {}),
+    });
   }
 
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<InboundMessage> {
     const h = toNatsHeaders(options.headers);
-    this.sendPending(); // earlier publishes go first
     try {
       const msg = await this.nc.request(subject, data, {
         timeout: options.timeoutMs,
@@ -208,12 +184,10 @@ class NatsTransport implements Transport {
   }
 
   flush(): Promise<void> {
-    this.sendPending();
     return this.nc.flush();
   }
 
   async drain(): Promise<void> {
-    this.sendPending();
     try {
       if (!this.nc.isClosed() && !this.nc.isDraining()) await this.nc.drain();
     } finally {
@@ -224,7 +198,6 @@ class NatsTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.sendPending();
     if (!this.nc.isClosed()) await this.nc.close();
   }
 
