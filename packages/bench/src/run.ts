@@ -17,7 +17,7 @@ const settings = {
   connects: Number(env.BENCH_CONNECTS ?? 2000),
   referenceConnects: Number(env.BENCH_REFERENCE_CONNECTS ?? 100),
   concurrencies: (env.BENCH_CONCURRENCY ?? "20,100").split(",").map(Number),
-  rounds: Number(env.BENCH_ROUNDS ?? 3),
+  rounds: Number(env.BENCH_ROUNDS ?? 5),
   authorizations: Number(env.BENCH_AUTHORIZATIONS ?? 100_000),
   requests: Number(env.BENCH_REQUESTS ?? 20_000),
   publishes: Number(env.BENCH_PUBLISHES ?? 200_000),
