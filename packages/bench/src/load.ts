@@ -26,4 +26,4 @@ await Promise.all(
 const seconds = (performance.now() - started) / 1000;
 latencies.sort((a, b) => a - b);
 const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
-console.log(JSON.stringify({ connects: total, concurrency, seconds, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures }));
+console.log(JSON.stringify({ connects: total, concurrency, seconds, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures, latencies }));

@@ -23,6 +23,7 @@ const settings = {
   publishes: Number(env.BENCH_PUBLISHES ?? 200_000),
   /** A built callout.go reference service (../shared/go-peer/build.sh): run side by side when set. */
   goBinary: env.CALLOUT_GO_BIN || undefined,
+  loadProcesses: Number(env.BENCH_LOAD_PROCESSES ?? 2),
   /** natsflow's decision logs: one line per authorization at info, as in production. */
   logLevel: env.BENCH_LOG_LEVEL ?? "info",
 };
@@ -73,9 +74,32 @@ async function startGoService(url: string, issuerSeed: string, xkeySeed: string)
 // service must get the same requests.
 const LOGIN = "alice";
 
+interface LoadRun {
+  seconds: number;
+  failures: number;
+  latencies: number[];
+}
+
+/**
+ * N connects at concurrency C, split over `settings.loadProcesses` load processes started together: one
+ * `nats` client process needs about 1.1 ms of CPU per connect, so alone it nearly fills a core and
+ * would cap every service alike.
+ */
 async function load(url: string, connects: number, concurrency: number): Promise<Omit<ConnectResult, "scenario">> {
-  const { stdout } = await exec(process.execPath, [here("./load.js"), url, String(connects), String(concurrency), "5000", LOGIN], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as Omit<ConnectResult, "scenario">;
+  const parts = Math.max(1, Math.min(settings.loadProcesses, concurrency));
+  const runs = await Promise.all(
+    Array.from({ length: parts }, async (_, i) => {
+      const n = Math.floor(connects / parts) + (i < connects % parts ? 1 : 0);
+      const c = Math.floor(concurrency / parts) + (i < concurrency % parts ? 1 : 0);
+      const { stdout } = await exec(process.execPath, [here("./load.js"), url, String(n), String(c), "5000", LOGIN], { maxBuffer: 1 << 22 });
+      return JSON.parse(stdout) as LoadRun;
+    }),
+  );
+  const latencies = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const seconds = Math.max(...runs.map((r) => r.seconds));
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
+  const failures = runs.reduce((n, r) => n + r.failures, 0);
+  return { connects, concurrency, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures };
 }
 
 type Scenario = { name: string; connects: number; start(): Promise<{ server: NatsServer; service?: Service }> };
