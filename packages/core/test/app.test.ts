@@ -11,6 +11,7 @@ import {
   Subscribe,
   type OnShutdown,
   type OnStartup,
+  type Transport,
 } from "@natsflow/core";
 import { TestBroker } from "@natsflow/testing";
 import { describe, expect, it } from "vitest";
@@ -247,5 +248,39 @@ describe("lifespan and shutdown", () => {
     expect((await Promise.all(replies)).map((m) => dec.decode(m.data))).toEqual(Array(5).fill("done"));
     expect(peak).toBe(3);
     await app.stop();
+  });
+
+  it("ends a stop within shutdownTimeoutMs, connection closed, when in-flight work and the drain never finish", async () => {
+    @Controller()
+    class Stuck {
+      @Subscribe("stuck", { codec: "string" })
+      work() {
+        return new Promise<string>(() => undefined); // never settles
+      }
+    }
+    const broker = new TestBroker();
+    let closed = false;
+    const app = await NatsApp.create({
+      controllers: [Stuck],
+      shutdownTimeoutMs: 300,
+      // A server that went away: the drain never completes.
+      transport: async (options) => {
+        const transport = await broker.transport(options);
+        return Object.assign(Object.create(transport) as Transport, {
+          drain: () => new Promise<void>(() => undefined),
+          close: async () => {
+            closed = true;
+            await transport.close();
+          },
+        });
+      },
+    });
+    await app.start();
+    void broker.connect().request("stuck", enc.encode(""), { timeoutMs: 5000 }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    const started = performance.now();
+    await app.stop();
+    expect(performance.now() - started).toBeLessThan(300 + 200);
+    expect(closed).toBe(true);
   });
 });
