@@ -18,7 +18,8 @@ export { Msg } from "./decorators/msg.js";
 export { Ctx } from "./decorators/ctx.js";
 
 export { Broker, encodePayload } from "./broker/broker.js";
-export type { BrokerPublishOptions, BrokerRequestOptions, Payload as PublishPayload } from "./broker/broker.js";
+export { JetStreamPublisher } from "./broker/broker.js";
+export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";
 
 export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";
 export type { Codec, CodecOption } from "./codec/codec.js";
@@ -38,6 +39,7 @@ export {
   NatsflowError,
   NoRespondersError,
   OverloadedError,
+  PubAckError,
   RequestTimeoutError,
   RevisionMismatchError,
   ServiceError,
@@ -61,15 +63,23 @@ export { compileSubject, isValidSubject, isValidSubjectFilter } from "./subjects
 
 export type {
   ConnectionOptions,
+  ConsumerConfig,
   HeadersInit,
   InboundMessage,
+  JetStream,
+  JetStreamMessage,
+  JetStreamPublishOptions,
+  JetStreamPull,
   KvBucket,
   KvBucketOptions,
   KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  PubAck,
   PublishOptions,
+  PullConsumer,
   RequestOptions,
+  StreamConfig,
   SubscribeOptions as TransportSubscribeOptions,
   TlsOptions,
   Transport,
