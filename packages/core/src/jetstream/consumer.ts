@@ -142,24 +142,32 @@ export class JetStreamConsumer {
     const delivery = new JetStreamDelivery(message, (outcome) => this.settlements[outcome].inc());
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, delivery);
-    if (ack === "ack-first") delivery.ack();
     // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
     const heartbeat = setInterval(() => delivery.working(), this.ackWaitMs / 3);
     heartbeat.unref();
+    let failed = false;
+    let error: unknown;
     try {
+      if (ack === "ack-first") delivery.ack();
       await binding.run(ctx);
-      this.ok.inc();
-      if (!delivery.settled) {
-        if (ack === "manual") {
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    clearInterval(heartbeat);
+    try {
+      if (failed) {
+        this.failed.inc();
+        this.failure(ctx, delivery, error);
+      } else {
+        this.ok.inc();
+        if (!delivery.settled && ack === "manual") {
           ctx.logger.warn({ subject: message.subject, sequence: message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
           delivery.nak(this.retryDelay(message.deliveries));
-        } else delivery.ack();
+        } else if (!delivery.settled) delivery.ack();
       }
-    } catch (error) {
-      this.failed.inc();
-      this.failure(ctx, delivery, error);
-    } finally {
-      clearInterval(heartbeat);
+    } catch (e) {
+      ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
     }
     if (ctx.hasContainer) {
       try {
@@ -190,18 +198,19 @@ export class JetStreamConsumer {
     const log = { subject: message.subject, sequence: message.sequence, deliveries: message.deliveries };
     if (permanent) ctx.logger.warn({ ...log, error: (error as Error).message }, "handler failed");
     else ctx.logger.error({ ...log, err: error }, "handler failed");
-    try {
-      if (delivery.settled === "ack" && this.binding.consume.ack === "ack-first") this.deadLetter(ctx, error);
-      else if (delivery.settled) return; // the handler settled it itself
-      else if (permanent || message.deliveries >= this.maxDeliver) {
+    // ack-first: already acked, so the dead letter is the only copy left.
+    if (delivery.settled === "ack" && this.binding.consume.ack === "ack-first") this.deadLetter(ctx, error);
+    else if (delivery.settled) return; // the handler settled it itself
+    else if (permanent || message.deliveries >= this.maxDeliver) {
+      try {
         this.deadLetter(ctx, error);
-        delivery.term(error instanceof Error ? error.message : String(error));
-      } else delivery.nak(this.retryDelay(message.deliveries));
-    } catch (e) {
-      // Could not dead-letter (connection down): leave it to the server to redeliver.
-      ctx.logger.error({ ...log, err: e }, "could not dead-letter the message; it will be redelivered");
-      if (!delivery.settled) delivery.nak(this.retryDelay(message.deliveries));
-    }
+      } catch (e) {
+        ctx.logger.error({ ...log, err: e }, "could not dead-letter the message; nak'ed for redelivery");
+        delivery.nak(this.retryDelay(message.deliveries));
+        return;
+      }
+      delivery.term(error instanceof Error ? error.message : String(error));
+    } else delivery.nak(this.retryDelay(message.deliveries));
   }
 
   private deadLetter(ctx: MessageContext, error: unknown): void {

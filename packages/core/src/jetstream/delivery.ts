@@ -46,20 +46,17 @@ export class JetStreamDelivery {
   }
 
   ack(): void {
-    this.settle("ack");
-    this.message.ack();
+    this.settle("ack", () => this.message.ack());
   }
 
   /** Redeliver, after `delayMs` when given. */
   nak(delayMs?: number): void {
-    this.settle("nak");
-    this.message.nak(delayMs);
+    this.settle("nak", () => this.message.nak(delayMs));
   }
 
   /** Never redeliver; `reason` shows in the server's advisory. */
   term(reason?: string): void {
-    this.settle("term");
-    this.message.term(reason);
+    this.settle("term", () => this.message.term(reason));
   }
 
   /** Restarts the server's ack wait; sent automatically while a handler runs. */
@@ -67,10 +64,12 @@ export class JetStreamDelivery {
     if (!this.outcome) this.message.working();
   }
 
-  private settle(outcome: Settlement): void {
+  private settle(outcome: Settlement, send: () => void): void {
     if (this.outcome) {
       throw new NatsflowError(`${this.stream} message ${this.sequence} was already settled (${this.outcome}); it cannot also be ${outcome}ed`);
     }
+    // Recorded once sent: a settlement the connection refused leaves the message to the server's ack wait.
+    send();
     this.outcome = outcome;
     this.onSettle(outcome);
   }
