@@ -88,3 +88,10 @@ export class RevisionMismatchError extends NatsflowError {
     super(`${bucket}: key "${key}" changed since it was read`, options);
   }
 }
+
+/** A JetStream publish was not stored: the stream refused it (an `expect` failed, …) or no stream captures the subject. */
+export class PubAckError extends NatsflowError {
+  constructor(readonly subject: string, reason: string, options?: { cause?: unknown }) {
+    super(`publish to "${subject}" was not stored: ${reason}`, options);
+  }
+}

@@ -16,9 +16,26 @@ export { Subject } from "./decorators/subject.js";
 export { Param } from "./decorators/param.js";
 export { Msg } from "./decorators/msg.js";
 export { Ctx } from "./decorators/ctx.js";
+export { Consume } from "./decorators/consume.js";
+export { Delivery } from "./decorators/delivery.js";
 
-export { Broker, encodePayload } from "./broker/broker.js";
-export type { BrokerPublishOptions, BrokerRequestOptions, Payload as PublishPayload } from "./broker/broker.js";
+export { defineStream } from "./jetstream/stream.js";
+export type { StreamDeclaration, StreamOptions } from "./jetstream/stream.js";
+export type { AckMode, ConsumeOptions, RetryOptions } from "./jetstream/consume-options.js";
+export { JetStreamDelivery } from "./jetstream/delivery.js";
+export type { Settlement } from "./jetstream/delivery.js";
+export type { Duration } from "./jetstream/duration.js";
+export {
+  DEAD_LETTER_CONSUMER_HEADER,
+  DEAD_LETTER_DELIVERIES_HEADER,
+  DEAD_LETTER_ERROR_HEADER,
+  DEAD_LETTER_SEQUENCE_HEADER,
+  DEAD_LETTER_STREAM_HEADER,
+  DEAD_LETTER_SUBJECT_HEADER,
+} from "./jetstream/dead-letter.js";
+
+export { Broker, encodePayload, JetStreamPublisher } from "./broker/broker.js";
+export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";
 
 export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";
 export type { Codec, CodecOption } from "./codec/codec.js";
@@ -38,6 +55,7 @@ export {
   NatsflowError,
   NoRespondersError,
   OverloadedError,
+  PubAckError,
   RequestTimeoutError,
   RevisionMismatchError,
   ServiceError,
@@ -57,19 +75,27 @@ export type { ControllerMetadata, ControllerScope, HandlerMetadata, HandlerOptio
 export { compose } from "./middleware/compose.js";
 export type { Middleware, MiddlewareClass, MiddlewareSpec, NatsMiddleware, Next } from "./middleware/middleware.js";
 
-export { compileSubject, isValidSubject, isValidSubjectFilter } from "./subjects.js";
+export { compileSubject, filterCovers, isValidSubject, isValidSubjectFilter } from "./subjects.js";
 
 export type {
   ConnectionOptions,
+  ConsumerConfig,
   HeadersInit,
   InboundMessage,
+  JetStream,
+  JetStreamMessage,
+  JetStreamPublishOptions,
+  JetStreamPull,
   KvBucket,
   KvBucketOptions,
   KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  PubAck,
   PublishOptions,
+  PullConsumer,
   RequestOptions,
+  StreamConfig,
   SubscribeOptions as TransportSubscribeOptions,
   TlsOptions,
   Transport,

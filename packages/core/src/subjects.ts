@@ -53,3 +53,16 @@ export function compileSubject(prefix: string | undefined, subject: string): Com
   if (!isValidSubjectFilter(filter)) return `"${full}" is not a valid NATS subject`;
   return { filter, params };
 }
+
+/** Whether every subject `subject` (itself possibly a filter) can match is also matched by `filter`. */
+export function filterCovers(filter: string, subject: string): boolean {
+  const f = filter.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < f.length; i++) {
+    const token = s[i];
+    if (token === undefined) return false;
+    if (f[i] === ">") return true;
+    if (f[i] === "*" ? token === ">" : token !== f[i]) return false;
+  }
+  return f.length === s.length;
+}

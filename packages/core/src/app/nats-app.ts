@@ -8,6 +8,8 @@ import { hasOnShutdown, hasOnStartup } from "./lifespan.js";
 import { LOGGER } from "../di/tokens.js";
 import { Subscriber } from "../dispatch/subscriber.js";
 import { ConnectionError, NatsflowError } from "../errors.js";
+import { JetStreamConsumer } from "../jetstream/consumer.js";
+import { collectStreams, ensureStream, type ResolvedStream } from "../jetstream/stream.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
@@ -35,7 +37,9 @@ export class NatsApp {
   private readonly bindings: HandlerBinding[];
   /** Providers and controllers with one instance per app, in creation order: lifespan hooks run on them. */
   private readonly instances: object[];
-  private readonly subscribers: Subscriber[] = [];
+  /** Streams the `@Consume` handlers read, made or verified at start. */
+  private readonly streams: ResolvedStream[];
+  private readonly subscribers: Array<Subscriber | JetStreamConsumer> = [];
   private transport: Transport | undefined;
   private state: State = "created";
   private starting: Promise<void> | undefined;
@@ -64,6 +68,7 @@ export class NatsApp {
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
     const explored = exploreControllers(this.container, options.controllers, options.middleware, this.logger, providers.message);
     this.bindings = explored.bindings;
+    this.streams = collectStreams(this.bindings.flatMap((b) => (b.consume ? [{ handler: b.info.name, stream: b.consume.stream }] : [])));
     this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
@@ -114,7 +119,17 @@ export class NatsApp {
     }
     this.watchConnection(this.transport);
     this.setConnected(true);
+    try {
+      await this.startConsumers(this.transport);
+    } catch (e) {
+      // A stream or consumer that cannot be set up fails start like a connection that cannot be made.
+      for (const s of this.subscribers) s.stop();
+      await this.transport.close();
+      this.state = "stopped";
+      throw e;
+    }
     for (const binding of this.bindings) {
+      if (binding.consume) continue;
       const sub = new Subscriber(binding, this.transport, this.container, this.metrics);
       sub.start();
       this.subscribers.push(sub);
@@ -127,6 +142,18 @@ export class NatsApp {
       { handlers: this.bindings.map((b) => ({ handler: b.info.name, subject: b.info.subject, queue: b.info.queue })) },
       "natsflow app started",
     );
+  }
+
+  private async startConsumers(transport: Transport): Promise<void> {
+    if (this.streams.length === 0) return;
+    const js = transport.jetstream();
+    for (const stream of this.streams) await ensureStream(js, stream, this.logger);
+    for (const binding of this.bindings) {
+      if (!binding.consume) continue;
+      const consumer = new JetStreamConsumer({ ...binding, consume: binding.consume }, transport, this.container, this.metrics);
+      this.subscribers.push(consumer);
+      await consumer.start(js);
+    }
   }
 
   /** Idempotent. Waits up to `shutdownTimeoutMs` for in-flight messages, then drains and closes. */

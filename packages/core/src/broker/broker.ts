@@ -1,7 +1,7 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
-import type { HeadersInit, InboundMessage, KvBucket, KvBucketOptions, Transport } from "../transport/transport.js";
+import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
 
 const encoder = new TextEncoder();
 
@@ -30,9 +30,30 @@ function encodeWith(codec: CodecOption | undefined, payload: unknown): Uint8Arra
   return codec === undefined ? encodePayload(payload as Payload) : resolveCodec(codec, "codec").encode(payload);
 }
 
+export interface JetStreamBrokerPublishOptions extends JetStreamPublishOptions {
+  /** How to encode the payload; by default bytes pass, strings are UTF-8, the rest JSON. */
+  codec?: CodecOption;
+}
+
+/** Publishing to streams: each publish resolves once the stream stored it. */
+export class JetStreamPublisher {
+  constructor(private readonly transport: () => Transport) {}
+
+  /** Resolves with the stream's PubAck; rejects with `PubAckError` when the message was not stored. */
+  publish(subject: string, payload: Payload, options: JetStreamBrokerPublishOptions = {}): Promise<PubAck> {
+    const { codec, ...rest } = options;
+    return this.transport().jetstream().publish(subject, encodeWith(codec, payload), rest);
+  }
+}
+
 /** Injectable handle for publishing and requesting, from handlers and services alike. */
 export class Broker {
-  constructor(private readonly transport: () => Transport) {}
+  /** JetStream publishing with PubAcks, deduplication (`msgId`) and expectations. */
+  readonly jetstream: JetStreamPublisher;
+
+  constructor(private readonly transport: () => Transport) {
+    this.jetstream = new JetStreamPublisher(transport);
+  }
 
   publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): void {
     this.transport().publish(subject, encodeWith(options.codec, payload), options.headers ? { headers: options.headers } : {});

@@ -1,9 +1,8 @@
 import { Broker } from "../broker/broker.js";
-import { resolveCodec, type CodecOption } from "../codec/codec.js";
-import { SetupError } from "../errors.js";
+import type { CodecOption } from "../codec/codec.js";
 import { addHandler, getPublish, type HandlerOptions } from "../metadata/handler-metadata.js";
-import { payloadStage, replyStage } from "../pipeline/subscribe-pipeline.js";
-import { isStandardSchema, type StandardSchemaV1 } from "../validation/standard-schema.js";
+import { replyStage, resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
+import type { StandardSchemaV1 } from "../validation/standard-schema.js";
 
 export interface SubscribeOptions extends HandlerOptions {
   /** How payloads are decoded and results encoded: "json" (default), "string", "bytes", or your own. */
@@ -31,15 +30,8 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       },
       pipeline: ({ name, container }) => {
-        const codec = resolveCodec(options.codec, `${name} codec`);
-        if (options.schema !== undefined && !isStandardSchema(options.schema)) {
-          throw new SetupError(`${name} schema`, "is not a Standard Schema.", "use a zod, valibot or arktype schema (or anything with a `~standard` property).");
-        }
-        const max = options.maxPayloadBytes;
-        if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
-          throw new SetupError(`${name} maxPayloadBytes`, `must be a whole number of bytes, got ${String(max)}.`);
-        }
-        return [replyStage(codec, getPublish(target, method), container.resolve(Broker)), payloadStage(codec, options.schema, max)];
+        const { codec, stage } = resolvePayloadStage(name, options);
+        return [replyStage(codec, getPublish(target, method), container.resolve(Broker)), stage];
       },
     });
   };

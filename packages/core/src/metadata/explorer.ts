@@ -3,6 +3,8 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, SetupError } from "../errors.js";
+import type { ConsumeSpec } from "../jetstream/consume-options.js";
+import { DELIVERY } from "../jetstream/delivery.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
@@ -29,6 +31,8 @@ export interface HandlerBinding {
   readonly run: (ctx: MessageContext) => Promise<void>;
   /** Answers a message that found the queue full, without running the handler. */
   readonly overflow: (ctx: MessageContext) => Promise<void>;
+  /** For `@Consume` handlers: the stream and durable they read. */
+  readonly consume?: ConsumeSpec;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -91,6 +95,9 @@ function argResolvers(name: string, params: readonly ParamSpec[], subjectParams:
       case "ctx":
         resolvers[p.index] = (ctx) => ctx;
         break;
+      case "delivery":
+        resolvers[p.index] = (ctx) => ctx.get(DELIVERY);
+        break;
       case "param": {
         const position = subjectParams.get(p.name ?? "");
         if (position === undefined) {
@@ -137,7 +144,11 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   }
   const method = (controller.prototype as Record<string | symbol, unknown>)[meta.method];
   if (typeof method !== "function") throw new SetupError(name, `is not a method of ${controller.name}.`);
-  const args = buildArgs(argResolvers(name, getParams(controller, meta.method), compiled.params));
+  const params = getParams(controller, meta.method);
+  const takesDelivery = params.some((p) => p.kind === "delivery");
+  if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
+  const args = buildArgs(argResolvers(name, params, compiled.params));
+  const consume = meta.consume?.({ name, filter: compiled.filter, concurrency, takesDelivery });
   const site = { target: controller, method: meta.method, name, container };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
@@ -166,7 +177,15 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   };
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
   const overloaded = () => Promise.reject(new OverloadedError());
-  return { info, concurrency, maxPending, logger: x.logger.child({ handler: name }), run: compose(chain, invoke), overflow: compose(overflowChain, overloaded) };
+  return {
+    info,
+    concurrency,
+    maxPending,
+    logger: x.logger.child({ handler: name }),
+    run: compose(chain, invoke),
+    overflow: compose(overflowChain, overloaded),
+    ...(consume ? { consume } : {}),
+  };
 }
 
 function checkScopes(x: ExploreContext, controller: Constructor, where: string): void {
@@ -225,8 +244,12 @@ export function exploreControllers(
   });
   const seen = new Map<string, string>();
   for (const b of bindings) {
-    const key = `${b.info.subject}\u0000${b.info.queue ?? ""}`;
+    const c = b.consume?.consumer;
+    const key = c ? `\u0000js\u0000${c.stream}\u0000${c.durable}` : `${b.info.subject}\u0000${b.info.queue ?? ""}`;
     const other = seen.get(key);
+    if (other && c) {
+      throw new SetupError(`${b.info.name} durable`, `"${c.durable}" on stream ${c.stream} is also used by ${other}; one durable has one filter.`, "give each handler its own durable.");
+    }
     if (other) {
       throw new SetupError(
         b.info.name,

@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
+import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
@@ -42,6 +43,8 @@ export interface HandlerMetadata {
    * Default: the same stages as `pipeline`, so the error is answered the handler kind's way.
    */
   readonly overflow?: (site: HandlerSite) => MiddlewareSpec[];
+  /** Set by `@Consume`: the handler reads a JetStream durable instead of subscribing. Throws `SetupError`. */
+  readonly consume?: (site: ConsumeSite) => ConsumeSpec;
 }
 
 export type ControllerScope = "singleton" | "message";
@@ -53,7 +56,7 @@ export interface ControllerMetadata {
   readonly scope: ControllerScope;
 }
 
-export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx";
+export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx" | "delivery";
 
 export interface ParamSpec {
   readonly index: number;

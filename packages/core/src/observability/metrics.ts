@@ -9,6 +9,7 @@ export class Metrics {
   readonly connected: Gauge;
   readonly inFlight: Gauge<"handler">;
   readonly messages: Counter<"handler" | "result">;
+  readonly jetstream: Counter<"handler" | "outcome">;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     // Opt-in: prom-client's GC observer alone costs tens of µs per request in allocation-heavy services.
@@ -19,6 +20,12 @@ export class Metrics {
       name: "natsflow_handler_messages_total",
       help: "messages handled, by result (ok, error, overloaded)",
       labelNames: ["handler", "result"],
+      registers: [this.registry],
+    });
+    this.jetstream = new Counter({
+      name: "natsflow_jetstream_messages_total",
+      help: "JetStream messages settled, by outcome (ack, nak, term, dead_letter)",
+      labelNames: ["handler", "outcome"],
       registers: [this.registry],
     });
   }

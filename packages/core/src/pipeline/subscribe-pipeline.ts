@@ -1,8 +1,8 @@
 import type { Broker } from "../broker/broker.js";
-import type { Codec } from "../codec/codec.js";
-import { HandlerError, ValidationError } from "../errors.js";
+import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
+import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import type { Middleware } from "../middleware/middleware.js";
-import { validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
+import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 
 /**
  * The outermost stage of a `@Subscribe` handler: where its result becomes the reply (when the
@@ -46,4 +46,24 @@ export function payloadStage(codec: Codec, schema: StandardSchemaV1 | undefined,
     ctx.payload = decode(ctx.message.data);
     return next();
   };
+}
+
+/** How a handler's payload is decoded; shared by `@Subscribe` and `@Consume`. */
+export interface PayloadOptions {
+  codec?: CodecOption | undefined;
+  schema?: StandardSchemaV1 | undefined;
+  maxPayloadBytes?: number | undefined;
+}
+
+/** Checks a handler's payload options (throwing `SetupError`) and builds its `payloadStage`. */
+export function resolvePayloadStage(name: string, options: PayloadOptions): { codec: Codec; stage: Middleware } {
+  const codec = resolveCodec(options.codec, `${name} codec`);
+  if (options.schema !== undefined && !isStandardSchema(options.schema)) {
+    throw new SetupError(`${name} schema`, "is not a Standard Schema.", "use a zod, valibot or arktype schema (or anything with a `~standard` property).");
+  }
+  const max = options.maxPayloadBytes;
+  if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
+    throw new SetupError(`${name} maxPayloadBytes`, `must be a whole number of bytes, got ${String(max)}.`);
+  }
+  return { codec, stage: payloadStage(codec, options.schema, max) };
 }

@@ -3,12 +3,22 @@
  * (`@nats-io/transport-node`) rewrites this file and nothing else.
  */
 import {
+  AckPolicy,
   connect,
   credsAuthenticator,
   DebugEvents,
   ErrorCode,
   Events,
   headers as natsHeaders,
+  millis,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig as NatsStreamConfig,
   type ConnectionOptions as NatsConnectionOptions,
   type KV,
   type KvEntry as NatsKvEntry,
@@ -18,19 +28,27 @@ import {
   type NatsError,
 } from "nats";
 
-import { ConnectionError, NoRespondersError, RequestTimeoutError, RevisionMismatchError } from "../errors.js";
+import { ConnectionError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError } from "../errors.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
+  ConsumerConfig,
   HeadersInit,
   InboundMessage,
+  JetStream,
+  JetStreamMessage,
+  JetStreamPublishOptions,
+  JetStreamPull,
   KvBucket,
   KvBucketOptions,
   KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  PubAck,
   PublishOptions,
+  PullConsumer,
   RequestOptions,
+  StreamConfig,
   SubscribeOptions,
   Transport,
   TransportStatus,
@@ -137,8 +155,176 @@ class NatsKvBucket implements KvBucket {
   }
 }
 
+// JetStream API error codes for "no such stream" and "no such consumer".
+const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
+
+async function orMissing<T>(code: number, lookup: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await lookup();
+  } catch (e) {
+    if (isNatsError(e) && e.api_error?.err_code === code) return undefined;
+    throw e;
+  }
+}
+
+function toNatsStream(c: StreamConfig): Partial<NatsStreamConfig> {
+  return {
+    name: c.name,
+    subjects: c.subjects,
+    retention: c.retention as RetentionPolicy,
+    storage: c.storage as StorageType,
+    max_age: nanos(c.maxAgeMs),
+    duplicate_window: nanos(c.duplicateWindowMs),
+    max_msgs: c.maxMsgs,
+    max_bytes: c.maxBytes,
+    num_replicas: c.replicas,
+  };
+}
+
+function toNatsConsumer(c: ConsumerConfig) {
+  return {
+    durable_name: c.durable,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: c.filterSubject,
+    ack_wait: nanos(c.ackWaitMs),
+    max_deliver: c.maxDeliver,
+    max_ack_pending: c.maxAckPending,
+    ...(c.backoffMs.length > 0 ? { backoff: c.backoffMs.map((ms) => nanos(ms)) } : {}),
+  };
+}
+
+function fromNatsConsumer(stream: string, info: ConsumerInfo): ConsumerConfig {
+  const c = info.config;
+  return {
+    stream,
+    durable: c.durable_name ?? info.name,
+    filterSubject: c.filter_subject ?? "",
+    ackWaitMs: millis(c.ack_wait ?? 0),
+    maxDeliver: c.max_deliver ?? -1,
+    backoffMs: (c.backoff ?? []).map((ns) => millis(ns)),
+    maxAckPending: c.max_ack_pending ?? -1,
+  };
+}
+
+function toJetStreamMessage(m: JsMsg): JetStreamMessage {
+  const info = m.info;
+  return {
+    subject: m.subject,
+    data: m.data,
+    // The reply subject is the ack subject: never answered like a request.
+    reply: undefined,
+    headers: m.headers ? new HeadersView(m.headers) : undefined,
+    stream: info.stream,
+    consumer: info.consumer,
+    sequence: info.streamSequence,
+    deliveries: info.deliveryCount,
+    ack: () => m.ack(),
+    nak: (delayMs) => m.nak(delayMs),
+    term: (reason) => m.term(reason),
+    working: () => m.working(),
+  };
+}
+
+class NatsPullConsumer implements PullConsumer {
+  constructor(private readonly consumer: Consumer) {}
+
+  pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
+    let iter: Awaited<ReturnType<Consumer["fetch"]>> | undefined;
+    let stopped = false;
+    const done = (async () => {
+      iter = await this.consumer.fetch({ max_messages: options.max, expires: options.expiresMs });
+      if (stopped) iter.stop();
+      for await (const m of iter) onMessage(toJetStreamMessage(m));
+    })();
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        iter?.stop();
+      },
+    };
+  }
+}
+
+class NatsJetStream implements JetStream {
+  private jsmPromise: Promise<JetStreamManager> | undefined;
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  private jsm(): Promise<JetStreamManager> {
+    return (this.jsmPromise ??= this.nc.jetstreamManager());
+  }
+
+  async streamInfo(name: string): Promise<StreamConfig | undefined> {
+    const jsm = await this.jsm();
+    const info = await orMissing(STREAM_NOT_FOUND, () => jsm.streams.info(name));
+    if (!info) return undefined;
+    const c = info.config;
+    return {
+      name: c.name,
+      subjects: c.subjects ?? [],
+      retention: c.retention,
+      storage: c.storage,
+      maxAgeMs: millis(c.max_age),
+      duplicateWindowMs: millis(c.duplicate_window),
+      maxMsgs: c.max_msgs,
+      maxBytes: c.max_bytes,
+      replicas: c.num_replicas,
+    };
+  }
+
+  async addStream(config: StreamConfig): Promise<void> {
+    await (await this.jsm()).streams.add(toNatsStream(config));
+  }
+
+  async updateStream(config: StreamConfig): Promise<void> {
+    await (await this.jsm()).streams.update(config.name, toNatsStream(config));
+  }
+
+  async consumerInfo(stream: string, durable: string): Promise<ConsumerConfig | undefined> {
+    const jsm = await this.jsm();
+    const info = await orMissing(CONSUMER_NOT_FOUND, () => jsm.consumers.info(stream, durable));
+    return info ? fromNatsConsumer(stream, info) : undefined;
+  }
+
+  async addConsumer(config: ConsumerConfig): Promise<void> {
+    await (await this.jsm()).consumers.add(config.stream, toNatsConsumer(config));
+  }
+
+  async updateConsumer(config: ConsumerConfig): Promise<void> {
+    const { durable_name: _, ack_policy: __, ...updatable } = toNatsConsumer(config);
+    await (await this.jsm()).consumers.update(config.stream, config.durable, { backoff: [], ...updatable });
+  }
+
+  async consumer(stream: string, durable: string): Promise<PullConsumer> {
+    return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, durable));
+  }
+
+  async publish(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): Promise<PubAck> {
+    const h = toNatsHeaders(options.headers);
+    const expect = {
+      ...(options.expect?.lastSequence !== undefined ? { lastSequence: options.expect.lastSequence } : {}),
+      ...(options.expect?.stream !== undefined ? { streamName: options.expect.stream } : {}),
+    };
+    try {
+      const ack = await this.nc.jetstream().publish(subject, data, {
+        ...(h ? { headers: h } : {}),
+        ...(options.msgId !== undefined ? { msgID: options.msgId } : {}),
+        ...(Object.keys(expect).length > 0 ? { expect } : {}),
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (e) {
+      const reason = isNatsError(e) && e.code === ErrorCode.NoResponders ? "no stream captures this subject" : (e as Error).message;
+      throw new PubAckError(subject, reason, { cause: e });
+    }
+  }
+}
+
 
 class NatsTransport implements Transport {
+  private js: NatsJetStream | undefined;
+
   constructor(private readonly nc: NatsConnection) {}
 
   subscribe(
@@ -215,6 +401,10 @@ class NatsTransport implements Transport {
       ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
     });
     return new NatsKvBucket(bucket, kv);
+  }
+
+  jetstream(): JetStream {
+    return (this.js ??= new NatsJetStream(this.nc));
   }
 
   onStatus(listener: (status: TransportStatus) => void): void {

@@ -95,6 +95,97 @@ export interface KvBucket {
   watch(onEntry: (entry: KvEntry) => void, options?: KvWatchOptions): Promise<() => void>;
 }
 
+/** A stream's settings as natsflow declares and compares them (durations in ms). */
+export interface StreamConfig {
+  name: string;
+  subjects: string[];
+  retention: "limits" | "interest" | "workqueue";
+  storage: "file" | "memory";
+  /** 0: kept until a limit removes them. */
+  maxAgeMs: number;
+  /** Window in which a repeated `Nats-Msg-Id` is stored once. */
+  duplicateWindowMs: number;
+  /** -1: unlimited. */
+  maxMsgs: number;
+  /** -1: unlimited. */
+  maxBytes: number;
+  replicas: number;
+}
+
+/** A durable pull consumer with explicit acks, as natsflow creates and compares it. */
+export interface ConsumerConfig {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  ackWaitMs: number;
+  /** The server stops redelivering after this many deliveries. */
+  maxDeliver: number;
+  /** Server-side redelivery delays; natsflow leaves them empty and naks with its own delays. */
+  backoffMs: number[];
+  maxAckPending: number;
+}
+
+/** A message delivered by a JetStream consumer: settle it exactly once. */
+export interface JetStreamMessage extends InboundMessage {
+  readonly stream: string;
+  readonly consumer: string;
+  /** The message's sequence in its stream. */
+  readonly sequence: number;
+  /** 1 on the first delivery. */
+  readonly deliveries: number;
+  ack(): void;
+  /** Redeliver, after `delayMs` when given. */
+  nak(delayMs?: number): void;
+  /** Never redeliver. */
+  term(reason?: string): void;
+  /** Still working: restarts the ack wait. */
+  working(): void;
+}
+
+/** One pull request: at most `max` messages, handed over as they arrive. */
+export interface JetStreamPull {
+  /** Settles when the pull is over: `max` messages came, it expired, or `stop()` was called. */
+  readonly done: Promise<void>;
+  /** Ends the pull; messages the server still sends for it are redelivered after their ack wait. */
+  stop(): void;
+}
+
+export interface PullConsumer {
+  pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+}
+
+export interface JetStreamPublishOptions {
+  headers?: HeadersInit;
+  /** Stored once per stream within its duplicate window. */
+  msgId?: string;
+  /** The write fails unless these hold. */
+  expect?: { lastSequence?: number; stream?: string };
+}
+
+/** The stream's acknowledgement of a stored message. */
+export interface PubAck {
+  readonly stream: string;
+  readonly seq: number;
+  /** True when the `msgId` was already stored and this publish was dropped. */
+  readonly duplicate: boolean;
+}
+
+/** JetStream management and publishing. Needs JetStream on the account. */
+export interface JetStream {
+  /** The stream's settings, or undefined when there is no such stream. */
+  streamInfo(name: string): Promise<StreamConfig | undefined>;
+  addStream(config: StreamConfig): Promise<void>;
+  updateStream(config: StreamConfig): Promise<void>;
+  /** The durable's settings, or undefined when it does not exist. */
+  consumerInfo(stream: string, durable: string): Promise<ConsumerConfig | undefined>;
+  addConsumer(config: ConsumerConfig): Promise<void>;
+  updateConsumer(config: ConsumerConfig): Promise<void>;
+  /** An existing durable to pull from. */
+  consumer(stream: string, durable: string): Promise<PullConsumer>;
+  /** Resolves with the PubAck; rejects with `PubAckError` when the stream refuses or nothing stores it. */
+  publish(subject: string, data: Uint8Array, options?: JetStreamPublishOptions): Promise<PubAck>;
+}
+
 export interface Transport {
   subscribe(
     subject: string,
@@ -114,6 +205,8 @@ export interface Transport {
   onStatus(listener: (status: TransportStatus) => void): void;
   /** Opens a key-value bucket, creating it when missing. Needs JetStream on the account. */
   kv(bucket: string, options?: KvBucketOptions): Promise<KvBucket>;
+  /** JetStream streams, consumers and acknowledged publishing on this connection. */
+  jetstream(): JetStream;
 }
 
 /** How to reach and authenticate to NATS. */

@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 
 import {
   ConnectionError,
+  NatsflowError,
   NoRespondersError,
   RequestTimeoutError,
   RevisionMismatchError,
   type HeadersInit,
   type InboundMessage,
+  type JetStream,
   type KvBucket,
   type KvBucketOptions,
   type KvEntry,
@@ -277,6 +279,10 @@ class MemoryTransport implements Transport {
   async kv(bucket: string, options: KvBucketOptions = {}): Promise<KvBucket> {
     this.check();
     return this.broker.bucket(bucket, options);
+  }
+
+  jetstream(): JetStream {
+    throw new NatsflowError("JetStream is not modelled by TestBroker yet: test @Consume handlers against startNatsServer({ jetstream: true })");
   }
 
   onStatus(_listener: (status: TransportStatus) => void): void {

@@ -1,0 +1,135 @@
+import type { CodecOption } from "../codec/codec.js";
+import { SetupError } from "../errors.js";
+import { filterCovers, isValidSubject } from "../subjects.js";
+import type { ConsumerConfig } from "../transport/transport.js";
+import type { StandardSchemaV1 } from "../validation/standard-schema.js";
+import { parseDuration, type Duration } from "./duration.js";
+import { isValidJetStreamName, resolveStream, type ResolvedStream, type StreamDeclaration } from "./stream.js";
+
+/**
+ * When a message is acknowledged. "after-success": once the whole chain resolved (errors nak or
+ * dead-letter it). "ack-first": before the handler runs, so a failure is never retried (at most once).
+ * "manual": the handler settles it through `@Delivery()`; returning without doing so naks it.
+ */
+export type AckMode = "after-success" | "ack-first" | "manual";
+
+export interface RetryOptions {
+  /** Delay before redelivery after the 1st, 2nd, … failure; the last value repeats. Default [1 s, 10 s, 60 s]. */
+  backoffMs?: number[];
+  /** Deliveries before a failing message is dead-lettered and terminated. Default 5. */
+  maxDeliver?: number;
+}
+
+export interface ConsumeOptions {
+  stream: StreamDeclaration;
+  /** The durable consumer's name: instances sharing it split the messages between them. */
+  durable: string;
+  /** Use the existing durable as the server has it; never create or update it. Default false. */
+  bind?: boolean;
+  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64. */
+  concurrency?: number;
+  /** Default "after-success". */
+  ack?: AckMode;
+  /** How long the server waits for an ack before redelivering. Long handlers send `working()` meanwhile. Default 30 s. */
+  ackWait?: Duration;
+  retry?: RetryOptions;
+  /** Where messages that will not be retried are published (core NATS), with headers saying why. */
+  deadLetter?: string;
+  /** How payloads are decoded: "json" (default), "string", "bytes", or your own. */
+  codec?: CodecOption;
+  /** A Standard Schema the decoded payload must satisfy; an invalid message is terminated and dead-lettered. */
+  schema?: StandardSchemaV1;
+  /** Larger payloads are terminated and dead-lettered before decoding. */
+  maxPayloadBytes?: number;
+}
+
+/** What a `@Consume` handler runs with, checked at `NatsApp.create`. */
+export interface ConsumeSpec {
+  readonly stream: ResolvedStream;
+  readonly consumer: ConsumerConfig;
+  readonly bind: boolean;
+  readonly ack: AckMode;
+  readonly backoffMs: readonly number[];
+  readonly deadLetter: string | undefined;
+}
+
+const ACK_MODES: readonly AckMode[] = ["after-success", "ack-first", "manual"];
+const DEFAULT_BACKOFF_MS = [1_000, 10_000, 60_000];
+const DEFAULT_MAX_DELIVER = 5;
+// Heartbeats go out every third of it; below a second they would be most of the traffic.
+const MIN_ACK_WAIT_MS = 1_000;
+
+export interface ConsumeSite {
+  /** `Class.method` */
+  readonly name: string;
+  /** The compiled subject: the consumer's filter. */
+  readonly filter: string;
+  readonly concurrency: number;
+  /** Whether the handler has a `@Delivery()` parameter. */
+  readonly takesDelivery: boolean;
+}
+
+/** Every `@Consume` option and combination is checked here, once, with `SetupError`s naming the setting. */
+export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite): ConsumeSpec {
+  const { name, filter } = site;
+  const stream = resolveStream(options.stream, `${name} stream`);
+  if (!stream.config.subjects.some((s) => filterCovers(s, filter))) {
+    throw new SetupError(
+      `${name} subject`,
+      `"${filter}" is not stored by stream ${stream.config.name} (subjects ${stream.config.subjects.join(", ")}).`,
+      "consume a subject the stream captures, or add it to the stream's subjects.",
+    );
+  }
+  if (!isValidJetStreamName(options.durable)) {
+    throw new SetupError(`${name} durable`, `${JSON.stringify(options.durable)} is not a valid consumer name.`, "use letters, digits, - and _ (no dots, wildcards or spaces).");
+  }
+  const ack = options.ack ?? "after-success";
+  if (!ACK_MODES.includes(ack)) throw new SetupError(`${name} ack`, `must be one of ${ACK_MODES.join(", ")}, got ${JSON.stringify(ack)}.`);
+  if (ack === "manual" && !site.takesDelivery) {
+    throw new SetupError(`${name} ack`, `is "manual" but the handler has no @Delivery() parameter to ack with.`, "add a @Delivery() parameter, or use ack: \"after-success\".");
+  }
+  if (ack === "ack-first" && options.retry !== undefined) {
+    throw new SetupError(`${name} retry`, 'has no effect with ack: "ack-first": the message is acked before the handler runs.', 'drop retry, or use ack: "after-success".');
+  }
+  const bind = options.bind ?? false;
+  if (typeof bind !== "boolean") throw new SetupError(`${name} bind`, "must be true or false.");
+  if (bind && (options.ackWait !== undefined || options.retry?.maxDeliver !== undefined)) {
+    throw new SetupError(`${name} bind`, "keeps the consumer's settings as the server has them, so ackWait and retry.maxDeliver cannot be set.", "drop them, or drop bind: true.");
+  }
+  const ackWaitMs = parseDuration(`${name} ackWait`, options.ackWait ?? 30_000);
+  if (ackWaitMs < MIN_ACK_WAIT_MS) throw new SetupError(`${name} ackWait`, `must be at least ${MIN_ACK_WAIT_MS} ms, got ${ackWaitMs}.`);
+  const maxDeliver = options.retry?.maxDeliver ?? DEFAULT_MAX_DELIVER;
+  if (!Number.isInteger(maxDeliver) || maxDeliver < 1) {
+    throw new SetupError(`${name} retry.maxDeliver`, `must be a whole number ≥ 1 (deliveries, the first included), got ${String(maxDeliver)}.`);
+  }
+  const backoffMs = options.retry?.backoffMs ?? DEFAULT_BACKOFF_MS;
+  if (!Array.isArray(backoffMs) || backoffMs.length === 0 || !backoffMs.every((ms) => Number.isFinite(ms) && ms >= 0)) {
+    throw new SetupError(`${name} retry.backoffMs`, "must be a non-empty list of delays in ms ≥ 0 (the last one repeats).", "e.g. [1000, 10000, 60000], or leave it out for that default.");
+  }
+  const deadLetter = options.deadLetter;
+  if (deadLetter !== undefined) {
+    if (!isValidSubject(deadLetter)) {
+      throw new SetupError(`${name} deadLetter`, `${JSON.stringify(deadLetter)} is not a subject to publish to (no wildcards).`, 'e.g. "orders.dlq".');
+    }
+    if (filterCovers(filter, deadLetter)) {
+      throw new SetupError(`${name} deadLetter`, `"${deadLetter}" is consumed by this handler itself, so dead letters would come straight back.`, "use a subject outside its filter.");
+    }
+  }
+  return {
+    stream,
+    consumer: {
+      stream: stream.config.name,
+      durable: options.durable,
+      filterSubject: filter,
+      ackWaitMs,
+      maxDeliver,
+      // Redelivery delays are natsflow's naks; a server backoff would also shorten the first ack wait.
+      backoffMs: [],
+      maxAckPending: site.concurrency,
+    },
+    bind,
+    ack,
+    backoffMs: [...backoffMs],
+    deadLetter,
+  };
+}

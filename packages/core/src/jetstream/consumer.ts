@@ -1,0 +1,223 @@
+import type { DependencyContainer } from "tsyringe";
+
+import { MessageContext } from "../dispatch/context.js";
+import { HandlerError, SetupError, ValidationError } from "../errors.js";
+import type { HandlerBinding } from "../metadata/explorer.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, Transport } from "../transport/transport.js";
+import type { ConsumeSpec } from "./consume-options.js";
+import { deadLetterHeaders } from "./dead-letter.js";
+import { DELIVERY, JetStreamDelivery, type Settlement } from "./delivery.js";
+
+/** How long one pull waits at the server for messages before the next one is sent. */
+const PULL_EXPIRES_MS = 5_000;
+/** Pause after a failed pull (stream deleted, connection down, …) before trying again. */
+const PULL_RETRY_MS = 1_000;
+
+/** Fields of an existing durable that natsflow owns and updates when they drift. */
+const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs", "maxDeliver", "backoffMs", "maxAckPending"];
+
+/**
+ * Where a JetStream message enters: a durable pull consumer. It never asks the server for more
+ * messages than it has free `concurrency` slots, runs each through the handler's composed chain,
+ * and settles it by the handler's ack mode: ack, nak with the retry delay, or term and dead-letter.
+ */
+export class JetStreamConsumer {
+  private inFlight = 0;
+  private stopped = false;
+  private pull: JetStreamPull | undefined;
+  private wake: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private maxDeliver: number;
+  private ackWaitMs: number;
+
+  private readonly gauge;
+  private readonly ok;
+  private readonly failed;
+  private readonly settlements: Record<Settlement | "dead_letter", { inc(): void }>;
+
+  constructor(
+    readonly binding: HandlerBinding & { consume: ConsumeSpec },
+    private readonly transport: Transport,
+    private readonly container: DependencyContainer,
+    metrics: Metrics,
+  ) {
+    const handler = binding.info.name;
+    this.gauge = metrics.inFlight.labels(handler);
+    this.ok = metrics.messages.labels(handler, "ok");
+    this.failed = metrics.messages.labels(handler, "error");
+    this.settlements = {
+      ack: metrics.jetstream.labels(handler, "ack"),
+      nak: metrics.jetstream.labels(handler, "nak"),
+      term: metrics.jetstream.labels(handler, "term"),
+      dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
+    };
+    this.maxDeliver = binding.consume.consumer.maxDeliver;
+    this.ackWaitMs = binding.consume.consumer.ackWaitMs;
+  }
+
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /** Makes sure the durable exists as configured (or, bound, that it exists), then starts pulling. */
+  async start(js: JetStream): Promise<void> {
+    const config = await this.ensureConsumer(js);
+    this.maxDeliver = config.maxDeliver;
+    this.ackWaitMs = config.ackWaitMs;
+    const consumer = await js.consumer(config.stream, config.durable);
+    void this.loop(consumer);
+  }
+
+  /** Pull no more; messages being handled still finish and are settled (see `settled`). */
+  stop(): void {
+    this.stopped = true;
+    this.pull?.stop();
+    this.wake?.();
+  }
+
+  settled(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async ensureConsumer(js: JetStream): Promise<ConsumerConfig> {
+    const { consumer: wanted, bind } = this.binding.consume;
+    const existing = await js.consumerInfo(wanted.stream, wanted.durable);
+    if (bind) {
+      if (!existing) {
+        throw new SetupError(`${this.binding.info.name} durable`, `consumer "${wanted.durable}" does not exist on stream ${wanted.stream}.`, "create it first, or drop bind: true to let natsflow create it.");
+      }
+      return existing;
+    }
+    if (!existing) {
+      await js.addConsumer(wanted);
+      this.binding.logger.info({ stream: wanted.stream, durable: wanted.durable }, "consumer created");
+      return wanted;
+    }
+    const changed = OWNED.filter((f) => JSON.stringify(existing[f]) !== JSON.stringify(wanted[f]));
+    if (changed.length > 0) {
+      await js.updateConsumer(wanted);
+      this.binding.logger.info({ stream: wanted.stream, durable: wanted.durable, changed }, "consumer updated");
+    }
+    return wanted;
+  }
+
+  private async loop(consumer: Awaited<ReturnType<JetStream["consumer"]>>): Promise<void> {
+    const { concurrency, logger } = this.binding;
+    while (!this.stopped) {
+      const free = concurrency - this.inFlight;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      // One pull at a time, for the free slots only: the server never has more out than we can run.
+      const pull = consumer.pull({ max: free, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m));
+      this.pull = pull;
+      try {
+        await pull.done;
+      } catch (error) {
+        if (this.stopped) break;
+        logger.warn({ err: error }, "pull failed; retrying");
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, PULL_RETRY_MS).unref();
+        });
+      }
+      this.pull = undefined;
+    }
+  }
+
+  private accept(message: JetStreamMessage): void {
+    // Arrived after stop(): back to the server at once, for another instance or the next start.
+    if (this.stopped) message.nak();
+    else void this.process(message);
+  }
+
+  private async process(message: JetStreamMessage): Promise<void> {
+    this.inFlight++;
+    this.gauge.inc();
+    const { binding } = this;
+    const { ack } = binding.consume;
+    const delivery = new JetStreamDelivery(message, (outcome) => this.settlements[outcome].inc());
+    const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
+    ctx.set(DELIVERY, delivery);
+    // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
+    const heartbeat = setInterval(() => delivery.working(), this.ackWaitMs / 3);
+    heartbeat.unref();
+    let failed = false;
+    let error: unknown;
+    try {
+      if (ack === "ack-first") delivery.ack();
+      await binding.run(ctx);
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    clearInterval(heartbeat);
+    try {
+      if (failed) {
+        this.failed.inc();
+        this.failure(ctx, delivery, error);
+      } else {
+        this.ok.inc();
+        if (!delivery.settled && ack === "manual") {
+          ctx.logger.warn({ subject: message.subject, sequence: message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
+          delivery.nak(this.retryDelay(message.deliveries));
+        } else if (!delivery.settled) delivery.ack();
+      }
+    } catch (e) {
+      ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
+    }
+    if (ctx.hasContainer) {
+      try {
+        await ctx.dispose();
+      } catch (error) {
+        binding.logger.error({ err: error }, "disposing the message container failed");
+      }
+    }
+    this.inFlight--;
+    this.gauge.dec();
+    this.wake?.();
+    if (this.inFlight === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private retryDelay(deliveries: number): number {
+    const { backoffMs } = this.binding.consume;
+    return backoffMs[Math.min(deliveries, backoffMs.length) - 1] ?? 0;
+  }
+
+  /** Invalid input is dead at once; other errors are retried after the backoff until `maxDeliver`. */
+  private failure(ctx: MessageContext, delivery: JetStreamDelivery, error: unknown): void {
+    const message = ctx.message as JetStreamMessage;
+    const permanent = error instanceof ValidationError || (error instanceof HandlerError && error.code === 413);
+    const log = { subject: message.subject, sequence: message.sequence, deliveries: message.deliveries };
+    if (permanent) ctx.logger.warn({ ...log, error: (error as Error).message }, "handler failed");
+    else ctx.logger.error({ ...log, err: error }, "handler failed");
+    // ack-first: already acked, so the dead letter is the only copy left.
+    if (delivery.settled === "ack" && this.binding.consume.ack === "ack-first") this.deadLetter(ctx, error);
+    else if (delivery.settled) return; // the handler settled it itself
+    else if (permanent || message.deliveries >= this.maxDeliver) {
+      try {
+        this.deadLetter(ctx, error);
+      } catch (e) {
+        ctx.logger.error({ ...log, err: e }, "could not dead-letter the message; nak'ed for redelivery");
+        delivery.nak(this.retryDelay(message.deliveries));
+        return;
+      }
+      delivery.term(error instanceof Error ? error.message : String(error));
+    } else delivery.nak(this.retryDelay(message.deliveries));
+  }
+
+  private deadLetter(ctx: MessageContext, error: unknown): void {
+    const subject = this.binding.consume.deadLetter;
+    if (subject === undefined) return;
+    const message = ctx.message as JetStreamMessage;
+    this.transport.publish(subject, message.data, { headers: deadLetterHeaders(message, error) });
+    this.settlements.dead_letter.inc();
+  }
+}

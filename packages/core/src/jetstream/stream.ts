@@ -1,0 +1,144 @@
+import { SetupError } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
+import { isValidSubjectFilter } from "../subjects.js";
+import type { JetStream, StreamConfig } from "../transport/transport.js";
+import { parseDuration, type Duration } from "./duration.js";
+
+export interface StreamOptions {
+  name: string;
+  /** Subjects the stream stores; filters like `orders.events.>` allowed. */
+  subjects: string[];
+  /** Default "limits". */
+  retention?: StreamConfig["retention"];
+  /** Default "file". */
+  storage?: StreamConfig["storage"];
+  /** Default: forever. */
+  maxAge?: Duration;
+  /** Default 2 minutes, like the server's. */
+  duplicateWindow?: Duration;
+  /** Default unlimited. */
+  maxMsgs?: number;
+  /** Default unlimited. */
+  maxBytes?: number;
+  /** Default 1. */
+  replicas?: number;
+  /** Update an existing stream whose settings differ instead of failing `start`. Default false. */
+  update?: boolean;
+}
+
+const DECLARATION = Symbol("natsflow:stream");
+
+/** A stream a consumer reads from; created at `start()` when missing, verified when present. */
+export interface StreamDeclaration {
+  readonly [DECLARATION]: true;
+  readonly options: Readonly<StreamOptions>;
+}
+
+/** Declares a stream; it is checked when an app using it is created, and made or verified at `start()`. */
+export function defineStream(options: StreamOptions): StreamDeclaration {
+  return Object.freeze({ [DECLARATION]: true as const, options: Object.freeze({ ...options }) });
+}
+
+export interface ResolvedStream {
+  readonly config: StreamConfig;
+  readonly update: boolean;
+}
+
+/** Stream and consumer names: no dots, wildcards, whitespace or path separators. */
+export function isValidJetStreamName(name: unknown): name is string {
+  return typeof name === "string" && name.length > 0 && name.length <= 255 && /^[^.*>\s\\/]+$/.test(name);
+}
+
+const RETENTION = ["limits", "interest", "workqueue"];
+const STORAGE = ["file", "memory"];
+
+function limit(setting: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value < 1 && value !== -1)) throw new SetupError(setting, `must be a positive integer or -1 (unlimited), got ${String(value)}.`);
+  return value;
+}
+
+export function resolveStream(declaration: unknown, where: string): ResolvedStream {
+  if (typeof declaration !== "object" || declaration === null || !(DECLARATION in declaration)) {
+    throw new SetupError(where, "is not a stream declaration.", "pass the result of defineStream({ name, subjects }).");
+  }
+  const o = (declaration as StreamDeclaration).options;
+  if (!isValidJetStreamName(o.name)) {
+    throw new SetupError(`${where} name`, `${JSON.stringify(o.name)} is not a valid stream name.`, "use letters, digits, - and _ (no dots, wildcards or spaces).");
+  }
+  const at = `stream ${o.name}`;
+  if (!Array.isArray(o.subjects) || o.subjects.length === 0 || !o.subjects.every(isValidSubjectFilter)) {
+    throw new SetupError(`${at} subjects`, "must be a non-empty list of subjects or filters.", 'e.g. ["orders.events.>"].');
+  }
+  const retention = o.retention ?? "limits";
+  if (!RETENTION.includes(retention)) throw new SetupError(`${at} retention`, `must be one of ${RETENTION.join(", ")}.`);
+  const storage = o.storage ?? "file";
+  if (!STORAGE.includes(storage)) throw new SetupError(`${at} storage`, `must be one of ${STORAGE.join(", ")}.`);
+  if (o.update !== undefined && typeof o.update !== "boolean") throw new SetupError(`${at} update`, "must be true or false.");
+  return {
+    config: {
+      name: o.name,
+      subjects: [...o.subjects],
+      retention,
+      storage,
+      maxAgeMs: parseDuration(`${at} maxAge`, o.maxAge ?? 0),
+      duplicateWindowMs: parseDuration(`${at} duplicateWindow`, o.duplicateWindow ?? "2m"),
+      maxMsgs: limit(`${at} maxMsgs`, o.maxMsgs, -1),
+      maxBytes: limit(`${at} maxBytes`, o.maxBytes, -1),
+      replicas: limit(`${at} replicas`, o.replicas, 1),
+    },
+    update: o.update === true,
+  };
+}
+
+/** Fields of the stream that differ between the server and the declaration. */
+function drift(server: StreamConfig, declared: StreamConfig): Array<{ field: keyof StreamConfig; server: unknown; declared: unknown }> {
+  const out: Array<{ field: keyof StreamConfig; server: unknown; declared: unknown }> = [];
+  for (const field of Object.keys(declared) as Array<keyof StreamConfig>) {
+    const a = server[field];
+    const b = declared[field];
+    const same = Array.isArray(a) && Array.isArray(b) ? [...a].sort().join("\u0000") === [...b].sort().join("\u0000") : a === b;
+    if (!same) out.push({ field, server: a, declared: b });
+  }
+  return out;
+}
+
+/** Creates the stream when missing; an existing one must match the declaration, or is updated with `update: true`. */
+export async function ensureStream(js: JetStream, stream: ResolvedStream, logger: Logger): Promise<void> {
+  const { config } = stream;
+  const existing = await js.streamInfo(config.name);
+  if (!existing) {
+    await js.addStream(config);
+    logger.info({ stream: config.name, subjects: config.subjects }, "stream created");
+    return;
+  }
+  const diffs = drift(existing, config);
+  if (diffs.length === 0) return;
+  const described = diffs.map((d) => `${d.field} is ${JSON.stringify(d.server)} on the server but declared ${JSON.stringify(d.declared)}`).join("; ");
+  if (!stream.update) {
+    throw new SetupError(
+      `stream ${config.name} ${diffs[0]?.field ?? ""}`,
+      `${described}.`,
+      "declare what the server has, or pass update: true to defineStream() to update the stream at start.",
+    );
+  }
+  await js.updateStream(config);
+  logger.info({ stream: config.name, changed: diffs.map((d) => d.field) }, "stream updated");
+}
+
+/** The distinct streams some handlers consume; two different declarations of one name cannot both hold. */
+export function collectStreams(uses: ReadonlyArray<{ handler: string; stream: ResolvedStream }>): ResolvedStream[] {
+  const byName = new Map<string, { handler: string; stream: ResolvedStream }>();
+  for (const use of uses) {
+    const seen = byName.get(use.stream.config.name);
+    if (!seen) byName.set(use.stream.config.name, use);
+    else if (JSON.stringify(seen.stream) !== JSON.stringify(use.stream)) {
+      throw new SetupError(
+        `${use.handler} stream`,
+        `declares stream ${use.stream.config.name} differently from ${seen.handler}.`,
+        "define the stream once with defineStream() and share the declaration.",
+      );
+    }
+  }
+  return [...byName.values()].map((u) => u.stream);
+}
