@@ -81,7 +81,13 @@ export class MessageContext {
     return this.child !== undefined;
   }
 
+  /** Disposes this message's container, when one was made; a failing provider is logged, not thrown. */
   async dispose(): Promise<void> {
-    if (this.child) await this.child.dispose();
+    if (!this.child) return;
+    try {
+      await this.child.dispose();
+    } catch (error) {
+      this.logger.error({ err: error }, "disposing the message container failed");
+    }
   }
 }

@@ -6,6 +6,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
 import { MessageContext } from "./context.js";
 import { errorReply } from "./error-reply.js";
+import { IdleWaiters } from "./idle.js";
 
 /**
  * Where a message enters: one subscription per handler. Messages run concurrently up to the handler's
@@ -17,7 +18,7 @@ export class Subscriber {
   private inFlight = 0;
   /** Messages waiting for a slot, with their arrival times (deadlines count from arrival). */
   private readonly waiting: Array<{ message: InboundMessage; receivedAt: number }> = [];
-  private idleWaiters: Array<() => void> = [];
+  private readonly idle = new IdleWaiters();
 
   // Label children bound once: a message pays for the increments only.
   private readonly gauge;
@@ -55,8 +56,7 @@ export class Subscriber {
 
   /** Resolves once every received message has been handled and answered. */
   settled(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.pending === 0);
   }
 
   private accept(message: InboundMessage): void {
@@ -85,25 +85,13 @@ export class Subscriber {
     } catch (error) {
       binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
     }
-    if (ctx.hasContainer) {
-      try {
-        await ctx.dispose();
-      } catch (error) {
-        binding.logger.error({ err: error }, "disposing the message container failed");
-      }
-    }
+    if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
     this.gauge.dec();
     // An overflowing message never held a concurrency slot, so it hands none on.
     const next = overflowing ? undefined : this.waiting.shift();
     if (next) void this.process(next.message, next.receivedAt);
-    else if (this.inFlight === 0 && this.waiting.length === 0) this.notifyIdle();
-  }
-
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
+    else if (this.inFlight === 0 && this.waiting.length === 0) this.idle.notify();
   }
 
   /** An error no middleware handled: log it (with the stack for server faults), answer with as little as is safe. */

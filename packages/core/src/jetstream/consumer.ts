@@ -1,6 +1,7 @@
 import type { DependencyContainer } from "tsyringe";
 
 import { MessageContext } from "../dispatch/context.js";
+import { IdleWaiters } from "../dispatch/idle.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -27,7 +28,7 @@ export class JetStreamConsumer {
   private stopped = false;
   private pull: JetStreamPull | undefined;
   private wake: (() => void) | undefined;
-  private idleWaiters: Array<() => void> = [];
+  private readonly idle = new IdleWaiters();
   private maxDeliver: number;
   private ackWaitMs: number;
 
@@ -77,8 +78,7 @@ export class JetStreamConsumer {
   }
 
   settled(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.inFlight === 0);
   }
 
   private async ensureConsumer(js: JetStream): Promise<ConsumerConfig> {
@@ -169,21 +169,11 @@ export class JetStreamConsumer {
     } catch (e) {
       ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
     }
-    if (ctx.hasContainer) {
-      try {
-        await ctx.dispose();
-      } catch (error) {
-        binding.logger.error({ err: error }, "disposing the message container failed");
-      }
-    }
+    if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
     this.gauge.dec();
     this.wake?.();
-    if (this.inFlight === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (this.inFlight === 0) this.idle.notify();
   }
 
   private retryDelay(deliveries: number): number {
