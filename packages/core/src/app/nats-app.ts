@@ -68,7 +68,7 @@ export class NatsApp {
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
     const explored = exploreControllers(this.container, options.controllers, options.middleware, this.logger, providers.message);
     this.bindings = explored.bindings;
-    this.streams = collectStreams(this.bindings.flatMap((b) => (b.consume ? [{ handler: b.info.name, stream: b.consume.stream }] : [])));
+    this.streams = collectStreams(this.bindings.flatMap((b) => b.streams.map((stream) => ({ handler: b.info.name, stream }))));
     this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 

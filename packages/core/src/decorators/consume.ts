@@ -1,7 +1,7 @@
-import { SetupError } from "../errors.js";
+import { Broker } from "../broker/broker.js";
 import { resolveConsumeOptions, type ConsumeOptions } from "../jetstream/consume-options.js";
-import { addHandler, getPublish } from "../metadata/handler-metadata.js";
-import { resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
+import { addHandler } from "../metadata/handler-metadata.js";
+import { replyStage, resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
 
 /**
  * Handles the messages a JetStream durable pull consumer delivers from `options.stream`, filtered to
@@ -15,11 +15,10 @@ export function Consume(subject: string, options: ConsumeOptions) {
       method,
       subject,
       options: options.concurrency !== undefined ? { concurrency: options.concurrency } : {},
-      pipeline: ({ name }) => {
-        if (getPublish(target, method).length > 0) {
-          throw new SetupError(`${name} @Publish`, "is not supported on @Consume handlers yet.", "publish from the handler with the injected Broker.");
-        }
-        return [resolvePayloadStage(name, options).stage];
+      pipeline: ({ name, container, publishes }) => {
+        const { codec, stage } = resolvePayloadStage(name, options);
+        // No reply; a stream publish is stored before the message is acked (after-success).
+        return publishes.length > 0 ? [replyStage(codec, publishes, container.resolve(Broker), false), stage] : [stage];
       },
       consume: (site) => resolveConsumeOptions(options, site),
     });

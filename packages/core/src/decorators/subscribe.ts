@@ -1,6 +1,6 @@
 import { Broker } from "../broker/broker.js";
 import type { CodecOption } from "../codec/codec.js";
-import { addHandler, getPublish, type HandlerOptions } from "../metadata/handler-metadata.js";
+import { addHandler, type HandlerOptions } from "../metadata/handler-metadata.js";
 import { replyStage, resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
 
@@ -29,9 +29,9 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       },
-      pipeline: ({ name, container }) => {
+      pipeline: ({ name, container, publishes }) => {
         const { codec, stage } = resolvePayloadStage(name, options);
-        return [replyStage(codec, getPublish(target, method), container.resolve(Broker)), stage];
+        return [replyStage(codec, publishes, container.resolve(Broker)), stage];
       },
     });
   };

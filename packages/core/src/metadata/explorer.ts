@@ -4,6 +4,8 @@ import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, SetupError } from "../errors.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
+import type { ResolvedStream } from "../jetstream/stream.js";
+import { resolvePublishTargets } from "../pipeline/subscribe-pipeline.js";
 import { DELIVERY } from "../jetstream/delivery.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
@@ -14,6 +16,7 @@ import {
   getControllerMetadata,
   getHandlers,
   getParams,
+  getPublish,
   getUse,
   type HandlerMetadata,
   type ParamSpec,
@@ -33,6 +36,8 @@ export interface HandlerBinding {
   readonly overflow: (ctx: MessageContext) => Promise<void>;
   /** For `@Consume` handlers: the stream and durable they read. */
   readonly consume?: ConsumeSpec;
+  /** Streams the handler reads or publishes to: set up at start. */
+  readonly streams: readonly ResolvedStream[];
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -149,7 +154,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
   const args = buildArgs(argResolvers(name, params, compiled.params));
   const consume = meta.consume?.({ name, filter: compiled.filter, concurrency, takesDelivery });
-  const site = { target: controller, method: meta.method, name, container };
+  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method));
+  const site = { target: controller, method: meta.method, name, container, publishes };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
   const chain = [
@@ -185,6 +191,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     run: compose(chain, invoke),
     overflow: compose(overflowChain, overloaded),
     ...(consume ? { consume } : {}),
+    streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
   };
 }
 

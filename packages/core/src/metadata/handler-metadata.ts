@@ -1,7 +1,9 @@
 import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
+import type { PublishOptions } from "../decorators/publish.js";
 import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
+import type { PublishTarget } from "../pipeline/subscribe-pipeline.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
@@ -25,6 +27,8 @@ export interface HandlerSite {
   /** `Class.method` */
   readonly name: string;
   readonly container: DependencyContainer;
+  /** The handler's `@Publish` targets, checked. */
+  readonly publishes: readonly PublishTarget[];
 }
 
 /** Stored by decorators at decoration time; read by the explorer at bootstrap. */
@@ -115,13 +119,18 @@ export function getUse(target: Target, method?: string | symbol): readonly Middl
 
 const CLASS_LEVEL = Symbol("class");
 
-export function addPublish(target: Target, method: string | symbol, subject: string): void {
-  const map = perMethod<string[]>(PUBLISH_METADATA, target);
-  map.set(method, [subject, ...(map.get(method) ?? [])]);
+/** What `@Publish` stored: checked at bootstrap by `resolvePublishTargets`. */
+export interface PublishSpec extends PublishOptions {
+  readonly subject: string;
 }
 
-export function getPublish(target: Target, method: string | symbol): readonly string[] {
-  return perMethod<string[]>(PUBLISH_METADATA, target).get(method) ?? [];
+export function addPublish(target: Target, method: string | symbol, spec: PublishSpec): void {
+  const map = perMethod<PublishSpec[]>(PUBLISH_METADATA, target);
+  map.set(method, [spec, ...(map.get(method) ?? [])]);
+}
+
+export function getPublish(target: Target, method: string | symbol): readonly PublishSpec[] {
+  return perMethod<PublishSpec[]>(PUBLISH_METADATA, target).get(method) ?? [];
 }
 
 /** Methods with `@Publish()` or parameter decorators: the explorer checks each is also a handler. */

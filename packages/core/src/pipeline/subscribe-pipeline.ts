@@ -1,15 +1,57 @@
 import type { Broker } from "../broker/broker.js";
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
+import type { MessageContext } from "../dispatch/context.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
+import { resolveStream, type ResolvedStream } from "../jetstream/stream.js";
+import type { PublishSpec } from "../metadata/handler-metadata.js";
 import type { Middleware } from "../middleware/middleware.js";
+import { filterCovers, isValidSubject } from "../subjects.js";
+import type { HeadersInit } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 
+/** A `@Publish` target, checked: a plain subject, or a stream's subject with its PubAck awaited. */
+export interface PublishTarget {
+  readonly subject: string;
+  readonly stream?: ResolvedStream;
+  readonly msgId?: ((result: never, ctx: MessageContext) => string) | undefined;
+  readonly headers?: HeadersInit | undefined;
+}
+
+/** Checks a handler's `@Publish` specs at bootstrap: literal subjects, stored by the stream named. */
+export function resolvePublishTargets(name: string, specs: readonly PublishSpec[]): PublishTarget[] {
+  return specs.map((spec) => {
+    const where = `${name} @Publish(${JSON.stringify(spec.subject)})`;
+    if (!isValidSubject(spec.subject)) {
+      throw new SetupError(where, "is not a subject to publish on: it must be literal tokens, without * or > wildcards.", 'name one subject, e.g. "orders.events.created".');
+    }
+    if (spec.msgId !== undefined && typeof spec.msgId !== "function") {
+      throw new SetupError(`${where} msgId`, "must be a function of the result, e.g. (order) => order.id.");
+    }
+    if (spec.stream === undefined) {
+      if (spec.msgId !== undefined) throw new SetupError(`${where} msgId`, "needs a stream: only a stream detects duplicates.", "add stream: defineStream({ … }).");
+      return { subject: spec.subject, headers: spec.headers };
+    }
+    const stream = resolveStream(spec.stream, `${where} stream`);
+    if (!stream.config.subjects.some((f) => filterCovers(f, spec.subject))) {
+      throw new SetupError(`${where} stream`, `stream ${stream.config.name} does not store ${spec.subject} (its subjects: ${stream.config.subjects.join(", ")}).`, "publish on one of its subjects, or add the subject to the stream.");
+    }
+    return { subject: spec.subject, stream, msgId: spec.msgId, headers: spec.headers };
+  });
+}
+
 /**
- * The outermost stage of a `@Subscribe` handler: where its result becomes the reply (when the
- * message has a reply subject) and is published to its `@Publish` subjects. `undefined` sends nothing.
- * Errors pass through to the dispatcher, which answers them.
+ * The outermost stage of a handler's own chain: where its result is published to its `@Publish`
+ * targets and becomes the reply (`reply`: when the message has a reply subject). Stream targets are
+ * awaited first, so a reply (or a `@Consume` handler's ack) means the event is stored; a failed
+ * PubAck is a 503. `undefined` sends nothing. Errors pass through to the dispatcher, which answers them.
  */
-export function replyStage(codec: Codec, publishTo: readonly string[], broker: Broker): Middleware {
+export function replyStage(codec: Codec, targets: readonly PublishTarget[], broker: Broker, reply = true): Middleware {
+  const stored = targets.filter((t) => t.stream);
+  const plain = targets.filter((t) => !t.stream);
+  const finish = (ctx: MessageContext, data: Uint8Array) => {
+    for (const t of plain) broker.publishBytes(t.subject, data, t.headers);
+    if (reply && ctx.message.reply) ctx.response = { data };
+  };
   return (ctx, next) => next().then(() => {
     if (ctx.result === undefined) return;
     let data: Uint8Array;
@@ -18,9 +60,20 @@ export function replyStage(codec: Codec, publishTo: readonly string[], broker: B
     } catch (e) {
       throw new HandlerError(`the handler's result could not be encoded as ${codec.name}`, 500, { cause: e });
     }
-    if (ctx.message.reply) ctx.response = { data };
-    for (const subject of publishTo) broker.publishBytes(subject, data);
+    // Nothing to wait for: no promise of its own.
+    if (stored.length === 0) return finish(ctx, data);
+    return Promise.all(stored.map((t) => storeEvent(broker, t, data, ctx))).then(() => finish(ctx, data));
   });
+}
+
+function storeEvent(broker: Broker, target: PublishTarget, data: Uint8Array, ctx: MessageContext): Promise<unknown> {
+  const stream = target.stream?.config.name as string;
+  const msgId = target.msgId?.(ctx.result as never, ctx);
+  return broker.jetstream
+    .publish(target.subject, data, { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}), ...(target.headers ? { headers: target.headers } : {}) })
+    .catch((e: unknown) => {
+      throw new HandlerError(`event not stored in stream ${stream}: ${(e as Error).message}`, 503, { cause: e });
+    });
 }
 
 /** Where the payload is decoded: size limit, codec, then schema; the handler sees the result. */
