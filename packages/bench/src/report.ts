@@ -25,6 +25,7 @@ export interface BenchResults {
     after: { rss: number; heapUsed: number };
   };
   handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number }>;
+  jetstream: Array<{ mode: "raw" | "natsflow"; consumesPerSecond: number; publishesPerSecond: number }>;
 }
 
 const OUT = fileURLToPath(new URL("../results/", import.meta.url));
@@ -103,6 +104,17 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const raw = r.handlers.find((h) => h.mode === "raw");
   const nf = r.handlers.find((h) => h.mode === "natsflow");
   if (raw && nf) lines.push(`@Subscribe / raw: request/reply ${(nf.requestsPerSecond / raw.requestsPerSecond).toFixed(2)}, publish ${(nf.publishesPerSecond / raw.publishesPerSecond).toFixed(2)}`);
+  lines.push(
+    "",
+    "4. JetStream (JSON orders; consume: decode + ack, 64 in flight; publish: PubAck awaited, 64 at once)",
+    table([
+      ["", "consumed per s", "published per s"],
+      ...r.jetstream.map((j) => [j.mode === "raw" ? "raw nats consume / js.publish" : "natsflow @Consume / broker.jetstream.publish", j.consumesPerSecond.toFixed(0), j.publishesPerSecond.toFixed(0)]),
+    ]),
+  );
+  const jsRaw = r.jetstream.find((j) => j.mode === "raw");
+  const jsNf = r.jetstream.find((j) => j.mode === "natsflow");
+  if (jsRaw && jsNf) lines.push(`natsflow / raw: consume ${(jsNf.consumesPerSecond / jsRaw.consumesPerSecond).toFixed(2)}, publish ${(jsNf.publishesPerSecond / jsRaw.publishesPerSecond).toFixed(2)}`);
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);

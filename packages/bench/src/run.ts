@@ -7,6 +7,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { configModeCallout, resolveNatsServer, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { connect as natsConnect } from "nats";
+
+import { BENCH_STREAM, BENCH_SUBJECTS } from "./jetstream-setup.js";
 
 import { writeReport, type BenchResults, type ConnectResult } from "./report.js";
 
@@ -21,6 +24,7 @@ const settings = {
   authorizations: Number(env.BENCH_AUTHORIZATIONS ?? 100_000),
   requests: Number(env.BENCH_REQUESTS ?? 20_000),
   publishes: Number(env.BENCH_PUBLISHES ?? 200_000),
+  jetstreamMessages: Number(env.BENCH_JETSTREAM_MESSAGES ?? 20_000),
   /** A built callout.go reference service (../shared/go-peer/build.sh): run side by side when set. */
   goBinary: env.CALLOUT_GO_BIN || undefined,
   loadProcesses: Number(env.BENCH_LOAD_PROCESSES ?? 2),
@@ -225,6 +229,45 @@ async function handlerBench(): Promise<BenchResults["handlers"]> {
   });
 }
 
+/**
+ * `@Consume` against a raw `nats` consume loop doing the same work (decode JSON, ack), and JetStream
+ * publishing with PubAcks, raw `js.publish` against `broker.jetstream.publish`. Each round fills a
+ * subject of its own with N orders (timing the publishes), then a fresh durable consumes them all.
+ */
+async function jetstreamBench(): Promise<BenchResults["jetstream"]> {
+  const server = await startNatsServer({ jetstream: true });
+  const modes = ["raw", "natsflow"] as const;
+  const consumes: Record<string, number[]> = { raw: [], natsflow: [] };
+  const publishes: Record<string, number[]> = { raw: [], natsflow: [] };
+  try {
+    const nc = await natsConnect({ servers: server.url });
+    await (await nc.jetstreamManager()).streams.add({ name: BENCH_STREAM, subjects: BENCH_SUBJECTS });
+    await nc.close();
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const mode of modes) {
+        const subject = `bench.js.r${r}.${mode}`;
+        const { stdout } = await exec(process.execPath, [here("./jetstream-load.js"), server.url, mode, subject, String(settings.jetstreamMessages)]);
+        publishes[mode]?.push((JSON.parse(stdout) as { perSecond: number }).perSecond);
+        const child = fork(here("./services/consumers.js"), [mode, server.url, subject, `bench-${mode}-${r}`, String(settings.jetstreamMessages)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        const done = new Promise<{ received: number; ms: number }>((resolve) => child.on("message", (m) => m !== "ready" && resolve(m as { received: number; ms: number })));
+        const service = await tracked(child, new Promise((resolve) => child.once("message", resolve)), "consumer service");
+        try {
+          const { received, ms } = await done;
+          consumes[mode]?.push(received / (ms / 1000));
+        } finally {
+          await service.stop();
+        }
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  return modes.map((mode) => {
+    log(`  jetstream ${mode}: consume ${median(consumes[mode] ?? []).toFixed(0)}/s, publish with PubAck ${median(publishes[mode] ?? []).toFixed(0)}/s`);
+    return { mode, consumesPerSecond: median(consumes[mode] ?? []), publishesPerSecond: median(publishes[mode] ?? []) };
+  });
+}
+
 const natsServer = await resolveNatsServer();
 const environment = {
   date: new Date().toISOString(),
@@ -237,11 +280,13 @@ const environment = {
 };
 log(`natsflow bench: node ${environment.node}, nats-server ${environment.natsServer}, ${environment.cores} × ${environment.cpu}`);
 // BENCH_ONLY=connect,memory,handlers runs a subset, for profiling one part.
-const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers").split(","));
+const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream").split(","));
 log("1. connect throughput");
 const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {}, serverCpuMsPerConnect: {} };
 log("2. memory and CPU over many authorizations (in memory, whole pipeline)");
 const memory = only.has("memory") ? await memoryBench() : undefined;
 log("3. handler overhead");
 const handlers = only.has("handlers") ? await handlerBench() : [];
-await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers });
+log("4. JetStream: @Consume and publishing with PubAcks");
+const jetstream = only.has("jetstream") ? await jetstreamBench() : [];
+await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream });
