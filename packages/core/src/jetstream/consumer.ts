@@ -67,7 +67,11 @@ export class JetStreamConsumer {
     this.maxDeliver = config.maxDeliver;
     this.ackWaitMs = config.ackWaitMs;
     const consumer = await js.consumer(config.stream, config.durable);
-    void this.loop(consumer);
+    // A standing pull is as safe as one per free slot when the server bounds what is out to the
+    // slots (max_ack_pending) and a message holds its slot until acked (not so with ack-first), and
+    // it saves a subscription and a request per batch.
+    const bounded = config.maxAckPending > 0 && config.maxAckPending <= this.binding.concurrency && this.binding.consume.ack !== "ack-first";
+    void (bounded ? this.standing(consumer) : this.loop(consumer));
   }
 
   /** Pull no more; messages being handled still finish and are settled (see `settled`). */
@@ -103,8 +107,29 @@ export class JetStreamConsumer {
     return wanted;
   }
 
+  private async standing(consumer: Awaited<ReturnType<JetStream["consumer"]>>): Promise<void> {
+    while (!this.stopped) {
+      const pull = consumer.consume({ max: this.binding.concurrency }, (m) => this.accept(m));
+      this.pull = pull;
+      try {
+        await pull.done;
+      } catch (error) {
+        if (!this.stopped) await this.pauseAfter(error);
+      }
+      this.pull = undefined;
+    }
+  }
+
+  private pauseAfter(error: unknown): Promise<void> {
+    this.binding.logger.warn({ err: error }, "pull failed; retrying");
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      setTimeout(resolve, PULL_RETRY_MS).unref();
+    });
+  }
+
   private async loop(consumer: Awaited<ReturnType<JetStream["consumer"]>>): Promise<void> {
-    const { concurrency, logger } = this.binding;
+    const { concurrency } = this.binding;
     while (!this.stopped) {
       const free = concurrency - this.inFlight;
       if (free <= 0) {
@@ -118,11 +143,7 @@ export class JetStreamConsumer {
         await pull.done;
       } catch (error) {
         if (this.stopped) break;
-        logger.warn({ err: error }, "pull failed; retrying");
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, PULL_RETRY_MS).unref();
-        });
+        await this.pauseAfter(error);
       }
       this.pull = undefined;
     }

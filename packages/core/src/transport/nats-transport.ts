@@ -245,6 +245,24 @@ class NatsPullConsumer implements PullConsumer {
       },
     };
   }
+
+  consume(options: { max: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
+    let messages: Awaited<ReturnType<Consumer["consume"]>> | undefined;
+    let stopped = false;
+    const done = (async () => {
+      messages = await this.consumer.consume({ max_messages: options.max, callback: (m) => onMessage(toJetStreamMessage(m)) });
+      if (stopped) messages.stop();
+      const error = await messages.closed();
+      if (error) throw error;
+    })();
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        messages?.stop();
+      },
+    };
+  }
 }
 
 class NatsJetStream implements JetStream {

@@ -152,6 +152,12 @@ export interface JetStreamPull {
 
 export interface PullConsumer {
   pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+  /**
+   * A standing pull: up to `max` messages asked for at all times, refilled as they arrive, and
+   * re-established after a reconnect. It asks for more than the free slots, so it is only bounded
+   * when the consumer's `max_ack_pending` is: the server then never has more out than that.
+   */
+  consume(options: { max: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
 }
 
 export interface JetStreamPublishOptions {
