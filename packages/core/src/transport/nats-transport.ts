@@ -22,6 +22,9 @@ import {
   type ConnectionOptions as NatsConnectionOptions,
   type KV,
   type KvEntry as NatsKvEntry,
+  KvWatchInclude,
+  type ObjectInfo as NatsObjectInfo,
+  type ObjectStore,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -44,6 +47,9 @@ import type {
   KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  ObjectInfo,
+  ObjectStoreBucket,
+  ObjectStoreOptions,
   PubAck,
   PublishOptions,
   PullConsumer,
@@ -96,8 +102,10 @@ function isNatsError(e: unknown): e is NatsError {
 // JetStream's "wrong last sequence": a compare-and-set write lost.
 const WRONG_LAST_SEQUENCE = 10071;
 
+const OPERATIONS = { PUT: "put", DEL: "delete", PURGE: "purge" } as const;
+
 function toKvEntry(e: NatsKvEntry): KvEntry {
-  return { key: e.key, value: e.value, revision: e.revision, operation: e.operation === "PUT" ? "put" : "delete" };
+  return { key: e.key, value: e.value, revision: e.revision, operation: OPERATIONS[e.operation], created: e.created };
 }
 
 class NatsKvBucket implements KvBucket {
@@ -136,8 +144,25 @@ class NatsKvBucket implements KvBucket {
     return this.cas(key, () => this.kv.delete(key, revision !== undefined ? { previousSeq: revision } : {}));
   }
 
+  async purge(key: string): Promise<void> {
+    await this.kv.purge(key);
+  }
+
+  async revision(): Promise<number> {
+    return (await this.kv.status()).streamInfo.state.last_seq;
+  }
+
+  async keys(filter?: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.kv.keys(filter)) out.push(k);
+    return out;
+  }
+
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
-    const iter = await this.kv.watch(options.key !== undefined ? { key: options.key } : {});
+    const iter = await this.kv.watch({
+      ...(options.key !== undefined ? { key: options.key } : {}),
+      ...(options.initial === false ? { include: KvWatchInclude.UpdatesOnly } : {}),
+    });
     let stopped = false;
     void (async () => {
       let error: Error | undefined;
@@ -152,6 +177,38 @@ class NatsKvBucket implements KvBucket {
       stopped = true;
       iter.stop();
     };
+  }
+}
+
+function toObjectInfo(i: NatsObjectInfo): ObjectInfo {
+  return { name: i.name, size: i.size, modified: new Date(i.mtime), digest: i.digest };
+}
+
+class NatsObjectStore implements ObjectStoreBucket {
+  constructor(
+    readonly name: string,
+    private readonly os: ObjectStore,
+  ) {}
+
+  async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<ObjectInfo> {
+    return toObjectInfo(data instanceof Uint8Array ? await this.os.putBlob({ name }, data) : await this.os.put({ name }, data));
+  }
+
+  async get(name: string): Promise<Uint8Array | undefined> {
+    return (await this.os.getBlob(name)) ?? undefined;
+  }
+
+  async info(name: string): Promise<ObjectInfo | undefined> {
+    const i = await this.os.info(name);
+    return i && !i.deleted ? toObjectInfo(i) : undefined;
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.os.delete(name);
+  }
+
+  async list(): Promise<ObjectInfo[]> {
+    return (await this.os.list()).filter((i) => !i.deleted).map(toObjectInfo);
   }
 }
 
@@ -179,6 +236,7 @@ function toNatsStream(c: StreamConfig): Partial<NatsStreamConfig> {
     max_msgs: c.maxMsgs,
     max_bytes: c.maxBytes,
     num_replicas: c.replicas,
+    ...(c.maxMsgsPerSubject !== undefined ? { max_msgs_per_subject: c.maxMsgsPerSubject } : {}),
   };
 }
 
@@ -271,6 +329,7 @@ class NatsJetStream implements JetStream {
       maxMsgs: c.max_msgs,
       maxBytes: c.max_bytes,
       replicas: c.num_replicas,
+      maxMsgsPerSubject: c.max_msgs_per_subject,
     };
   }
 
@@ -399,8 +458,21 @@ class NatsTransport implements Transport {
     const kv = await this.nc.jetstream().views.kv(bucket, {
       history: options.history ?? 1,
       ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
+      ...(options.storage !== undefined ? { storage: options.storage as StorageType } : {}),
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
     });
     return new NatsKvBucket(bucket, kv);
+  }
+
+  async objectStore(bucket: string, options: ObjectStoreOptions = {}): Promise<ObjectStoreBucket> {
+    const os = await this.nc.jetstream().views.os(bucket, {
+      ...(options.ttlMs !== undefined ? { ttl: nanos(options.ttlMs) } : {}),
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
+      ...(options.storage !== undefined ? { storage: options.storage as StorageType } : {}),
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+    });
+    return new NatsObjectStore(bucket, os);
   }
 
   jetstream(): JetStream {
