@@ -5,6 +5,7 @@ import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, SetupError } from "../errors.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import { DELIVERY } from "../jetstream/delivery.js";
+import { KV_ENTRY, type KvWatchSpec } from "../jetstream/kv-watch.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
@@ -33,6 +34,8 @@ export interface HandlerBinding {
   readonly overflow: (ctx: MessageContext) => Promise<void>;
   /** For `@Consume` handlers: the stream and durable they read. */
   readonly consume?: ConsumeSpec;
+  /** For `@WatchKv` handlers: the bucket and keys they watch. */
+  readonly watch?: KvWatchSpec;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -98,6 +101,9 @@ function argResolvers(name: string, params: readonly ParamSpec[], subjectParams:
       case "delivery":
         resolvers[p.index] = (ctx) => ctx.get(DELIVERY);
         break;
+      case "kvEntry":
+        resolvers[p.index] = (ctx) => ctx.get(KV_ENTRY);
+        break;
       case "param": {
         const position = subjectParams.get(p.name ?? "");
         if (position === undefined) {
@@ -132,7 +138,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const { container } = x;
   const controllerMeta = getControllerMetadata(controller);
   const name = `${controller.name}.${String(meta.method)}`;
-  const compiled = compileSubject(controllerMeta?.prefix, meta.subject);
+  const compiled = compileSubject(meta.watch ? undefined : controllerMeta?.prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const concurrency = meta.options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -147,8 +153,10 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const params = getParams(controller, meta.method);
   const takesDelivery = params.some((p) => p.kind === "delivery");
   if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
+  if (params.some((p) => p.kind === "kvEntry") && !meta.watch) throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
   const args = buildArgs(argResolvers(name, params, compiled.params));
   const consume = meta.consume?.({ name, filter: compiled.filter, concurrency, takesDelivery });
+  const watch = meta.watch?.({ name, filter: compiled.filter });
   const site = { target: controller, method: meta.method, name, container };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
@@ -185,6 +193,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     run: compose(chain, invoke),
     overflow: compose(overflowChain, overloaded),
     ...(consume ? { consume } : {}),
+    ...(watch ? { watch } : {}),
   };
 }
 
@@ -244,6 +253,8 @@ export function exploreControllers(
   });
   const seen = new Map<string, string>();
   for (const b of bindings) {
+    // Watchers of one bucket's keys each see every entry: nothing to collide.
+    if (b.watch) continue;
     const c = b.consume?.consumer;
     const key = c ? `\u0000js\u0000${c.stream}\u0000${c.durable}` : `${b.info.subject}\u0000${b.info.queue ?? ""}`;
     const other = seen.get(key);

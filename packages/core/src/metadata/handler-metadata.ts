@@ -2,6 +2,7 @@ import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
 import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
+import type { KvWatchSpec } from "../jetstream/kv-watch.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
@@ -45,6 +46,11 @@ export interface HandlerMetadata {
   readonly overflow?: (site: HandlerSite) => MiddlewareSpec[];
   /** Set by `@Consume`: the handler reads a JetStream durable instead of subscribing. Throws `SetupError`. */
   readonly consume?: (site: ConsumeSite) => ConsumeSpec;
+  /**
+   * Set by `@WatchKv`: the handler runs for a bucket's entries; `subject` is its key filter, which
+   * the controller prefix does not apply to. Throws `SetupError`.
+   */
+  readonly watch?: (site: { readonly name: string; readonly filter: string }) => KvWatchSpec;
 }
 
 export type ControllerScope = "singleton" | "message";
@@ -56,7 +62,7 @@ export interface ControllerMetadata {
   readonly scope: ControllerScope;
 }
 
-export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx" | "delivery";
+export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx" | "delivery" | "kvEntry";
 
 export interface ParamSpec {
   readonly index: number;
