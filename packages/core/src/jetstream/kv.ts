@@ -77,7 +77,7 @@ export function resolveKv(declaration: unknown, where: string): ResolvedKv {
   if (!isKvDeclaration(declaration)) throw new SetupError(where, "is not a key-value bucket declaration.", "pass the result of defineKv({ bucket }).");
   const o = declaration.options;
   if (!isValidBucketName(o.bucket)) {
-    throw new SetupError(`${where} bucket`, `${JSON.stringify(o.bucket)} is not a valid bucket name.`, "use letters, digits, - and _.");
+    throw new SetupError(where, `${JSON.stringify(o.bucket)} is not a valid bucket name.`, "use letters, digits, - and _.");
   }
   const at = `kv ${o.bucket}`;
   const history = o.history ?? 1;
@@ -113,6 +113,8 @@ export interface KvChange<T> {
   readonly revision: number;
   readonly operation: KvOperation;
   readonly created: Date;
+  /** True for the current values delivered before the live changes. */
+  readonly initial: boolean;
 }
 
 export type KvOperation = "PUT" | "DEL" | "PURGE";
@@ -184,27 +186,34 @@ export class KvHandle<T = unknown> {
   }
 
   /**
-   * Every change to matching keys (after their current values unless `initial` is false), decoded,
-   * in revision order. A value that does not decode is reported to `onError` and skipped.
+   * Every matching key's current value (deleted keys left out; none with `initial: false`), then
+   * every change, decoded, in revision order. A value that does not decode goes to `onError`, skipped.
+   * Resolves once watching, to the function that stops the watch.
    */
-  watch(
+  async watch(
     onChange: (change: KvChange<T>) => void,
     options: { keys?: string; initial?: boolean; onError?: (error: unknown, entry: KvEntry) => void } = {},
   ): Promise<() => void> {
+    const bucket = this.bucket();
+    const initial = options.initial ?? true;
+    // Entries up to this revision were there before the watch: the current values.
+    const initialUpTo = initial ? await bucket.revision() : 0;
     let chain = Promise.resolve();
-    return this.bucket().watch(
+    return bucket.watch(
       (entry) => {
+        if (entry.revision <= initialUpTo && entry.operation !== "put") return;
         // Decoding may be async (schemas); chained so changes still arrive in order.
         chain = chain.then(async () => {
           try {
             const value = entry.operation === "put" ? await this.decode(entry.value) : undefined;
-            onChange({ key: entry.key, value, revision: entry.revision, operation: kvOperation(entry), created: entry.created });
+            const { key, revision, created } = entry;
+            onChange({ key, value, revision, operation: kvOperation(entry), created, initial: revision <= initialUpTo });
           } catch (e) {
             options.onError?.(e, entry);
           }
         });
       },
-      { ...(options.keys !== undefined ? { key: options.keys } : {}), ...(options.initial !== undefined ? { initial: options.initial } : {}) },
+      { initial, ...(options.keys !== undefined ? { key: options.keys } : {}) },
     );
   }
 }

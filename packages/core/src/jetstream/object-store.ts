@@ -57,7 +57,7 @@ export function resolveObjectStore(declaration: unknown, where: string): Resolve
   if (!isObjectStoreDeclaration(declaration)) throw new SetupError(where, "is not an object store declaration.", "pass the result of defineObjectStore({ bucket }).");
   const o = declaration.options;
   if (!isValidBucketName(o.bucket)) {
-    throw new SetupError(`${where} bucket`, `${JSON.stringify(o.bucket)} is not a valid bucket name.`, "use letters, digits, - and _.");
+    throw new SetupError(where, `${JSON.stringify(o.bucket)} is not a valid bucket name.`, "use letters, digits, - and _.");
   }
   const at = `object store ${o.bucket}`;
   const storage = o.storage ?? "file";

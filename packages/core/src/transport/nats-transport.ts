@@ -159,9 +159,12 @@ class NatsKvBucket implements KvBucket {
   }
 
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
+    // Only changes: from the revision after the last one now, so a write made while the watch's
+    // consumer is still being created is not missed (as with "deliver new" it could be).
+    const from = options.initial === false ? (await this.revision()) + 1 : undefined;
     const iter = await this.kv.watch({
       ...(options.key !== undefined ? { key: options.key } : {}),
-      ...(options.initial === false ? { include: KvWatchInclude.UpdatesOnly } : {}),
+      ...(from !== undefined ? { include: KvWatchInclude.AllHistory, resumeFromRevision: from } : {}),
     });
     let stopped = false;
     void (async () => {
