@@ -163,6 +163,10 @@ export function kvWatchSuite(name: string, setup: () => Promise<KvWatchEnv>): vo
       expect(app.container.resolve(kvToken(FLAGS))).toBe(handle);
       await expect(handle!.get("x")).rejects.toThrow(/not open/);
       await app.start();
+      // A handle first asked for after start is set up on first use.
+      const late = app.container.resolve(kvToken(defineKv<number>({ bucket: "handle_late" })));
+      await late.put("x", 1);
+      expect((await late.get("x"))?.value).toBe(1);
       const flags = handle!;
       const r1 = await flags.create("a", { on: true });
       await expect(flags.create("a", { on: false })).rejects.toBeInstanceOf(RevisionMismatchError);

@@ -174,7 +174,7 @@ export class NatsApp {
       if (!binding.watch) continue;
       const watcher = new KvWatcher({ ...binding, watch: binding.watch }, this.container, this.metrics);
       this.subscribers.push(watcher);
-      await watcher.start(this.buckets.kvBucket(binding.watch.kv.bucket));
+      await watcher.start(await this.buckets.kvBucket(binding.watch.kv.bucket));
     }
   }
 

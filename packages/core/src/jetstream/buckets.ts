@@ -42,17 +42,17 @@ interface Slot<R, H, B> {
   readonly user: string;
   readonly resolved: R;
   readonly handle: H;
-  bucket?: B;
+  bucket?: Promise<B>;
 }
 
 /**
- * One app's buckets: the handles its classes were given (made on first injection, at `create`) and
- * the buckets its watchers read, all set up at `start()` and closed at `stop()`.
+ * One app's buckets: the handles its classes were given (made on first injection, mostly at
+ * `create`) and the buckets its watchers read, set up at `start()` and closed at `stop()`.
  */
 export class BucketRegistry {
   private readonly kvs = new Map<string, Slot<ResolvedKv, KvHandle, KvBucket>>();
   private readonly stores = new Map<string, Slot<ResolvedObjectStore, ObjectStoreHandle, ObjectStoreBucket>>();
-  private open = false;
+  private running: { transport: Transport; logger: Logger } | undefined;
 
   /** The declaration's handle; `user` says who asked, for conflicting declarations. */
   kv<T>(declaration: KvDeclaration<T>, user = "@InjectKv"): KvHandle<T> {
@@ -63,11 +63,7 @@ export class BucketRegistry {
   addKv(resolved: ResolvedKv, user: string): KvHandle {
     let slot = this.kvs.get(resolved.bucket);
     if (!slot) {
-      const made: Slot<ResolvedKv, KvHandle, KvBucket> = {
-        user,
-        resolved,
-        handle: new KvHandle(resolved, () => made.bucket ?? this.closed(`kv ${resolved.bucket}`)),
-      };
+      const made: Slot<ResolvedKv, KvHandle, KvBucket> = { user, resolved, handle: new KvHandle(resolved, () => this.openKv(made)) };
       this.kvs.set(resolved.bucket, (slot = made));
     } else distinctByName("kv bucket", [{ ...slot, name: resolved.bucket }, { user, name: resolved.bucket, resolved }]);
     return slot.handle;
@@ -80,42 +76,50 @@ export class BucketRegistry {
       const made: Slot<ResolvedObjectStore, ObjectStoreHandle, ObjectStoreBucket> = {
         user,
         resolved,
-        handle: new ObjectStoreHandle(resolved.bucket, () => made.bucket ?? this.closed(`object store ${resolved.bucket}`)),
+        handle: new ObjectStoreHandle(resolved.bucket, () => this.openStore(made)),
       };
       this.stores.set(resolved.bucket, (slot = made));
     } else distinctByName("object store", [{ ...slot, name: resolved.bucket }, { user, name: resolved.bucket, resolved }]);
     return slot.handle;
   }
 
-  /** The bucket behind a handle, once open. */
-  kvBucket(name: string): KvBucket {
-    return this.kvs.get(name)?.bucket ?? this.closed(`kv ${name}`);
+  /** The bucket behind a watcher, set up by `start()`. */
+  kvBucket(name: string): Promise<KvBucket> {
+    const slot = this.kvs.get(name);
+    return slot ? this.openKv(slot) : Promise.reject(new NatsflowError(`kv ${name} is not used by this app`));
   }
 
-  private closed(what: string): never {
-    throw new NatsflowError(`${what} is not open: ${this.open ? "it could not be set up" : "buckets are set up by app.start() and closed by app.stop()"}`);
+  // A handle first asked for after start (by a message-scoped provider, say) is set up on first use.
+  private openKv(slot: Slot<ResolvedKv, unknown, KvBucket>): Promise<KvBucket> {
+    const { bucket } = slot.resolved;
+    return this.open(slot, `kv ${bucket}`, `KV_${bucket}`, (t) => t.kv(bucket, slot.resolved.create));
+  }
+
+  private openStore(slot: Slot<ResolvedObjectStore, unknown, ObjectStoreBucket>): Promise<ObjectStoreBucket> {
+    const { bucket } = slot.resolved;
+    return this.open(slot, `object store ${bucket}`, `OBJ_${bucket}`, (t) => t.objectStore(bucket, slot.resolved.create));
+  }
+
+  private open<B>(slot: Slot<ResolvedKv | ResolvedObjectStore, unknown, B>, what: string, stream: string, open: (t: Transport) => Promise<B>): Promise<B> {
+    const running = this.running;
+    if (!running) return Promise.reject(new NatsflowError(`${what} is not open: buckets are set up by app.start() and closed by app.stop()`));
+    return (slot.bucket ??= ensureBucket(running.transport, what, stream, slot.resolved, () => open(running.transport), running.logger));
   }
 
   /** Creates or verifies every bucket; drift fails with a `SetupError` naming the field. */
   async start(transport: Transport, logger: Logger): Promise<void> {
-    this.open = true;
-    for (const slot of this.kvs.values()) {
-      const { bucket } = slot.resolved;
-      slot.bucket = await ensureBucket(transport, `kv ${bucket}`, `KV_${bucket}`, slot.resolved, () => transport.kv(bucket, slot.resolved.create), logger);
-    }
-    for (const slot of this.stores.values()) {
-      const { bucket } = slot.resolved;
-      slot.bucket = await ensureBucket(transport, `object store ${bucket}`, `OBJ_${bucket}`, slot.resolved, () => transport.objectStore(bucket, slot.resolved.create), logger);
-    }
+    this.running = { transport, logger };
+    for (const slot of this.kvs.values()) await this.openKv(slot);
+    for (const slot of this.stores.values()) await this.openStore(slot);
   }
 
   get isEmpty(): boolean {
     return this.kvs.size === 0 && this.stores.size === 0;
   }
 
-  /** Handles throw a clear error from now on instead of reaching a closed connection. */
+  /** Handles reject with a clear error from now on instead of reaching a closed connection. */
   stop(): void {
-    this.open = false;
+    this.running = undefined;
     for (const slot of [...this.kvs.values(), ...this.stores.values()]) delete slot.bucket;
   }
 }

@@ -134,7 +134,7 @@ export class KvHandle<T = unknown> {
   /** @internal made by the app for each declaration it is asked for */
   constructor(
     private readonly kv: ResolvedKv,
-    private readonly bucket: () => KvBucket,
+    private readonly bucket: () => Promise<KvBucket>,
   ) {}
 
   get name(): string {
@@ -152,37 +152,40 @@ export class KvHandle<T = unknown> {
   }
 
   async get(key: string): Promise<KvValue<T> | undefined> {
-    const e = await this.bucket().get(key);
+    const e = await (await this.bucket()).get(key);
     return e && { value: await this.decode(e.value), revision: e.revision, created: e.created };
   }
 
   /** Returns the new revision. */
   async put(key: string, value: T): Promise<number> {
-    return this.bucket().put(key, await this.encode(value));
+    const data = await this.encode(value);
+    return (await this.bucket()).put(key, data);
   }
 
   /** Writes only if the key is absent or deleted. */
   async create(key: string, value: T): Promise<number> {
-    return this.bucket().create(key, await this.encode(value));
+    const data = await this.encode(value);
+    return (await this.bucket()).create(key, data);
   }
 
   /** Writes only if the key is still at `revision`. */
   async update(key: string, value: T, revision: number): Promise<number> {
-    return this.bucket().update(key, await this.encode(value), revision);
+    const data = await this.encode(value);
+    return (await this.bucket()).update(key, data, revision);
   }
 
-  delete(key: string, revision?: number): Promise<void> {
-    return this.bucket().delete(key, revision);
+  async delete(key: string, revision?: number): Promise<void> {
+    return (await this.bucket()).delete(key, revision);
   }
 
   /** Drops the key's history too. */
-  purge(key: string): Promise<void> {
-    return this.bucket().purge(key);
+  async purge(key: string): Promise<void> {
+    return (await this.bucket()).purge(key);
   }
 
   /** Keys with a value, matching `filter` (default every key). */
-  keys(filter?: string): Promise<string[]> {
-    return this.bucket().keys(filter);
+  async keys(filter?: string): Promise<string[]> {
+    return (await this.bucket()).keys(filter);
   }
 
   /**
@@ -194,7 +197,7 @@ export class KvHandle<T = unknown> {
     onChange: (change: KvChange<T>) => void,
     options: { keys?: string; initial?: boolean; onError?: (error: unknown, entry: KvEntry) => void } = {},
   ): Promise<() => void> {
-    const bucket = this.bucket();
+    const bucket = await this.bucket();
     const initial = options.initial ?? true;
     // Entries up to this revision were there before the watch: the current values.
     const initialUpTo = initial ? await bucket.revision() : 0;

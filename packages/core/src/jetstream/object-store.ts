@@ -79,29 +79,29 @@ export class ObjectStoreHandle {
   /** @internal made by the app for each declaration it is asked for */
   constructor(
     readonly name: string,
-    private readonly store: () => ObjectStoreBucket,
+    private readonly store: () => Promise<ObjectStoreBucket>,
   ) {}
 
   /** Stores (or replaces) an object; a stream is read to its end. */
-  put(name: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<ObjectInfo> {
-    return this.store().put(name, data);
+  async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<ObjectInfo> {
+    return (await this.store()).put(name, data);
   }
 
   /** The whole object, or undefined when there is none. */
-  get(name: string): Promise<Uint8Array | undefined> {
-    return this.store().get(name);
+  async get(name: string): Promise<Uint8Array | undefined> {
+    return (await this.store()).get(name);
   }
 
-  info(name: string): Promise<ObjectInfo | undefined> {
-    return this.store().info(name);
+  async info(name: string): Promise<ObjectInfo | undefined> {
+    return (await this.store()).info(name);
   }
 
-  delete(name: string): Promise<void> {
-    return this.store().delete(name);
+  async delete(name: string): Promise<void> {
+    return (await this.store()).delete(name);
   }
 
-  list(): Promise<ObjectInfo[]> {
-    return this.store().list();
+  async list(): Promise<ObjectInfo[]> {
+    return (await this.store()).list();
   }
 }
 
