@@ -19,6 +19,7 @@ export { Ctx } from "./decorators/ctx.js";
 export { Consume } from "./decorators/consume.js";
 export { Delivery } from "./decorators/delivery.js";
 export { WatchKv } from "./decorators/watch-kv.js";
+export { WatchObjects } from "./decorators/watch-objects.js";
 export { KvEntry } from "./decorators/kv-entry.js";
 export { InjectKv } from "./decorators/inject-kv.js";
 export { InjectObjectStore } from "./decorators/inject-object-store.js";
@@ -34,6 +35,7 @@ export type { KvChange, KvDeclaration, KvOperation, KvOptions, KvValue } from ".
 export type { KvEntryInfo, WatchKvOptions } from "./jetstream/kv-watch.js";
 export { defineObjectStore, ObjectStoreHandle, objectStoreToken } from "./jetstream/object-store.js";
 export type { ObjectStoreDeclaration, ObjectStoreOptions } from "./jetstream/object-store.js";
+export type { ObjectChangeInfo, WatchObjectsOptions } from "./jetstream/object-watch.js";
 export {
   DEAD_LETTER_CONSUMER_HEADER,
   DEAD_LETTER_DELIVERIES_HEADER,
@@ -99,6 +101,7 @@ export type {
   KvBucketOptions,
   KvWatchOptions,
   MessageHeaders,
+  ObjectChange,
   ObjectInfo,
   ObjectStoreBucket,
   PubAck,

@@ -1,7 +1,20 @@
 /** `defineKv` / `@WatchKv` / `@KvEntry()` mistakes fail `NatsApp.create` with a `SetupError` naming the setting. */
 import "reflect-metadata";
 
-import { Controller, defineKv, KvEntry, NatsApp, SetupError, Subscribe, WatchKv, type Constructor, type KvDeclaration } from "@natsflow/core";
+import {
+  Controller,
+  defineKv,
+  defineObjectStore,
+  KvEntry,
+  NatsApp,
+  SetupError,
+  Subscribe,
+  WatchKv,
+  WatchObjects,
+  type Constructor,
+  type KvDeclaration,
+  type ObjectStoreDeclaration,
+} from "@natsflow/core";
 import { TestBroker } from "@natsflow/testing";
 import { describe, expect, it } from "vitest";
 
@@ -45,6 +58,27 @@ describe("KV option checks at create", () => {
       on(@KvEntry() _e: unknown) {}
     }
     expect((await setupError(S)).setting).toBe("S.on @KvEntry()");
+  });
+
+  it("refuses @WatchObjects on something that is not a store, a bad store ttl, and @KvEntry() on an object watcher", async () => {
+    @Controller()
+    class NotAStore {
+      @WatchObjects(defineKv({ bucket: "kv_not_store" }) as unknown as ObjectStoreDeclaration)
+      on() {}
+    }
+    expect((await setupError(NotAStore)).setting).toBe("NotAStore.on store");
+    @Controller()
+    class BadTtl {
+      @WatchObjects(defineObjectStore({ bucket: "files", ttl: -1 }))
+      on() {}
+    }
+    expect((await setupError(BadTtl)).setting).toBe("object store files ttl");
+    @Controller()
+    class EntryOnObjects {
+      @WatchObjects(defineObjectStore({ bucket: "files" }))
+      on(@KvEntry() _e: unknown) {}
+    }
+    expect((await setupError(EntryOnObjects)).setting).toBe("EntryOnObjects.on @KvEntry()");
   });
 
   it("refuses one bucket declared two ways", async () => {

@@ -141,7 +141,7 @@ export function kvWatchSuite(name: string, setup: () => Promise<KvWatchEnv>): vo
       await raw.put("k", enc.encode(JSON.stringify({ n: 2 })));
       await waitFor("the entry after the failures", () => seen.length >= 1);
       expect(seen).toEqual([2]);
-      const failures = logs.find(/kv watch handler failed/);
+      const failures = logs.find(/watch handler failed/);
       expect(failures).toHaveLength(2);
       expect(failures.map((f) => (f.err as { type?: string } | undefined)?.type)).toEqual(["Error", "ValidationError"]);
     });

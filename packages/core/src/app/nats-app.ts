@@ -10,7 +10,9 @@ import { Subscriber } from "../dispatch/subscriber.js";
 import { ConnectionError, NatsflowError } from "../errors.js";
 import { JetStreamConsumer } from "../jetstream/consumer.js";
 import { BucketRegistry } from "../jetstream/buckets.js";
-import { KvWatcher } from "../jetstream/kv-watch.js";
+import { kvSource } from "../jetstream/kv-watch.js";
+import { objectSource } from "../jetstream/object-watch.js";
+import { Watcher } from "../jetstream/watcher.js";
 import { distinctByName, ensureStream, type ResolvedStream } from "../jetstream/stream.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../metadata/explorer.js";
@@ -43,7 +45,8 @@ export class NatsApp {
   private readonly streams: ResolvedStream[];
   /** KV buckets and object stores its handles and watchers use, made or verified at start. */
   private readonly buckets = new BucketRegistry();
-  private readonly subscribers: Array<Subscriber | JetStreamConsumer | KvWatcher> = [];
+  /** Whatever takes messages in: subscribers, consumers, watchers. */
+  private readonly subscribers: Array<Pick<Subscriber, "stop" | "pending" | "settled">> = [];
   private transport: Transport | undefined;
   private state: State = "created";
   private starting: Promise<void> | undefined;
@@ -77,7 +80,10 @@ export class NatsApp {
       "stream",
       this.bindings.flatMap((b) => (b.consume ? [{ user: b.info.name, name: b.consume.stream.config.name, resolved: b.consume.stream }] : [])),
     );
-    for (const b of this.bindings) if (b.watch) this.buckets.addKv(b.watch.kv, b.info.name);
+    for (const { watch, info } of this.bindings) {
+      if (watch?.kind === "kv") this.buckets.addKv(watch.kv, info.name);
+      else if (watch) this.buckets.addStore(watch.store, info.name);
+    }
     this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
@@ -171,10 +177,14 @@ export class NatsApp {
     if (this.buckets.isEmpty) return;
     await this.buckets.start(transport, this.logger);
     for (const binding of this.bindings) {
-      if (!binding.watch) continue;
-      const watcher = new KvWatcher({ ...binding, watch: binding.watch }, this.container, this.metrics);
+      const { watch } = binding;
+      if (!watch) continue;
+      const watcher =
+        watch.kind === "kv"
+          ? new Watcher(binding, kvSource(watch, await this.buckets.kvBucket(watch.kv.bucket)), this.container, this.metrics)
+          : new Watcher(binding, objectSource(watch, await this.buckets.storeBucket(watch.store.bucket)), this.container, this.metrics);
       this.subscribers.push(watcher);
-      await watcher.start(await this.buckets.kvBucket(binding.watch.kv.bucket));
+      await watcher.start();
     }
   }
 

@@ -70,7 +70,11 @@ export class BucketRegistry {
   }
 
   objectStore(declaration: ObjectStoreDeclaration, user = "@InjectObjectStore"): ObjectStoreHandle {
-    const resolved = resolveObjectStore(declaration, `${user} store`);
+    return this.addStore(resolveObjectStore(declaration, `${user} store`), user);
+  }
+
+  /** A store the app uses (a watcher's, say), set up at start like the injected ones. */
+  addStore(resolved: ResolvedObjectStore, user: string): ObjectStoreHandle {
     let slot = this.stores.get(resolved.bucket);
     if (!slot) {
       const made: Slot<ResolvedObjectStore, ObjectStoreHandle, ObjectStoreBucket> = {
@@ -81,6 +85,12 @@ export class BucketRegistry {
       this.stores.set(resolved.bucket, (slot = made));
     } else distinctByName("object store", [{ ...slot, name: resolved.bucket }, { user, name: resolved.bucket, resolved }]);
     return slot.handle;
+  }
+
+  /** The store behind a watcher, set up by `start()`. */
+  storeBucket(name: string): Promise<ObjectStoreBucket> {
+    const slot = this.stores.get(name);
+    return slot ? this.openStore(slot) : Promise.reject(new NatsflowError(`object store ${name} is not used by this app`));
   }
 
   /** The bucket behind a watcher, set up by `start()`. */

@@ -6,6 +6,7 @@ import { OverloadedError, SetupError } from "../errors.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import { DELIVERY } from "../jetstream/delivery.js";
 import { KV_ENTRY, type KvWatchSpec } from "../jetstream/kv-watch.js";
+import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
@@ -34,8 +35,8 @@ export interface HandlerBinding {
   readonly overflow: (ctx: MessageContext) => Promise<void>;
   /** For `@Consume` handlers: the stream and durable they read. */
   readonly consume?: ConsumeSpec;
-  /** For `@WatchKv` handlers: the bucket and keys they watch. */
-  readonly watch?: KvWatchSpec;
+  /** For `@WatchKv` and `@WatchObjects` handlers: what they watch. */
+  readonly watch?: KvWatchSpec | ObjectWatchSpec;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -153,10 +154,10 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const params = getParams(controller, meta.method);
   const takesDelivery = params.some((p) => p.kind === "delivery");
   if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
-  if (params.some((p) => p.kind === "kvEntry") && !meta.watch) throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
+  const watch = meta.watch?.({ name, filter: compiled.filter });
+  if (params.some((p) => p.kind === "kvEntry") && watch?.kind !== "kv") throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
   const args = buildArgs(argResolvers(name, params, compiled.params));
   const consume = meta.consume?.({ name, filter: compiled.filter, concurrency, takesDelivery });
-  const watch = meta.watch?.({ name, filter: compiled.filter });
   const site = { target: controller, method: meta.method, name, container };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;

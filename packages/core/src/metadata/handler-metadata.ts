@@ -3,6 +3,7 @@ import type { DependencyContainer } from "tsyringe";
 
 import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
 import type { KvWatchSpec } from "../jetstream/kv-watch.js";
+import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
@@ -47,10 +48,10 @@ export interface HandlerMetadata {
   /** Set by `@Consume`: the handler reads a JetStream durable instead of subscribing. Throws `SetupError`. */
   readonly consume?: (site: ConsumeSite) => ConsumeSpec;
   /**
-   * Set by `@WatchKv`: the handler runs for a bucket's entries; `subject` is its key filter, which
-   * the controller prefix does not apply to. Throws `SetupError`.
+   * Set by `@WatchKv` and `@WatchObjects`: the handler runs for a bucket's entries; `subject` is its
+   * key filter, which the controller prefix does not apply to. Throws `SetupError`.
    */
-  readonly watch?: (site: { readonly name: string; readonly filter: string }) => KvWatchSpec;
+  readonly watch?: (site: { readonly name: string; readonly filter: string }) => KvWatchSpec | ObjectWatchSpec;
 }
 
 export type ControllerScope = "singleton" | "message";

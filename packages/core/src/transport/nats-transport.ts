@@ -47,6 +47,7 @@ import type {
   KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  ObjectChange,
   ObjectInfo,
   ObjectStoreBucket,
   ObjectStoreOptions,
@@ -212,6 +213,29 @@ class NatsObjectStore implements ObjectStoreBucket {
 
   async list(): Promise<ObjectInfo[]> {
     return (await this.os.list()).filter((i) => !i.deleted).map(toObjectInfo);
+  }
+
+  async watch(onChange: (change: ObjectChange) => void, options: { initial?: boolean; onEnd?: (error: Error | undefined) => void } = {}): Promise<() => void> {
+    // Always from the current objects: "deliver new" could miss a put made while the watch starts.
+    const iter = await this.os.watch({ includeHistory: true });
+    let stopped = false;
+    let initial = true;
+    void (async () => {
+      let error: Error | undefined;
+      try {
+        for await (const i of iter) {
+          if (i === null) initial = false; // the client's marker: the current objects are all out
+          else if (!initial || (options.initial !== false && !i.deleted)) onChange({ info: toObjectInfo(i), deleted: i.deleted, initial });
+        }
+      } catch (e) {
+        error = e instanceof Error ? e : new Error(String(e));
+      }
+      if (!stopped) options.onEnd?.(error);
+    })();
+    return () => {
+      stopped = true;
+      iter.stop();
+    };
   }
 }
 

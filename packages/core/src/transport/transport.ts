@@ -149,6 +149,14 @@ export interface ObjectStoreOptions {
   replicas?: number;
 }
 
+/** An object put or deleted, as an object store watch reports it. */
+export interface ObjectChange {
+  readonly info: ObjectInfo;
+  readonly deleted: boolean;
+  /** True for the objects that were there when the watch began. */
+  readonly initial: boolean;
+}
+
 /** A JetStream object store: named blobs, stored in chunks. */
 export interface ObjectStoreBucket {
   readonly name: string;
@@ -158,6 +166,11 @@ export interface ObjectStoreBucket {
   info(name: string): Promise<ObjectInfo | undefined>;
   delete(name: string): Promise<void>;
   list(): Promise<ObjectInfo[]>;
+  /**
+   * Reports every object there now (deleted ones left out) unless `initial` is false, then every put
+   * and delete. Resolves once watching; the function it resolves to stops the watch.
+   */
+  watch(onChange: (change: ObjectChange) => void, options?: { initial?: boolean; onEnd?: (error: Error | undefined) => void }): Promise<() => void>;
 }
 
 /** A durable pull consumer with explicit acks, as natsflow creates and compares it. */
