@@ -18,6 +18,11 @@ export { Msg } from "./decorators/msg.js";
 export { Ctx } from "./decorators/ctx.js";
 export { Consume } from "./decorators/consume.js";
 export { Delivery } from "./decorators/delivery.js";
+export { WatchKv } from "./decorators/watch-kv.js";
+export { WatchObjects } from "./decorators/watch-objects.js";
+export { KvEntry } from "./decorators/kv-entry.js";
+export { InjectKv } from "./decorators/inject-kv.js";
+export { InjectObjectStore } from "./decorators/inject-object-store.js";
 
 export { defineStream } from "./jetstream/stream.js";
 export type { StreamDeclaration, StreamOptions } from "./jetstream/stream.js";
@@ -25,6 +30,12 @@ export type { AckMode, ConsumeOptions, RetryOptions } from "./jetstream/consume-
 export { JetStreamDelivery } from "./jetstream/delivery.js";
 export type { Settlement } from "./jetstream/delivery.js";
 export type { Duration } from "./jetstream/duration.js";
+export { defineKv, KvHandle, kvToken } from "./jetstream/kv.js";
+export type { KvChange, KvDeclaration, KvOperation, KvOptions, KvValue } from "./jetstream/kv.js";
+export type { KvEntryInfo, WatchKvOptions } from "./jetstream/kv-watch.js";
+export { defineObjectStore, ObjectStoreHandle, objectStoreToken } from "./jetstream/object-store.js";
+export type { ObjectStoreDeclaration, ObjectStoreOptions } from "./jetstream/object-store.js";
+export type { ObjectChangeInfo, WatchObjectsOptions } from "./jetstream/object-watch.js";
 export {
   DEAD_LETTER_CONSUMER_HEADER,
   DEAD_LETTER_DELIVERIES_HEADER,
@@ -88,9 +99,11 @@ export type {
   JetStreamPull,
   KvBucket,
   KvBucketOptions,
-  KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  ObjectChange,
+  ObjectInfo,
+  ObjectStoreBucket,
   PubAck,
   PublishOptions,
   PullConsumer,

@@ -285,7 +285,7 @@ export class KvFailureStore implements FailureStore {
           const revision = base ? await bucket.update(key, encode(next), base.revision) : await bucket.create(key, encode(next));
           replay(base?.record, changes, this.clock(), true);
           for (const p of changes) p.revision = revision;
-          this.onEntry({ key, value: encode(next), revision, operation: "put" });
+          this.onEntry({ key, value: encode(next), revision, operation: "put", created: new Date() });
           this.refresh(key);
           this.recovered();
         } catch (e) {

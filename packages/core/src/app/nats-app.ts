@@ -5,11 +5,15 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 import { Broker } from "../broker/broker.js";
 import { registerProviders } from "../di/providers.js";
 import { hasOnShutdown, hasOnStartup } from "./lifespan.js";
-import { LOGGER } from "../di/tokens.js";
+import { BUCKETS, LOGGER } from "../di/tokens.js";
 import { Subscriber } from "../dispatch/subscriber.js";
 import { ConnectionError, NatsflowError } from "../errors.js";
 import { JetStreamConsumer } from "../jetstream/consumer.js";
-import { collectStreams, ensureStream, type ResolvedStream } from "../jetstream/stream.js";
+import { BucketRegistry } from "../jetstream/buckets.js";
+import { kvSource } from "../jetstream/kv-watch.js";
+import { objectSource } from "../jetstream/object-watch.js";
+import { Watcher } from "../jetstream/watcher.js";
+import { distinctByName, ensureStream, type ResolvedStream } from "../jetstream/stream.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
@@ -39,7 +43,10 @@ export class NatsApp {
   private readonly instances: object[];
   /** Streams the `@Consume` handlers read, made or verified at start. */
   private readonly streams: ResolvedStream[];
-  private readonly subscribers: Array<Subscriber | JetStreamConsumer> = [];
+  /** KV buckets and object stores its handles and watchers use, made or verified at start. */
+  private readonly buckets = new BucketRegistry();
+  /** Whatever takes messages in: subscribers, consumers, watchers. */
+  private readonly subscribers: Array<Pick<Subscriber, "stop" | "pending" | "settled">> = [];
   private transport: Transport | undefined;
   private state: State = "created";
   private starting: Promise<void> | undefined;
@@ -56,6 +63,7 @@ export class NatsApp {
     this.container.register(LOGGER, { useValue: this.logger });
     this.container.register(Broker, { useValue: this.broker });
     this.container.register(Metrics, { useValue: this.metrics });
+    this.container.register(BUCKETS, { useValue: this.buckets });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
     const providers = registerProviders(this.container, options.providers);
@@ -68,7 +76,14 @@ export class NatsApp {
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
     const explored = exploreControllers(this.container, options.controllers, options.middleware, this.logger, providers.message);
     this.bindings = explored.bindings;
-    this.streams = collectStreams(this.bindings.flatMap((b) => b.streams.map((stream) => ({ handler: b.info.name, stream }))));
+    this.streams = distinctByName(
+      "stream",
+      this.bindings.flatMap((b) => b.streams.map((stream) => ({ user: b.info.name, name: stream.config.name, resolved: stream }))),
+    );
+    for (const { watch, info } of this.bindings) {
+      if (watch?.kind === "kv") this.buckets.addKv(watch.kv, info.name);
+      else if (watch) this.buckets.addStore(watch.store, info.name);
+    }
     this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
@@ -121,15 +136,17 @@ export class NatsApp {
     this.setConnected(true);
     try {
       await this.startConsumers(this.transport);
+      await this.startWatchers(this.transport);
     } catch (e) {
       // A stream or consumer that cannot be set up fails start like a connection that cannot be made.
       for (const s of this.subscribers) s.stop();
       await this.transport.close();
+      this.buckets.stop();
       this.state = "stopped";
       throw e;
     }
     for (const binding of this.bindings) {
-      if (binding.consume) continue;
+      if (binding.consume || binding.watch) continue;
       const sub = new Subscriber(binding, this.transport, this.container, this.metrics);
       sub.start();
       this.subscribers.push(sub);
@@ -153,6 +170,21 @@ export class NatsApp {
       const consumer = new JetStreamConsumer({ ...binding, consume: binding.consume }, transport, this.container, this.metrics);
       this.subscribers.push(consumer);
       await consumer.start(js);
+    }
+  }
+
+  private async startWatchers(transport: Transport): Promise<void> {
+    if (this.buckets.isEmpty) return;
+    await this.buckets.start(transport, this.logger);
+    for (const binding of this.bindings) {
+      const { watch } = binding;
+      if (!watch) continue;
+      const watcher =
+        watch.kind === "kv"
+          ? new Watcher(binding, kvSource(watch, await this.buckets.kvBucket(watch.kv.bucket)), this.container, this.metrics)
+          : new Watcher(binding, objectSource(watch, await this.buckets.storeBucket(watch.store.bucket)), this.container, this.metrics);
+      this.subscribers.push(watcher);
+      await watcher.start();
     }
   }
 
@@ -243,6 +275,7 @@ export class NatsApp {
       if (!drained) this.logger.warn("shutdown timeout: drain did not finish; closing");
       if (!transport.isClosed) await transport.close();
     }
+    this.buckets.stop();
     for (const instance of wasRunning ? [...this.instances].reverse() : []) {
       if (!hasOnShutdown(instance)) continue;
       try {

@@ -50,9 +50,10 @@ export function isValidJetStreamName(name: unknown): name is string {
 }
 
 const RETENTION = ["limits", "interest", "workqueue"];
-const STORAGE = ["file", "memory"];
+export const STORAGE = ["file", "memory"];
 
-function limit(setting: string, value: number | undefined, fallback: number): number {
+/** A count setting: a positive integer, or -1 for unlimited. */
+export function limit(setting: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || (value < 1 && value !== -1)) throw new SetupError(setting, `must be a positive integer or -1 (unlimited), got ${String(value)}.`);
   return value;
@@ -91,9 +92,15 @@ export function resolveStream(declaration: unknown, where: string): ResolvedStre
   };
 }
 
-/** Fields of the stream that differ between the server and the declaration. */
-function drift(server: StreamConfig, declared: StreamConfig): Array<{ field: keyof StreamConfig; server: unknown; declared: unknown }> {
-  const out: Array<{ field: keyof StreamConfig; server: unknown; declared: unknown }> = [];
+export interface Drift {
+  readonly field: keyof StreamConfig;
+  readonly server: unknown;
+  readonly declared: unknown;
+}
+
+/** The declared fields (only those) whose value on the server differs; lists compare as sets. */
+export function drift(server: StreamConfig, declared: Partial<StreamConfig>): Drift[] {
+  const out: Drift[] = [];
   for (const field of Object.keys(declared) as Array<keyof StreamConfig>) {
     const a = server[field];
     const b = declared[field];
@@ -101,6 +108,12 @@ function drift(server: StreamConfig, declared: StreamConfig): Array<{ field: key
     if (!same) out.push({ field, server: a, declared: b });
   }
   return out;
+}
+
+/** Refuses drift with a `SetupError` naming the first field (as `label` spells it) and every difference. */
+export function refuseDrift(what: string, diffs: readonly Drift[], fix: string, label: (field: keyof StreamConfig) => string = String): never {
+  const described = diffs.map((d) => `${label(d.field)} is ${JSON.stringify(d.server)} on the server but declared ${JSON.stringify(d.declared)}`).join("; ");
+  throw new SetupError(`${what} ${diffs[0] ? label(diffs[0].field) : ""}`, `${described}.`, fix);
 }
 
 /** Creates the stream when missing; an existing one must match the declaration, or is updated with `update: true`. */
@@ -114,31 +127,29 @@ export async function ensureStream(js: JetStream, stream: ResolvedStream, logger
   }
   const diffs = drift(existing, config);
   if (diffs.length === 0) return;
-  const described = diffs.map((d) => `${d.field} is ${JSON.stringify(d.server)} on the server but declared ${JSON.stringify(d.declared)}`).join("; ");
   if (!stream.update) {
-    throw new SetupError(
-      `stream ${config.name} ${diffs[0]?.field ?? ""}`,
-      `${described}.`,
-      "declare what the server has, or pass update: true to defineStream() to update the stream at start.",
-    );
+    refuseDrift(`stream ${config.name}`, diffs, "declare what the server has, or pass update: true to defineStream() to update the stream at start.");
   }
   await js.updateStream(config);
   logger.info({ stream: config.name, changed: diffs.map((d) => d.field) }, "stream updated");
 }
 
-/** The distinct streams some handlers consume; two different declarations of one name cannot both hold. */
-export function collectStreams(uses: ReadonlyArray<{ handler: string; stream: ResolvedStream }>): ResolvedStream[] {
-  const byName = new Map<string, { handler: string; stream: ResolvedStream }>();
+/**
+ * One declaration per name: what several handlers (or handles) use, deduplicated; two different
+ * declarations of one name cannot both hold.
+ */
+export function distinctByName<T>(kind: string, uses: ReadonlyArray<{ user: string; name: string; resolved: T }>): T[] {
+  const byName = new Map<string, { user: string; resolved: T }>();
   for (const use of uses) {
-    const seen = byName.get(use.stream.config.name);
-    if (!seen) byName.set(use.stream.config.name, use);
-    else if (JSON.stringify(seen.stream) !== JSON.stringify(use.stream)) {
+    const seen = byName.get(use.name);
+    if (!seen) byName.set(use.name, use);
+    else if (JSON.stringify(seen.resolved) !== JSON.stringify(use.resolved)) {
       throw new SetupError(
-        `${use.handler} stream`,
-        `declares stream ${use.stream.config.name} differently from ${seen.handler}.`,
-        "define the stream once with defineStream() and share the declaration.",
+        `${use.user} ${kind}`,
+        `declares ${kind} ${use.name} differently from ${seen.user}.`,
+        `define the ${kind} once and share the declaration.`,
       );
     }
   }
-  return [...byName.values()].map((u) => u.stream);
+  return [...byName.values()].map((u) => u.resolved);
 }

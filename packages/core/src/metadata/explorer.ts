@@ -7,6 +7,8 @@ import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import type { ResolvedStream } from "../jetstream/stream.js";
 import { resolvePublishTargets } from "../pipeline/subscribe-pipeline.js";
 import { DELIVERY } from "../jetstream/delivery.js";
+import { KV_ENTRY, type KvWatchSpec } from "../jetstream/kv-watch.js";
+import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
@@ -38,6 +40,8 @@ export interface HandlerBinding {
   readonly consume?: ConsumeSpec;
   /** Streams the handler reads or publishes to: set up at start. */
   readonly streams: readonly ResolvedStream[];
+  /** For `@WatchKv` and `@WatchObjects` handlers: what they watch. */
+  readonly watch?: KvWatchSpec | ObjectWatchSpec;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -103,6 +107,9 @@ function argResolvers(name: string, params: readonly ParamSpec[], subjectParams:
       case "delivery":
         resolvers[p.index] = (ctx) => ctx.get(DELIVERY);
         break;
+      case "kvEntry":
+        resolvers[p.index] = (ctx) => ctx.get(KV_ENTRY);
+        break;
       case "param": {
         const position = subjectParams.get(p.name ?? "");
         if (position === undefined) {
@@ -137,7 +144,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const { container } = x;
   const controllerMeta = getControllerMetadata(controller);
   const name = `${controller.name}.${String(meta.method)}`;
-  const compiled = compileSubject(controllerMeta?.prefix, meta.subject);
+  const compiled = compileSubject(meta.watch ? undefined : controllerMeta?.prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const concurrency = meta.options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -152,6 +159,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const params = getParams(controller, meta.method);
   const takesDelivery = params.some((p) => p.kind === "delivery");
   if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
+  const watch = meta.watch?.({ name, filter: compiled.filter });
+  if (params.some((p) => p.kind === "kvEntry") && watch?.kind !== "kv") throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
   const args = buildArgs(argResolvers(name, params, compiled.params));
   const consume = meta.consume?.({ name, filter: compiled.filter, concurrency, takesDelivery });
   const publishes = resolvePublishTargets(name, getPublish(controller, meta.method));
@@ -192,6 +201,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     overflow: compose(overflowChain, overloaded),
     ...(consume ? { consume } : {}),
     streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
+    ...(watch ? { watch } : {}),
   };
 }
 
@@ -251,6 +261,8 @@ export function exploreControllers(
   });
   const seen = new Map<string, string>();
   for (const b of bindings) {
+    // Watchers of one bucket's keys each see every entry: nothing to collide.
+    if (b.watch) continue;
     const c = b.consume?.consumer;
     const key = c ? `\u0000js\u0000${c.stream}\u0000${c.durable}` : `${b.info.subject}\u0000${b.info.queue ?? ""}`;
     const other = seen.get(key);

@@ -4,6 +4,8 @@ import type { DependencyContainer } from "tsyringe";
 import type { PublishOptions } from "../decorators/publish.js";
 import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
 import type { PublishTarget } from "../pipeline/subscribe-pipeline.js";
+import type { KvWatchSpec } from "../jetstream/kv-watch.js";
+import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
@@ -49,6 +51,11 @@ export interface HandlerMetadata {
   readonly overflow?: (site: HandlerSite) => MiddlewareSpec[];
   /** Set by `@Consume`: the handler reads a JetStream durable instead of subscribing. Throws `SetupError`. */
   readonly consume?: (site: ConsumeSite) => ConsumeSpec;
+  /**
+   * Set by `@WatchKv` and `@WatchObjects`: the handler runs for a bucket's entries; `subject` is its
+   * key filter, which the controller prefix does not apply to. Throws `SetupError`.
+   */
+  readonly watch?: (site: { readonly name: string; readonly filter: string }) => KvWatchSpec | ObjectWatchSpec;
 }
 
 export type ControllerScope = "singleton" | "message";
@@ -60,7 +67,7 @@ export interface ControllerMetadata {
   readonly scope: ControllerScope;
 }
 
-export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx" | "delivery";
+export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx" | "delivery" | "kvEntry";
 
 export interface ParamSpec {
   readonly index: number;

@@ -22,6 +22,9 @@ import {
   type ConnectionOptions as NatsConnectionOptions,
   type KV,
   type KvEntry as NatsKvEntry,
+  KvWatchInclude,
+  type ObjectInfo as NatsObjectInfo,
+  type ObjectStore,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -44,6 +47,10 @@ import type {
   KvEntry,
   KvWatchOptions,
   MessageHeaders,
+  ObjectChange,
+  ObjectInfo,
+  ObjectStoreBucket,
+  ObjectStoreOptions,
   PubAck,
   PublishOptions,
   PullConsumer,
@@ -96,8 +103,10 @@ function isNatsError(e: unknown): e is NatsError {
 // JetStream's "wrong last sequence": a compare-and-set write lost.
 const WRONG_LAST_SEQUENCE = 10071;
 
+const OPERATIONS = { PUT: "put", DEL: "delete", PURGE: "purge" } as const;
+
 function toKvEntry(e: NatsKvEntry): KvEntry {
-  return { key: e.key, value: e.value, revision: e.revision, operation: e.operation === "PUT" ? "put" : "delete" };
+  return { key: e.key, value: e.value, revision: e.revision, operation: OPERATIONS[e.operation], created: e.created };
 }
 
 class NatsKvBucket implements KvBucket {
@@ -136,13 +145,88 @@ class NatsKvBucket implements KvBucket {
     return this.cas(key, () => this.kv.delete(key, revision !== undefined ? { previousSeq: revision } : {}));
   }
 
+  async purge(key: string): Promise<void> {
+    await this.kv.purge(key);
+  }
+
+  async revision(): Promise<number> {
+    return (await this.kv.status()).streamInfo.state.last_seq;
+  }
+
+  async keys(filter?: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.kv.keys(filter)) out.push(k);
+    return out;
+  }
+
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
-    const iter = await this.kv.watch(options.key !== undefined ? { key: options.key } : {});
+    // Only changes: from the revision after the last one now, so a write made while the watch's
+    // consumer is still being created is not missed (as with "deliver new" it could be).
+    const from = options.initial === false ? (await this.revision()) + 1 : undefined;
+    const iter = await this.kv.watch({
+      ...(options.key !== undefined ? { key: options.key } : {}),
+      ...(from !== undefined ? { include: KvWatchInclude.AllHistory, resumeFromRevision: from } : {}),
+    });
     let stopped = false;
     void (async () => {
       let error: Error | undefined;
       try {
         for await (const e of iter) onEntry(toKvEntry(e));
+      } catch (e) {
+        error = e instanceof Error ? e : new Error(String(e));
+      }
+      if (!stopped) options.onEnd?.(error);
+    })();
+    return () => {
+      stopped = true;
+      iter.stop();
+    };
+  }
+}
+
+function toObjectInfo(i: NatsObjectInfo): ObjectInfo {
+  return { name: i.name, size: i.size, modified: new Date(i.mtime), digest: i.digest };
+}
+
+class NatsObjectStore implements ObjectStoreBucket {
+  constructor(
+    readonly name: string,
+    private readonly os: ObjectStore,
+  ) {}
+
+  async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<ObjectInfo> {
+    return toObjectInfo(data instanceof Uint8Array ? await this.os.putBlob({ name }, data) : await this.os.put({ name }, data));
+  }
+
+  async get(name: string): Promise<Uint8Array | undefined> {
+    return (await this.os.getBlob(name)) ?? undefined;
+  }
+
+  async info(name: string): Promise<ObjectInfo | undefined> {
+    const i = await this.os.info(name);
+    return i && !i.deleted ? toObjectInfo(i) : undefined;
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.os.delete(name);
+  }
+
+  async list(): Promise<ObjectInfo[]> {
+    return (await this.os.list()).filter((i) => !i.deleted).map(toObjectInfo);
+  }
+
+  async watch(onChange: (change: ObjectChange) => void, options: { initial?: boolean; onEnd?: (error: Error | undefined) => void } = {}): Promise<() => void> {
+    // Always from the current objects: "deliver new" could miss a put made while the watch starts.
+    const iter = await this.os.watch({ includeHistory: true });
+    let stopped = false;
+    let initial = true;
+    void (async () => {
+      let error: Error | undefined;
+      try {
+        for await (const i of iter) {
+          if (i === null) initial = false; // the client's marker: the current objects are all out
+          else if (!initial || (options.initial !== false && !i.deleted)) onChange({ info: toObjectInfo(i), deleted: i.deleted, initial });
+        }
       } catch (e) {
         error = e instanceof Error ? e : new Error(String(e));
       }
@@ -179,6 +263,7 @@ function toNatsStream(c: StreamConfig): Partial<NatsStreamConfig> {
     max_msgs: c.maxMsgs,
     max_bytes: c.maxBytes,
     num_replicas: c.replicas,
+    ...(c.maxMsgsPerSubject !== undefined ? { max_msgs_per_subject: c.maxMsgsPerSubject } : {}),
   };
 }
 
@@ -289,6 +374,7 @@ class NatsJetStream implements JetStream {
       maxMsgs: c.max_msgs,
       maxBytes: c.max_bytes,
       replicas: c.num_replicas,
+      maxMsgsPerSubject: c.max_msgs_per_subject,
     };
   }
 
@@ -417,8 +503,21 @@ class NatsTransport implements Transport {
     const kv = await this.nc.jetstream().views.kv(bucket, {
       history: options.history ?? 1,
       ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
+      ...(options.storage !== undefined ? { storage: options.storage as StorageType } : {}),
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
     });
     return new NatsKvBucket(bucket, kv);
+  }
+
+  async objectStore(bucket: string, options: ObjectStoreOptions = {}): Promise<ObjectStoreBucket> {
+    const os = await this.nc.jetstream().views.os(bucket, {
+      ...(options.ttlMs !== undefined ? { ttl: nanos(options.ttlMs) } : {}),
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
+      ...(options.storage !== undefined ? { storage: options.storage as StorageType } : {}),
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+    });
+    return new NatsObjectStore(bucket, os);
   }
 
   jetstream(): JetStream {

@@ -54,8 +54,10 @@ export interface KvEntry {
   readonly value: Uint8Array;
   /** The bucket-wide sequence of this write: what `update` compares against. */
   readonly revision: number;
-  /** "delete" entries are tombstones with an empty value. */
-  readonly operation: "put" | "delete";
+  /** "delete" and "purge" entries are tombstones with an empty value; a purge also dropped the key's history. */
+  readonly operation: "put" | "delete" | "purge";
+  /** When the server stored this write. */
+  readonly created: Date;
 }
 
 /** How a bucket is made when it does not exist yet; an existing bucket is used as it is. */
@@ -64,11 +66,19 @@ export interface KvBucketOptions {
   ttlMs?: number;
   /** Values kept per key. Default 1. */
   history?: number;
+  /** Default unlimited. */
+  maxBytes?: number;
+  /** Default "file". */
+  storage?: "file" | "memory";
+  /** Default 1. */
+  replicas?: number;
 }
 
 export interface KvWatchOptions {
   /** A key or a subject-like filter (`users.*`, `>`). Default: every key. */
   key?: string;
+  /** Replay the latest entry of every matching key first. Default true; false: only later changes. */
+  initial?: boolean;
   /** Called once if the watch ends for any reason other than `stop()`, with the error if there was one. */
   onEnd?: (error: Error | undefined) => void;
 }
@@ -88,9 +98,15 @@ export interface KvBucket {
   put(key: string, value: Uint8Array): Promise<number>;
   /** Leaves a tombstone; with `revision`, only if the key is still at it. */
   delete(key: string, revision?: number): Promise<void>;
+  /** Drops the key's history, leaving one "purge" tombstone. */
+  purge(key: string): Promise<void>;
+  /** The latest revision written to the bucket (0 when it is empty): watched entries up to it were there before. */
+  revision(): Promise<number>;
+  /** The keys that have a value (not deleted), matching `filter` (default every key). */
+  keys(filter?: string): Promise<string[]>;
   /**
-   * Delivers the latest entry of every matching key (tombstones included), then every change, in
-   * revision order. Resolves once watching; the function it resolves to stops the watch.
+   * Delivers the latest entry of every matching key (tombstones included) unless `initial` is false,
+   * then every change, in revision order. Resolves once watching; the function it resolves to stops the watch.
    */
   watch(onEntry: (entry: KvEntry) => void, options?: KvWatchOptions): Promise<() => void>;
 }
@@ -110,6 +126,51 @@ export interface StreamConfig {
   /** -1: unlimited. */
   maxBytes: number;
   replicas: number;
+  /** Messages kept per subject (a KV bucket's history). -1: unlimited. Compared only when declared. */
+  maxMsgsPerSubject?: number;
+}
+
+/** What an object store holds about one object. */
+export interface ObjectInfo {
+  readonly name: string;
+  readonly size: number;
+  readonly modified: Date;
+  readonly digest: string;
+}
+
+export interface ObjectStoreOptions {
+  /** Default "file". */
+  storage?: "file" | "memory";
+  /** Objects expire this many ms after they were written. Default: never. */
+  ttlMs?: number;
+  /** Default unlimited. */
+  maxBytes?: number;
+  /** Default 1. */
+  replicas?: number;
+}
+
+/** An object put or deleted, as an object store watch reports it. */
+export interface ObjectChange {
+  readonly info: ObjectInfo;
+  readonly deleted: boolean;
+  /** True for the objects that were there when the watch began. */
+  readonly initial: boolean;
+}
+
+/** A JetStream object store: named blobs, stored in chunks. */
+export interface ObjectStoreBucket {
+  readonly name: string;
+  put(name: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<ObjectInfo>;
+  /** The whole object, or undefined when there is none. */
+  get(name: string): Promise<Uint8Array | undefined>;
+  info(name: string): Promise<ObjectInfo | undefined>;
+  delete(name: string): Promise<void>;
+  list(): Promise<ObjectInfo[]>;
+  /**
+   * Reports every object there now (deleted ones left out) unless `initial` is false, then every put
+   * and delete. Resolves once watching; the function it resolves to stops the watch.
+   */
+  watch(onChange: (change: ObjectChange) => void, options?: { initial?: boolean; onEnd?: (error: Error | undefined) => void }): Promise<() => void>;
 }
 
 /** A durable pull consumer with explicit acks, as natsflow creates and compares it. */
@@ -211,6 +272,8 @@ export interface Transport {
   onStatus(listener: (status: TransportStatus) => void): void;
   /** Opens a key-value bucket, creating it when missing. Needs JetStream on the account. */
   kv(bucket: string, options?: KvBucketOptions): Promise<KvBucket>;
+  /** Opens an object store, creating it when missing. Needs JetStream on the account. */
+  objectStore(bucket: string, options?: ObjectStoreOptions): Promise<ObjectStoreBucket>;
   /** JetStream streams, consumers and acknowledged publishing on this connection. */
   jetstream(): JetStream;
 }

@@ -14,6 +14,7 @@ import {
   type KvEntry,
   type KvWatchOptions,
   type MessageHeaders,
+  type ObjectStoreBucket,
   type PublishOptions,
   type RequestOptions,
   type SubscribeOptions,
@@ -54,6 +55,10 @@ export function subjectMatches(filter: string, subject: string): boolean {
   return f.length === s.length;
 }
 
+function notModelled(): never {
+  throw new NatsflowError("JetStream is not modelled by TestBroker yet, beyond key-value buckets: test @Consume handlers against startNatsServer({ jetstream: true })");
+}
+
 interface Sub {
   filter: string;
   queue: string | undefined;
@@ -67,28 +72,33 @@ interface Stored {
 
 /** A key-value bucket in memory, shared by every connection of its broker: CAS, tombstones, TTL, watches. */
 class MemoryKvBucket implements KvBucket {
-  private readonly keys = new Map<string, Stored>();
+  private readonly entries = new Map<string, Stored>();
   private readonly watchers = new Set<{ filter: string; deliver: (e: KvEntry) => void }>();
-  private revision = 0;
+  private lastRevision = 0;
 
   constructor(
     readonly name: string,
-    private readonly ttlMs: number | undefined,
+    /** What the bucket was made with; `update` changes it, as a stream update would. */
+    public options: KvBucketOptions,
   ) {}
+
+  private get ttlMs(): number | undefined {
+    return this.options.ttlMs;
+  }
 
   /** The live entry of a key, tombstones included; expired keys vanish without notice, as on a server. */
   private current(key: string): KvEntry | undefined {
-    const stored = this.keys.get(key);
+    const stored = this.entries.get(key);
     if (stored && this.ttlMs !== undefined && Date.now() - stored.written >= this.ttlMs) {
-      this.keys.delete(key);
+      this.entries.delete(key);
       return undefined;
     }
     return stored?.entry;
   }
 
   private write(key: string, value: Uint8Array, operation: KvEntry["operation"]): number {
-    const entry: KvEntry = { key, value: Uint8Array.from(value), revision: ++this.revision, operation };
-    this.keys.set(key, { entry, written: Date.now() });
+    const entry: KvEntry = { key, value: Uint8Array.from(value), revision: ++this.lastRevision, operation, created: new Date() };
+    this.entries.set(key, { entry, written: Date.now() });
     for (const w of this.watchers) if (subjectMatches(w.filter, key)) queueMicrotask(() => w.deliver(entry));
     return entry.revision;
   }
@@ -117,10 +127,24 @@ class MemoryKvBucket implements KvBucket {
     this.write(key, new Uint8Array(), "delete");
   }
 
+  async purge(key: string): Promise<void> {
+    this.write(key, new Uint8Array(), "purge");
+  }
+
+  async revision(): Promise<number> {
+    return this.lastRevision;
+  }
+
+  async keys(filter = ">"): Promise<string[]> {
+    return [...this.entries.keys()].filter((k) => subjectMatches(filter, k) && this.current(k)?.operation === "put");
+  }
+
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
     const watcher = { filter: options.key ?? ">", deliver: onEntry };
-    const latest = [...this.keys.keys()].map((k) => this.current(k)).filter((e): e is KvEntry => e !== undefined && subjectMatches(watcher.filter, e.key));
-    for (const e of latest.sort((a, b) => a.revision - b.revision)) queueMicrotask(() => onEntry(e));
+    if (options.initial !== false) {
+      const latest = [...this.entries.keys()].map((k) => this.current(k)).filter((e): e is KvEntry => e !== undefined && subjectMatches(watcher.filter, e.key));
+      for (const e of latest.sort((a, b) => a.revision - b.revision)) queueMicrotask(() => onEntry(e));
+    }
     this.watchers.add(watcher);
     return () => this.watchers.delete(watcher);
   }
@@ -167,9 +191,47 @@ export class TestBroker {
   /** @internal */
   bucket(name: string, options: KvBucketOptions): MemoryKvBucket {
     let bucket = this.buckets.get(name);
-    if (!bucket) this.buckets.set(name, (bucket = new MemoryKvBucket(name, options.ttlMs)));
+    if (!bucket) this.buckets.set(name, (bucket = new MemoryKvBucket(name, options)));
     return bucket;
   }
+
+  /** @internal JetStream as far as it is modelled: the streams behind key-value buckets. */
+  readonly jetstream: JetStream = {
+    streamInfo: async (name) => {
+      const bucket = name.startsWith("KV_") ? this.buckets.get(name.slice(3)) : undefined;
+      if (!bucket) return name.startsWith("KV_") ? undefined : notModelled();
+      const o = bucket.options;
+      return {
+        name,
+        subjects: [`$KV.${bucket.name}.>`],
+        retention: "limits",
+        storage: o.storage ?? "file",
+        maxAgeMs: o.ttlMs ?? 0,
+        duplicateWindowMs: Math.min(120_000, o.ttlMs ?? 120_000),
+        maxMsgs: -1,
+        maxBytes: o.maxBytes ?? -1,
+        replicas: o.replicas ?? 1,
+        maxMsgsPerSubject: o.history ?? 1,
+      };
+    },
+    updateStream: async (config) => {
+      const bucket = config.name.startsWith("KV_") ? this.buckets.get(config.name.slice(3)) : undefined;
+      if (!bucket) return notModelled();
+      bucket.options = {
+        ...(config.maxAgeMs > 0 ? { ttlMs: config.maxAgeMs } : {}),
+        maxBytes: config.maxBytes,
+        storage: config.storage,
+        replicas: config.replicas,
+        ...(config.maxMsgsPerSubject !== undefined ? { history: config.maxMsgsPerSubject } : {}),
+      };
+    },
+    addStream: notModelled,
+    consumerInfo: notModelled,
+    addConsumer: notModelled,
+    updateConsumer: notModelled,
+    consumer: notModelled,
+    publish: notModelled,
+  };
 
   /** Routes a message; returns how many subscriptions received it. */
   route(message: InboundMessage): number {
@@ -281,8 +343,13 @@ class MemoryTransport implements Transport {
     return this.broker.bucket(bucket, options);
   }
 
+  async objectStore(): Promise<ObjectStoreBucket> {
+    throw new NatsflowError("Object stores are not modelled by TestBroker yet: test them against startNatsServer({ jetstream: true })");
+  }
+
   jetstream(): JetStream {
-    throw new NatsflowError("JetStream is not modelled by TestBroker yet: test @Consume handlers against startNatsServer({ jetstream: true })");
+    this.check();
+    return this.broker.jetstream;
   }
 
   onStatus(_listener: (status: TransportStatus) => void): void {

@@ -1,0 +1,94 @@
+import type { CodecOption } from "../codec/codec.js";
+import { createContextKey } from "../dispatch/context.js";
+import { SetupError } from "../errors.js";
+import type { Middleware } from "../middleware/middleware.js";
+import { resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
+import type { KvBucket, KvEntry } from "../transport/transport.js";
+import type { StandardSchemaV1 } from "../validation/standard-schema.js";
+import type { WatchSource } from "./watcher.js";
+import { isKvDeclaration, kvOperation, resolveKv, type KvDeclaration, type KvOperation, type KvOptions, type ResolvedKv } from "./kv.js";
+
+export interface WatchKvOptions {
+  /** A key or a filter (`features.>`, `users.*`); `{name}` tokens work as with `@Subscribe`. Default every key. */
+  keys?: string;
+  /** Deliver every matching key's current value first (once, deleted keys left out), then changes. Default true. */
+  initial?: boolean;
+  /** Default: the bucket's schema. A value that fails it is logged and counted, and the watch goes on. */
+  schema?: StandardSchemaV1;
+  /** Default: the bucket's codec. */
+  codec?: CodecOption;
+}
+
+/** What a `@WatchKv` handler watches, checked at `NatsApp.create`. */
+export interface KvWatchSpec {
+  readonly kind: "kv";
+  readonly kv: ResolvedKv;
+  /** The compiled key filter. */
+  readonly filter: string;
+  readonly initial: boolean;
+}
+
+/** The entry a `@WatchKv` handler runs for, for `@KvEntry()` parameters. */
+export interface KvEntryInfo {
+  readonly bucket: string;
+  readonly key: string;
+  readonly revision: number;
+  readonly operation: KvOperation;
+  /** When the server stored the write. */
+  readonly created: Date;
+  /** True for the current values delivered before the live changes. */
+  readonly initial: boolean;
+}
+
+export const KV_ENTRY = createContextKey<KvEntryInfo>("natsflow:kv-entry");
+
+/** Checks the declaration here (not at decoration), so a mistake fails `create` with the handler's name. */
+export function resolveWatchKv(declaration: KvDeclaration, options: WatchKvOptions, name: string, filter: string): KvWatchSpec {
+  const kv = resolveKv(declaration, `${name} bucket`);
+  if (options.initial !== undefined && typeof options.initial !== "boolean") throw new SetupError(`${name} initial`, "must be true or false.");
+  return { kind: "kv", kv, filter, initial: options.initial ?? true };
+}
+
+/** Decodes PUT values with the handler's codec and schema; a DEL or PURGE has no value. */
+export function kvPayloadStage(declaration: KvDeclaration, options: WatchKvOptions, name: string): Middleware {
+  const bucket: Partial<KvOptions> = isKvDeclaration(declaration) ? declaration.options : {};
+  const { stage } = resolvePayloadStage(name, { codec: options.codec ?? bucket.codec, schema: options.schema ?? bucket.schema });
+  return (ctx, next) => {
+    if (ctx.get(KV_ENTRY)?.operation === "PUT") return stage(ctx, next);
+    ctx.payload = undefined;
+    return next();
+  };
+}
+
+/** A bucket's entries as a watcher sees them: deleted keys left out of the initial values. */
+export function kvSource(spec: KvWatchSpec, bucket: KvBucket): WatchSource<KvEntry> {
+  // Entries up to this revision were in the bucket before the watch: the initial values.
+  let initialUpTo = 0;
+  return {
+    async start(accept, onEnd) {
+      if (spec.initial) initialUpTo = await bucket.revision();
+      return bucket.watch(
+        (e) => {
+          // A deleted key has no current value to deliver.
+          if (e.revision > initialUpTo || e.operation === "put") accept(e);
+        },
+        { key: spec.filter, initial: spec.initial, onEnd },
+      );
+    },
+    present(entry) {
+      const info: KvEntryInfo = {
+        bucket: spec.kv.bucket,
+        key: entry.key,
+        revision: entry.revision,
+        operation: kvOperation(entry),
+        created: entry.created,
+        initial: entry.revision <= initialUpTo,
+      };
+      return {
+        message: { subject: entry.key, data: entry.value },
+        prepare: (ctx) => ctx.set(KV_ENTRY, info),
+        log: { bucket: info.bucket, key: info.key, revision: info.revision, operation: info.operation },
+      };
+    },
+  };
+}
