@@ -96,6 +96,24 @@ function toNatsHeaders(init: HeadersInit | undefined): MsgHdrs | undefined {
   return h;
 }
 
+/** Runs a watch in the background and returns its stop; `onEnd` hears how it ended unless it was stopped. */
+function inBackground<T>(iter: AsyncIterable<T> & { stop(): void }, each: (item: T) => void, onEnd?: (error: Error | undefined) => void): () => void {
+  let stopped = false;
+  void (async () => {
+    let error: Error | undefined;
+    try {
+      for await (const item of iter) each(item);
+    } catch (e) {
+      error = e instanceof Error ? e : new Error(String(e));
+    }
+    if (!stopped) onEnd?.(error);
+  })();
+  return () => {
+    stopped = true;
+    iter.stop();
+  };
+}
+
 function isNatsError(e: unknown): e is NatsError {
   return e instanceof Error && typeof (e as NatsError).code === "string";
 }
@@ -167,20 +185,7 @@ class NatsKvBucket implements KvBucket {
       ...(options.key !== undefined ? { key: options.key } : {}),
       ...(from !== undefined ? { include: KvWatchInclude.AllHistory, resumeFromRevision: from } : {}),
     });
-    let stopped = false;
-    void (async () => {
-      let error: Error | undefined;
-      try {
-        for await (const e of iter) onEntry(toKvEntry(e));
-      } catch (e) {
-        error = e instanceof Error ? e : new Error(String(e));
-      }
-      if (!stopped) options.onEnd?.(error);
-    })();
-    return () => {
-      stopped = true;
-      iter.stop();
-    };
+    return inBackground(iter, (e) => onEntry(toKvEntry(e)), options.onEnd);
   }
 }
 
@@ -218,24 +223,15 @@ class NatsObjectStore implements ObjectStoreBucket {
   async watch(onChange: (change: ObjectChange) => void, options: { initial?: boolean; onEnd?: (error: Error | undefined) => void } = {}): Promise<() => void> {
     // Always from the current objects: "deliver new" could miss a put made while the watch starts.
     const iter = await this.os.watch({ includeHistory: true });
-    let stopped = false;
     let initial = true;
-    void (async () => {
-      let error: Error | undefined;
-      try {
-        for await (const i of iter) {
-          if (i === null) initial = false; // the client's marker: the current objects are all out
-          else if (!initial || (options.initial !== false && !i.deleted)) onChange({ info: toObjectInfo(i), deleted: i.deleted, initial });
-        }
-      } catch (e) {
-        error = e instanceof Error ? e : new Error(String(e));
-      }
-      if (!stopped) options.onEnd?.(error);
-    })();
-    return () => {
-      stopped = true;
-      iter.stop();
-    };
+    return inBackground(
+      iter,
+      (i) => {
+        if (i === null) initial = false; // the client's marker: the current objects are all out
+        else if (!initial || (options.initial !== false && !i.deleted)) onChange({ info: toObjectInfo(i), deleted: i.deleted, initial });
+      },
+      options.onEnd,
+    );
   }
 }
 
