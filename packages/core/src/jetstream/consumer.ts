@@ -109,7 +109,7 @@ export class JetStreamConsumer {
 
   private async standing(consumer: Awaited<ReturnType<JetStream["consumer"]>>): Promise<void> {
     while (!this.stopped) {
-      const pull = consumer.consume({ max: this.binding.concurrency }, (m) => this.accept(m));
+      const pull = consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m));
       this.pull = pull;
       try {
         await pull.done;

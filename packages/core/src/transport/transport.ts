@@ -214,11 +214,12 @@ export interface JetStreamPull {
 export interface PullConsumer {
   pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
   /**
-   * A standing pull: up to `max` messages asked for at all times, refilled as they arrive, and
+   * A standing pull: up to `max` messages asked for at all times, refilled as they arrive, renewed
+   * every `expiresMs` (missed heartbeats within it mean the pull is lost, say to a leader change) and
    * re-established after a reconnect. It asks for more than the free slots, so it is only bounded
    * when the consumer's `max_ack_pending` is: the server then never has more out than that.
    */
-  consume(options: { max: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+  consume(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
 }
 
 export interface JetStreamPublishOptions {

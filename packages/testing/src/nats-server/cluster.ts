@@ -23,9 +23,10 @@ export interface NatsCluster {
 
 /**
  * `size` nats-servers on loopback, routed to each other, each with `config` (the same accounts and
- * callout everywhere). Resolves once every route is up.
+ * callout everywhere) and, with `jetstream`, a store of its own: a JetStream cluster. Resolves once
+ * every route is up.
  */
-export async function startNatsCluster(options: { size?: number; config?: Record<string, unknown> } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(options: { size?: number; config?: Record<string, unknown>; jetstream?: boolean } = {}): Promise<NatsCluster> {
   const size = options.size ?? 3;
   const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const servers: NatsServer[] = [];
@@ -41,12 +42,17 @@ export async function startNatsCluster(options: { size?: number; config?: Record
           routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`),
         },
       };
-      servers.push(await NatsServer.start({ config }));
+      servers.push(await NatsServer.start({ config, ...(options.jetstream ? { jetstream: true } : {}) }));
     }
     const until = Date.now() + 15_000;
     // Each server logs one "Route connection created" per peer once connected.
     while (!servers.every((s) => (s.log.match(/Route connection created/g)?.length ?? 0) >= size - 1)) {
       if (Date.now() > until) throw new Error(`cluster routes did not form:\n${servers.map((s) => s.log.slice(-1500)).join("\n---\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A JetStream cluster takes requests once it has elected its metadata leader.
+    while (options.jetstream && !servers.some((s) => /new metadata leader|Self is new JetStream cluster metadata leader/.test(s.log))) {
+      if (Date.now() > until) throw new Error(`JetStream cluster elected no metadata leader:\n${servers.map((s) => s.log.slice(-1500)).join("\n---\n")}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   } catch (e) {
