@@ -4,17 +4,19 @@ import {
   ConnectionError,
   NatsflowError,
   NoRespondersError,
+  PubAckError,
   RequestTimeoutError,
   RevisionMismatchError,
   type HeadersInit,
   type InboundMessage,
   type JetStream,
+  type JetStreamPublishOptions,
   type KvBucket,
   type KvBucketOptions,
   type KvEntry,
   type KvWatchOptions,
-  type MessageHeaders,
   type ObjectStoreBucket,
+  type PubAck,
   type PublishOptions,
   type RequestOptions,
   type SubscribeOptions,
@@ -24,40 +26,10 @@ import {
   type TransportSubscription,
 } from "@natsflow/core";
 
-class Headers implements MessageHeaders {
-  private readonly map = new Map<string, string[]>();
-  constructor(init: HeadersInit) {
-    for (const [k, v] of Object.entries(init)) this.map.set(k, typeof v === "string" ? [v] : [...v]);
-  }
-  get(name: string): string | undefined {
-    return this.map.get(name)?.[0];
-  }
-  values(name: string): string[] {
-    return this.map.get(name) ?? [];
-  }
-  has(name: string): boolean {
-    return this.map.has(name);
-  }
-  keys(): string[] {
-    return [...this.map.keys()];
-  }
-}
+import { MemoryStream, type ConsumerState, type StoredMessage } from "./memory-jetstream.js";
+import { Headers, subjectMatches } from "./subjects.js";
 
-/** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
-export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === ">") return s.length > i;
-    if (i >= s.length) return false;
-    if (f[i] !== "*" && f[i] !== s[i]) return false;
-  }
-  return f.length === s.length;
-}
-
-function notModelled(): never {
-  throw new NatsflowError("JetStream is not modelled by TestBroker yet, beyond key-value buckets: test @Consume handlers against startNatsServer({ jetstream: true })");
-}
+export { subjectMatches };
 
 interface Sub {
   filter: string;
@@ -153,10 +125,11 @@ class MemoryKvBucket implements KvBucket {
 /**
  * An in-process NATS for unit tests: wildcards, queue groups (one member per group gets each
  * message), request/reply and headers. Delivery is asynchronous, as over the wire. Key-value
- * buckets live here too, shared by every connection.
+ * buckets, JetStream streams and durable consumers live here too, shared by every connection.
  */
 export class TestBroker {
   private readonly buckets = new Map<string, MemoryKvBucket>();
+  private readonly streams = new Map<string, MemoryStream>();
   // Literal subjects are looked up directly (inboxes make thousands of them); wildcards are scanned.
   private readonly literal = new Map<string, Set<Sub>>();
   private readonly wildcard = new Set<Sub>();
@@ -195,11 +168,46 @@ export class TestBroker {
     return bucket;
   }
 
-  /** @internal JetStream as far as it is modelled: the streams behind key-value buckets. */
+  /** The messages a stream holds now, oldest first. */
+  streamMessages(name: string): readonly StoredMessage[] {
+    return this.stream(name).messages;
+  }
+
+  /** A durable's progress, as a server's consumer info reports it. */
+  consumerState(stream: string, durable: string): ConsumerState {
+    return this.stream(stream).consumer(durable).state();
+  }
+
+  /** Removes a stream and its consumers, as an operator might under a running app. */
+  deleteStream(name: string): void {
+    this.streams.delete(name);
+  }
+
+  private stream(name: string): MemoryStream {
+    const stream = this.streams.get(name);
+    if (!stream) throw new NatsflowError(`stream not found: ${name}`);
+    return stream;
+  }
+
+  /** @internal */
+  captures(subject: string): boolean {
+    return [...this.streams.values()].some((s) => s.stores(subject));
+  }
+
+  /** @internal Stores a message in the stream that captures its subject, then routes it like any publish. */
+  store(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): PubAck {
+    const stream = [...this.streams.values()].find((s) => s.stores(subject));
+    if (!stream) throw new PubAckError(subject, "no stream captures this subject");
+    const ack = stream.store(subject, data, options.headers, options);
+    if (!ack.duplicate) this.route({ subject, data, headers: options.headers ? new Headers(options.headers) : undefined });
+    return ack;
+  }
+
+  /** @internal Streams and durable consumers; the streams behind key-value buckets are their buckets. */
   readonly jetstream: JetStream = {
     streamInfo: async (name) => {
       const bucket = name.startsWith("KV_") ? this.buckets.get(name.slice(3)) : undefined;
-      if (!bucket) return name.startsWith("KV_") ? undefined : notModelled();
+      if (!bucket) return this.streams.get(name)?.config;
       const o = bucket.options;
       return {
         name,
@@ -214,9 +222,15 @@ export class TestBroker {
         maxMsgsPerSubject: o.history ?? 1,
       };
     },
+    addStream: async (config) => {
+      if (!this.streams.has(config.name)) this.streams.set(config.name, new MemoryStream({ ...config, subjects: [...config.subjects] }));
+    },
     updateStream: async (config) => {
       const bucket = config.name.startsWith("KV_") ? this.buckets.get(config.name.slice(3)) : undefined;
-      if (!bucket) return notModelled();
+      if (!bucket) {
+        this.stream(config.name).config = { ...config, subjects: [...config.subjects] };
+        return;
+      }
       bucket.options = {
         ...(config.maxAgeMs > 0 ? { ttlMs: config.maxAgeMs } : {}),
         maxBytes: config.maxBytes,
@@ -225,12 +239,11 @@ export class TestBroker {
         ...(config.maxMsgsPerSubject !== undefined ? { history: config.maxMsgsPerSubject } : {}),
       };
     },
-    addStream: notModelled,
-    consumerInfo: notModelled,
-    addConsumer: notModelled,
-    updateConsumer: notModelled,
-    consumer: notModelled,
-    publish: notModelled,
+    consumerInfo: async (stream, durable) => this.stream(stream).consumers.get(durable)?.config,
+    addConsumer: async (config) => this.stream(config.stream).addConsumer(config),
+    updateConsumer: async (config) => this.stream(config.stream).addConsumer(config),
+    consumer: async (stream, durable) => this.stream(stream).consumer(durable),
+    publish: async (subject, data, options) => this.store(subject, data, options),
   };
 
   /** Routes a message; returns how many subscriptions received it. */
@@ -277,6 +290,11 @@ class MemoryTransport implements Transport {
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {
     this.check();
+    // A plain publish to a subject a stream captures is stored too, as on a server.
+    if (options.reply === undefined && this.broker.captures(subject)) {
+      this.broker.store(subject, data, options.headers ? { headers: options.headers } : {});
+      return;
+    }
     this.broker.route({
       subject,
       data,
