@@ -51,8 +51,8 @@ class MemoryConsumer implements PullConsumer {
   /** The next stream sequence not yet delivered. */
   private cursor = 1;
   private readonly out = new Map<number, Out>();
-  /** Sequences to redeliver, with the deliveries they had and when they are due. */
-  private readonly due = new Map<number, { deliveries: number; at: number }>();
+  /** Sequences to redeliver, with the deliveries they had; ready once their delay passed. */
+  private readonly due = new Map<number, { deliveries: number; ready: boolean }>();
   private readonly requests: Request[] = [];
   private redelivered = 0;
 
@@ -117,8 +117,7 @@ class MemoryConsumer implements PullConsumer {
   }
 
   private next(): { message: StoredMessage; deliveries: number } | undefined {
-    const now = Date.now();
-    const ready = [...this.due].filter(([, d]) => d.at <= now).sort(([a], [b]) => a - b)[0];
+    const ready = [...this.due].filter(([, d]) => d.ready).sort(([a], [b]) => a - b)[0];
     if (ready) {
       this.due.delete(ready[0]);
       const stored = this.stream.get(ready[0]);
@@ -177,8 +176,13 @@ class MemoryConsumer implements PullConsumer {
 
   private redeliver(seq: number, deliveries: number, afterMs: number): void {
     if (this.config.maxDeliver > 0 && deliveries >= this.config.maxDeliver) return;
-    this.due.set(seq, { deliveries, at: Date.now() + afterMs });
-    setTimeout(() => this.pump(), afterMs).unref();
+    // Marked by the timer, not by the clock: a timer may fire a millisecond before Date.now() gets there.
+    const due = { deliveries, ready: false };
+    this.due.set(seq, due);
+    setTimeout(() => {
+      due.ready = true;
+      this.pump();
+    }, afterMs).unref();
   }
 }
 
