@@ -1,21 +1,18 @@
 /**
- * JetStream consumers against a real nats-server with JetStream: what the server reports (consumer
- * info, delivery counts) and what a plain subscriber sees on the dead-letter subject.
+ * JetStream consumers against a real nats-server with JetStream: the shared suite (jetstream-suite.ts,
+ * also run on TestBroker), then what only a server shows: its consumer and stream info, shutdown and
+ * restart, ack modes and option validation.
  */
 import "reflect-metadata";
 
 import {
+  connectNats,
   Consume,
   Controller,
-  DEAD_LETTER_DELIVERIES_HEADER,
-  DEAD_LETTER_ERROR_HEADER,
-  DEAD_LETTER_SEQUENCE_HEADER,
-  DEAD_LETTER_STREAM_HEADER,
   defineStream,
   Delivery,
   NatsApp,
   Payload,
-  PubAckError,
   SetupError,
   Subscribe,
   Use,
@@ -29,6 +26,8 @@ import { captureLogs, startNatsServer, type NatsServer } from "@natsflow/testing
 import { connect, type JetStreamManager, type Msg, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+
+import { jetstreamSuite } from "./jetstream-suite.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,141 +71,23 @@ function collect(subject: string): Msg[] {
   return got;
 }
 
+jetstreamSuite("a real nats-server", async () => ({
+  appOptions: () => ({ servers: server.url }),
+  client: () => connectNats({ servers: server.url }),
+  consumerState: async (stream, durable) => {
+    const info = await jsm.consumers.info(stream, durable);
+    return { numPending: info.num_pending, numAckPending: info.num_ack_pending, numRedelivered: info.num_redelivered, ackFloor: info.ack_floor.stream_seq };
+  },
+  stored: async (stream) => (await jsm.streams.info(stream)).state.messages,
+  lastMessage: async (stream, subject) => {
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return { data: m.data, header: (name) => (m.header.has(name) ? m.header.get(name) : undefined) };
+  },
+  deleteStream: async (name) => void (await jsm.streams.delete(name)),
+  stop: async () => undefined,
+}));
+
 describe("@Consume on a durable pull consumer", () => {
-  it("retries a failing message after the backoff delays, then acks it: 3 deliveries, nothing pending", async () => {
-    const stream = defineStream({ name: "RETRY", subjects: ["retry.>"] });
-    const times: number[] = [];
-    const deliveries: number[] = [];
-    @Controller()
-    class Flaky {
-      @Consume("retry.created", { stream, durable: "flaky", ackWait: "2s", retry: { backoffMs: [100, 300], maxDeliver: 5 } })
-      handle(@Payload() _order: unknown, @Delivery() d: JetStreamDelivery) {
-        times.push(Date.now());
-        deliveries.push(d.deliveries);
-        if (times.length <= 2) throw new Error("not yet");
-      }
-    }
-    const app = await startApp(Flaky);
-    const ack = await app.broker.jetstream.publish("retry.created", { id: "1" });
-    expect(ack).toMatchObject({ stream: "RETRY", seq: 1, duplicate: false });
-    await waitFor("3 deliveries", () => times.length >= 3);
-    await waitFor("the ack", async () => (await jsm.consumers.info("RETRY", "flaky")).num_ack_pending === 0);
-    await sleep(800);
-    expect(deliveries).toEqual([1, 2, 3]);
-    const gaps = [times[1]! - times[0]!, times[2]! - times[1]!];
-    expect(gaps[0]).toBeGreaterThanOrEqual(90);
-    expect(gaps[1]).toBeGreaterThanOrEqual(270);
-    const info = await jsm.consumers.info("RETRY", "flaky");
-    expect(info.num_ack_pending).toBe(0);
-    expect(info.num_pending).toBe(0);
-    expect(info.delivered.stream_seq).toBe(1);
-    expect(info.ack_floor.stream_seq).toBe(1);
-    console.log(`retry gaps: ${gaps.join(" ms, ")} ms (configured 100, 300)`);
-  });
-
-  it("terminates an invalid payload at once and dead-letters it once with the reason, never redelivered", async () => {
-    const stream = defineStream({ name: "INVALID", subjects: ["invalid.>"] });
-    let handled = 0;
-    @Controller()
-    class Strict {
-      @Consume("invalid.orders", {
-        stream,
-        durable: "strict",
-        schema: z.object({ id: z.string() }),
-        ackWait: "1s",
-        retry: { backoffMs: [100], maxDeliver: 4 },
-        deadLetter: "invalid-dlq.orders",
-      })
-      handle(@Payload() _order: { id: string }) {
-        handled++;
-      }
-    }
-    const dlq = collect("invalid-dlq.orders");
-    const app = await startApp(Strict);
-    await app.broker.jetstream.publish("invalid.orders", { id: 5 }, { headers: { "X-Trace": "t-1" } });
-    await waitFor("the dead letter", () => dlq.length >= 1);
-    await sleep(1_500); // past ack wait and backoff: a redelivery would have shown by now
-    expect(handled).toBe(0);
-    expect(dlq).toHaveLength(1);
-    const h = dlq[0]!.headers!;
-    expect(h.get(DEAD_LETTER_STREAM_HEADER)).toBe("INVALID");
-    expect(h.get(DEAD_LETTER_SEQUENCE_HEADER)).toBe("1");
-    expect(h.get(DEAD_LETTER_DELIVERIES_HEADER)).toBe("1");
-    expect(h.get(DEAD_LETTER_ERROR_HEADER)).toMatch(/^ValidationError: invalid payload: id:/);
-    expect(h.get("X-Trace")).toBe("t-1");
-    expect(JSON.parse(dlq[0]!.string())).toEqual({ id: 5 });
-    const info = await jsm.consumers.info("INVALID", "strict");
-    expect(info.num_ack_pending).toBe(0);
-    expect(info.num_pending).toBe(0);
-    expect(info.num_redelivered).toBe(0);
-    const term = (await app.metrics.jetstream.get()).values.find((v) => v.labels.outcome === "term");
-    expect(term?.value).toBe(1);
-  });
-
-  it("dead-letters a message that fails maxDeliver times, once, and stops delivering it", async () => {
-    const stream = defineStream({ name: "POISON", subjects: ["poison.>"] });
-    const deliveries: number[] = [];
-    @Controller()
-    class Broken {
-      @Consume("poison.jobs", { stream, durable: "broken", codec: "bytes", ackWait: "1s", retry: { backoffMs: [50], maxDeliver: 3 }, deadLetter: "poison-dlq" })
-      handle(@Delivery() d: JetStreamDelivery) {
-        deliveries.push(d.deliveries);
-        throw new Error("database down");
-      }
-    }
-    const dlq = collect("poison-dlq");
-    await startApp(Broken);
-    await nc.jetstream().publish("poison.jobs", new TextEncoder().encode("job"));
-    await waitFor("the dead letter", () => dlq.length >= 1);
-    await sleep(1_500);
-    expect(deliveries).toEqual([1, 2, 3]);
-    expect(dlq).toHaveLength(1);
-    expect(dlq[0]!.headers!.get(DEAD_LETTER_DELIVERIES_HEADER)).toBe("3");
-    expect(dlq[0]!.headers!.get(DEAD_LETTER_ERROR_HEADER)).toBe("Error: database down");
-    const info = await jsm.consumers.info("POISON", "broken");
-    expect(info.num_ack_pending).toBe(0);
-    expect(info.num_pending).toBe(0);
-  });
-
-  it("never has more messages out than concurrency: num_ack_pending ≤ 2 with 100 queued, each handled once", async () => {
-    const stream = defineStream({ name: "FLOW", subjects: ["flow.>"] });
-    const js = nc.jetstream();
-    await jsm.streams.add({ name: "FLOW", subjects: ["flow.>"] });
-    for (let i = 0; i < 100; i++) await js.publish("flow.items", new TextEncoder().encode(String(i)));
-    const handled = new Map<number, number>();
-    let running = 0;
-    let maxRunning = 0;
-    @Controller()
-    class Slow {
-      @Consume("flow.items", { stream, durable: "slow", concurrency: 2 })
-      async handle(@Delivery() d: JetStreamDelivery) {
-        maxRunning = Math.max(maxRunning, ++running);
-        await sleep(15);
-        handled.set(d.sequence, (handled.get(d.sequence) ?? 0) + 1);
-        running--;
-      }
-    }
-    await startApp(Slow);
-    let maxAckPending = 0;
-    let polls = 0;
-    while (handled.size < 100) {
-      const info = await jsm.consumers.info("FLOW", "slow");
-      maxAckPending = Math.max(maxAckPending, info.num_ack_pending);
-      polls++;
-      await sleep(5);
-    }
-    await waitFor("the last ack", async () => (await jsm.consumers.info("FLOW", "slow")).num_ack_pending === 0);
-    const info = await jsm.consumers.info("FLOW", "slow");
-    console.log(`flow control: max num_ack_pending ${maxAckPending} over ${polls} polls, max handlers running ${maxRunning}`);
-    expect(info.config.max_ack_pending).toBe(2);
-    expect(maxAckPending).toBeGreaterThanOrEqual(1);
-    expect(maxAckPending).toBeLessThanOrEqual(2);
-    expect(maxRunning).toBeLessThanOrEqual(2);
-    expect([...handled.values()].every((n) => n === 1)).toBe(true);
-    expect(handled.size).toBe(100);
-    expect(info.num_pending).toBe(0);
-  });
-
   it("stop() mid-batch finishes and acks what it started; a restarted app gets only the rest", async () => {
     const stream = defineStream({ name: "SHUTDOWN", subjects: ["shutdown.>"] });
     const started: number[] = [];
@@ -341,45 +222,19 @@ describe("ack modes", () => {
 });
 
 describe("streams and publishing", () => {
-  it("stores one msgId once, reports the duplicate, and refuses failed expectations", async () => {
-    const stream = defineStream({ name: "DEDUP", subjects: ["dedup.>"], duplicateWindow: "1m", maxAge: "7d" });
+  it("declares the stream and the durable with the settings the server reports", async () => {
+    const stream = defineStream({ name: "DECLARED", subjects: ["declared.>"], duplicateWindow: "1m", maxAge: "7d" });
     @Controller()
     class Sink {
-      @Consume("dedup.events", { stream, durable: "sink" })
+      @Consume("declared.events", { stream, durable: "sink", concurrency: 2, ackWait: "3s" })
       handle() {}
     }
-    const app = await startApp(Sink);
-    const a = await app.broker.jetstream.publish("dedup.events", { n: 1 }, { msgId: "order-1" });
-    const b = await app.broker.jetstream.publish("dedup.events", { n: 1 }, { msgId: "order-1" });
-    expect(a).toEqual({ stream: "DEDUP", seq: 1, duplicate: false });
-    expect(b).toEqual({ stream: "DEDUP", seq: 1, duplicate: true });
-    expect((await jsm.streams.info("DEDUP")).state.messages).toBe(1);
-    await expect(app.broker.jetstream.publish("dedup.events", "x", { expect: { lastSequence: 7 } })).rejects.toBeInstanceOf(PubAckError);
-    await expect(app.broker.jetstream.publish("nobody.stores.this", "x")).rejects.toThrow(/no stream captures/);
-    const config = (await jsm.streams.info("DEDUP")).config;
+    await startApp(Sink);
+    const config = (await jsm.streams.info("DECLARED")).config;
     expect(config.max_age).toBe(7 * 86_400 * 1e9);
     expect(config.duplicate_window).toBe(60 * 1e9);
-  });
-
-  it("fails start on a stream whose config drifted, naming the field; update: true updates it", async () => {
-    await jsm.streams.add({ name: "DRIFT", subjects: ["drift.a"] });
-    const make = (update: boolean) => {
-      const stream = defineStream({ name: "DRIFT", subjects: ["drift.>"], update });
-      @Controller()
-      class Drifted {
-        @Consume("drift.a", { stream, durable: "drifted" })
-        handle() {}
-      }
-      return Drifted;
-    };
-    const app = await NatsApp.create({ servers: server.url, controllers: [make(false)], logger: captureLogs("warn").logger });
-    apps.push(app);
-    const failed = await app.start().then(() => undefined, (e: unknown) => e);
-    expect(failed).toBeInstanceOf(SetupError);
-    expect((failed as SetupError).setting).toBe("stream DRIFT subjects");
-    expect((await jsm.streams.info("DRIFT")).config.subjects).toEqual(["drift.a"]);
-    await startApp(make(true));
-    expect((await jsm.streams.info("DRIFT")).config.subjects).toEqual(["drift.>"]);
+    const consumer = (await jsm.consumers.info("DECLARED", "sink")).config;
+    expect(consumer).toMatchObject({ max_ack_pending: 2, ack_wait: 3e9, filter_subject: "declared.events" });
   });
 
   it("fails start when bind: true names a consumer that does not exist", async () => {
