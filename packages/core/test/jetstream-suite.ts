@@ -20,9 +20,11 @@ import {
   PubAckError,
   SetupError,
   Subscribe,
+  Use,
   type Constructor,
   type InboundMessage,
   type JetStreamDelivery,
+  type Middleware,
   type NatsAppOptions,
   type Transport,
 } from "@natsflow/core";
@@ -73,16 +75,17 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       await env?.stop();
     });
 
-    const create = async (controllers: Constructor[]) => {
-      const app = await NatsApp.create({ ...env.appOptions(), controllers, logger: captureLogs("warn").logger, shutdownTimeoutMs: 5_000 });
+    const create = async (controllers: Constructor[], options: Partial<NatsAppOptions> = {}) => {
+      const app = await NatsApp.create({ ...env.appOptions(), controllers, logger: captureLogs("warn").logger, shutdownTimeoutMs: 5_000, ...options });
       apps.push(app);
       return app;
     };
-    const startApp = async (...controllers: Constructor[]) => {
-      const app = await create(controllers);
+    const startWith = async (controllers: Constructor[], options: Partial<NatsAppOptions> = {}) => {
+      const app = await create(controllers, options);
       await app.start();
       return app;
     };
+    const startApp = (...controllers: Constructor[]) => startWith(controllers);
     /** Every message a plain subscriber sees on `subject`. */
     const collect = (subject: string) => {
       const got: InboundMessage[] = [];
@@ -249,6 +252,145 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       expect((await js.streamInfo("S_DRIFT"))?.subjects).toEqual(["s-drift.a"]);
       await startApp(make(true));
       expect((await js.streamInfo("S_DRIFT"))?.subjects).toEqual(["s-drift.>"]);
+    });
+
+    it("stop() mid-batch finishes and acks what it started; a restarted app gets only the rest", async () => {
+      const stream = defineStream({ name: "SHUTDOWN", subjects: ["shutdown.>"] });
+      const started: number[] = [];
+      const finished: number[] = [];
+      @Controller()
+      class Worker {
+        @Consume("shutdown.jobs", { stream, durable: "worker", concurrency: 4, ackWait: "2s" })
+        async handle(@Delivery() d: JetStreamDelivery) {
+          started.push(d.sequence);
+          await sleep(300);
+          finished.push(d.sequence);
+        }
+      }
+      // The stream exists only once the first app started: publish after that.
+      const first = await startApp(Worker);
+      for (let i = 0; i < 20; i++) await first.broker.jetstream.publish("shutdown.jobs", String(i));
+      await waitFor("a first batch", () => started.length >= 4);
+      await first.stop();
+      const firstStarted = [...started].sort((a, b) => a - b);
+      expect(firstStarted.length).toBeGreaterThanOrEqual(4);
+      expect([...finished].sort((a, b) => a - b)).toEqual(firstStarted);
+      // Every slot was busy at stop, so no pull was out: what was started is exactly what is acked.
+      const lastStarted = Math.max(...firstStarted);
+      await waitFor("the acks of the first app", async () => (await env.consumerState("SHUTDOWN", "worker")).ackFloor === lastStarted);
+      expect((await env.consumerState("SHUTDOWN", "worker")).numAckPending).toBe(0);
+      const logs = captureLogs("info");
+      await startWith([Worker], { logger: logs.logger });
+      expect(logs.find(/consumer (created|updated)/)).toHaveLength(0);
+      await waitFor("every message", () => new Set(finished).size >= 20, 15_000);
+      await sleep(300);
+      const counts = new Map<number, number>();
+      for (const s of started) counts.set(s, (counts.get(s) ?? 0) + 1);
+      console.log(`shutdown: ${firstStarted.length} handled before stop, ${started.length - firstStarted.length} after restart`);
+      expect([...counts.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    });
+
+    it("sends working() while a handler outlives ackWait, so it is delivered once", async () => {
+      const stream = defineStream({ name: "LONG", subjects: ["long.>"] });
+      const deliveries: number[] = [];
+      @Controller()
+      class Long {
+        @Consume("long.x", { stream, durable: "long", ackWait: "1s" })
+        async handle(@Delivery() d: JetStreamDelivery) {
+          deliveries.push(d.deliveries);
+          await sleep(2_500);
+        }
+      }
+      const app = await startApp(Long);
+      await app.broker.jetstream.publish("long.x", {});
+      await waitFor("the ack", async () => (await env.consumerState("LONG", "long")).ackFloor === 1, 8_000);
+      expect(deliveries).toEqual([1]);
+      expect((await env.consumerState("LONG", "long")).numRedelivered).toBe(0);
+    });
+
+    it("manual: returning unsettled naks it; the handler's own ack settles it; middleware and DI as for @Subscribe", async () => {
+      class Ledger {
+        readonly entries: string[] = [];
+      }
+      const trail: string[] = [];
+      const app1: Middleware = async (_ctx, next) => {
+        trail.push("app");
+        await next();
+      };
+      const method: Middleware = async (ctx, next) => {
+        trail.push(`method:${ctx.handler.name}`);
+        await next();
+      };
+      const stream = defineStream({ name: "MANUAL", subjects: ["manual.>"] });
+      @Controller()
+      class Manual {
+        constructor(readonly ledger: Ledger) {}
+        @Consume("manual.x", { stream, durable: "manual", ack: "manual", schema: z.object({ n: z.number() }), retry: { backoffMs: [50] } })
+        @Use(method)
+        handle(@Payload() p: { n: number }, @Delivery() d: JetStreamDelivery) {
+          this.ledger.entries.push(`${p.n}:${d.deliveries}`);
+          if (d.deliveries === 2) d.ack();
+        }
+      }
+      const app = await startWith([Manual], { providers: [Ledger], middleware: [app1] });
+      await app.broker.jetstream.publish("manual.x", { n: 7 });
+      await waitFor("the ack", async () => (await env.consumerState("MANUAL", "manual")).ackFloor === 1);
+      await sleep(300);
+      expect(app.container.resolve(Ledger).entries).toEqual(["7:1", "7:2"]);
+      expect(trail).toEqual(["app", "method:Manual.handle", "app", "method:Manual.handle"]);
+      const outcomes = Object.fromEntries((await app.metrics.jetstream.get()).values.map((v) => [v.labels.outcome, v.value]));
+      expect(outcomes).toMatchObject({ nak: 1, ack: 1 });
+    });
+
+    it("ack-first: acked before the handler, so a failure is dead-lettered, never retried", async () => {
+      const stream = defineStream({ name: "FIRST", subjects: ["first.>"] });
+      let calls = 0;
+      @Controller()
+      class First {
+        @Consume("first.x", { stream, durable: "first", ack: "ack-first", ackWait: "1s", deadLetter: "first-dlq" })
+        handle() {
+          calls++;
+          throw new Error("boom");
+        }
+      }
+      const dlq = collect("first-dlq");
+      const app = await startApp(First);
+      await app.broker.jetstream.publish("first.x", {});
+      await waitFor("the dead letter", () => dlq.length === 1);
+      await sleep(1_300);
+      expect(calls).toBe(1);
+      expect(dlq).toHaveLength(1);
+      expect((await env.consumerState("FIRST", "first")).numAckPending).toBe(0);
+    });
+
+    it("updates a durable whose settings drifted from the declaration", async () => {
+      const stream = defineStream({ name: "REDEF", subjects: ["redef.>"] });
+      const make = (ackWait: string) => {
+        @Controller()
+        class Redef {
+          @Consume("redef.x", { stream, durable: "redef", ackWait, concurrency: 3 })
+          handle() {}
+        }
+        return Redef;
+      };
+      const first = await startApp(make("2s"));
+      await first.stop();
+      const logs = captureLogs("info");
+      await startWith([make("3s")], { logger: logs.logger });
+      expect(logs.find(/consumer updated/)[0]).toMatchObject({ changed: ["ackWaitMs"] });
+      expect(await client.jetstream().consumerInfo("REDEF", "redef")).toMatchObject({ ackWaitMs: 3_000, maxAckPending: 3 });
+    });
+
+    it("fails start when bind: true names a consumer that does not exist", async () => {
+      const stream = defineStream({ name: "BOUND", subjects: ["bound.>"] });
+      @Controller()
+      class Bound {
+        @Consume("bound.x", { stream, durable: "nobody", bind: true })
+        handle() {}
+      }
+      const app = await create([Bound]);
+      await expect(app.start()).rejects.toMatchObject({ name: "SetupError", setting: "Bound.handle durable" });
     });
 
     interface Order {
