@@ -186,17 +186,59 @@ class MemoryConsumer implements PullConsumer {
   }
 }
 
-/** A stream in memory: its messages by sequence, msgId deduplication, and its durable consumers. */
+/**
+ * A stream in memory: its messages by sequence, msgId deduplication, `maxAge`, `maxMsgs` and
+ * per-subject limits, `Nats-Rollup: sub`, and its durable consumers. Key-value buckets are views of one.
+ */
 export class MemoryStream {
-  readonly messages: StoredMessage[] = [];
   readonly consumers = new Map<string, MemoryConsumer>();
+  private readonly stored: StoredMessage[] = [];
+  /** The newest message of each subject: what a KV bucket reads. */
+  private readonly last = new Map<string, StoredMessage>();
+  private readonly listeners = new Set<(m: StoredMessage) => void>();
   private lastSeq = 0;
   private readonly msgIds = new Map<string, { seq: number; at: number }>();
 
   constructor(public config: StreamConfig) {}
 
+  /** The live messages, oldest first. */
+  get messages(): readonly StoredMessage[] {
+    this.expire();
+    return this.stored;
+  }
+
+  /** Messages past `maxAge` are gone without notice, as on a server. */
+  private expire(): void {
+    const { maxAgeMs } = this.config;
+    if (maxAgeMs <= 0) return;
+    const oldest = Date.now() - maxAgeMs;
+    const live = this.stored.findIndex((m) => m.time.getTime() > oldest);
+    this.drop(this.stored.slice(0, live < 0 ? this.stored.length : live));
+  }
+
+  get lastSequence(): number {
+    return this.lastSeq;
+  }
+
   get(seq: number): StoredMessage | undefined {
     return this.messages.find((m) => m.seq === seq);
+  }
+
+  /** The newest live message of each subject. */
+  latest(): StoredMessage[] {
+    this.expire();
+    return [...this.last.values()];
+  }
+
+  lastOn(subject: string): StoredMessage | undefined {
+    this.expire();
+    return this.last.get(subject);
+  }
+
+  /** Called with every message stored from now on; returns the function that stops it. */
+  onStore(listener: (m: StoredMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   stores(subject: string): boolean {
@@ -215,13 +257,26 @@ export class MemoryStream {
     const id = options.msgId;
     const seen = id === undefined ? undefined : this.msgIds.get(id);
     if (seen && now - seen.at < this.config.duplicateWindowMs) return { stream: name, seq: seen.seq, duplicate: true };
-    const seq = ++this.lastSeq;
     const all = id === undefined ? headers : { ...headers, "Nats-Msg-Id": id };
-    this.messages.push({ seq, subject, data: Uint8Array.from(data), headers: all ? new Headers(all) : undefined, time: new Date(now) });
-    if (id !== undefined) this.msgIds.set(id, { seq, at: now });
-    if (this.config.maxMsgs > 0 && this.messages.length > this.config.maxMsgs) this.messages.shift();
+    const message: StoredMessage = { seq: ++this.lastSeq, subject, data: Uint8Array.from(data), headers: all ? new Headers(all) : undefined, time: new Date(now) };
+    if (id !== undefined) this.msgIds.set(id, { seq: message.seq, at: now });
+    const ofSubject = this.messages.filter((m) => m.subject === subject);
+    // A rollup (a KV purge) replaces the subject's history; otherwise it keeps maxMsgsPerSubject.
+    const perSubject = message.headers?.get("Nats-Rollup") === "sub" ? 1 : (this.config.maxMsgsPerSubject ?? -1);
+    if (perSubject > 0) this.drop(ofSubject.slice(0, Math.max(0, ofSubject.length + 1 - perSubject)));
+    this.stored.push(message);
+    this.last.set(subject, message);
+    if (this.config.maxMsgs > 0) this.drop(this.stored.slice(0, Math.max(0, this.stored.length - this.config.maxMsgs)));
+    for (const listener of this.listeners) listener(message);
     for (const c of this.consumers.values()) c.pump();
-    return { stream: name, seq, duplicate: false };
+    return { stream: name, seq: message.seq, duplicate: false };
+  }
+
+  private drop(messages: readonly StoredMessage[]): void {
+    if (messages.length === 0) return;
+    const gone = new Set(messages);
+    for (let i = this.stored.length - 1; i >= 0; i--) if (gone.has(this.stored[i] as StoredMessage)) this.stored.splice(i, 1);
+    for (const m of messages) if (this.last.get(m.subject) === m) this.last.delete(m.subject);
   }
 
   consumer(durable: string): MemoryConsumer {
