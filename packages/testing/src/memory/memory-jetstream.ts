@@ -134,7 +134,7 @@ class MemoryConsumer implements PullConsumer {
     const { seq } = stored;
     if (deliveries > 1) this.redelivered++;
     this.out.set(seq, { deliveries, timer: this.ackTimer(seq) });
-    // Settling a delivery that is no longer out (its ack wait passed) does nothing, as on a server.
+    // Only the current delivery settles it: one whose ack wait passed (redelivered or not) is ignored.
     const settle = (redeliverAfter: number | undefined) => {
       const out = this.out.get(seq);
       if (!out || out.deliveries !== deliveries) return;
