@@ -1,7 +1,7 @@
 /**
- * `@Publish` to a JetStream stream against a real nats-server with JetStream: the reply leaves only
- * once the event is stored, duplicates are detected by `msgId`, a failed PubAck is a 503, and a
- * `@Consume` handler's event is stored before its message is acked.
+ * `@Publish` to a JetStream stream against a real nats-server with JetStream: a `@Consume` handler's
+ * event is stored before its message is acked, and bad declarations are refused. Replies after
+ * storing, `msgId` duplicates and the 503 of a failed PubAck are in the shared jetstream-suite.ts.
  */
 import "reflect-metadata";
 
@@ -11,7 +11,6 @@ import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -46,48 +45,6 @@ interface Order {
 }
 
 describe("@Publish to a stream", () => {
-  it("replies only after the event is stored; the same msgId is stored once", async () => {
-    @Controller("pub")
-    class Orders {
-      @Subscribe("create")
-      @Publish("pub.events.created", { stream: EVENTS, msgId: (order: Order) => order.id, headers: { "X-Source": "orders" } })
-      create(@Payload() order: Order) {
-        return order;
-      }
-    }
-    await startApp(Orders);
-    const reply = await nc.request("pub.create", enc.encode(JSON.stringify({ id: "o-1", item: "cake" })), { timeout: 5000 });
-    expect(JSON.parse(dec.decode(reply.data))).toEqual({ id: "o-1", item: "cake" });
-    // By the time the reply arrived, the event was in the stream.
-    expect(await stored("PUB_EVENTS")).toBe(1);
-    const event = await jsm.streams.getMessage("PUB_EVENTS", { last_by_subj: "pub.events.created" });
-    expect(JSON.parse(dec.decode(event.data))).toEqual({ id: "o-1", item: "cake" });
-    expect(event.header.get("Nats-Msg-Id")).toBe("o-1");
-    expect(event.header.get("X-Source")).toBe("orders");
-    // A retried request with the same order: answered again, stored once.
-    await nc.request("pub.create", enc.encode(JSON.stringify({ id: "o-1", item: "cake" })), { timeout: 5000 });
-    expect(await stored("PUB_EVENTS")).toBe(1);
-    await nc.request("pub.create", enc.encode(JSON.stringify({ id: "o-2", item: "pie" })), { timeout: 5000 });
-    expect(await stored("PUB_EVENTS")).toBe(2);
-  });
-
-  it("answers 503 when the event cannot be stored", async () => {
-    const GONE = defineStream({ name: "PUB_GONE", subjects: ["gone.events.>"] });
-    @Controller("gone")
-    class Fragile {
-      @Subscribe("create")
-      @Publish("gone.events.created", { stream: GONE })
-      create(@Payload() order: Order) {
-        return order;
-      }
-    }
-    await startApp(Fragile);
-    await jsm.streams.delete("PUB_GONE");
-    const reply = await nc.request("gone.create", enc.encode(JSON.stringify({ id: "g-1", item: "x" })), { timeout: 5000 });
-    expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("503");
-    expect(dec.decode(reply.data)).toMatch(/event not stored in stream PUB_GONE/);
-  });
-
   it("from a @Consume handler: the event is stored before the message is acked", async () => {
     const INBOX = defineStream({ name: "PUB_INBOX", subjects: ["inbox.>"] });
     const OUT = defineStream({ name: "PUB_OUT", subjects: ["out.>"] });

@@ -15,6 +15,7 @@ export { FakeCalloutServer } from "./callout/fake-server.js";
 export type { CalloutAnswer, FakeServerOptions, MintedRequest, MintOptions } from "./callout/fake-server.js";
 
 export { TestBroker, subjectMatches } from "./memory/test-broker.js";
+export type { ConsumerState, StoredMessage } from "./memory/memory-jetstream.js";
 export { captureLogs } from "./logs.js";
 export type { CapturedLogs } from "./logs.js";
 export { createCalloutHarness } from "./callout/harness.js";

@@ -4,19 +4,22 @@ import {
   ConnectionError,
   NatsflowError,
   NoRespondersError,
+  PubAckError,
   RequestTimeoutError,
   RevisionMismatchError,
   type HeadersInit,
   type InboundMessage,
   type JetStream,
+  type JetStreamPublishOptions,
   type KvBucket,
   type KvBucketOptions,
   type KvEntry,
   type KvWatchOptions,
-  type MessageHeaders,
   type ObjectStoreBucket,
+  type PubAck,
   type PublishOptions,
   type RequestOptions,
+  type StreamConfig,
   type SubscribeOptions,
   type Transport,
   type TransportFactory,
@@ -24,40 +27,10 @@ import {
   type TransportSubscription,
 } from "@natsflow/core";
 
-class Headers implements MessageHeaders {
-  private readonly map = new Map<string, string[]>();
-  constructor(init: HeadersInit) {
-    for (const [k, v] of Object.entries(init)) this.map.set(k, typeof v === "string" ? [v] : [...v]);
-  }
-  get(name: string): string | undefined {
-    return this.map.get(name)?.[0];
-  }
-  values(name: string): string[] {
-    return this.map.get(name) ?? [];
-  }
-  has(name: string): boolean {
-    return this.map.has(name);
-  }
-  keys(): string[] {
-    return [...this.map.keys()];
-  }
-}
+import { MemoryStream, type ConsumerState, type StoredMessage } from "./memory-jetstream.js";
+import { Headers, subjectMatches } from "./subjects.js";
 
-/** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
-export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === ">") return s.length > i;
-    if (i >= s.length) return false;
-    if (f[i] !== "*" && f[i] !== s[i]) return false;
-  }
-  return f.length === s.length;
-}
-
-function notModelled(): never {
-  throw new NatsflowError("JetStream is not modelled by TestBroker yet, beyond key-value buckets: test @Consume handlers against startNatsServer({ jetstream: true })");
-}
+export { subjectMatches };
 
 interface Sub {
   filter: string;
@@ -65,42 +38,53 @@ interface Sub {
   deliver: (m: InboundMessage) => void;
 }
 
-interface Stored {
-  entry: KvEntry;
-  written: number;
+const OPERATIONS: Record<string, KvEntry["operation"]> = { DEL: "delete", PURGE: "purge" };
+const TOMBSTONES: Record<"delete" | "purge", HeadersInit> = { delete: { "KV-Operation": "DEL" }, purge: { "KV-Operation": "PURGE", "Nats-Rollup": "sub" } };
+
+/** The stream a bucket's `create` makes, as a server's KV client would. */
+function kvStreamConfig(bucket: string, o: KvBucketOptions): StreamConfig {
+  return {
+    name: `KV_${bucket}`,
+    subjects: [`$KV.${bucket}.>`],
+    retention: "limits",
+    storage: o.storage ?? "file",
+    maxAgeMs: o.ttlMs ?? 0,
+    duplicateWindowMs: Math.min(120_000, o.ttlMs ?? 120_000),
+    maxMsgs: -1,
+    maxBytes: o.maxBytes ?? -1,
+    replicas: o.replicas ?? 1,
+    maxMsgsPerSubject: o.history ?? 1,
+  };
 }
 
-/** A key-value bucket in memory, shared by every connection of its broker: CAS, tombstones, TTL, watches. */
+/**
+ * A key-value bucket as a view of its stream `KV_<bucket>`, one message per write on `$KV.<bucket>.<key>`
+ * (tombstones marked by `KV-Operation`): CAS, history, TTL and watches come from the stream.
+ */
 class MemoryKvBucket implements KvBucket {
-  private readonly entries = new Map<string, Stored>();
-  private readonly watchers = new Set<{ filter: string; deliver: (e: KvEntry) => void }>();
-  private lastRevision = 0;
+  private readonly prefix: string;
 
   constructor(
     readonly name: string,
-    /** What the bucket was made with; `update` changes it, as a stream update would. */
-    public options: KvBucketOptions,
-  ) {}
-
-  private get ttlMs(): number | undefined {
-    return this.options.ttlMs;
+    private readonly stream: MemoryStream,
+    private readonly store: (subject: string, data: Uint8Array, options: JetStreamPublishOptions) => PubAck,
+  ) {
+    this.prefix = `$KV.${name}.`;
   }
 
-  /** The live entry of a key, tombstones included; expired keys vanish without notice, as on a server. */
+  private entry(m: StoredMessage): KvEntry {
+    const op = m.headers?.get("KV-Operation");
+    return { key: m.subject.slice(this.prefix.length), value: m.data, revision: m.seq, operation: (op && OPERATIONS[op]) || "put", created: m.time };
+  }
+
+  /** The live entry of a key, tombstones included. */
   private current(key: string): KvEntry | undefined {
-    const stored = this.entries.get(key);
-    if (stored && this.ttlMs !== undefined && Date.now() - stored.written >= this.ttlMs) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return stored?.entry;
+    const m = this.stream.lastOn(this.prefix + key);
+    return m && this.entry(m);
   }
 
   private write(key: string, value: Uint8Array, operation: KvEntry["operation"]): number {
-    const entry: KvEntry = { key, value: Uint8Array.from(value), revision: ++this.lastRevision, operation, created: new Date() };
-    this.entries.set(key, { entry, written: Date.now() });
-    for (const w of this.watchers) if (subjectMatches(w.filter, key)) queueMicrotask(() => w.deliver(entry));
-    return entry.revision;
+    return this.store(this.prefix + key, value, operation === "put" ? {} : { headers: TOMBSTONES[operation] }).seq;
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -132,31 +116,36 @@ class MemoryKvBucket implements KvBucket {
   }
 
   async revision(): Promise<number> {
-    return this.lastRevision;
+    return this.stream.lastSequence;
   }
 
   async keys(filter = ">"): Promise<string[]> {
-    return [...this.entries.keys()].filter((k) => subjectMatches(filter, k) && this.current(k)?.operation === "put");
+    return this.stream
+      .latest()
+      .map((m) => this.entry(m))
+      .filter((e) => e.operation === "put" && subjectMatches(filter, e.key))
+      .map((e) => e.key);
   }
 
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
-    const watcher = { filter: options.key ?? ">", deliver: onEntry };
+    const filter = this.prefix + (options.key ?? ">");
     if (options.initial !== false) {
-      const latest = [...this.entries.keys()].map((k) => this.current(k)).filter((e): e is KvEntry => e !== undefined && subjectMatches(watcher.filter, e.key));
-      for (const e of latest.sort((a, b) => a.revision - b.revision)) queueMicrotask(() => onEntry(e));
+      const latest = this.stream.latest().filter((m) => subjectMatches(filter, m.subject));
+      for (const m of latest.sort((a, b) => a.seq - b.seq)) queueMicrotask(() => onEntry(this.entry(m)));
     }
-    this.watchers.add(watcher);
-    return () => this.watchers.delete(watcher);
+    return this.stream.onStore((m) => {
+      if (subjectMatches(filter, m.subject)) queueMicrotask(() => onEntry(this.entry(m)));
+    });
   }
 }
 
 /**
  * An in-process NATS for unit tests: wildcards, queue groups (one member per group gets each
  * message), request/reply and headers. Delivery is asynchronous, as over the wire. Key-value
- * buckets live here too, shared by every connection.
+ * buckets, JetStream streams and durable consumers live here too, shared by every connection.
  */
 export class TestBroker {
-  private readonly buckets = new Map<string, MemoryKvBucket>();
+  private readonly streams = new Map<string, MemoryStream>();
   // Literal subjects are looked up directly (inboxes make thousands of them); wildcards are scanned.
   private readonly literal = new Map<string, Set<Sub>>();
   private readonly wildcard = new Set<Sub>();
@@ -188,49 +177,63 @@ export class TestBroker {
     if (set?.delete(sub) && set.size === 0) this.literal.delete(sub.filter);
   }
 
-  /** @internal */
+  /** @internal A bucket's stream is made from `options` when missing, else used as it is. */
   bucket(name: string, options: KvBucketOptions): MemoryKvBucket {
-    let bucket = this.buckets.get(name);
-    if (!bucket) this.buckets.set(name, (bucket = new MemoryKvBucket(name, options)));
-    return bucket;
+    const config = kvStreamConfig(name, options);
+    let stream = this.streams.get(config.name);
+    if (!stream) this.streams.set(config.name, (stream = new MemoryStream(config)));
+    return new MemoryKvBucket(name, stream, (subject, data, o) => this.store(subject, data, o));
   }
 
-  /** @internal JetStream as far as it is modelled: the streams behind key-value buckets. */
+  /** The messages a stream holds now, oldest first. */
+  streamMessages(name: string): readonly StoredMessage[] {
+    return this.stream(name).messages;
+  }
+
+  /** A durable's progress, as a server's consumer info reports it. */
+  consumerState(stream: string, durable: string): ConsumerState {
+    return this.stream(stream).consumer(durable).state();
+  }
+
+  /** Removes a stream and its consumers, as an operator might under a running app. */
+  deleteStream(name: string): void {
+    this.streams.delete(name);
+  }
+
+  private stream(name: string): MemoryStream {
+    const stream = this.streams.get(name);
+    if (!stream) throw new NatsflowError(`stream not found: ${name}`);
+    return stream;
+  }
+
+  /** @internal */
+  captures(subject: string): boolean {
+    return [...this.streams.values()].some((s) => s.stores(subject));
+  }
+
+  /** @internal Stores a message in the stream that captures its subject, then routes it like any publish. */
+  store(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): PubAck {
+    const stream = [...this.streams.values()].find((s) => s.stores(subject));
+    if (!stream) throw new PubAckError(subject, "no stream captures this subject");
+    const ack = stream.store(subject, data, options.headers, options);
+    if (!ack.duplicate) this.route({ subject, data, headers: options.headers ? new Headers(options.headers) : undefined });
+    return ack;
+  }
+
+  /** @internal Streams and durable consumers; key-value buckets are streams too. */
   readonly jetstream: JetStream = {
-    streamInfo: async (name) => {
-      const bucket = name.startsWith("KV_") ? this.buckets.get(name.slice(3)) : undefined;
-      if (!bucket) return name.startsWith("KV_") ? undefined : notModelled();
-      const o = bucket.options;
-      return {
-        name,
-        subjects: [`$KV.${bucket.name}.>`],
-        retention: "limits",
-        storage: o.storage ?? "file",
-        maxAgeMs: o.ttlMs ?? 0,
-        duplicateWindowMs: Math.min(120_000, o.ttlMs ?? 120_000),
-        maxMsgs: -1,
-        maxBytes: o.maxBytes ?? -1,
-        replicas: o.replicas ?? 1,
-        maxMsgsPerSubject: o.history ?? 1,
-      };
+    streamInfo: async (name) => this.streams.get(name)?.config,
+    addStream: async (config) => {
+      if (!this.streams.has(config.name)) this.streams.set(config.name, new MemoryStream({ ...config, subjects: [...config.subjects] }));
     },
     updateStream: async (config) => {
-      const bucket = config.name.startsWith("KV_") ? this.buckets.get(config.name.slice(3)) : undefined;
-      if (!bucket) return notModelled();
-      bucket.options = {
-        ...(config.maxAgeMs > 0 ? { ttlMs: config.maxAgeMs } : {}),
-        maxBytes: config.maxBytes,
-        storage: config.storage,
-        replicas: config.replicas,
-        ...(config.maxMsgsPerSubject !== undefined ? { history: config.maxMsgsPerSubject } : {}),
-      };
+      this.stream(config.name).config = { ...config, subjects: [...config.subjects] };
     },
-    addStream: notModelled,
-    consumerInfo: notModelled,
-    addConsumer: notModelled,
-    updateConsumer: notModelled,
-    consumer: notModelled,
-    publish: notModelled,
+    consumerInfo: async (stream, durable) => this.stream(stream).consumers.get(durable)?.config,
+    addConsumer: async (config) => this.stream(config.stream).addConsumer(config),
+    updateConsumer: async (config) => this.stream(config.stream).addConsumer(config),
+    consumer: async (stream, durable) => this.stream(stream).consumer(durable),
+    publish: async (subject, data, options) => this.store(subject, data, options),
   };
 
   /** Routes a message; returns how many subscriptions received it. */
@@ -277,6 +280,11 @@ class MemoryTransport implements Transport {
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {
     this.check();
+    // A plain publish to a subject a stream captures is stored too, as on a server.
+    if (options.reply === undefined && this.broker.captures(subject)) {
+      this.broker.store(subject, data, options.headers ? { headers: options.headers } : {});
+      return;
+    }
     this.broker.route({
       subject,
       data,
