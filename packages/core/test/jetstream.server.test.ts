@@ -13,6 +13,7 @@ import {
   Delivery,
   NatsApp,
   Payload,
+  Publish,
   SetupError,
   Subscribe,
   type ConsumeOptions,
@@ -127,5 +128,57 @@ describe("option validation at NatsApp.create", () => {
       b() {}
     }
     await expect(NatsApp.create({ servers: server.url, controllers: [Twice] })).rejects.toMatchObject({ setting: "Twice.b durable" });
+  });
+});
+
+const enc = new TextEncoder();
+const EVENTS = defineStream({ name: "PUB_EVENTS", subjects: ["pub.events.>"] });
+const stored = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
+
+interface Order {
+  id: string;
+  item: string;
+}
+
+describe("@Publish to a stream", () => {
+  it("from a @Consume handler: the event is stored before the message is acked", async () => {
+    const INBOX = defineStream({ name: "PUB_INBOX", subjects: ["inbox.>"] });
+    const OUT = defineStream({ name: "PUB_OUT", subjects: ["out.>"] });
+    @Controller()
+    class Relay {
+      @Consume("inbox.orders", { stream: INBOX, durable: "relay" })
+      @Publish("out.orders", { stream: OUT, msgId: (order: Order) => order.id })
+      relay(@Payload() order: Order) {
+        return { ...order, relayed: true };
+      }
+    }
+    await startApp(Relay);
+    const js = nc.jetstream();
+    for (const id of ["r-1", "r-2", "r-1"]) await js.publish("inbox.orders", enc.encode(JSON.stringify({ id, item: "x" })));
+    const until = Date.now() + 10_000;
+    while ((await jsm.consumers.info("PUB_INBOX", "relay")).num_pending > 0 || (await jsm.consumers.info("PUB_INBOX", "relay")).num_ack_pending > 0) {
+      if (Date.now() > until) throw new Error("relay never caught up");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Three consumed and acked; the duplicate r-1 stored once.
+    expect((await jsm.consumers.info("PUB_INBOX", "relay")).ack_floor.stream_seq).toBe(3);
+    expect(await stored("PUB_OUT")).toBe(2);
+  });
+
+  it("refuses at create a wildcard subject, a subject the stream does not store, and a msgId without a stream", async () => {
+    const make = async (subject: string, options: Parameters<typeof Publish>[1]) => {
+      @Controller()
+      class Bad {
+        @Subscribe("bad.in")
+        @Publish(subject, options)
+        handle() {
+          return {};
+        }
+      }
+      return NatsApp.create({ servers: server.url, controllers: [Bad], logger: captureLogs("warn").logger });
+    };
+    await expect(make("events.*", {})).rejects.toThrow(/@Publish\("events\.\*"\): is not a subject to publish on/);
+    await expect(make("other.created", { stream: EVENTS })).rejects.toThrow(/stream PUB_EVENTS does not store other\.created/);
+    await expect(make("pub.events.x", { msgId: () => "1" })).rejects.toBeInstanceOf(SetupError);
   });
 });
