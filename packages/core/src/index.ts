@@ -109,6 +109,7 @@ export type {
   PullConsumer,
   RequestOptions,
   StreamConfig,
+  StartAt,
   SubscribeOptions as TransportSubscribeOptions,
   TlsOptions,
   Transport,

@@ -25,13 +25,26 @@ afterAll(async () => {
 const JOBS = defineStream({ name: "FAULT_JOBS", subjects: ["fault.jobs.>"] });
 
 describe("@Consume across a server restart", () => {
-  it("resumes within 5 s of the server coming back, and handles every stored message once", async () => {
+  it("resumes within 5 s of the server coming back, and handles every stored message once: pull, push and ordered", async () => {
     const seen = new Map<number, number>();
+    const pushed = new Map<number, number>();
+    const ordered: number[] = [];
     @Controller()
     class Worker {
       @Consume("fault.jobs.run", { stream: JOBS, durable: "worker", concurrency: 4 })
       run(@Payload() job: { n: number }) {
         seen.set(job.n, (seen.get(job.n) ?? 0) + 1);
+      }
+
+      @Consume("fault.jobs.run", { stream: JOBS, durable: "pusher", push: true, concurrency: 4 })
+      push(@Payload() job: { n: number }) {
+        pushed.set(job.n, (pushed.get(job.n) ?? 0) + 1);
+      }
+
+      // Its consumer is in memory, gone with the server: the client makes a new one past the last sequence seen.
+      @Consume("fault.jobs.run", { stream: JOBS, ordered: true })
+      view(@Payload() job: { n: number }) {
+        ordered.push(job.n);
       }
     }
     const app = await NatsApp.create({ servers: server.url, controllers: [Worker], logger: captureLogs("warn").logger, reconnectTimeWaitMs: 100 });
@@ -44,23 +57,25 @@ describe("@Consume across a server restart", () => {
     };
     try {
       await publishAll(0, 20);
-      await expect.poll(() => seen.size, { timeout: 10_000 }).toBe(20);
+      await expect.poll(() => seen.size + pushed.size + ordered.length, { timeout: 10_000 }).toBe(60);
       // Acked at the server before it goes (an ack lost to the halt would be a redelivery, by design).
       await expect.poll(async () => {
         const nc = await connect({ servers: server.url });
-        const info = await (await nc.jetstreamManager()).consumers.info("FAULT_JOBS", "worker");
+        const jsm = await nc.jetstreamManager();
+        const floors = await Promise.all(["worker", "pusher"].map(async (d) => (await jsm.consumers.info("FAULT_JOBS", d)).ack_floor.stream_seq));
         await nc.close();
-        return info.ack_floor.stream_seq;
-      }, { timeout: 5_000 }).toBe(20);
+        return floors;
+      }, { timeout: 5_000 }).toEqual([20, 20]);
       await server.halt();
       await sleep(500);
       await server.resume();
       const back = Date.now();
       // Stored while the consumer is still reconnecting: none may be lost.
       await publishAll(20, 40);
-      await expect.poll(() => seen.size, { timeout: 5_000, interval: 50 }).toBe(40);
+      await expect.poll(() => seen.size + pushed.size + ordered.length, { timeout: 5_000, interval: 50 }).toBe(120);
       expect(Date.now() - back).toBeLessThan(5_000);
-      expect([...seen.values()].every((count) => count === 1)).toBe(true);
+      expect([...seen.values(), ...pushed.values()].every((count) => count === 1)).toBe(true);
+      expect(ordered).toEqual(Array.from({ length: 40 }, (_, n) => n));
     } finally {
       await app.stop();
     }

@@ -14,6 +14,7 @@ import {
   DEAD_LETTER_STREAM_HEADER,
   defineStream,
   Delivery,
+  Msg,
   NatsApp,
   Payload,
   Publish,
@@ -24,8 +25,10 @@ import {
   type Constructor,
   type InboundMessage,
   type JetStreamDelivery,
+  type JetStreamMessage,
   type Middleware,
   type NatsAppOptions,
+  type StartAt,
   type Transport,
 } from "@natsflow/core";
 import { captureLogs, type ConsumerState } from "@natsflow/testing";
@@ -391,6 +394,134 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       }
       const app = await create([Bound]);
       await expect(app.start()).rejects.toMatchObject({ name: "SetupError", setting: "Bound.handle durable" });
+    });
+
+    const addStream = (name: string, subjects: string[]) =>
+      client.jetstream().addStream({ name, subjects, retention: "limits", storage: "file", maxAgeMs: 0, duplicateWindowMs: 120_000, maxMsgs: -1, maxBytes: -1, replicas: 1 });
+
+    it("push: true — instances share the durable's deliver group; at most concurrency out; failures retried; each handled once", async () => {
+      const stream = defineStream({ name: "S_PUSH", subjects: ["s-push.>"] });
+      const handled = new Map<number, number>();
+      let running = 0;
+      let maxRunning = 0;
+      let calls = 0;
+      const make = () => {
+        @Controller()
+        class Pushed {
+          @Consume("s-push.items", { stream, durable: "pushed", push: true, concurrency: 2, ackWait: "2s", retry: { backoffMs: [50], maxDeliver: 3 } })
+          async handle(@Delivery() d: JetStreamDelivery) {
+            calls++;
+            maxRunning = Math.max(maxRunning, ++running);
+            await sleep(5);
+            running--;
+            if (d.sequence % 10 === 0 && d.deliveries === 1) throw new Error("first time fails");
+            handled.set(d.sequence, (handled.get(d.sequence) ?? 0) + 1);
+          }
+        }
+        return Pushed;
+      };
+      await startApp(make());
+      await startApp(make());
+      expect((await client.jetstream().consumerInfo("S_PUSH", "pushed"))?.push).toEqual({ deliverSubject: "_nf.push.S_PUSH.pushed", deliverGroup: "pushed" });
+      for (let i = 0; i < 60; i++) await client.jetstream().publish("s-push.items", enc.encode(String(i)));
+      let maxAckPending = 0;
+      while (handled.size < 60) {
+        maxAckPending = Math.max(maxAckPending, (await env.consumerState("S_PUSH", "pushed")).numAckPending);
+        await sleep(5);
+      }
+      await waitFor("the last ack", settledAll("S_PUSH", "pushed"));
+      // One durable, one max_ack_pending: 2 out across both instances.
+      expect(maxAckPending).toBeLessThanOrEqual(2);
+      expect(maxRunning).toBeLessThanOrEqual(2);
+      expect([...handled.values()].every((n) => n === 1)).toBe(true);
+      expect(calls).toBe(66);
+    });
+
+    it("bind: true consumes an existing push consumer as push; one allowing more unacked than concurrency fails start", async () => {
+      const stream = defineStream({ name: "S_BINDPUSH", subjects: ["s-bindpush.>"] });
+      await addStream("S_BINDPUSH", ["s-bindpush.>"]);
+      await client.jetstream().addConsumer({
+        stream: "S_BINDPUSH",
+        durable: "ops",
+        filterSubject: "s-bindpush.x",
+        ackWaitMs: 5_000,
+        maxDeliver: -1,
+        backoffMs: [],
+        maxAckPending: 4,
+        push: { deliverSubject: "ops.deliver", deliverGroup: "ops" },
+      });
+      const got: unknown[] = [];
+      @Controller()
+      class Bound {
+        @Consume("s-bindpush.x", { stream, durable: "ops", bind: true, concurrency: 4 })
+        handle(@Payload() p: unknown) {
+          got.push(p);
+        }
+      }
+      @Controller()
+      class TooFew {
+        @Consume("s-bindpush.x", { stream, durable: "ops", bind: true, concurrency: 2 })
+        handle() {}
+      }
+      const failed = await create([TooFew]).then((a) => a.start()).then(() => undefined, (e: unknown) => e);
+      expect(failed).toBeInstanceOf(SetupError);
+      expect(failed).toMatchObject({ setting: "TooFew.handle durable", message: expect.stringMatching(/allows 4 unacked messages.*max_ack_pending/) });
+      await startApp(Bound);
+      for (const n of [1, 2, 3]) await client.jetstream().publish("s-bindpush.x", enc.encode(JSON.stringify({ n })));
+      await waitFor("3 messages", () => got.length === 3);
+      await waitFor("the acks", settledAll("S_BINDPUSH", "ops"));
+      expect(got).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    });
+
+    it("a pull durable cannot become push: start fails naming the durable and the fix", async () => {
+      const stream = defineStream({ name: "S_KIND", subjects: ["s-kind.>"] });
+      const make = (push: boolean) => {
+        @Controller()
+        class Kind {
+          @Consume("s-kind.x", { stream, durable: "kind", push })
+          handle() {}
+        }
+        return Kind;
+      };
+      await (await startApp(make(false))).stop();
+      const failed = await create([make(true)]).then((a) => a.start()).then(() => undefined, (e: unknown) => e);
+      expect(failed).toMatchObject({ name: "SetupError", setting: "Kind.handle durable", message: expect.stringMatching(/is a pull consumer; the handler wants push.*new durable name/) });
+    });
+
+    it("ordered: every app reads the stream whole, in order, from where startAt says; a failure is dead-lettered and passed", async () => {
+      const stream = defineStream({ name: "S_ORDERED", subjects: ["s-ordered.>"] });
+      await addStream("S_ORDERED", ["s-ordered.>"]);
+      // 1..5 alternate between two subjects: a, b, a, b, a.
+      for (let i = 1; i <= 5; i++) await client.jetstream().publish(`s-ordered.${i % 2 === 1 ? "a" : "b"}`, enc.encode(String(i)));
+      const seen: Record<string, number[]> = {};
+      const make = (label: string, startAt?: StartAt) => {
+        @Controller()
+        class View {
+          @Consume("s-ordered.>", { stream, ordered: true, deadLetter: `s-ordered-dlq`, ...(startAt ? { startAt } : {}) })
+          async handle(@Msg() m: JetStreamMessage) {
+            await sleep(Math.random() * 5);
+            (seen[label] ??= []).push(m.sequence);
+            if (m.sequence === 3) throw new Error("bad projection input");
+          }
+        }
+        return View;
+      };
+      const dlq = collect("s-ordered-dlq");
+      const variants = { first: undefined, again: undefined, fromFour: { sequence: 4 }, lastPerSubject: "last-per-subject", last: "last", new: "new" } as const;
+      for (const [label, startAt] of Object.entries(variants)) await startApp(make(label, startAt));
+      await sleep(200);
+      for (const i of [6, 7]) await client.jetstream().publish("s-ordered.c", enc.encode(String(i)));
+      await waitFor("every view up to 7", () => Object.keys(variants).every((k) => seen[k]?.at(-1) === 7));
+      expect(seen).toEqual({
+        first: [1, 2, 3, 4, 5, 6, 7],
+        again: [1, 2, 3, 4, 5, 6, 7],
+        fromFour: [4, 5, 6, 7],
+        lastPerSubject: [4, 5, 6, 7],
+        last: [5, 6, 7],
+        new: [6, 7],
+      });
+      await waitFor("the dead letters", () => dlq.length === 2);
+      expect(dlq.map((m) => m.headers?.get(DEAD_LETTER_SEQUENCE_HEADER))).toEqual(["3", "3"]);
     });
 
     interface Order {

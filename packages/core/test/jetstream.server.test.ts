@@ -81,6 +81,19 @@ describe("streams and durables as the server reports them", () => {
     const consumer = (await jsm.consumers.info("DECLARED", "sink")).config;
     expect(consumer).toMatchObject({ max_ack_pending: 2, ack_wait: 3e9, filter_subject: "declared.events" });
   });
+
+  it("a push durable: its deliver subject and group, bound by the running app", async () => {
+    const stream = defineStream({ name: "DECLARED_PUSH", subjects: ["declared-push.>"] });
+    @Controller()
+    class Pushed {
+      @Consume("declared-push.events", { stream, durable: "pushed", push: { deliverSubject: "deliver.pushed" }, concurrency: 3 })
+      handle() {}
+    }
+    await startApp(Pushed);
+    const info = await jsm.consumers.info("DECLARED_PUSH", "pushed");
+    expect(info.config).toMatchObject({ deliver_subject: "deliver.pushed", deliver_group: "pushed", max_ack_pending: 3, ack_policy: "explicit" });
+    await expect.poll(async () => (await jsm.consumers.info("DECLARED_PUSH", "pushed")).push_bound).toBe(true);
+  });
 });
 
 describe("option validation at NatsApp.create", () => {
@@ -104,6 +117,10 @@ describe("option validation at NatsApp.create", () => {
     ["a subject the stream does not store", consumer({}, "elsewhere.a"), "Opts.handle subject"],
     ["a malformed ackWait", consumer({ ackWait: "5 minutes" }), "Opts.handle ackWait"],
     ["bind with an ackWait", consumer({ bind: true, ackWait: "10s" }), "Opts.handle bind"],
+    ["ordered with a durable name", consumer({ ordered: true } as never), "Opts.handle durable"],
+    ["push with ack-first", consumer({ push: true, ack: "ack-first" }), "Opts.handle push"],
+    ["push with bind", consumer({ push: true, bind: true }), "Opts.handle push"],
+    ["a push deliver subject with wildcards", consumer({ push: { deliverSubject: "deliver.*" } }), "Opts.handle push.deliverSubject"],
     ["a stream that is not declared", consumer({ stream: { name: "X" } as never }), "Opts.handle stream"],
     ["a bad stream maxAge", consumer({ stream: defineStream({ name: "OPTS", subjects: ["opts.>"], maxAge: "7 days" }) }), "stream OPTS maxAge"],
   ];
@@ -128,6 +145,21 @@ describe("option validation at NatsApp.create", () => {
       b() {}
     }
     await expect(NatsApp.create({ servers: server.url, controllers: [Twice] })).rejects.toMatchObject({ setting: "Twice.b durable" });
+  });
+
+  it("ordered: no @Delivery() to settle with, and startAt must say where", async () => {
+    @Controller()
+    class Settles {
+      @Consume("opts.a", { stream, ordered: true })
+      handle(@Delivery() _d: JetStreamDelivery) {}
+    }
+    await expect(NatsApp.create({ servers: server.url, controllers: [Settles] })).rejects.toMatchObject({ setting: "Settles.handle @Delivery()" });
+    @Controller()
+    class Nowhere {
+      @Consume("opts.a", { stream, ordered: true, startAt: { sequence: 0 } })
+      handle() {}
+    }
+    await expect(NatsApp.create({ servers: server.url, controllers: [Nowhere] })).rejects.toMatchObject({ setting: "Nowhere.handle startAt" });
   });
 });
 

@@ -4,9 +4,10 @@ import { addHandler } from "../metadata/handler-metadata.js";
 import { replyStage, resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
 
 /**
- * Handles the messages a JetStream durable pull consumer delivers from `options.stream`, filtered to
- * `subject` (relative to the controller's prefix; `{name}` tokens work as with `@Subscribe`). The
- * message is acked once the handler succeeds, by default; see `ConsumeOptions.ack`.
+ * Handles the messages a JetStream consumer delivers from `options.stream`, filtered to `subject`
+ * (relative to the controller's prefix; `{name}` tokens work as with `@Subscribe`): a durable pull
+ * consumer by default, acking each message once the handler succeeds (see `ConsumeOptions.ack`);
+ * `push: true` for a push durable, `ordered: true` for an ordered consumer every instance reads whole.
  */
 export function Consume(subject: string, options: ConsumeOptions) {
   return (prototype: object, method: string | symbol): void => {
@@ -14,7 +15,8 @@ export function Consume(subject: string, options: ConsumeOptions) {
     addHandler(target, {
       method,
       subject,
-      options: options.concurrency !== undefined ? { concurrency: options.concurrency } : {},
+      // In stream order means one at a time.
+      options: options.ordered ? { concurrency: 1 } : options.concurrency !== undefined ? { concurrency: options.concurrency } : {},
       pipeline: ({ name, container, publishes }) => {
         const { codec, stage } = resolvePayloadStage(name, options);
         // No reply; a stream publish is stored before the message is acked (after-success).

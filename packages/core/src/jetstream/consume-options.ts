@@ -1,7 +1,7 @@
 import type { CodecOption } from "../codec/codec.js";
 import { SetupError } from "../errors.js";
 import { filterCovers, isValidSubject } from "../subjects.js";
-import type { ConsumerConfig } from "../transport/transport.js";
+import type { ConsumerConfig, StartAt } from "../transport/transport.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
 import { parseDuration, type Duration } from "./duration.js";
 import { isValidJetStreamName, resolveStream, type ResolvedStream, type StreamDeclaration } from "./stream.js";
@@ -20,19 +20,8 @@ export interface RetryOptions {
   maxDeliver?: number;
 }
 
-export interface ConsumeOptions {
+interface CommonConsumeOptions {
   stream: StreamDeclaration;
-  /** The durable consumer's name: instances sharing it split the messages between them. */
-  durable: string;
-  /** Use the existing durable as the server has it; never create or update it. Default false. */
-  bind?: boolean;
-  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64. */
-  concurrency?: number;
-  /** Default "after-success". */
-  ack?: AckMode;
-  /** How long the server waits for an ack before redelivering. Long handlers send `working()` meanwhile. Default 30 s. */
-  ackWait?: Duration;
-  retry?: RetryOptions;
   /** Where messages that will not be retried are published (core NATS), with headers saying why. */
   deadLetter?: string;
   /** How payloads are decoded: "json" (default), "string", "bytes", or your own. */
@@ -43,12 +32,50 @@ export interface ConsumeOptions {
   maxPayloadBytes?: number;
 }
 
+/** A durable consumer: instances sharing its name split the messages, each acked after its work. */
+export interface DurableConsumeOptions extends CommonConsumeOptions {
+  /** The durable consumer's name: instances sharing it split the messages between them. */
+  durable: string;
+  ordered?: false;
+  /** Use the existing durable as the server has it (pull or push); never create or update it. Default false. */
+  bind?: boolean;
+  /**
+   * A push consumer instead of pull: the server sends to a deliver subject, one instance of the
+   * durable's deliver group (its name) gets each message. Bounded by `max_ack_pending` = concurrency,
+   * as pulls are. For consumers shared with push-based services; pull is the better default.
+   */
+  push?: boolean | { deliverSubject: string };
+  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64. */
+  concurrency?: number;
+  /** Default "after-success". */
+  ack?: AckMode;
+  /** How long the server waits for an ack before redelivering. Long handlers send `working()` meanwhile. Default 30 s. */
+  ackWait?: Duration;
+  retry?: RetryOptions;
+}
+
+/**
+ * An ordered consumer: every instance reads every message once, one at a time in stream order, with
+ * no acks and no durable state on the server (for projections and caches rebuilt from a stream).
+ * A failed message is logged and dead-lettered, not retried.
+ */
+export interface OrderedConsumeOptions extends CommonConsumeOptions {
+  ordered: true;
+  /** Where each start reads from. Default "first": the whole stream. */
+  startAt?: StartAt;
+}
+
+export type ConsumeOptions = DurableConsumeOptions | OrderedConsumeOptions;
+
 /** What a `@Consume` handler runs with, checked at `NatsApp.create`. */
 export interface ConsumeSpec {
   readonly stream: ResolvedStream;
-  readonly consumer: ConsumerConfig;
+  /** The durable to create or bind; undefined for an ordered consumer. */
+  readonly consumer: ConsumerConfig | undefined;
+  readonly ordered: { readonly filterSubject: string; readonly startAt: StartAt } | undefined;
   readonly bind: boolean;
-  readonly ack: AckMode;
+  /** "none": an ordered consumer's messages are never settled. */
+  readonly ack: AckMode | "none";
   readonly backoffMs: readonly number[];
   readonly deadLetter: string | undefined;
 }
@@ -69,6 +96,8 @@ export interface ConsumeSite {
   readonly takesDelivery: boolean;
 }
 
+const DURABLE_ONLY = ["durable", "bind", "push", "concurrency", "ack", "ackWait", "retry"] as const;
+
 /** Every `@Consume` option and combination is checked here, once, with `SetupError`s naming the setting. */
 export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite): ConsumeSpec {
   const { name, filter } = site;
@@ -80,6 +109,9 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
       "consume a subject the stream captures, or add it to the stream's subjects.",
     );
   }
+  const deadLetter = resolveDeadLetter(options.deadLetter, site);
+  if (options.ordered !== undefined && typeof options.ordered !== "boolean") throw new SetupError(`${name} ordered`, "must be true or false.");
+  if (options.ordered) return resolveOrdered(options, site, stream, deadLetter);
   if (!isValidJetStreamName(options.durable)) {
     throw new SetupError(`${name} durable`, `${JSON.stringify(options.durable)} is not a valid consumer name.`, "use letters, digits, - and _ (no dots, wildcards or spaces).");
   }
@@ -106,17 +138,10 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
   if (!Array.isArray(backoffMs) || backoffMs.length === 0 || !backoffMs.every((ms) => Number.isFinite(ms) && ms >= 0)) {
     throw new SetupError(`${name} retry.backoffMs`, "must be a non-empty list of delays in ms ≥ 0 (the last one repeats).", "e.g. [1000, 10000, 60000], or leave it out for that default.");
   }
-  const deadLetter = options.deadLetter;
-  if (deadLetter !== undefined) {
-    if (!isValidSubject(deadLetter)) {
-      throw new SetupError(`${name} deadLetter`, `${JSON.stringify(deadLetter)} is not a subject to publish to (no wildcards).`, 'e.g. "orders.dlq".');
-    }
-    if (filterCovers(filter, deadLetter)) {
-      throw new SetupError(`${name} deadLetter`, `"${deadLetter}" is consumed by this handler itself, so dead letters would come straight back.`, "use a subject outside its filter.");
-    }
-  }
+  const push = resolvePush(options, site, stream.config.name);
   return {
     stream,
+    ordered: undefined,
     consumer: {
       stream: stream.config.name,
       durable: options.durable,
@@ -126,10 +151,54 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
       // Redelivery delays are natsflow's naks; a server backoff would also shorten the first ack wait.
       backoffMs: [],
       maxAckPending: site.concurrency,
+      ...(push ? { push } : {}),
     },
     bind,
     ack,
     backoffMs: [...backoffMs],
     deadLetter,
   };
+}
+
+function resolveDeadLetter(deadLetter: string | undefined, { name, filter }: ConsumeSite): string | undefined {
+  if (deadLetter === undefined) return undefined;
+  if (!isValidSubject(deadLetter)) {
+    throw new SetupError(`${name} deadLetter`, `${JSON.stringify(deadLetter)} is not a subject to publish to (no wildcards).`, 'e.g. "orders.dlq".');
+  }
+  if (filterCovers(filter, deadLetter)) {
+    throw new SetupError(`${name} deadLetter`, `"${deadLetter}" is consumed by this handler itself, so dead letters would come straight back.`, "use a subject outside its filter.");
+  }
+  return deadLetter;
+}
+
+function resolvePush(options: DurableConsumeOptions, { name }: ConsumeSite, stream: string): ConsumerConfig["push"] {
+  const { push } = options;
+  if (push === undefined || push === false) return undefined;
+  if (options.bind) throw new SetupError(`${name} push`, "is what the bound consumer is, as the server has it.", "drop push; bind: true uses a push consumer as push.");
+  if (options.ack === "ack-first") {
+    throw new SetupError(`${name} push`, 'with ack: "ack-first" has nothing bounding what the server sends: each message is acked on arrival.', 'use a pull consumer for ack-first, or ack: "after-success".');
+  }
+  const deliverSubject = push === true ? `_nf.push.${stream}.${options.durable}` : push?.deliverSubject;
+  if (typeof deliverSubject !== "string" || !isValidSubject(deliverSubject)) {
+    throw new SetupError(`${name} push.deliverSubject`, `must be a subject without wildcards, got ${JSON.stringify(deliverSubject)}.`, "or use push: true for natsflow's own.");
+  }
+  return { deliverSubject, deliverGroup: options.durable };
+}
+
+const START_AT = ["first", "new", "last", "last-per-subject"];
+
+function resolveOrdered(options: OrderedConsumeOptions, site: ConsumeSite, stream: ResolvedStream, deadLetter: string | undefined): ConsumeSpec {
+  const { name, filter } = site;
+  const given = DURABLE_ONLY.find((k) => (options as unknown as Record<string, unknown>)[k] !== undefined);
+  if (given) throw new SetupError(`${name} ${given}`, "is for durable consumers; an ordered one has no name, no acks and no redeliveries.", `drop ${given}, or drop ordered: true.`);
+  if (site.takesDelivery) throw new SetupError(`${name} @Delivery()`, "has nothing to settle on an ordered consumer.", "read the sequence with @Msg() (a JetStreamMessage), or use a durable.");
+  const startAt = options.startAt ?? "first";
+  const valid =
+    (typeof startAt === "string" && START_AT.includes(startAt)) ||
+    (typeof startAt === "object" && startAt !== null &&
+      (("sequence" in startAt && Number.isInteger(startAt.sequence) && startAt.sequence >= 1) || ("time" in startAt && startAt.time instanceof Date && !Number.isNaN(startAt.time.getTime()))));
+  if (!valid) {
+    throw new SetupError(`${name} startAt`, `must be one of ${START_AT.join(", ")}, { sequence: n ≥ 1 } or { time: Date }, got ${JSON.stringify(startAt)}.`);
+  }
+  return { stream, consumer: undefined, ordered: { filterSubject: filter, startAt }, bind: false, ack: "none", backoffMs: [], deadLetter };
 }

@@ -5,7 +5,7 @@ import { IdleWaiters } from "../dispatch/idle.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, Transport } from "../transport/transport.js";
+import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, Transport } from "../transport/transport.js";
 import type { ConsumeSpec } from "./consume-options.js";
 import { deadLetterHeaders } from "./dead-letter.js";
 import { DELIVERY, JetStreamDelivery, type Settlement } from "./delivery.js";
@@ -14,14 +14,17 @@ import { DELIVERY, JetStreamDelivery, type Settlement } from "./delivery.js";
 const PULL_EXPIRES_MS = 5_000;
 /** Pause after a failed pull (stream deleted, connection down, …) before trying again. */
 const PULL_RETRY_MS = 1_000;
+/** Messages an ordered consumer asks for at once: handled one by one, so this is all it buffers. */
+const ORDERED_BATCH = 256;
 
 /** Fields of an existing durable that natsflow owns and updates when they drift. */
-const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs", "maxDeliver", "backoffMs", "maxAckPending"];
+const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs", "maxDeliver", "backoffMs", "maxAckPending", "push"];
 
 /**
- * Where a JetStream message enters: a durable pull consumer. It never asks the server for more
- * messages than it has free `concurrency` slots, runs each through the handler's composed chain,
- * and settles it by the handler's ack mode: ack, nak with the retry delay, or term and dead-letter.
+ * Where a JetStream message enters: a durable consumer, pull (never asking the server for more
+ * messages than it has free `concurrency` slots) or push (bounded by `max_ack_pending`), or an
+ * ordered one. It runs each message through the handler's composed chain and settles it by the
+ * handler's ack mode: ack, nak with the retry delay, or term and dead-letter.
  */
 export class JetStreamConsumer {
   private inFlight = 0;
@@ -53,25 +56,42 @@ export class JetStreamConsumer {
       term: metrics.jetstream.labels(handler, "term"),
       dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
     };
-    this.maxDeliver = binding.consume.consumer.maxDeliver;
-    this.ackWaitMs = binding.consume.consumer.ackWaitMs;
+    this.maxDeliver = binding.consume.consumer?.maxDeliver ?? 1;
+    this.ackWaitMs = binding.consume.consumer?.ackWaitMs ?? 0;
   }
 
   get pending(): number {
     return this.inFlight;
   }
 
-  /** Makes sure the durable exists as configured (or, bound, that it exists), then starts pulling. */
+  /** Makes sure the durable exists as configured (or, bound, that it exists), then starts taking messages. */
   async start(js: JetStream): Promise<void> {
-    const config = await this.ensureConsumer(js);
+    const { stream, ordered, consumer: wanted } = this.binding.consume;
+    if (ordered) {
+      void this.inOrder(await js.orderedConsumer(stream.config.name, ordered));
+      return;
+    }
+    const config = await this.ensureConsumer(js, wanted as ConsumerConfig);
     this.maxDeliver = config.maxDeliver;
     this.ackWaitMs = config.ackWaitMs;
-    const consumer = await js.consumer(config.stream, config.durable);
-    // A standing pull is as safe as one per free slot when the server bounds what is out to the
-    // slots (max_ack_pending) and a message holds its slot until acked (not so with ack-first), and
-    // it saves a subscription and a request per batch.
+    // The server bounds what is out to the slots (max_ack_pending), and a message holds its slot
+    // until acked (not so with ack-first).
     const bounded = config.maxAckPending > 0 && config.maxAckPending <= this.binding.concurrency && this.binding.consume.ack !== "ack-first";
-    void (bounded ? this.standing(consumer) : this.loop(consumer));
+    if (config.push) {
+      // A push consumer cannot be asked for less, so the bound must hold.
+      if (!bounded) {
+        throw new SetupError(
+          `${this.binding.info.name} durable`,
+          `push consumer "${config.durable}" allows ${config.maxAckPending} unacked messages, more than concurrency ${this.binding.concurrency} can run${this.binding.consume.ack === "ack-first" ? " (and ack-first frees a slot on arrival)" : ""}.`,
+          "set its max_ack_pending to at most the handler's concurrency, or use a pull consumer.",
+        );
+      }
+      void this.keep(() => js.subscribePush(config, (m) => this.accept(m)));
+      return;
+    }
+    const consumer = await js.consumer(config.stream, config.durable);
+    // Bounded, a standing pull is as safe as one per free slot, and saves a subscription and a request per batch.
+    void (bounded ? this.keep(() => consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m))) : this.loop(consumer));
   }
 
   /** Pull no more; messages being handled still finish and are settled (see `settled`). */
@@ -85,8 +105,8 @@ export class JetStreamConsumer {
     return this.idle.wait(this.inFlight === 0);
   }
 
-  private async ensureConsumer(js: JetStream): Promise<ConsumerConfig> {
-    const { consumer: wanted, bind } = this.binding.consume;
+  private async ensureConsumer(js: JetStream, wanted: ConsumerConfig): Promise<ConsumerConfig> {
+    const { bind } = this.binding.consume;
     const existing = await js.consumerInfo(wanted.stream, wanted.durable);
     if (bind) {
       if (!existing) {
@@ -99,6 +119,14 @@ export class JetStreamConsumer {
       this.binding.logger.info({ stream: wanted.stream, durable: wanted.durable }, "consumer created");
       return wanted;
     }
+    if (!existing.push !== !wanted.push) {
+      // The server cannot turn one into the other.
+      throw new SetupError(
+        `${this.binding.info.name} durable`,
+        `"${wanted.durable}" on stream ${wanted.stream} is a ${existing.push ? "push" : "pull"} consumer; the handler wants ${wanted.push ? "push" : "pull"}.`,
+        "give the handler a new durable name, or delete the old consumer.",
+      );
+    }
     const changed = OWNED.filter((f) => JSON.stringify(existing[f]) !== JSON.stringify(wanted[f]));
     if (changed.length > 0) {
       await js.updateConsumer(wanted);
@@ -107,9 +135,10 @@ export class JetStreamConsumer {
     return wanted;
   }
 
-  private async standing(consumer: Awaited<ReturnType<JetStream["consumer"]>>): Promise<void> {
+  /** Keeps one standing pull or push subscription open, reopening it after a failure. */
+  private async keep(open: () => JetStreamPull): Promise<void> {
     while (!this.stopped) {
-      const pull = consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m));
+      const pull = open();
       this.pull = pull;
       try {
         await pull.done;
@@ -117,6 +146,24 @@ export class JetStreamConsumer {
         if (!this.stopped) await this.pauseAfter(error);
       }
       this.pull = undefined;
+    }
+  }
+
+  /** One pull at a time, its messages handled one by one in arrival (stream) order. */
+  private async inOrder(consumer: PullConsumer): Promise<void> {
+    let chain = Promise.resolve();
+    while (!this.stopped) {
+      const pull = consumer.pull({ max: ORDERED_BATCH, expiresMs: PULL_EXPIRES_MS }, (m) => {
+        chain = chain.then(() => (this.stopped ? undefined : this.process(m)));
+      });
+      this.pull = pull;
+      try {
+        await pull.done;
+      } catch (error) {
+        if (!this.stopped) await this.pauseAfter(error);
+      }
+      this.pull = undefined;
+      await chain;
     }
   }
 
@@ -128,7 +175,7 @@ export class JetStreamConsumer {
     });
   }
 
-  private async loop(consumer: Awaited<ReturnType<JetStream["consumer"]>>): Promise<void> {
+  private async loop(consumer: PullConsumer): Promise<void> {
     const { concurrency } = this.binding;
     while (!this.stopped) {
       const free = concurrency - this.inFlight;
@@ -151,7 +198,9 @@ export class JetStreamConsumer {
 
   private accept(message: JetStreamMessage): void {
     // Arrived after stop(): back to the server at once, for another instance or the next start.
-    if (this.stopped) message.nak();
+    if (this.stopped) {
+      if (this.binding.consume.ack !== "none") message.nak();
+    }
     else void this.process(message);
   }
 
@@ -164,8 +213,8 @@ export class JetStreamConsumer {
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, delivery);
     // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
-    const heartbeat = setInterval(() => delivery.working(), this.ackWaitMs / 3);
-    heartbeat.unref();
+    const heartbeat = ack === "none" ? undefined : setInterval(() => delivery.working(), this.ackWaitMs / 3);
+    heartbeat?.unref();
     let failed = false;
     let error: unknown;
     try {
@@ -185,7 +234,7 @@ export class JetStreamConsumer {
         if (!delivery.settled && ack === "manual") {
           ctx.logger.warn({ subject: message.subject, sequence: message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
           delivery.nak(this.retryDelay(message.deliveries));
-        } else if (!delivery.settled) delivery.ack();
+        } else if (!delivery.settled && ack !== "none") delivery.ack();
       }
     } catch (e) {
       ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
@@ -209,8 +258,9 @@ export class JetStreamConsumer {
     const log = { subject: message.subject, sequence: message.sequence, deliveries: message.deliveries };
     if (permanent) ctx.logger.warn({ ...log, error: (error as Error).message }, "handler failed");
     else ctx.logger.error({ ...log, err: error }, "handler failed");
-    // ack-first: already acked, so the dead letter is the only copy left.
-    if (delivery.settled === "ack" && this.binding.consume.ack === "ack-first") this.deadLetter(ctx, error);
+    // ack-first: already acked, so the dead letter is the only copy left; as it is for an ordered consumer.
+    const { ack } = this.binding.consume;
+    if ((delivery.settled === "ack" && ack === "ack-first") || ack === "none") this.deadLetter(ctx, error);
     else if (delivery.settled) return; // the handler settled it itself
     else if (permanent || message.deliveries >= this.maxDeliver) {
       try {

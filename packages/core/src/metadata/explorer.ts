@@ -261,8 +261,8 @@ export function exploreControllers(
   });
   const seen = new Map<string, string>();
   for (const b of bindings) {
-    // Watchers of one bucket's keys each see every entry: nothing to collide.
-    if (b.watch) continue;
+    // Watchers and ordered consumers each see every entry: nothing to collide.
+    if (b.watch || b.consume?.ordered) continue;
     const c = b.consume?.consumer;
     const key = c ? `\u0000js\u0000${c.stream}\u0000${c.durable}` : `${b.info.subject}\u0000${b.info.queue ?? ""}`;
     const other = seen.get(key);

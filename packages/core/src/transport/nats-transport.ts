@@ -5,8 +5,10 @@
 import {
   AckPolicy,
   connect,
+  consumerOpts,
   credsAuthenticator,
   DebugEvents,
+  DeliverPolicy,
   ErrorCode,
   Events,
   headers as natsHeaders,
@@ -18,6 +20,7 @@ import {
   type ConsumerInfo,
   type JetStreamManager,
   type JsMsg,
+  type OrderedConsumerOptions,
   type StreamConfig as NatsStreamConfig,
   type ConnectionOptions as NatsConnectionOptions,
   type KV,
@@ -55,6 +58,7 @@ import type {
   PublishOptions,
   PullConsumer,
   RequestOptions,
+  StartAt,
   StreamConfig,
   SubscribeOptions,
   Transport,
@@ -272,7 +276,19 @@ function toNatsConsumer(c: ConsumerConfig) {
     max_deliver: c.maxDeliver,
     max_ack_pending: c.maxAckPending,
     ...(c.backoffMs.length > 0 ? { backoff: c.backoffMs.map((ms) => nanos(ms)) } : {}),
+    ...(c.push ? { deliver_subject: c.push.deliverSubject, ...(c.push.deliverGroup ? { deliver_group: c.push.deliverGroup } : {}) } : {}),
   };
+}
+
+function toOrderedOptions(filterSubject: string, startAt: StartAt): Partial<OrderedConsumerOptions> {
+  const filter = { filterSubjects: filterSubject };
+  // The client starts at sequence 1 by itself; "all" with its start sequence is refused by the server.
+  if (startAt === "first") return filter;
+  if (startAt === "new") return { ...filter, deliver_policy: DeliverPolicy.New };
+  if (startAt === "last") return { ...filter, deliver_policy: DeliverPolicy.Last };
+  if (startAt === "last-per-subject") return { ...filter, deliver_policy: DeliverPolicy.LastPerSubject };
+  if ("sequence" in startAt) return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAt.sequence };
+  return { ...filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: startAt.time.toISOString() };
 }
 
 function fromNatsConsumer(stream: string, info: ConsumerInfo): ConsumerConfig {
@@ -285,6 +301,7 @@ function fromNatsConsumer(stream: string, info: ConsumerInfo): ConsumerConfig {
     maxDeliver: c.max_deliver ?? -1,
     backoffMs: (c.backoff ?? []).map((ns) => millis(ns)),
     maxAckPending: c.max_ack_pending ?? -1,
+    ...(c.deliver_subject ? { push: { deliverSubject: c.deliver_subject, deliverGroup: c.deliver_group || undefined } } : {}),
   };
 }
 
@@ -399,6 +416,35 @@ class NatsJetStream implements JetStream {
 
   async consumer(stream: string, durable: string): Promise<PullConsumer> {
     return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, durable));
+  }
+
+  subscribePush(config: ConsumerConfig, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
+    let sub: Awaited<ReturnType<ReturnType<NatsConnection["jetstream"]>["subscribe"]>> | undefined;
+    let stopped = false;
+    const done = (async () => {
+      const opts = consumerOpts();
+      opts.bind(config.stream, config.durable);
+      opts.manualAck();
+      if (config.push?.deliverGroup) opts.queue(config.push.deliverGroup);
+      opts.callback((err, m) => {
+        if (!err && m) onMessage(toJetStreamMessage(m));
+      });
+      sub = await this.nc.jetstream().subscribe(config.filterSubject, opts);
+      if (stopped) await sub.drain();
+      await sub.closed;
+    })();
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        // Drained, not unsubscribed: what the server already sent is handed over (and nak'ed) instead of waiting out its ack wait.
+        if (sub && !sub.isClosed()) sub.drain().catch(() => undefined);
+      },
+    };
+  }
+
+  async orderedConsumer(stream: string, options: { filterSubject: string; startAt: StartAt }): Promise<PullConsumer> {
+    return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, toOrderedOptions(options.filterSubject, options.startAt)));
   }
 
   async publish(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): Promise<PubAck> {

@@ -173,7 +173,7 @@ export interface ObjectStoreBucket {
   watch(onChange: (change: ObjectChange) => void, options?: { initial?: boolean; onEnd?: (error: Error | undefined) => void }): Promise<() => void>;
 }
 
-/** A durable pull consumer with explicit acks, as natsflow creates and compares it. */
+/** A durable consumer with explicit acks, as natsflow creates and compares it: pull unless `push` is set. */
 export interface ConsumerConfig {
   stream: string;
   durable: string;
@@ -184,7 +184,12 @@ export interface ConsumerConfig {
   /** Server-side redelivery delays; natsflow leaves them empty and naks with its own delays. */
   backoffMs: number[];
   maxAckPending: number;
+  /** A push consumer: the server sends to `deliverSubject`, one member of `deliverGroup` gets each message. */
+  push?: { deliverSubject: string; deliverGroup: string | undefined };
 }
+
+/** Where a consumer starts reading its stream. */
+export type StartAt = "first" | "new" | "last" | "last-per-subject" | { sequence: number } | { time: Date };
 
 /** A message delivered by a JetStream consumer: settle it exactly once. */
 export interface JetStreamMessage extends InboundMessage {
@@ -250,6 +255,17 @@ export interface JetStream {
   updateConsumer(config: ConsumerConfig): Promise<void>;
   /** An existing durable to pull from. */
   consumer(stream: string, durable: string): Promise<PullConsumer>;
+  /**
+   * Subscribes to an existing durable push consumer (`config.push` set), in its deliver group. The
+   * server sends as fast as it can, so only the consumer's `max_ack_pending` bounds what is out.
+   * `stop()` drains: messages already sent still reach `onMessage`.
+   */
+  subscribePush(config: ConsumerConfig, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+  /**
+   * An ordered consumer: ephemeral, unacknowledged, every message once in stream order; the client
+   * recreates it past a gap (a reconnect, a leader change). Pull from it one pull at a time.
+   */
+  orderedConsumer(stream: string, options: { filterSubject: string; startAt: StartAt }): Promise<PullConsumer>;
   /** Resolves with the PubAck; rejects with `PubAckError` when the stream refuses or nothing stores it. */
   publish(subject: string, data: Uint8Array, options?: JetStreamPublishOptions): Promise<PubAck>;
 }

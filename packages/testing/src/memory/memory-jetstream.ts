@@ -9,6 +9,7 @@ import {
   type MessageHeaders,
   type PubAck,
   type PullConsumer,
+  type StartAt,
   type StreamConfig,
 } from "@natsflow/core";
 
@@ -29,7 +30,7 @@ export interface ConsumerState {
   numPending: number;
   /** Delivered and not yet acked, nak'ed or termed. */
   numAckPending: number;
-  /** Deliveries beyond the first, summed. */
+  /** Messages out or due again that were delivered more than once (the server forgets them once acked). */
   numRedelivered: number;
   /** The highest stream sequence below which every delivered message is settled. */
   ackFloor: number;
@@ -41,25 +42,48 @@ interface Request {
   finish: () => void;
 }
 
+const noop = () => undefined;
+
 interface Out {
   deliveries: number;
   timer: NodeJS.Timeout;
 }
 
-/** A durable pull consumer with explicit acks: ack wait, nak delays, term, max_deliver, max_ack_pending. */
+/**
+ * A durable consumer with explicit acks (ack wait, nak delays, term, max_deliver, max_ack_pending),
+ * pulled or pushed; or, given where to start, an ordered one: no acks, each message once.
+ */
 class MemoryConsumer implements PullConsumer {
   /** The next stream sequence not yet delivered. */
   private cursor = 1;
   private readonly out = new Map<number, Out>();
-  /** Sequences to redeliver, with the deliveries they had; ready once their delay passed. */
+  /** Sequences to (re)deliver before the cursor's, with the deliveries they had; ready once their delay passed. */
   private readonly due = new Map<number, { deliveries: number; ready: boolean }>();
   private readonly requests: Request[] = [];
-  private redelivered = 0;
+  private readonly acks: boolean;
 
   constructor(
     private readonly stream: MemoryStream,
     public config: ConsumerConfig,
-  ) {}
+    startAt?: StartAt,
+  ) {
+    this.acks = startAt === undefined;
+    if (startAt !== undefined) this.start(startAt);
+  }
+
+  private start(at: StartAt): void {
+    const matching = this.stream.messages.filter((m) => this.wants(m));
+    const after = this.stream.lastSequence + 1;
+    if (at === "first") return;
+    if (at === "new") this.cursor = after;
+    else if (at === "last") this.cursor = matching.at(-1)?.seq ?? after;
+    else if (at === "last-per-subject") {
+      this.cursor = after;
+      const latest = new Map(matching.map((m) => [m.subject, m.seq]));
+      for (const seq of latest.values()) this.due.set(seq, { deliveries: 0, ready: true });
+    } else if ("sequence" in at) this.cursor = at.sequence;
+    else this.cursor = matching.find((m) => m.time >= at.time)?.seq ?? after;
+  }
 
   state(): ConsumerState {
     let ackFloor = this.cursor - 1;
@@ -67,7 +91,7 @@ class MemoryConsumer implements PullConsumer {
     return {
       numPending: this.stream.messages.filter((m) => m.seq >= this.cursor && this.wants(m)).length,
       numAckPending: this.out.size,
-      numRedelivered: this.redelivered,
+      numRedelivered: [...this.out.values(), ...this.due.values()].filter((d) => d.deliveries > 1).length,
       ackFloor,
     };
   }
@@ -131,8 +155,8 @@ class MemoryConsumer implements PullConsumer {
   }
 
   private deliver(stored: StoredMessage, deliveries: number): JetStreamMessage {
+    if (!this.acks) return { ...this.view(stored, deliveries), ack: noop, nak: noop, term: noop, working: noop };
     const { seq } = stored;
-    if (deliveries > 1) this.redelivered++;
     this.out.set(seq, { deliveries, timer: this.ackTimer(seq) });
     // Only the current delivery settles it: one whose ack wait passed (redelivered or not) is ignored.
     const settle = (redeliverAfter: number | undefined) => {
@@ -144,14 +168,7 @@ class MemoryConsumer implements PullConsumer {
       this.pump();
     };
     return {
-      subject: stored.subject,
-      data: stored.data,
-      reply: undefined,
-      headers: stored.headers,
-      stream: this.stream.config.name,
-      consumer: this.config.durable,
-      sequence: seq,
-      deliveries,
+      ...this.view(stored, deliveries),
       ack: () => settle(undefined),
       nak: (delayMs) => settle(delayMs ?? 0),
       term: () => settle(undefined),
@@ -161,6 +178,19 @@ class MemoryConsumer implements PullConsumer {
         clearTimeout(out.timer);
         out.timer = this.ackTimer(seq);
       },
+    };
+  }
+
+  private view(stored: StoredMessage, deliveries: number) {
+    return {
+      subject: stored.subject,
+      data: stored.data,
+      reply: undefined,
+      headers: stored.headers,
+      stream: this.stream.config.name,
+      consumer: this.config.durable,
+      sequence: stored.seq,
+      deliveries,
     };
   }
 
@@ -192,6 +222,8 @@ class MemoryConsumer implements PullConsumer {
  */
 export class MemoryStream {
   readonly consumers = new Map<string, MemoryConsumer>();
+  private readonly ephemeral = new Set<MemoryConsumer>();
+  private ordered = 0;
   private readonly stored: StoredMessage[] = [];
   /** The newest message of each subject: what a KV bucket reads. */
   private readonly last = new Map<string, StoredMessage>();
@@ -269,6 +301,7 @@ export class MemoryStream {
     if (this.config.maxMsgs > 0) this.drop(this.stored.slice(0, Math.max(0, this.stored.length - this.config.maxMsgs)));
     for (const listener of this.listeners) listener(message);
     for (const c of this.consumers.values()) c.pump();
+    for (const c of this.ephemeral) c.pump();
     return { stream: name, seq: message.seq, duplicate: false };
   }
 
@@ -283,6 +316,14 @@ export class MemoryStream {
     const c = this.consumers.get(durable);
     if (!c) throw new NatsflowError(`consumer not found: ${durable} on stream ${this.config.name}`);
     return c;
+  }
+
+  /** An ordered consumer: ephemeral, so not listed among the durables. */
+  orderedConsumer(filterSubject: string, startAt: StartAt): MemoryConsumer {
+    const name = `ordered-${++this.ordered}`;
+    const consumer = new MemoryConsumer(this, { stream: this.config.name, durable: name, filterSubject, ackWaitMs: 0, maxDeliver: 1, backoffMs: [], maxAckPending: 0 }, startAt);
+    this.ephemeral.add(consumer);
+    return consumer;
   }
 
   addConsumer(config: ConsumerConfig): void {

@@ -233,6 +233,9 @@ export class TestBroker {
     addConsumer: async (config) => this.stream(config.stream).addConsumer(config),
     updateConsumer: async (config) => this.stream(config.stream).addConsumer(config),
     consumer: async (stream, durable) => this.stream(stream).consumer(durable),
+    // Pushed as a standing pull is pulled: only max_ack_pending bounds it.
+    subscribePush: (config, onMessage) => this.stream(config.stream).consumer(config.durable).consume({ max: Infinity }, onMessage),
+    orderedConsumer: async (stream, options) => this.stream(stream).orderedConsumer(options.filterSubject, options.startAt),
     publish: async (subject, data, options) => this.store(subject, data, options),
   };
 
