@@ -104,6 +104,7 @@ export type {
   ObjectChange,
   ObjectInfo,
   ObjectStoreBucket,
+  ObjectStoreBucketOptions,
   PubAck,
   PublishOptions,
   PullConsumer,

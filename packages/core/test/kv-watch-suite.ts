@@ -14,8 +14,10 @@ import {
   NatsApp,
   NatsflowError,
   Payload,
+  Publish,
   RevisionMismatchError,
   SetupError,
+  defineStream,
   ValidationError,
   WatchKv,
   type Constructor,
@@ -106,6 +108,37 @@ export function kvWatchSuite(name: string, setup: () => Promise<KvWatchEnv>): vo
         ["features.b", "PURGE", undefined, false],
       ]);
       expect(revisions).toEqual([...revisions].sort((x, y) => x - y));
+    });
+
+    it("@Publish: what the watcher returns is published, to a stream before the next entry; undefined publishes nothing", async () => {
+      const PRICES = defineKv({ bucket: "watch_publish" });
+      const CHANGES = defineStream({ name: "PRICE_CHANGES", subjects: ["prices.changed"] });
+      @Controller()
+      class Announcer {
+        @WatchKv(PRICES, { initial: false })
+        @Publish("prices.changed", { stream: CHANGES, msgId: (c: { key: string; revision: number }) => `${c.key}@${c.revision}` })
+        @Publish("prices.live")
+        onPrice(@Payload() price: { cents: number } | undefined, @KvEntry() e: KvEntryInfo) {
+          return price === undefined ? undefined : { key: e.key, revision: e.revision, cents: price.cents };
+        }
+      }
+      const live: unknown[] = [];
+      client.subscribe("prices.live", {}, (m) => live.push(JSON.parse(new TextDecoder().decode(m.data))));
+      await client.flush();
+      await startApp([Announcer]);
+      const raw = await client.kv("watch_publish");
+      const r1 = await raw.put("cake", enc.encode(JSON.stringify({ cents: 250 })));
+      await raw.delete("cake");
+      const r3 = await raw.put("pie", enc.encode(JSON.stringify({ cents: 400 })));
+      await waitFor("two published", () => live.length >= 2);
+      await sleep(100);
+      expect(live).toEqual([
+        { key: "cake", revision: r1, cents: 250 },
+        { key: "pie", revision: r3, cents: 400 },
+      ]);
+      const stored = await client.jetstream().publish("prices.changed", enc.encode("{}"), { msgId: `pie@${r3}` });
+      // The watcher stored it first, with the same msgId: a duplicate now.
+      expect(stored).toMatchObject({ stream: "PRICE_CHANGES", seq: 2, duplicate: true });
     });
 
     it("with initial: false delivers only later changes, and only of the keys filtered", async () => {

@@ -1,12 +1,14 @@
-import { SetupError } from "../errors.js";
+import { Broker } from "../broker/broker.js";
 import type { KvDeclaration } from "../jetstream/kv.js";
 import { kvPayloadStage, resolveWatchKv, type WatchKvOptions } from "../jetstream/kv-watch.js";
-import { addHandler, getPublish } from "../metadata/handler-metadata.js";
+import { addHandler } from "../metadata/handler-metadata.js";
+import { replyStage } from "../pipeline/subscribe-pipeline.js";
 
 /**
  * Runs for the entries of a `defineKv()` bucket: every matching key's current value once (unless
  * `initial: false`), then each PUT, DEL and PURGE, one at a time in revision order. `@Payload()` is
  * the decoded value (undefined for DEL and PURGE); `@KvEntry()` says which key, revision and operation.
+ * With `@Publish`, a returned value is published in the bucket's codec.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bucket of any value type
 export function WatchKv(bucket: KvDeclaration<any>, options: WatchKvOptions = {}) {
@@ -16,11 +18,10 @@ export function WatchKv(bucket: KvDeclaration<any>, options: WatchKvOptions = {}
       method,
       subject: options.keys ?? ">",
       options: {},
-      pipeline: ({ name }) => {
-        if (getPublish(target, method).length > 0) {
-          throw new SetupError(`${name} @Publish`, "is not supported on @WatchKv handlers.", "publish from the handler with the injected Broker.");
-        }
-        return [kvPayloadStage(bucket, options, name)];
+      pipeline: ({ name, container, publishes }) => {
+        const { codec, stage } = kvPayloadStage(bucket, options, name);
+        // What it returns is published (stream targets stored) before the next entry runs.
+        return publishes.length > 0 ? [replyStage(codec, publishes, container.resolve(Broker), false), stage] : [stage];
       },
       watch: ({ name, filter }) => resolveWatchKv(bucket, options, name, filter),
     });

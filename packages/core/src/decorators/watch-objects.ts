@@ -1,12 +1,15 @@
-import { SetupError } from "../errors.js";
+import { Broker } from "../broker/broker.js";
+import { jsonCodec } from "../codec/codec.js";
 import type { ObjectStoreDeclaration } from "../jetstream/object-store.js";
 import { resolveWatchObjects, type WatchObjectsOptions } from "../jetstream/object-watch.js";
-import { addHandler, getPublish } from "../metadata/handler-metadata.js";
+import { addHandler } from "../metadata/handler-metadata.js";
+import { replyStage } from "../pipeline/subscribe-pipeline.js";
 
 /**
  * Runs for the changes of a `defineObjectStore()` store: every object there at start once (unless
  * `initial: false`), then each put and delete, one at a time in order. `@Payload()` is an
  * `ObjectChangeInfo` (name, size, modified, digest, deleted); read the bytes with an injected handle.
+ * With `@Publish`, a returned value is published as JSON.
  */
 export function WatchObjects(store: ObjectStoreDeclaration, options: WatchObjectsOptions = {}) {
   return (prototype: object, method: string | symbol): void => {
@@ -15,12 +18,7 @@ export function WatchObjects(store: ObjectStoreDeclaration, options: WatchObject
       method,
       subject: ">",
       options: {},
-      pipeline: ({ name }) => {
-        if (getPublish(target, method).length > 0) {
-          throw new SetupError(`${name} @Publish`, "is not supported on @WatchObjects handlers.", "publish from the handler with the injected Broker.");
-        }
-        return [];
-      },
+      pipeline: ({ container, publishes }) => (publishes.length > 0 ? [replyStage(jsonCodec, publishes, container.resolve(Broker), false)] : []),
       watch: ({ name }) => resolveWatchObjects(store, options, name),
     });
   };

@@ -1,4 +1,4 @@
-import type { CodecOption } from "../codec/codec.js";
+import type { Codec, CodecOption } from "../codec/codec.js";
 import { createContextKey } from "../dispatch/context.js";
 import { SetupError } from "../errors.js";
 import type { Middleware } from "../middleware/middleware.js";
@@ -49,14 +49,17 @@ export function resolveWatchKv(declaration: KvDeclaration, options: WatchKvOptio
   return { kind: "kv", kv, filter, initial: options.initial ?? true };
 }
 
-/** Decodes PUT values with the handler's codec and schema; a DEL or PURGE has no value. */
-export function kvPayloadStage(declaration: KvDeclaration, options: WatchKvOptions, name: string): Middleware {
+/** Decodes PUT values with the handler's codec and schema; a DEL or PURGE has no value. The codec also encodes what it `@Publish`es. */
+export function kvPayloadStage(declaration: KvDeclaration, options: WatchKvOptions, name: string): { codec: Codec; stage: Middleware } {
   const bucket: Partial<KvOptions> = isKvDeclaration(declaration) ? declaration.options : {};
-  const { stage } = resolvePayloadStage(name, { codec: options.codec ?? bucket.codec, schema: options.schema ?? bucket.schema });
-  return (ctx, next) => {
-    if (ctx.get(KV_ENTRY)?.operation === "PUT") return stage(ctx, next);
-    ctx.payload = undefined;
-    return next();
+  const { codec, stage } = resolvePayloadStage(name, { codec: options.codec ?? bucket.codec, schema: options.schema ?? bucket.schema });
+  return {
+    codec,
+    stage: (ctx, next) => {
+      if (ctx.get(KV_ENTRY)?.operation === "PUT") return stage(ctx, next);
+      ctx.payload = undefined;
+      return next();
+    },
   };
 }
 

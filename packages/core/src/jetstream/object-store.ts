@@ -2,7 +2,7 @@ import { container as rootContainer, type InjectionToken } from "tsyringe";
 
 import { BUCKETS } from "../di/tokens.js";
 import { SetupError } from "../errors.js";
-import type { ObjectInfo, ObjectStoreBucket, ObjectStoreOptions as TransportObjectStoreOptions, StreamConfig } from "../transport/transport.js";
+import type { ObjectInfo, ObjectStoreBucket, ObjectStoreBucketOptions, StreamConfig } from "../transport/transport.js";
 import type { BucketRegistry } from "./buckets.js";
 import { parseDuration, type Duration } from "./duration.js";
 import { isValidBucketName } from "./kv.js";
@@ -48,7 +48,7 @@ export function isObjectStoreDeclaration(value: unknown): value is ObjectStoreDe
 
 export interface ResolvedObjectStore {
   readonly bucket: string;
-  readonly create: TransportObjectStoreOptions;
+  readonly create: ObjectStoreBucketOptions;
   readonly declared: Partial<StreamConfig>;
   readonly update: boolean;
 }

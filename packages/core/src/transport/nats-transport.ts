@@ -53,7 +53,7 @@ import type {
   ObjectChange,
   ObjectInfo,
   ObjectStoreBucket,
-  ObjectStoreOptions,
+  ObjectStoreBucketOptions,
   PubAck,
   PublishOptions,
   PullConsumer,
@@ -552,7 +552,7 @@ class NatsTransport implements Transport {
     return new NatsKvBucket(bucket, kv);
   }
 
-  async objectStore(bucket: string, options: ObjectStoreOptions = {}): Promise<ObjectStoreBucket> {
+  async objectStore(bucket: string, options: ObjectStoreBucketOptions = {}): Promise<ObjectStoreBucket> {
     const os = await this.nc.jetstream().views.os(bucket, {
       ...(options.ttlMs !== undefined ? { ttl: nanos(options.ttlMs) } : {}),
       ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),

@@ -138,7 +138,7 @@ export interface ObjectInfo {
   readonly digest: string;
 }
 
-export interface ObjectStoreOptions {
+export interface ObjectStoreBucketOptions {
   /** Default "file". */
   storage?: "file" | "memory";
   /** Objects expire this many ms after they were written. Default: never. */
@@ -290,7 +290,7 @@ export interface Transport {
   /** Opens a key-value bucket, creating it when missing. Needs JetStream on the account. */
   kv(bucket: string, options?: KvBucketOptions): Promise<KvBucket>;
   /** Opens an object store, creating it when missing. Needs JetStream on the account. */
-  objectStore(bucket: string, options?: ObjectStoreOptions): Promise<ObjectStoreBucket>;
+  objectStore(bucket: string, options?: ObjectStoreBucketOptions): Promise<ObjectStoreBucket>;
   /** JetStream streams, consumers and acknowledged publishing on this connection. */
   jetstream(): JetStream;
 }

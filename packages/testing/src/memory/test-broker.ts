@@ -16,6 +16,7 @@ import {
   type KvEntry,
   type KvWatchOptions,
   type ObjectStoreBucket,
+  type ObjectStoreBucketOptions,
   type PubAck,
   type PublishOptions,
   type RequestOptions,
@@ -28,6 +29,7 @@ import {
 } from "@natsflow/core";
 
 import { MemoryStream, type ConsumerState, type StoredMessage } from "./memory-jetstream.js";
+import { MemoryObjectStore } from "./memory-object-store.js";
 import { Headers, subjectMatches } from "./subjects.js";
 
 export { subjectMatches };
@@ -142,10 +144,11 @@ class MemoryKvBucket implements KvBucket {
 /**
  * An in-process NATS for unit tests: wildcards, queue groups (one member per group gets each
  * message), request/reply and headers. Delivery is asynchronous, as over the wire. Key-value
- * buckets, JetStream streams and durable consumers live here too, shared by every connection.
+ * buckets, object stores, JetStream streams and their consumers live here too, shared by every connection.
  */
 export class TestBroker {
   private readonly streams = new Map<string, MemoryStream>();
+  private readonly objectStores = new Map<string, MemoryObjectStore>();
   // Literal subjects are looked up directly (inboxes make thousands of them); wildcards are scanned.
   private readonly literal = new Map<string, Set<Sub>>();
   private readonly wildcard = new Set<Sub>();
@@ -183,6 +186,13 @@ export class TestBroker {
     let stream = this.streams.get(config.name);
     if (!stream) this.streams.set(config.name, (stream = new MemoryStream(config)));
     return new MemoryKvBucket(name, stream, (subject, data, o) => this.store(subject, data, o));
+  }
+
+  /** @internal Made from `options` when missing, else used as it is. */
+  objectStore(name: string, options: ObjectStoreBucketOptions): MemoryObjectStore {
+    let store = this.objectStores.get(name);
+    if (!store) this.objectStores.set(name, (store = new MemoryObjectStore(name, options)));
+    return store;
   }
 
   /** The messages a stream holds now, oldest first. */
@@ -354,8 +364,9 @@ class MemoryTransport implements Transport {
     return this.broker.bucket(bucket, options);
   }
 
-  async objectStore(): Promise<ObjectStoreBucket> {
-    throw new NatsflowError("Object stores are not modelled by TestBroker yet: test them against startNatsServer({ jetstream: true })");
+  async objectStore(bucket: string, options: ObjectStoreBucketOptions = {}): Promise<ObjectStoreBucket> {
+    this.check();
+    return this.broker.objectStore(bucket, options);
   }
 
   jetstream(): JetStream {
