@@ -3,6 +3,7 @@ import "reflect-metadata";
 export { NatsApp } from "./app/nats-app.js";
 export type { NatsAppOptions } from "./app/options.js";
 export type { OnShutdown, OnStartup } from "./app/lifespan.js";
+export type { ServiceOptions } from "./service/micro.js";
 
 export { Controller } from "./decorators/controller.js";
 export type { ControllerOptions } from "./decorators/controller.js";

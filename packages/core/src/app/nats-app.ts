@@ -19,6 +19,7 @@ import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../me
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
 import { httpAddress, startHttpServer } from "../observability/http-server.js";
+import { Discovery } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
@@ -48,6 +49,8 @@ export class NatsApp {
   /** Whatever takes messages in: subscribers, consumers, watchers. */
   private readonly subscribers: Array<Pick<Subscriber, "stop" | "pending" | "settled">> = [];
   private transport: Transport | undefined;
+  /** Answers NATS micro discovery when the `service` option is set. */
+  private discovery: Discovery | undefined;
   private state: State = "created";
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -95,6 +98,11 @@ export class NatsApp {
   /** The handlers this app serves, as `{ name, subject, queue }`. */
   get handlers(): ReadonlyArray<HandlerBinding["info"]> {
     return this.bindings.map((b) => b.info);
+  }
+
+  /** This instance's NATS micro id (`$SRV.PING.<name>.<id>`), once started with the `service` option. */
+  get serviceId(): string | undefined {
+    return this.discovery?.id;
   }
 
   get isRunning(): boolean {
@@ -150,6 +158,12 @@ export class NatsApp {
       const sub = new Subscriber(binding, this.transport, this.container, this.metrics);
       sub.start();
       this.subscribers.push(sub);
+    }
+    if (this.options.service) {
+      // Request endpoints only: JetStream consumers and KV/object watchers answer no requests, so discovery leaves them out.
+      const endpoints = this.subscribers.filter((s): s is Subscriber => s instanceof Subscriber);
+      this.discovery = new Discovery(this.options.service, endpoints, this.transport, this.logger);
+      this.discovery.start();
     }
     // Subscriptions are live at the server once the round trip returns.
     await this.transport.flush();
@@ -258,6 +272,7 @@ export class NatsApp {
       http.closeAllConnections();
       await closed;
     }
+    this.discovery?.stop();
     for (const s of this.subscribers) s.stop();
     if (this.subscribers.some((s) => s.pending > 0)) {
       const settled = await settlesBy(until, Promise.all(this.subscribers.map((s) => s.settled())));

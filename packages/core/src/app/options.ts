@@ -3,6 +3,7 @@ import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
+import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
 
 export interface NatsAppOptions extends Partial<ConnectionOptions> {
@@ -19,6 +20,8 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   shutdownTimeoutMs?: number;
   /** Serve `/healthz`, `/readyz` and `/metrics` (Prometheus) over HTTP on this port. Off by default. */
   http?: HttpOptions;
+  /** Answer NATS micro discovery (`nats micro ls/info/stats`) as this service; each handler is an endpoint. Off by default. */
+  service?: ServiceOptions;
 }
 
 export interface ResolvedAppOptions {
@@ -30,6 +33,7 @@ export interface ResolvedAppOptions {
   transport: TransportFactory | undefined;
   shutdownTimeoutMs: number;
   http: HttpOptions | undefined;
+  service: ResolvedService | undefined;
 }
 
 const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -45,6 +49,19 @@ function list<T>(setting: string, value: T[] | undefined): T[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
   return value;
+}
+
+function resolveService(service: ServiceOptions): ResolvedService {
+  if (service === null || typeof service !== "object") throw new SetupError("service", "must be an object like { name, version }.");
+  const { name, version, description = "" } = service;
+  if (typeof name !== "string" || !MICRO_NAME.test(name)) {
+    throw new SetupError("service.name", `must be letters, digits, "-" and "_" only, got ${JSON.stringify(name)}.`, 'e.g. "orders" or "orders-api".');
+  }
+  if (typeof version !== "string" || !SEMVER.test(version)) {
+    throw new SetupError("service.version", `must be a semantic version, got ${JSON.stringify(version)}.`, 'e.g. "1.0.0" or "2.1.0-beta.1".');
+  }
+  if (typeof description !== "string") throw new SetupError("service.description", "must be a string when given.");
+  return Object.freeze({ name, version, description, metadata: checkMetadata("service.metadata", service.metadata) });
 }
 
 /** Every app option is checked here, once, before anything connects. */
@@ -89,6 +106,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     logger: options.logger,
     transport: options.transport,
     http: options.http,
+    service: options.service === undefined ? undefined : resolveService(options.service),
     shutdownTimeoutMs,
   };
 }

@@ -28,6 +28,7 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.queue !== undefined ? { queue: options.queue } : {}),
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+        ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
       },
       pipeline: ({ name, container, publishes }) => {
         const { codec, stage } = resolvePayloadStage(name, options);

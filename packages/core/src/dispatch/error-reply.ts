@@ -10,6 +10,8 @@ const MAX_DESCRIPTION = 512;
 
 export interface ErrorReply {
   reply: OutboundReply;
+  /** The `Nats-Service-Error` text: safe to show and to report in stats. */
+  description: string;
   /** Client mistakes are warnings; server faults are errors, logged with their stack. */
   level: "warn" | "error";
 }
@@ -25,6 +27,7 @@ export function errorReply(error: unknown): ErrorReply {
       data: encoder.encode(JSON.stringify(body)),
       headers: { [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: String(code) },
     },
+    description,
     level: code >= 500 ? "error" : "warn",
   };
 }

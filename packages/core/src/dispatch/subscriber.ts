@@ -3,6 +3,7 @@ import type { DependencyContainer } from "tsyringe";
 import { OverloadedError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
+import { EndpointStats } from "../service/endpoint-stats.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
 import { MessageContext } from "./context.js";
 import { errorReply } from "./error-reply.js";
@@ -19,6 +20,8 @@ export class Subscriber {
   /** Messages waiting for a slot, with their arrival times (deadlines count from arrival). */
   private readonly waiting: Array<{ message: InboundMessage; receivedAt: number }> = [];
   private readonly idle = new IdleWaiters();
+  /** What NATS micro discovery reports for this handler. */
+  readonly stats = new EndpointStats();
 
   // Label children bound once: a message pays for the increments only.
   private readonly gauge;
@@ -67,6 +70,7 @@ export class Subscriber {
   }
 
   private async process(message: InboundMessage, receivedAt: number, overflowing = false): Promise<void> {
+    const startedAt = performance.now();
     this.inFlight++;
     this.gauge.inc();
     const { binding } = this;
@@ -85,6 +89,8 @@ export class Subscriber {
     } catch (error) {
       binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
     }
+    this.stats.requests++;
+    this.stats.processingMs += performance.now() - startedAt;
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
     this.gauge.dec();
@@ -96,7 +102,9 @@ export class Subscriber {
 
   /** An error no middleware handled: log it (with the stack for server faults), answer with as little as is safe. */
   private failure(ctx: MessageContext, error: unknown): MessageContext["response"] {
-    const { reply, level } = errorReply(error);
+    const { reply, description, level } = errorReply(error);
+    this.stats.errors++;
+    this.stats.lastError = description;
     const err = level === "error" ? { err: error } : { error: (error as Error).message };
     ctx.logger[level]({ ...err, subject: ctx.message.subject }, "handler failed");
     return reply;

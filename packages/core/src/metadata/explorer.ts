@@ -12,6 +12,7 @@ import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
+import { checkMetadata } from "../service/micro.js";
 import { compileSubject } from "../subjects.js";
 import {
   decoratedMethods,
@@ -42,6 +43,8 @@ export interface HandlerBinding {
   readonly streams: readonly ResolvedStream[];
   /** For `@WatchKv` and `@WatchObjects` handlers: what they watch. */
   readonly watch?: KvWatchSpec | ObjectWatchSpec;
+  /** Endpoint metadata for NATS micro discovery; `{}` when none. */
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -202,6 +205,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     ...(consume ? { consume } : {}),
     streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
     ...(watch ? { watch } : {}),
+    metadata: checkMetadata(`${name} metadata`, meta.options.metadata),
   };
 }
 

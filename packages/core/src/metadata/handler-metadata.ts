@@ -20,6 +20,8 @@ export interface HandlerOptions {
    * Default: unbounded.
    */
   maxPending?: number;
+  /** Shown as this handler's endpoint metadata by NATS micro discovery (the app's `service` option). */
+  metadata?: Record<string, string>;
 }
 
 /** Where in a class a handler is, for pipeline factories that need to read more metadata. */

@@ -1,5 +1,5 @@
 import { authCalloutConfig, AUTH_CALLOUT_SUBJECT, type AuthCalloutOptions } from "@natsflow/auth-callout";
-import { NatsApp, RequestTimeoutError, type Constructor, type Logger, type Provider } from "@natsflow/core";
+import { NatsApp, RequestTimeoutError, type Constructor, type Logger, type Provider, type ServiceOptions } from "@natsflow/core";
 
 import { TestBroker } from "../memory/test-broker.js";
 import { newAccountKey, newCurveKey, type KeyPairText } from "./callout-setup.js";
@@ -14,6 +14,8 @@ export interface CalloutHarnessOptions {
   /** Settings besides the keys, e.g. `timeoutMs`. */
   callout?: Omit<AuthCalloutOptions, "issuerSeed" | "xkeySeed">;
   logger?: Logger;
+  /** Answer NATS micro discovery as this service (the app option of the same name). */
+  service?: ServiceOptions;
   /** Server auth timeout the fake server writes into `exp`. Default 2 s. */
   timeoutSeconds?: number;
 }
@@ -47,6 +49,7 @@ export async function createCalloutHarness(options: CalloutHarnessOptions): Prom
       authCalloutConfig({ ...options.callout, issuerSeed: issuer.seed, xkeySeed: xkey?.seed }),
     ],
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.service ? { service: options.service } : {}),
   });
   await app.start();
   const server = new FakeCalloutServer({

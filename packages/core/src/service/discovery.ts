@@ -1,0 +1,74 @@
+import type { Subscriber } from "../dispatch/subscriber.js";
+import type { Logger } from "../logging/logger.js";
+import type { Transport, TransportSubscription } from "../transport/transport.js";
+import {
+  controlSubjects,
+  endpointName,
+  infoResponse,
+  newServiceId,
+  pingResponse,
+  statsResponse,
+  VERBS,
+  type ResolvedService,
+  type ServiceInstance,
+  type Verb,
+} from "./micro.js";
+
+const encoder = new TextEncoder();
+const encode = (value: object): Uint8Array => encoder.encode(JSON.stringify(value));
+
+/**
+ * Answers `$SRV.PING|INFO|STATS` (all, by name, by name and id) for one app. Plain subscriptions,
+ * no queue group — every instance must answer — and outside the handlers' metrics.
+ */
+export class Discovery {
+  /** This instance's id, one per app. */
+  readonly id = newServiceId();
+  private subscriptions: TransportSubscription[] = [];
+
+  /** `endpoints`: the app's core subscribers, each with the counters it keeps. */
+  constructor(
+    private readonly service: ResolvedService,
+    private readonly endpoints: readonly Subscriber[],
+    private readonly transport: Transport,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    const { service, id } = this;
+    const instance: ServiceInstance = {
+      service,
+      id,
+      started: new Date().toISOString(),
+      endpoints: this.endpoints.map(({ binding: { info, metadata }, stats }) => ({
+        info: { name: endpointName(info.name), subject: info.subject, queue_group: info.queue ?? "", metadata },
+        stats,
+      })),
+    };
+    // Ping and info never change while the app runs: encoded once.
+    const ping = encode(pingResponse(instance));
+    const info = encode(infoResponse(instance));
+    const answers: Record<Verb, () => Uint8Array> = { PING: () => ping, INFO: () => info, STATS: () => encode(statsResponse(instance)) };
+    for (const verb of VERBS) {
+      for (const subject of controlSubjects(verb, service.name, id)) {
+        this.subscriptions.push(this.transport.subscribe(subject, {}, (m) => {
+          if (m.reply) this.answer(m.reply, answers[verb]());
+        }));
+      }
+    }
+    this.logger.info({ service: service.name, id, version: service.version, endpoints: instance.endpoints.length }, "NATS micro discovery on");
+  }
+
+  stop(): void {
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.subscriptions = [];
+  }
+
+  private answer(reply: string, data: Uint8Array): void {
+    try {
+      this.transport.publish(reply, data);
+    } catch (error) {
+      this.logger.warn({ err: error }, "could not answer a NATS micro discovery request");
+    }
+  }
+}
