@@ -71,6 +71,7 @@ export {
   RevisionMismatchError,
   ServiceError,
   SetupError,
+  SubscriptionError,
   ValidationError,
 } from "./errors.js";
 export type { ValidationIssue } from "./errors.js";

@@ -46,7 +46,7 @@ export class NatsApp {
   /** KV buckets and object stores its handles and watchers use, made or verified at start. */
   private readonly buckets = new BucketRegistry();
   /** Whatever takes messages in: subscribers, consumers, watchers. */
-  private readonly subscribers: Array<Pick<Subscriber, "stop" | "pending" | "settled">> = [];
+  private readonly subscribers: Array<{ stop(): void | Promise<void>; readonly pending: number; settled(): Promise<void> }> = [];
   private transport: Transport | undefined;
   private state: State = "created";
   private starting: Promise<void> | undefined;
@@ -139,8 +139,9 @@ export class NatsApp {
       await this.startWatchers(this.transport);
     } catch (e) {
       // A stream or consumer that cannot be set up fails start like a connection that cannot be made.
-      for (const s of this.subscribers) s.stop();
+      // Closed first: a drain would wait on a round trip that a close never answers.
       await this.transport.close();
+      await Promise.allSettled(this.subscribers.map((s) => s.stop()));
       this.buckets.stop();
       this.state = "stopped";
       throw e;
@@ -258,8 +259,10 @@ export class NatsApp {
       http.closeAllConnections();
       await closed;
     }
-    for (const s of this.subscribers) s.stop();
-    if (this.subscribers.some((s) => s.pending > 0)) {
+    // All at once: every subscription's drain costs the same one round trip.
+    const drained = await settlesBy(until, Promise.allSettled(this.subscribers.map((s) => s.stop())));
+    if (!drained) this.logger.warn("shutdown timeout: subscriptions did not drain; closing");
+    if (drained && this.subscribers.some((s) => s.pending > 0)) {
       const settled = await settlesBy(until, Promise.all(this.subscribers.map((s) => s.settled())));
       if (!settled) {
         const left = this.subscribers.reduce((n, s) => n + s.pending, 0);
