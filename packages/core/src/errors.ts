@@ -67,6 +67,13 @@ export class ServiceError extends NatsflowError {
   }
 }
 
+/** The server ended a subscription (a permissions violation): its handler gets no more messages. */
+export class SubscriptionError extends NatsflowError {
+  constructor(readonly subject: string, reason: string, options?: { cause?: unknown }) {
+    super(`subscription to "${subject}" ended by the server: ${reason}`, options);
+  }
+}
+
 /** The NATS connection could not be made or was lost for good. */
 export class ConnectionError extends NatsflowError {}
 

@@ -1,8 +1,11 @@
 import "reflect-metadata";
 
 export { NatsApp } from "./app/nats-app.js";
+export type { AppSubscription } from "./app/nats-app.js";
 export type { NatsAppOptions } from "./app/options.js";
-export type { OnShutdown, OnStartup } from "./app/lifespan.js";
+export type { BeforeShutdown, OnReady, OnShutdown, OnStartup } from "./app/lifespan.js";
+export { DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING } from "./metadata/explorer.js";
+export type { AppSubscribeOptions } from "./metadata/explorer.js";
 export type { ServiceOptions } from "./service/micro.js";
 
 export { Controller } from "./decorators/controller.js";
@@ -72,6 +75,7 @@ export {
   RevisionMismatchError,
   ServiceError,
   SetupError,
+  SubscriptionError,
   ValidationError,
 } from "./errors.js";
 export type { ValidationIssue } from "./errors.js";

@@ -3,6 +3,8 @@ import "reflect-metadata";
 import {
   connectNats,
   Controller,
+  inject,
+  injectable,
   NatsApp,
   Param,
   Payload,
@@ -133,6 +135,111 @@ describe("NatsApp options", () => {
     await expect(
       NatsApp.create({ ...memory(), controllers: [Holder], providers: [{ provide: PerMessage, useClass: PerMessage, scope: "message" }] }),
     ).rejects.toThrow(/is a singleton but depends on message-scoped PerMessage.*scope: "message"/s);
+  });
+
+  describe("follows the whole dependency graph of singletons to a message-scoped provider", () => {
+    const REPO = Symbol("repo");
+    @injectable()
+    class RequestScopedRepo {}
+    @injectable()
+    class OrderService {
+      constructor(readonly repo: RequestScopedRepo) {}
+    }
+    @injectable()
+    class ByToken {
+      constructor(@inject(REPO) readonly repo: unknown) {}
+    }
+    @injectable()
+    class Outer {
+      constructor(readonly inner: ByToken) {} // ByToken is not registered: tsyringe would construct it
+    }
+    const perMessage = [
+      { provide: RequestScopedRepo, useClass: RequestScopedRepo, scope: "message" as const },
+      { provide: REPO, useFactory: () => ({}), scope: "message" as const },
+    ];
+
+    it("controller → provider → message-scoped, named as a chain", async () => {
+      @Controller()
+      class Orders {
+        constructor(readonly service: OrderService) {}
+        @Subscribe("orders")
+        h() {}
+      }
+      const created = NatsApp.create({ ...memory(), controllers: [Orders], providers: [OrderService, ...perMessage] });
+      await expect(created).rejects.toBeInstanceOf(SetupError);
+      await expect(created).rejects.toThrow(
+        /^controllers\[0\] \(Orders\): is a singleton but depends on message-scoped RequestScopedRepo \(Orders → OrderService → RequestScopedRepo\).*Fix: make OrderService message-scoped too/s,
+      );
+    });
+
+    it("through @inject(token) parameters, useClass providers and unregistered classes", async () => {
+      const SERVICE = "service";
+      @Controller()
+      class Deep {
+        constructor(@inject(SERVICE) readonly service: unknown) {}
+        @Subscribe("deep")
+        h() {}
+      }
+      await expect(
+        NatsApp.create({ ...memory(), controllers: [Deep], providers: [{ provide: SERVICE, useClass: Outer }, ...perMessage] }),
+      ).rejects.toThrow(/\(Deep → service → ByToken → Symbol\(repo\)\)/);
+    });
+
+    it("for app-scoped providers too", async () => {
+      @Controller()
+      class Fine {
+        @Subscribe("fine")
+        h() {}
+      }
+      await expect(NatsApp.create({ ...memory(), controllers: [Fine], providers: [OrderService, ...perMessage] })).rejects.toThrow(
+        /^providers \(OrderService\): is a singleton but depends on message-scoped RequestScopedRepo \(OrderService → RequestScopedRepo\).*Fix: make OrderService message-scoped/s,
+      );
+    });
+
+    it("accepts message-scoped chains and factories (which it cannot see into)", async () => {
+      @injectable()
+      class ScopedService {
+        constructor(readonly repo: RequestScopedRepo) {}
+      }
+      @Controller("ok", { scope: "message" })
+      class PerMessageController {
+        constructor(readonly service: ScopedService) {}
+        @Subscribe("m")
+        h() {}
+      }
+      @Controller()
+      class ViaFactory {
+        constructor(@inject("factory") readonly made: unknown) {}
+        @Subscribe("f")
+        h() {}
+      }
+      const app = await NatsApp.create({
+        ...memory(),
+        controllers: [PerMessageController, ViaFactory],
+        providers: [{ provide: ScopedService, useClass: ScopedService, scope: "message" }, { provide: "factory", useFactory: () => ({}) }, ...perMessage],
+      });
+      await app.stop();
+    });
+
+    it("ends on cycles", async () => {
+      @injectable()
+      class A {
+        constructor(
+          @inject("b") readonly b: unknown,
+          readonly repo: RequestScopedRepo,
+        ) {}
+      }
+      @Controller()
+      class Cyclic {
+        constructor(readonly a: A) {}
+        @Subscribe("c")
+        h() {}
+      }
+      // A → "b" → A: the walk goes round once, then finds the repository.
+      await expect(NatsApp.create({ ...memory(), controllers: [Cyclic], providers: [{ provide: "b", useClass: A }, ...perMessage] })).rejects.toThrow(
+        /\(Cyclic → A → b → RequestScopedRepo\)/,
+      );
+    });
   });
 });
 

@@ -3,11 +3,12 @@ import type { Server } from "node:http";
 import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
 
 import { Broker } from "../broker/broker.js";
-import { registerProviders } from "../di/providers.js";
-import { hasOnShutdown, hasOnStartup } from "./lifespan.js";
+import type { MessageContext } from "../dispatch/context.js";
+import { checkScopes, registerProviders } from "../di/providers.js";
+import { hasHook, type LifespanHook } from "./lifespan.js";
 import { BUCKETS, LOGGER } from "../di/tokens.js";
 import { Subscriber } from "../dispatch/subscriber.js";
-import { ConnectionError, NatsflowError } from "../errors.js";
+import { ConnectionError, NatsflowError, type SubscriptionError } from "../errors.js";
 import { JetStreamConsumer } from "../jetstream/consumer.js";
 import { BucketRegistry } from "../jetstream/buckets.js";
 import { kvSource } from "../jetstream/kv-watch.js";
@@ -15,7 +16,16 @@ import { objectSource } from "../jetstream/object-watch.js";
 import { Watcher } from "../jetstream/watcher.js";
 import { distinctByName, ensureStream, type ResolvedStream } from "../jetstream/stream.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { exploreControllers, resolveOrExplain, type HandlerBinding } from "../metadata/explorer.js";
+import {
+  bindFunction,
+  exploreContext,
+  exploreControllers,
+  resolveOrExplain,
+  type AppSubscribeOptions,
+  type ExploreContext,
+  type HandlerBinding,
+  type SubscribeFunction,
+} from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
 import { httpAddress, startHttpServer } from "../observability/http-server.js";
@@ -26,10 +36,30 @@ import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from 
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
+/** Whatever takes messages in: subscribers, consumers, watchers. */
+interface Intake {
+  /** Take no more; resolves when what is already on its way has been handed over. */
+  stop(): void | Promise<void>;
+  readonly pending: number;
+  settled(): Promise<void>;
+  /** Set when the server ended it: the app is not ready. */
+  readonly endedBy?: SubscriptionError | undefined;
+}
+
+/** A handler added with `app.subscribe`. */
+export interface AppSubscription {
+  /** The handler's name in logs and metrics. */
+  readonly name: string;
+  readonly subject: string;
+  /** Drains it (what the server already sent is still handled) and resolves once those messages are answered. */
+  unsubscribe(): Promise<void>;
+}
+
 /**
  * A NATS service: a DI container of its own, the handlers its controllers define, and one connection.
  * `create` builds everything that can fail without a server; `start` connects and subscribes;
- * `stop` stops taking messages, lets in-flight ones finish, drains and closes.
+ * `stop` drains the subscriptions, lets in-flight messages finish, drains and closes. The hooks of
+ * `lifespan.ts` run around both.
  */
 export class NatsApp {
   readonly container: DependencyContainer;
@@ -46,8 +76,13 @@ export class NatsApp {
   private readonly streams: ResolvedStream[];
   /** KV buckets and object stores its handles and watchers use, made or verified at start. */
   private readonly buckets = new BucketRegistry();
-  /** Whatever takes messages in: subscribers, consumers, watchers. */
-  private readonly subscribers: Array<Pick<Subscriber, "stop" | "pending" | "settled">> = [];
+  private readonly subscribers: Intake[] = [];
+  /** For `app.subscribe`: the app middleware, resolved once. */
+  private readonly explore: ExploreContext;
+  /** `app.subscribe` handlers waiting for `start` to subscribe them. */
+  private readonly deferred: HandlerBinding[] = [];
+  /** Handlers are subscribed: `app.subscribe` subscribes at once from here on. */
+  private subscribed = false;
   private transport: Transport | undefined;
   /** Answers NATS micro discovery when the `service` option is set. */
   private discovery: Discovery | undefined;
@@ -73,11 +108,14 @@ export class NatsApp {
     for (const c of options.controllers) {
       if (typeof c === "function" && getControllerMetadata(c)?.scope !== "message") {
         this.container.register(c, { useClass: c }, { lifecycle: Lifecycle.Singleton });
+        providers.classes.set(c, c);
       }
     }
+    checkScopes(this.container, providers, options.controllers);
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
-    const explored = exploreControllers(this.container, options.controllers, options.middleware, this.logger, providers.message);
+    this.explore = exploreContext(this.container, options.middleware, this.logger);
+    const explored = exploreControllers(this.explore, options.controllers);
     this.bindings = explored.bindings;
     this.streams = distinctByName(
       "stream",
@@ -109,9 +147,9 @@ export class NatsApp {
     return this.state === "running";
   }
 
-  /** Running, connected and subscribed: what `/readyz` reports. */
+  /** Running, connected, and every subscription live (none ended by the server): what `/readyz` reports. */
   get isReady(): boolean {
-    return this.state === "running" && this.connectedNow;
+    return this.state === "running" && this.connectedNow && !this.subscribers.some((s) => s.endedBy);
   }
 
   /** Where `/healthz`, `/readyz` and `/metrics` are served, when the `http` option is set. */
@@ -132,7 +170,7 @@ export class NatsApp {
   }
 
   private async startUp(): Promise<void> {
-    for (const instance of this.instances) if (hasOnStartup(instance)) await instance.onStartup();
+    await this.runHooks("onStartup", this.instances);
     const factory = this.options.transport ?? connectNats;
     try {
       this.transport = await factory(this.options.connection);
@@ -140,39 +178,96 @@ export class NatsApp {
       this.state = "stopped";
       throw e;
     }
-    this.watchConnection(this.transport);
+    const transport = this.transport;
+    this.watchConnection(transport);
     this.setConnected(true);
     try {
-      await this.startConsumers(this.transport);
-      await this.startWatchers(this.transport);
-    } catch (e) {
       // A stream or consumer that cannot be set up fails start like a connection that cannot be made.
-      for (const s of this.subscribers) s.stop();
-      await this.transport.close();
-      this.buckets.stop();
-      this.state = "stopped";
+      await this.startConsumers(transport);
+      await this.startWatchers(transport);
+      for (const binding of [...this.bindings.filter((b) => !b.consume && !b.watch), ...this.deferred.splice(0)]) this.startSubscriber(binding);
+      this.subscribed = true;
+      if (this.options.service) {
+        // Request endpoints only: JetStream consumers and KV/object watchers answer no requests, so discovery leaves them out.
+        const endpoints = this.subscribers.filter((s): s is Subscriber => s instanceof Subscriber);
+        this.discovery = new Discovery(this.options.service, endpoints, transport, this.logger);
+        this.discovery.start();
+      }
+      // Subscriptions are live at the server once the round trip returns.
+      await transport.flush();
+      await this.runHooks("onReady", this.instances);
+    } catch (e) {
+      await this.abortStart(transport);
       throw e;
     }
-    for (const binding of this.bindings) {
-      if (binding.consume || binding.watch) continue;
-      const sub = new Subscriber(binding, this.transport, this.container, this.metrics);
-      sub.start();
-      this.subscribers.push(sub);
-    }
-    if (this.options.service) {
-      // Request endpoints only: JetStream consumers and KV/object watchers answer no requests, so discovery leaves them out.
-      const endpoints = this.subscribers.filter((s): s is Subscriber => s instanceof Subscriber);
-      this.discovery = new Discovery(this.options.service, endpoints, this.transport, this.logger);
-      this.discovery.start();
-    }
-    // Subscriptions are live at the server once the round trip returns.
-    await this.transport.flush();
     this.state = "running";
     if (this.options.http) this.http = await startHttpServer(this.options.http, this.metrics, () => this.isReady);
     this.logger.info(
-      { handlers: this.bindings.map((b) => ({ handler: b.info.name, subject: b.info.subject, queue: b.info.queue })) },
+      { handlers: this.handlers.map((h) => ({ handler: h.name, subject: h.subject, queue: h.queue })) },
       "natsflow app started",
     );
+  }
+
+  /** Undoes a start that failed once connected: nothing is left subscribed or open; the error is the caller's. */
+  private async abortStart(transport: Transport): Promise<void> {
+    this.discovery?.stop();
+    // Closed first: a drain would wait on a round trip that a close never answers.
+    await transport.close();
+    await Promise.allSettled(this.subscribers.map((s) => s.stop()));
+    this.buckets.stop();
+    this.state = "stopped";
+  }
+
+  private startSubscriber(binding: HandlerBinding): Subscriber {
+    const sub = new Subscriber(binding, this.connected(), this.container, this.metrics);
+    sub.start();
+    this.subscribers.push(sub);
+    return sub;
+  }
+
+  /**
+   * Handles `subject` with `fn` from now on (or from `start`, when called before it), through the
+   * same chain as a `@Subscribe` handler: decoding and validation, the app middleware, the reply,
+   * errors answered, limits, metrics, and the drain at `stop`. Resolves once the subscription is live
+   * at the server. Throws `SetupError` for options that cannot work.
+   */
+  async subscribe<T = unknown>(subject: string, options: AppSubscribeOptions, fn: (payload: T, ctx: MessageContext) => unknown): Promise<AppSubscription> {
+    if (this.state === "stopping" || this.state === "stopped") throw new NatsflowError(`cannot subscribe on an app that is ${this.state}`);
+    const binding = bindFunction(this.explore, subject, options, fn as SubscribeFunction);
+    const handle = (unsubscribe: () => Promise<void>): AppSubscription => ({ name: binding.info.name, subject: binding.info.subject, unsubscribe });
+    if (!this.subscribed) {
+      this.deferred.push(binding);
+      // Before start: unsubscribing only takes it off the list; once started, it is a live one.
+      return handle(async () => {
+        const at = this.deferred.indexOf(binding);
+        if (at >= 0) this.deferred.splice(at, 1);
+        else await this.unsubscribe(this.subscribers.find((s) => s instanceof Subscriber && s.binding === binding));
+      });
+    }
+    const sub = this.startSubscriber(binding);
+    await this.connected().flush();
+    return handle(() => this.unsubscribe(sub));
+  }
+
+  private async unsubscribe(sub: Intake | undefined): Promise<void> {
+    if (!sub || !this.subscribers.includes(sub)) return;
+    await sub.stop();
+    await sub.settled();
+    this.subscribers.splice(this.subscribers.indexOf(sub), 1);
+  }
+
+  /** Runs a hook on every instance that has it, in order. A start hook's failure fails the start; a stop hook's is logged. */
+  private async runHooks(hook: LifespanHook, instances: readonly object[]): Promise<void> {
+    const starting = hook === "onStartup" || hook === "onReady";
+    for (const instance of instances) {
+      if (!hasHook(instance, hook)) continue;
+      try {
+        await instance[hook]();
+      } catch (e) {
+        if (starting) throw e;
+        this.logger.error({ err: e, hook }, `${hook} failed`);
+      }
+    }
   }
 
   private async startConsumers(transport: Transport): Promise<void> {
@@ -260,7 +355,7 @@ export class NatsApp {
   }
 
   private async shutdown(): Promise<void> {
-    const wasRunning = this.state === "running" || this.state === "starting";
+    const wasRunning = this.state === "running";
     this.state = "stopping";
     // One budget for the whole stop: whatever the server does meanwhile, the connection is closed by then.
     const until = Date.now() + this.options.shutdownTimeoutMs;
@@ -273,8 +368,13 @@ export class NatsApp {
       await closed;
     }
     this.discovery?.stop();
-    for (const s of this.subscribers) s.stop();
-    if (this.subscribers.some((s) => s.pending > 0)) {
+    if (wasRunning && !(await settlesBy(until, this.runHooks("beforeShutdown", [...this.instances].reverse())))) {
+      this.logger.warn("shutdown timeout: beforeShutdown did not finish; stopping anyway");
+    }
+    // All at once: every subscription's drain costs the same one round trip.
+    const drained = await settlesBy(until, Promise.allSettled(this.subscribers.map((s) => s.stop())));
+    if (!drained) this.logger.warn("shutdown timeout: subscriptions did not drain; closing");
+    if (drained && this.subscribers.some((s) => s.pending > 0)) {
       const settled = await settlesBy(until, Promise.all(this.subscribers.map((s) => s.settled())));
       if (!settled) {
         const left = this.subscribers.reduce((n, s) => n + s.pending, 0);
@@ -283,22 +383,15 @@ export class NatsApp {
     }
     const transport = this.transport;
     if (transport) {
-      const drained = await settlesBy(
+      const closed = await settlesBy(
         until,
         transport.drain().catch((e: unknown) => this.logger.warn({ err: e }, "drain failed; closing")),
       );
-      if (!drained) this.logger.warn("shutdown timeout: drain did not finish; closing");
+      if (!closed) this.logger.warn("shutdown timeout: drain did not finish; closing");
       if (!transport.isClosed) await transport.close();
     }
     this.buckets.stop();
-    for (const instance of wasRunning ? [...this.instances].reverse() : []) {
-      if (!hasOnShutdown(instance)) continue;
-      try {
-        await instance.onShutdown();
-      } catch (e) {
-        this.logger.error({ err: e }, "onShutdown failed");
-      }
-    }
+    if (wasRunning) await this.runHooks("onShutdown", [...this.instances].reverse());
     await this.container.dispose();
     this.state = "stopped";
     if (wasRunning) this.logger.info("natsflow app stopped");

@@ -1,7 +1,10 @@
+import type { DependencyContainer } from "tsyringe";
+
 import { Broker } from "../broker/broker.js";
 import type { CodecOption } from "../codec/codec.js";
 import { addHandler, type HandlerOptions } from "../metadata/handler-metadata.js";
-import { replyStage, resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
+import type { Middleware } from "../middleware/middleware.js";
+import { replyStage, resolvePayloadStage, type PublishTarget } from "../pipeline/subscribe-pipeline.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
 
 export interface SubscribeOptions extends HandlerOptions {
@@ -30,10 +33,13 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
         ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
       },
-      pipeline: ({ name, container, publishes }) => {
-        const { codec, stage } = resolvePayloadStage(name, options);
-        return [replyStage(codec, publishes, container.resolve(Broker)), stage];
-      },
+      pipeline: ({ name, container, publishes }) => subscribeStages(name, options, container, publishes),
     });
   };
+}
+
+/** The stages of a `@Subscribe` handler, outermost first: publish and reply, then decode and validate. Throws `SetupError`. */
+export function subscribeStages(name: string, options: SubscribeOptions, container: DependencyContainer, publishes: readonly PublishTarget[]): Middleware[] {
+  const { codec, stage } = resolvePayloadStage(name, options);
+  return [replyStage(codec, publishes, container.resolve(Broker)), stage];
 }

@@ -24,14 +24,17 @@ export interface RegisteredProviders {
   app: InjectionToken[];
   /** Tokens made per message. */
   message: Set<InjectionToken>;
+  /** The class each app-scoped class provider (and singleton controller) is made from: what the scope check follows. */
+  classes: Map<InjectionToken, Constructor>;
 }
 
 export function registerProviders(container: DependencyContainer, providers: readonly Provider[]): RegisteredProviders {
-  const registered: RegisteredProviders = { app: [], message: new Set() };
+  const registered: RegisteredProviders = { app: [], message: new Set(), classes: new Map() };
   providers.forEach((p, i) => {
     if (typeof p === "function") {
       container.register(p, { useClass: p }, { lifecycle: Lifecycle.Singleton });
       registered.app.push(p);
+      registered.classes.set(p, p);
     } else if (p && typeof p === "object" && "provide" in p) {
       const perMessage = "scope" in p && p.scope === "message";
       if ("scope" in p && p.scope !== undefined && p.scope !== "app" && p.scope !== "message") {
@@ -41,6 +44,7 @@ export function registerProviders(container: DependencyContainer, providers: rea
       else if ("useClass" in p) {
         // ContainerScoped in the app container = one instance in each message's child container.
         container.register(p.provide, { useClass: p.useClass }, { lifecycle: perMessage ? Lifecycle.ContainerScoped : Lifecycle.Singleton });
+        if (!perMessage) registered.classes.set(p.provide, p.useClass);
       } else if ("useFactory" in p) {
         const factory = p.useFactory;
         container.register(p.provide, {
@@ -65,4 +69,64 @@ export function registerProviders(container: DependencyContainer, providers: rea
 export function describeToken(token: unknown): string {
   if (typeof token === "function") return token.name || "anonymous class";
   return String(token);
+}
+
+/** The tokens tsyringe resolves for a constructor: `design:paramtypes`, replaced per parameter by `@inject(token)`. */
+function constructorTokens(cls: Constructor): unknown[] {
+  const tokens = [...((Reflect.getMetadata("design:paramtypes", cls) as unknown[] | undefined) ?? [])];
+  // tsyringe's @inject/@injectAll store { token, … } by parameter index here (its reflection-helpers.js).
+  const injected = (Reflect.getOwnMetadata("injectionTokens", cls) as Record<string, unknown> | undefined) ?? {};
+  for (const [index, d] of Object.entries(injected)) tokens[Number(index)] = typeof d === "object" && d !== null && "token" in d ? d.token : d;
+  return tokens;
+}
+
+/**
+ * The chain of constructor dependencies by which `root`, a singleton made from `cls`, reaches a
+ * message-scoped provider — `[Orders, OrderService, RequestScopedRepo]` — or undefined. It follows
+ * class providers, and classes tsyringe would construct by itself; a value ends a branch, and so does
+ * a factory: what it resolves happens inside it, out of sight.
+ */
+function messageScopedChain(container: DependencyContainer, registered: RegisteredProviders, root: InjectionToken, cls: Constructor): unknown[] | undefined {
+  const seen = new Set<unknown>([root]); // explored already (or on the path: a cycle)
+  const follow = (c: Constructor, path: unknown[]): unknown[] | undefined => {
+    for (const token of constructorTokens(c)) {
+      if (registered.message.has(token as InjectionToken)) return [...path, token];
+      if (seen.has(token)) continue;
+      seen.add(token);
+      const next =
+        registered.classes.get(token as InjectionToken) ??
+        (typeof token === "function" && !container.isRegistered(token as InjectionToken) ? (token as Constructor) : undefined);
+      const found = next && follow(next, [...path, token]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return follow(cls, [root]);
+}
+
+/**
+ * Refuses every singleton — controller or app-scoped provider — that reaches a message-scoped provider
+ * through its dependencies, however deep: it would keep the first message's instance for good.
+ * Controllers first, so the error shows the longest chain.
+ */
+export function checkScopes(container: DependencyContainer, registered: RegisteredProviders, controllers: readonly Constructor[]): void {
+  const roots = [
+    ...controllers.flatMap((c, i) => (registered.classes.has(c) ? [{ token: c as InjectionToken, where: `controllers[${i}] (${describeToken(c)})`, controller: true }] : [])),
+    ...registered.app.flatMap((token) => (registered.classes.has(token) ? [{ token, where: `providers (${describeToken(token)})`, controller: false }] : [])),
+  ];
+  for (const { token, where, controller } of roots) {
+    const chain = messageScopedChain(container, registered, token, registered.classes.get(token) as Constructor);
+    if (!chain) continue;
+    const names = chain.map(describeToken);
+    const between = names.slice(1, -1);
+    const scoped = names[names.length - 1];
+    throw new SetupError(
+      where,
+      `is a singleton but depends on message-scoped ${scoped} (${names.join(" → ")}); it would share one instance across messages.`,
+      [
+        ...(between.length > 0 ? [`make ${between.join(", ")} message-scoped too ({ provide, useClass, scope: "message" })`] : []),
+        controller ? `declare @Controller(prefix, { scope: "message" })` : `make ${names[0]} message-scoped`,
+      ].join(" and ") + `, or resolve ${scoped} from ctx.container in the handler.`,
+    );
+  }
 }

@@ -1,4 +1,4 @@
-import { HandlerError, ValidationError } from "../errors.js";
+import { HandlerError, OverloadedError, ValidationError } from "../errors.js";
 import type { OutboundReply } from "./context.js";
 
 /** NATS micro services convention: the error travels in headers; the body repeats it as JSON. */
@@ -28,6 +28,7 @@ export function errorReply(error: unknown): ErrorReply {
       headers: { [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: String(code) },
     },
     description,
-    level: code >= 500 ? "error" : "warn",
+    // Shedding load is the limit working, not a fault: no stack per refused message in a flood.
+    level: code >= 500 && !(error instanceof OverloadedError) ? "error" : "warn",
   };
 }

@@ -1,6 +1,6 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { OverloadedError } from "../errors.js";
+import { OverloadedError, type SubscriptionError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
 import { EndpointStats } from "../service/endpoint-stats.js";
@@ -22,12 +22,14 @@ export class Subscriber {
   private readonly idle = new IdleWaiters();
   /** What NATS micro discovery reports for this handler. */
   readonly stats = new EndpointStats();
+  private ended: SubscriptionError | undefined;
 
   // Label children bound once: a message pays for the increments only.
   private readonly gauge;
   private readonly ok;
   private readonly failed;
   private readonly overloaded;
+  private readonly errors;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -40,21 +42,38 @@ export class Subscriber {
     this.ok = metrics.messages.labels(handler, "ok");
     this.failed = metrics.messages.labels(handler, "error");
     this.overloaded = metrics.messages.labels(handler, "overloaded");
+    this.errors = metrics.subscriptionErrors.labels(handler);
   }
 
   get pending(): number {
     return this.inFlight + this.waiting.length;
   }
 
-  start(): void {
-    const { subject, queue } = this.binding.info;
-    this.subscription = this.transport.subscribe(subject, { queue }, (m) => this.accept(m));
+  /** Set when the server ended the subscription: the handler gets no more messages, the app is not ready. */
+  get endedBy(): SubscriptionError | undefined {
+    return this.ended;
   }
 
-  /** Take no new messages; those already received still run (see `settled`). */
-  stop(): void {
-    this.subscription?.unsubscribe();
+  start(): void {
+    const { subject, queue } = this.binding.info;
+    this.subscription = this.transport.subscribe(subject, { queue, onError: (e) => this.fail(e) }, (m) => this.accept(m));
+  }
+
+  /**
+   * Take no new messages. A drain, not an unsubscribe: every message the server sent before it heard
+   * of the stop is still handled and answered (see `settled`) instead of left to time out.
+   */
+  async stop(): Promise<void> {
+    const subscription = this.subscription;
     this.subscription = undefined;
+    await subscription?.drain();
+  }
+
+  private fail(error: SubscriptionError): void {
+    this.ended = error;
+    this.subscription = undefined;
+    this.errors.inc();
+    this.binding.logger.error({ err: error, subject: error.subject }, "subscription ended by the server");
   }
 
   /** Resolves once every received message has been handled and answered. */

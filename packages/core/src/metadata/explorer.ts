@@ -10,6 +10,7 @@ import { DELIVERY } from "../jetstream/delivery.js";
 import { KV_ENTRY, type KvWatchSpec } from "../jetstream/kv-watch.js";
 import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { Logger } from "../logging/logger.js";
+import { subscribeStages, type SubscribeOptions } from "../decorators/subscribe.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
 import { checkMetadata } from "../service/micro.js";
@@ -22,10 +23,17 @@ import {
   getPublish,
   getUse,
   type HandlerMetadata,
+  type HandlerOptions,
   type ParamSpec,
 } from "./handler-metadata.js";
 
 export const DEFAULT_CONCURRENCY = 64;
+/**
+ * Messages a handler lets wait beyond `concurrency` unless told otherwise: 16 rounds of the default
+ * concurrency. Enough to ride out a burst; past it a flood is answered 503 at once instead of
+ * growing memory without limit and queueing requests past any caller's timeout.
+ */
+export const DEFAULT_MAX_PENDING = 1024;
 const RESOLVED = Promise.resolve();
 
 /** A handler made ready to serve: its subject, its limits, and its composed chain. */
@@ -136,52 +144,36 @@ function buildArgs(resolvers: ArgResolver[]): (ctx: MessageContext) => unknown[]
   };
 }
 
-interface ExploreContext {
-  container: DependencyContainer;
-  outer: readonly Middleware[];
-  logger: Logger;
-  messageScoped: ReadonlySet<unknown>;
+/** What binding a handler needs from its app: the container, the app middleware (resolved once), the logger. */
+export interface ExploreContext {
+  readonly container: DependencyContainer;
+  readonly outer: readonly Middleware[];
+  readonly logger: Logger;
 }
 
-function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
-  const { container } = x;
-  const controllerMeta = getControllerMetadata(controller);
-  const name = `${controller.name}.${String(meta.method)}`;
-  const compiled = compileSubject(meta.watch ? undefined : controllerMeta?.prefix, meta.subject);
-  if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
-  const concurrency = meta.options.concurrency ?? DEFAULT_CONCURRENCY;
+export function exploreContext(container: DependencyContainer, appMiddleware: readonly MiddlewareSpec[], logger: Logger): ExploreContext {
+  return { container, outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)), logger };
+}
+
+function limits(name: string, options: HandlerOptions): { concurrency: number; maxPending: number } {
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new SetupError(`${name} concurrency`, `must be a positive integer, got ${String(concurrency)}.`);
   }
-  const maxPending = meta.options.maxPending ?? Number.POSITIVE_INFINITY;
+  const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
   if (!(maxPending >= 0) || (Number.isFinite(maxPending) && !Number.isInteger(maxPending))) {
-    throw new SetupError(`${name} maxPending`, `must be a whole number ≥ 0, got ${String(maxPending)}.`);
+    throw new SetupError(`${name} maxPending`, `must be a whole number ≥ 0 (or Infinity), got ${String(maxPending)}.`);
   }
-  const method = (controller.prototype as Record<string | symbol, unknown>)[meta.method];
-  if (typeof method !== "function") throw new SetupError(name, `is not a method of ${controller.name}.`);
-  const params = getParams(controller, meta.method);
-  const takesDelivery = params.some((p) => p.kind === "delivery");
-  if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
-  const watch = meta.watch?.({ name, filter: compiled.filter });
-  if (params.some((p) => p.kind === "kvEntry") && watch?.kind !== "kv") throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
-  const args = buildArgs(argResolvers(name, params, compiled.params));
-  const consume = meta.consume?.({ name, filter: compiled.filter, concurrency, takesDelivery });
-  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method));
-  const site = { target: controller, method: meta.method, name, container, publishes };
-  const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
-  const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
-  const chain = [
-    ...pipeline,
-    ...x.outer,
-    ...getUse(controller).map((m, i) => resolveMiddleware(container, m, `${controller.name} @Use[${i}]`)),
-    ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
-  ];
-  const fn = method as (...a: unknown[]) => unknown;
+  return { concurrency, maxPending };
+}
+
+/** The terminal step of a chain: calls the handler and keeps what it returned as `ctx.result`. */
+function invoker(call: (ctx: MessageContext) => unknown): (ctx: MessageContext) => Promise<void> {
   // Not async: a handler that returns a plain value costs no promise of its own.
-  const invoke = (ctx: MessageContext): Promise<void> => {
+  return (ctx) => {
     let out: unknown;
     try {
-      out = fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx));
+      out = call(ctx);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -193,51 +185,98 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     ctx.result = out;
     return RESOLVED;
   };
-  const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
-  const overloaded = () => Promise.reject(new OverloadedError());
+}
+
+const overloaded = () => Promise.reject(new OverloadedError());
+
+/** What every binding has: its limits checked, its chain and its overflow chain composed once. */
+function binding(
+  x: ExploreContext,
+  info: HandlerInfo,
+  bounds: { concurrency: number; maxPending: number },
+  chain: readonly Middleware[],
+  overflowChain: readonly Middleware[],
+  invoke: (ctx: MessageContext) => Promise<void>,
+  metadata: HandlerOptions["metadata"],
+): HandlerBinding {
   return {
     info,
-    concurrency,
-    maxPending,
-    logger: x.logger.child({ handler: name }),
+    ...bounds,
+    metadata: checkMetadata(`${info.name} metadata`, metadata),
+    logger: x.logger.child({ handler: info.name }),
     run: compose(chain, invoke),
     overflow: compose(overflowChain, overloaded),
-    ...(consume ? { consume } : {}),
-    streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
-    ...(watch ? { watch } : {}),
-    metadata: checkMetadata(`${name} metadata`, meta.options.metadata),
+    streams: [],
   };
 }
 
-function checkScopes(x: ExploreContext, controller: Constructor, where: string): void {
-  const deps = (Reflect.getMetadata("design:paramtypes", controller) as unknown[] | undefined) ?? [];
-  const scoped = deps.find((d) => x.messageScoped.has(d));
-  if (scoped) {
-    throw new SetupError(
-      where,
-      `is a singleton but depends on message-scoped ${describeToken(scoped)}; it would share one instance across messages.`,
-      `declare @Controller(prefix, { scope: "message" }).`,
-    );
-  }
+/** Options of `app.subscribe`: those of `@Subscribe`, and a name for logs and metrics (default: the subject). */
+export interface AppSubscribeOptions extends SubscribeOptions {
+  name?: string;
+}
+
+/** Called by `app.subscribe` with the decoded payload and the message's context; what it returns is the reply. */
+export type SubscribeFunction = (payload: never, ctx: MessageContext) => unknown;
+
+/**
+ * A handler added at run time (`app.subscribe`): the stages of a `@Subscribe` handler, then the app
+ * middleware, then the function; the same limits, errors and dispatcher as a decorated handler.
+ */
+export function bindFunction(x: ExploreContext, subject: string, options: AppSubscribeOptions, fn: SubscribeFunction): HandlerBinding {
+  const name = options.name ?? subject;
+  if (typeof name !== "string" || name === "") throw new SetupError(`subscribe(${JSON.stringify(subject)}) name`, "must be a non-empty string.");
+  if (typeof fn !== "function") throw new SetupError(name, `is ${typeof fn}, not a handler function.`);
+  const compiled = compileSubject(undefined, subject);
+  if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
+  const pipeline = subscribeStages(name, options, x.container, []);
+  const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
+  const bounds = limits(name, options);
+  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...pipeline, ...x.outer], pipeline, invoke, options.metadata);
+}
+
+function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
+  const { container } = x;
+  const controllerMeta = getControllerMetadata(controller);
+  const name = `${controller.name}.${String(meta.method)}`;
+  const compiled = compileSubject(meta.watch ? undefined : controllerMeta?.prefix, meta.subject);
+  if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
+  const bounds = limits(name, meta.options);
+  const method = (controller.prototype as Record<string | symbol, unknown>)[meta.method];
+  if (typeof method !== "function") throw new SetupError(name, `is not a method of ${controller.name}.`);
+  const params = getParams(controller, meta.method);
+  const takesDelivery = params.some((p) => p.kind === "delivery");
+  if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
+  const watch = meta.watch?.({ name, filter: compiled.filter });
+  if (params.some((p) => p.kind === "kvEntry") && watch?.kind !== "kv") throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
+  const args = buildArgs(argResolvers(name, params, compiled.params));
+  const consume = meta.consume?.({ name, filter: compiled.filter, concurrency: bounds.concurrency, takesDelivery });
+  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method));
+  const site = { target: controller, method: meta.method, name, container, publishes };
+  const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
+  const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
+  const chain = [
+    ...pipeline,
+    ...x.outer,
+    ...getUse(controller).map((m, i) => resolveMiddleware(container, m, `${controller.name} @Use[${i}]`)),
+    ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
+  ];
+  const fn = method as (...a: unknown[]) => unknown;
+  const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
+  const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
+  return {
+    ...binding(x, info, bounds, chain, overflowChain, invoke, meta.options.metadata),
+    ...(consume ? { consume } : {}),
+    streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
+    ...(watch ? { watch } : {}),
+  };
 }
 
 /**
  * Bootstrap: create each controller through the container (so its constructor dependencies are
  * injected) and turn the metadata its decorators stored into ready-to-run handler bindings.
  */
-export function exploreControllers(
-  container: DependencyContainer,
-  controllers: readonly Constructor[],
-  appMiddleware: readonly MiddlewareSpec[],
-  logger: Logger,
-  messageScoped: ReadonlySet<unknown>,
-): { bindings: HandlerBinding[]; instances: object[] } {
-  const x: ExploreContext = {
-    container,
-    outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)),
-    logger,
-    messageScoped,
-  };
+export function exploreControllers(x: ExploreContext, controllers: readonly Constructor[]): { bindings: HandlerBinding[]; instances: object[] } {
+  const { container, logger } = x;
   const bindings: HandlerBinding[] = [];
   const instances: object[] = [];
   controllers.forEach((controller, i) => {
@@ -257,7 +296,6 @@ export function exploreControllers(
       resolveOrExplain(probe.container, controller, where);
       probe.dispose().catch(() => undefined);
     } else {
-      checkScopes(x, controller, where);
       singleton = resolveOrExplain(container, controller, where) as object;
       instances.push(singleton);
     }

@@ -17,7 +17,7 @@ export interface HandlerOptions {
   /**
    * Messages allowed to wait beyond `concurrency`. Past it, a message is answered at once as
    * overloaded (see `overflow` in `HandlerMetadata`) instead of queueing past any useful deadline.
-   * Default: unbounded.
+   * Default 1024 (`DEFAULT_MAX_PENDING`); `Infinity` for no bound.
    */
   maxPending?: number;
   /** Shown as this handler's endpoint metadata by NATS micro discovery (the app's `service` option). */

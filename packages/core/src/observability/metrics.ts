@@ -10,6 +10,7 @@ export class Metrics {
   readonly inFlight: Gauge<"handler">;
   readonly messages: Counter<"handler" | "result">;
   readonly jetstream: Counter<"handler" | "outcome">;
+  readonly subscriptionErrors: Counter<"handler">;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     // Opt-in: prom-client's GC observer alone costs tens of µs per request in allocation-heavy services.
@@ -26,6 +27,12 @@ export class Metrics {
       name: "natsflow_jetstream_messages_total",
       help: "JetStream messages settled, by outcome (ack, nak, term, dead_letter)",
       labelNames: ["handler", "outcome"],
+      registers: [this.registry],
+    });
+    this.subscriptionErrors = new Counter({
+      name: "natsflow_subscription_errors_total",
+      help: "subscriptions the server ended (a permissions violation); the app is not ready while one is down",
+      labelNames: ["handler"],
       registers: [this.registry],
     });
   }

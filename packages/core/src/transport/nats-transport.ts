@@ -34,7 +34,7 @@ import {
   type NatsError,
 } from "nats";
 
-import { ConnectionError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError } from "../errors.js";
+import { ConnectionError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
@@ -482,10 +482,19 @@ class NatsTransport implements Transport {
       ...(options.queue ? { queue: options.queue } : {}),
       // A callback subscription hands over every message at once; the dispatcher decides concurrency.
       callback: (err, msg) => {
-        if (!err) onMessage(toInbound(msg));
+        // The client hands a subscription the server refused its error (then closes it), never a message.
+        if (err) options.onError?.(new SubscriptionError(subject, err.message, { cause: err }));
+        else onMessage(toInbound(msg));
       },
     });
-    return { subject, unsubscribe: () => sub.unsubscribe() };
+    return {
+      subject,
+      unsubscribe: () => sub.unsubscribe(),
+      // UNSUB, then a flush: whatever the server sent before the UNSUB reaches the callback first.
+      drain: async () => {
+        if (!sub.isClosed() && !this.nc.isClosed()) await sub.drain();
+      },
+    };
   }
 
   publish(subject: string, data: Uint8Array, options?: PublishOptions): void {
@@ -580,9 +589,12 @@ class NatsTransport implements Transport {
           case DebugEvents.Reconnecting:
             listener({ type: "reconnecting" });
             break;
-          case Events.Error:
-            listener({ type: "error", error: s.data instanceof Error ? s.data : new Error(String(s.data)) });
+          case Events.Error: {
+            // A permissions violation arrives as a bare code; its context says what was refused.
+            const p = s.permissionContext;
+            listener({ type: "error", error: new Error(p ? `${String(s.data)}: ${p.operation} to "${p.subject}"` : String(s.data)) });
             break;
+          }
           default:
             break;
         }

@@ -1,3 +1,5 @@
+import type { SubscriptionError } from "../errors.js";
+
 /**
  * The seam between natsflow and a NATS client. Everything above this file speaks these types;
  * only `nats-transport.ts` knows the `nats` package, so moving to another client touches one file.
@@ -34,12 +36,22 @@ export interface RequestOptions {
 
 export interface SubscribeOptions {
   queue?: string | undefined;
+  /**
+   * Called once when the server ends the subscription (a permissions violation): no message follows,
+   * and it is not made again on reconnect.
+   */
+  onError?: ((error: SubscriptionError) => void) | undefined;
 }
 
 export interface TransportSubscription {
   readonly subject: string;
-  /** Stop delivery; messages already handed to the callback keep running. */
+  /** Stop delivery at once: messages the server already sent are dropped (their requesters time out). */
   unsubscribe(): void;
+  /**
+   * Stop delivery without losing what is on its way: the server is told to stop, and every message it
+   * sent before that is still handed to the callback. Resolves when the last one has been.
+   */
+  drain(): Promise<void>;
 }
 
 export type TransportStatus =

@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 
 import {
   ConnectionError,
+  filterCovers,
   NatsflowError,
   NoRespondersError,
   PubAckError,
   RequestTimeoutError,
   RevisionMismatchError,
+  SubscriptionError,
   type HeadersInit,
   type InboundMessage,
   type JetStream,
@@ -21,7 +23,7 @@ import {
   type PublishOptions,
   type RequestOptions,
   type StreamConfig,
-  type SubscribeOptions,
+  type TransportSubscribeOptions,
   type Transport,
   type TransportFactory,
   type TransportStatus,
@@ -38,6 +40,9 @@ interface Sub {
   filter: string;
   queue: string | undefined;
   deliver: (m: InboundMessage) => void;
+  onError: ((error: SubscriptionError) => void) | undefined;
+  /** Unsubscribed or closed: messages routed to it but not yet delivered are dropped, as by a client. */
+  closed: boolean;
 }
 
 const OPERATIONS: Record<string, KvEntry["operation"]> = { DEL: "delete", PURGE: "purge" };
@@ -152,6 +157,7 @@ export class TestBroker {
   // Literal subjects are looked up directly (inboxes make thousands of them); wildcards are scanned.
   private readonly literal = new Map<string, Set<Sub>>();
   private readonly wildcard = new Set<Sub>();
+  private readonly denied: string[] = [];
 
   /** A `TransportFactory` for `NatsApp.create({ transport })`; every connection shares this broker. */
   get transport(): TransportFactory {
@@ -162,8 +168,32 @@ export class TestBroker {
     return new MemoryTransport(this);
   }
 
+  /**
+   * Refuses subscriptions to subjects `filter` covers, as a server's `subscribe.deny` permission: each
+   * one, made now or later, gets a `SubscriptionError` and no more messages.
+   */
+  denySubscribe(filter: string): void {
+    this.denied.push(filter);
+    for (const sub of [...this.wildcard, ...[...this.literal.values()].flatMap((set) => [...set])]) this.refuseIfDenied(sub);
+  }
+
+  private refuseIfDenied(sub: Sub): void {
+    const filter = this.denied.find((f) => filterCovers(f, sub.filter));
+    if (filter === undefined) return;
+    this.remove(sub);
+    sub.closed = true;
+    const error = new SubscriptionError(sub.filter, `Permissions Violation for Subscription to "${sub.filter}"`);
+    // The server's -ERR arrives after the SUB, never inside it.
+    queueMicrotask(() => sub.onError?.(error));
+  }
+
   /** @internal */
   add(sub: Sub): void {
+    this.place(sub);
+    this.refuseIfDenied(sub);
+  }
+
+  private place(sub: Sub): void {
     if (/(^|\.)[*>](\.|$)/.test(sub.filter)) {
       this.wildcard.add(sub);
       return;
@@ -260,7 +290,7 @@ export class TestBroker {
     for (const sub of this.literal.get(message.subject) ?? []) consider(sub);
     for (const sub of this.wildcard) if (subjectMatches(sub.filter, message.subject)) consider(sub);
     for (const members of groups.values()) targets.push(members[Math.floor(Math.random() * members.length)] as Sub);
-    for (const t of targets) queueMicrotask(() => t.deliver(message));
+    for (const t of targets) queueMicrotask(() => t.closed || t.deliver(message));
     return targets.length;
   }
 }
@@ -277,16 +307,26 @@ class MemoryTransport implements Transport {
     if (this.closedFlag) throw new ConnectionError("connection closed");
   }
 
-  subscribe(subject: string, options: SubscribeOptions, onMessage: (m: InboundMessage) => void): TransportSubscription {
+  subscribe(subject: string, options: TransportSubscribeOptions, onMessage: (m: InboundMessage) => void): TransportSubscription {
     this.check();
-    const sub: Sub = { filter: subject, queue: options.queue, deliver: onMessage };
-    this.broker.add(sub);
+    const sub: Sub = { filter: subject, queue: options.queue, deliver: onMessage, onError: options.onError, closed: false };
     this.mine.add(sub);
+    this.broker.add(sub);
+    const end = () => {
+      this.broker.remove(sub);
+      this.mine.delete(sub);
+    };
     return {
       subject,
       unsubscribe: () => {
-        this.broker.remove(sub);
-        this.mine.delete(sub);
+        end();
+        sub.closed = true;
+      },
+      drain: async () => {
+        end();
+        // Routed messages are queued microtasks: all of them run before a macrotask.
+        await new Promise((resolve) => setImmediate(resolve));
+        sub.closed = true;
       },
     };
   }
@@ -343,7 +383,10 @@ class MemoryTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    for (const sub of this.mine) this.broker.remove(sub);
+    for (const sub of this.mine) {
+      this.broker.remove(sub);
+      sub.closed = true;
+    }
     this.mine.clear();
     if (!this.closedFlag) {
       this.closedFlag = true;

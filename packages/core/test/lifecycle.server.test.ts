@@ -1,0 +1,87 @@
+/**
+ * The lifecycle suite on a real nats-server whose `app` user may not subscribe to `lifecycle.secret.>`,
+ * then what only a server shows: that the drain at stop, not luck, answers what was already on its way.
+ */
+import "reflect-metadata";
+
+import { connectNats, Controller, NatsApp, Payload, Subscribe, type Transport } from "@natsflow/core";
+import { captureLogs, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { lifecycleSuite } from "./lifecycle-suite.js";
+
+const APP = { user: "app", pass: "app-pass" };
+const CLIENT = { user: "client", pass: "client-pass" };
+const config = {
+  authorization: {
+    users: [
+      { ...APP, password: APP.pass, permissions: { subscribe: { deny: ["lifecycle.secret.>"] } } },
+      { ...CLIENT, password: CLIENT.pass },
+    ].map(({ pass: _, ...user }) => user),
+  },
+};
+
+let server: NatsServer;
+beforeAll(async () => {
+  server = await startNatsServer({ config });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+lifecycleSuite("a real nats-server", async () => ({
+  appOptions: () => ({ servers: server.url, ...APP }),
+  client: () => connectNats({ servers: server.url, ...CLIENT }),
+  deniedPrefix: "lifecycle.secret",
+  stop: async () => undefined,
+}));
+
+describe("stop() on a real nats-server", () => {
+  @Controller("drain.proof")
+  class Slow {
+    @Subscribe("work", { codec: "string", concurrency: 8 })
+    async work(@Payload() n: string) {
+      await new Promise((r) => setTimeout(r, 5));
+      return n;
+    }
+  }
+
+  /** Requests sent and flushed on another connection right before stop(): how many are answered. */
+  async function answeredAcrossStop(transport?: (t: Transport) => Transport): Promise<{ answered: number; timedOut: number }> {
+    const app = await NatsApp.create({
+      servers: server.url,
+      ...APP,
+      controllers: [Slow],
+      logger: captureLogs().logger,
+      ...(transport ? { transport: async (o) => transport(await connectNats(o)) } : {}),
+    });
+    await app.start();
+    const client = await connectNats({ servers: server.url, ...CLIENT });
+    const enc = new TextEncoder();
+    const replies = Array.from({ length: 500 }, (_, i) =>
+      client.request("drain.proof.work", enc.encode(String(i)), { timeoutMs: 3000 }).then(
+        () => "answered" as const,
+        () => "timedOut" as const,
+      ),
+    );
+    await client.flush();
+    await app.stop();
+    const outcomes = await Promise.all(replies);
+    await client.close();
+    return { answered: outcomes.filter((o) => o === "answered").length, timedOut: outcomes.filter((o) => o === "timedOut").length };
+  }
+
+  it("answers every request sent before stop(); an unsubscribe instead of the drain would leave some to time out", async () => {
+    expect(await answeredAcrossStop()).toEqual({ answered: 500, timedOut: 0 });
+    // The same stop, with each subscription's drain replaced by the old unsubscribe.
+    const unsubscribing = (t: Transport): Transport =>
+      Object.assign(Object.create(t) as Transport, {
+        subscribe: (...args: Parameters<Transport["subscribe"]>) => {
+          const sub = t.subscribe(...args);
+          return { subject: sub.subject, unsubscribe: () => sub.unsubscribe(), drain: async () => sub.unsubscribe() };
+        },
+      });
+    const lossy = await answeredAcrossStop(unsubscribing);
+    expect(lossy.timedOut).toBeGreaterThan(0);
+  });
+});
