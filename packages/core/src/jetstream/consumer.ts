@@ -135,8 +135,8 @@ export class JetStreamConsumer {
     return wanted;
   }
 
-  /** Keeps one standing pull or push subscription open, reopening it after a failure. */
-  private async keep(open: () => JetStreamPull): Promise<void> {
+  /** Keeps one pull or push subscription open at a time, reopening it when it ends or fails, after `between`. */
+  private async keep(open: () => JetStreamPull, between?: () => Promise<void>): Promise<void> {
     while (!this.stopped) {
       const pull = open();
       this.pull = pull;
@@ -146,25 +146,17 @@ export class JetStreamConsumer {
         if (!this.stopped) await this.pauseAfter(error);
       }
       this.pull = undefined;
+      await between?.();
     }
   }
 
-  /** One pull at a time, its messages handled one by one in arrival (stream) order. */
-  private async inOrder(consumer: PullConsumer): Promise<void> {
+  /** One pull at a time, its messages handled one by one in arrival (stream) order before the next pull. */
+  private inOrder(consumer: PullConsumer): Promise<void> {
     let chain = Promise.resolve();
-    while (!this.stopped) {
-      const pull = consumer.pull({ max: ORDERED_BATCH, expiresMs: PULL_EXPIRES_MS }, (m) => {
-        chain = chain.then(() => (this.stopped ? undefined : this.process(m)));
-      });
-      this.pull = pull;
-      try {
-        await pull.done;
-      } catch (error) {
-        if (!this.stopped) await this.pauseAfter(error);
-      }
-      this.pull = undefined;
-      await chain;
-    }
+    const handle = (m: JetStreamMessage) => {
+      chain = chain.then(() => (this.stopped ? undefined : this.process(m)));
+    };
+    return this.keep(() => consumer.pull({ max: ORDERED_BATCH, expiresMs: PULL_EXPIRES_MS }, handle), () => chain);
   }
 
   private pauseAfter(error: unknown): Promise<void> {
