@@ -60,7 +60,7 @@ export type { StandardSchemaV1 } from "./validation/standard-schema.js";
 export type { Constructor, Provider, ProviderScope } from "./di/providers.js";
 export { HEADERS, LOGGER, MESSAGE } from "./di/tokens.js";
 
-export { MessageContext, createContextKey } from "./dispatch/context.js";
+export { MessageContext, createContextKey, reply, Reply } from "./dispatch/context.js";
 export type { ContextKey, HandlerInfo, OutboundReply } from "./dispatch/context.js";
 export { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "./dispatch/error-reply.js";
 

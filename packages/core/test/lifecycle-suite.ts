@@ -146,8 +146,9 @@ export function lifecycleSuite(name: string, makeEnvironment: () => Promise<Life
       await expect(app.start()).rejects.toThrow("cannot announce");
       expect(app.isRunning).toBe(false);
       expect(app.isReady).toBe(false);
-      // Unsubscribed and closed: nobody answers, and the app's Broker is not connected.
-      await expect(request("lifecycle.unready.ping", "", 1000)).rejects.toBeInstanceOf(NoRespondersError);
+      // Unsubscribed and closed: nobody answers (once the server has noticed the closed connection),
+      // and the app's Broker is not connected.
+      await expect.poll(() => request("lifecycle.unready.ping", "", 500).then(() => "answered", (e: unknown) => e), { timeout: 5_000 }).toBeInstanceOf(NoRespondersError);
       expect(() => app.broker.publish("x", "y")).toThrow(/not connected/);
       await app.stop();
       expect(events).toEqual([]);

@@ -81,7 +81,10 @@ describe("stop() on a real nats-server", () => {
           return { subject: sub.subject, unsubscribe: () => sub.unsubscribe(), drain: async () => sub.unsubscribe() };
         },
       });
-    const lossy = await answeredAcrossStop(unsubscribing);
-    expect(lossy.timedOut).toBeGreaterThan(0);
+    // How many the unsubscribe loses depends on what the client had read by then: a busy machine may
+    // have read them all, so it is given a few tries to show the loss.
+    let lost = 0;
+    for (let attempt = 0; attempt < 5 && lost === 0; attempt++) lost = (await answeredAcrossStop(unsubscribing)).timedOut;
+    expect(lost).toBeGreaterThan(0);
   });
 });

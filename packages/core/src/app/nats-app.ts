@@ -114,7 +114,7 @@ export class NatsApp {
     checkScopes(this.container, providers, options.controllers);
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
-    this.explore = exploreContext(this.container, options.middleware, this.logger);
+    this.explore = exploreContext(this.container, options.middleware, this.logger, options.correlationHeader);
     const explored = exploreControllers(this.explore, options.controllers);
     this.bindings = explored.bindings;
     this.streams = distinctByName(

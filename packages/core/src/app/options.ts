@@ -20,6 +20,12 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   shutdownTimeoutMs?: number;
   /** Serve `/healthz`, `/readyz` and `/metrics` (Prometheus) over HTTP on this port. Off by default. */
   http?: HttpOptions;
+  /**
+   * Correlation ids: read from this header of each inbound message (generated when absent) and put
+   * on its reply, error replies, `@Publish`es and every `Broker` call made while handling it, and on
+   * its log lines. Default `{ header: "Correlation-Id" }`; `false` turns it off.
+   */
+  correlation?: { header?: string } | false;
   /** Answer NATS micro discovery (`nats micro ls/info/stats`) as this service; each handler is an endpoint. Off by default. */
   service?: ServiceOptions;
 }
@@ -34,6 +40,8 @@ export interface ResolvedAppOptions {
   shutdownTimeoutMs: number;
   http: HttpOptions | undefined;
   service: ResolvedService | undefined;
+  /** The correlation header, or undefined when correlation is off. */
+  correlationHeader: string | undefined;
 }
 
 const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -49,6 +57,20 @@ function list<T>(setting: string, value: T[] | undefined): T[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
   return value;
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string | undefined {
+  if (correlation === false) return undefined;
+  if (correlation !== undefined && (correlation === null || typeof correlation !== "object")) {
+    throw new SetupError("correlation", "must be { header?: string } or false.");
+  }
+  const header = correlation?.header ?? "Correlation-Id";
+  if (typeof header !== "string" || !HEADER_NAME.test(header)) {
+    throw new SetupError("correlation.header", `must be a header name (letters, digits, "-"), got ${JSON.stringify(header)}.`, 'e.g. "Correlation-Id" or "X-Request-Id".');
+  }
+  return header;
 }
 
 function resolveService(service: ServiceOptions): ResolvedService {
@@ -107,6 +129,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     transport: options.transport,
     http: options.http,
     service: options.service === undefined ? undefined : resolveService(options.service),
+    correlationHeader: resolveCorrelation(options.correlation),
     shutdownTimeoutMs,
   };
 }

@@ -1,4 +1,5 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
+import { propagated } from "../dispatch/current.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
@@ -41,12 +42,16 @@ export class JetStreamPublisher {
 
   /** Resolves with the stream's PubAck; rejects with `PubAckError` when the message was not stored. */
   publish(subject: string, payload: Payload, options: JetStreamBrokerPublishOptions = {}): Promise<PubAck> {
-    const { codec, ...rest } = options;
-    return this.transport().jetstream().publish(subject, encodeWith(codec, payload), rest);
+    const { codec, headers, ...rest } = options;
+    const sent = propagated(headers);
+    return this.transport().jetstream().publish(subject, encodeWith(codec, payload), sent ? { ...rest, headers: sent } : rest);
   }
 }
 
-/** Injectable handle for publishing and requesting, from handlers and services alike. */
+/**
+ * Injectable handle for publishing and requesting, from handlers and services alike. Called while a
+ * message is handled, it adds that message's correlation id to what it sends.
+ */
 export class Broker {
   /** JetStream publishing with PubAcks, deduplication (`msgId`) and expectations. */
   readonly jetstream: JetStreamPublisher;
@@ -56,12 +61,13 @@ export class Broker {
   }
 
   publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): void {
-    this.transport().publish(subject, encodeWith(options.codec, payload), options.headers ? { headers: options.headers } : {});
+    this.publishBytes(subject, encodeWith(options.codec, payload), options.headers);
   }
 
   /** Already-encoded bytes. */
   publishBytes(subject: string, data: Uint8Array, headers?: HeadersInit): void {
-    this.transport().publish(subject, data, headers ? { headers } : {});
+    const sent = propagated(headers);
+    this.transport().publish(subject, data, sent ? { headers: sent } : {});
   }
 
   /**
@@ -76,9 +82,10 @@ export class Broker {
 
   /** Like `request`, but returns the raw reply (after checking it is not an error). */
   async requestMessage(subject: string, payload: Payload, options: BrokerRequestOptions = {}): Promise<InboundMessage> {
+    const headers = propagated(options.headers);
     const reply = await this.transport().request(subject, encodeWith(options.codec, payload), {
       timeoutMs: options.timeoutMs ?? 5000,
-      ...(options.headers ? { headers: options.headers } : {}),
+      ...(headers ? { headers } : {}),
     });
     const code = reply.headers?.get(SERVICE_ERROR_CODE_HEADER);
     if (code !== undefined) {

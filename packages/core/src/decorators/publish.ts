@@ -12,8 +12,8 @@ export interface PublishOptions {
   stream?: StreamDeclaration;
   /** `Nats-Msg-Id` from the result, for the stream's duplicate detection (e.g. `(order) => order.id`). */
   msgId?: (result: never, ctx: MessageContext) => string;
-  /** Headers on the published message. */
-  headers?: HeadersInit;
+  /** Headers on the published message, or a function of the result returning them. */
+  headers?: HeadersInit | ((result: never, ctx: MessageContext) => HeadersInit);
 }
 
 /** Publishes the handler's return value (encoded with its codec) to `subject`, besides any reply. */

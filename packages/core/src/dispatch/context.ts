@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+
 import type { DependencyContainer } from "tsyringe";
 
 import { HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
@@ -28,6 +30,19 @@ export interface OutboundReply {
   headers?: HeadersInit;
 }
 
+/** A handler's result with headers for its reply: `return reply(order, { headers: { "Cache-Control": "no-store" } })`. */
+export class Reply<T = unknown> {
+  constructor(
+    readonly value: T,
+    readonly headers: HeadersInit,
+  ) {}
+}
+
+/** Wraps a handler's result to put headers on the reply; `@Publish` targets still get the bare value. */
+export function reply<T>(value: T, options: { headers: HeadersInit }): Reply<T> {
+  return new Reply(value, options.headers);
+}
+
 /**
  * One message's trip through a handler's middleware chain. `payload` starts as the raw bytes and is
  * replaced by decoding middleware; `result` is what the handler returned; `response`, when set, is
@@ -37,18 +52,53 @@ export class MessageContext {
   payload: unknown;
   result: unknown = undefined;
   response: OutboundReply | undefined = undefined;
+  /** The header that carries correlation ids; undefined when correlation is off. */
+  correlationHeader: string | undefined = undefined;
   private slots: Map<ContextKey<unknown>, unknown> | undefined;
   private child: DependencyContainer | undefined;
+  private extraHeaders: Record<string, string | readonly string[]> | undefined;
+  private correlation: string | undefined;
+  private messageLogger: Logger | undefined;
 
   constructor(
     readonly message: InboundMessage,
     readonly handler: HandlerInfo,
-    readonly logger: Logger,
+    private readonly handlerLogger: Logger,
     private readonly appContainer: DependencyContainer,
     /** Epoch ms when the message arrived, before any wait for a concurrency slot. */
     readonly receivedAt: number = Date.now(),
   ) {
     this.payload = message.data;
+  }
+
+  /**
+   * This message's correlation id: the inbound header's, or a new one when it has none (made on
+   * first use). Replies, `@Publish` and `Broker` calls made while handling the message carry it.
+   */
+  get correlationId(): string | undefined {
+    if (this.correlationHeader === undefined) return undefined;
+    return (this.correlation ??= this.message.headers?.get(this.correlationHeader) || randomUUID());
+  }
+
+  /** The handler's logger, with this message's correlation id on every line (made on first use). */
+  get logger(): Logger {
+    if (this.messageLogger) return this.messageLogger;
+    const id = this.correlationId;
+    return (this.messageLogger = id === undefined ? this.handlerLogger : this.handlerLogger.child({ correlationId: id }));
+  }
+
+  /** Puts a header on the reply, success or error (error headers win), whoever sets the response. */
+  setReplyHeader(name: string, value: string | readonly string[]): void {
+    (this.extraHeaders ??= {})[name] = value;
+  }
+
+  /** The reply's headers: those set on the context, then the response's own, then the correlation id. */
+  replyHeaders(response: OutboundReply): HeadersInit | undefined {
+    const id = this.correlationId;
+    if (!this.extraHeaders && id === undefined) return response.headers;
+    const headers: Record<string, string | readonly string[]> = { ...this.extraHeaders, ...response.headers };
+    if (id !== undefined && !(this.correlationHeader as string in headers)) headers[this.correlationHeader as string] = id;
+    return headers;
   }
 
   /**
@@ -61,7 +111,7 @@ export class MessageContext {
       const child = this.appContainer.createChildContainer();
       child.register(MESSAGE, { useValue: this.message });
       child.register(HEADERS, { useValue: this.message.headers });
-      child.register(LOGGER, { useValue: this.logger });
+      child.register(LOGGER, { useFactory: () => this.logger });
       child.register(MessageContext, { useValue: this });
       this.child = child;
     }

@@ -6,6 +6,7 @@ import type { Metrics } from "../observability/metrics.js";
 import { EndpointStats } from "../service/endpoint-stats.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
 import { MessageContext } from "./context.js";
+import { within } from "./current.js";
 import { errorReply } from "./error-reply.js";
 import { IdleWaiters } from "./idle.js";
 
@@ -94,8 +95,9 @@ export class Subscriber {
     this.gauge.inc();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container, receivedAt);
+    ctx.correlationHeader = binding.correlation;
     try {
-      await (overflowing ? binding.overflow(ctx) : binding.run(ctx));
+      await within(ctx, overflowing ? binding.overflow : binding.run);
       (overflowing ? this.overloaded : this.ok).inc();
     } catch (error) {
       (error instanceof OverloadedError ? this.overloaded : this.failed).inc();
@@ -103,7 +105,8 @@ export class Subscriber {
     }
     try {
       if (message.reply && ctx.response) {
-        this.transport.publish(message.reply, ctx.response.data, ctx.response.headers ? { headers: ctx.response.headers } : {});
+        const headers = ctx.replyHeaders(ctx.response);
+        this.transport.publish(message.reply, ctx.response.data, headers ? { headers } : {});
       }
     } catch (error) {
       binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");

@@ -1,6 +1,7 @@
 import type { DependencyContainer } from "tsyringe";
 
 import { MessageContext } from "../dispatch/context.js";
+import { within } from "../dispatch/current.js";
 import { IdleWaiters } from "../dispatch/idle.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -70,9 +71,10 @@ export class Watcher<E> {
     this.gauge.inc();
     const { message, prepare, log } = this.source.present(entry);
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
+    ctx.correlationHeader = binding.correlation;
     prepare(ctx);
     try {
-      await binding.run(ctx);
+      await within(ctx, binding.run);
       this.ok.inc();
     } catch (e) {
       this.failed.inc();

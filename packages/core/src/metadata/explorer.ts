@@ -53,6 +53,8 @@ export interface HandlerBinding {
   readonly watch?: KvWatchSpec | ObjectWatchSpec;
   /** Endpoint metadata for NATS micro discovery; `{}` when none. */
   readonly metadata: Readonly<Record<string, string>>;
+  /** The header its messages' correlation ids travel in; undefined when correlation is off. */
+  readonly correlation: string | undefined;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -144,15 +146,16 @@ function buildArgs(resolvers: ArgResolver[]): (ctx: MessageContext) => unknown[]
   };
 }
 
-/** What binding a handler needs from its app: the container, the app middleware (resolved once), the logger. */
+/** What binding a handler needs from its app: the container, the app middleware (resolved once), the logger, the correlation header. */
 export interface ExploreContext {
   readonly container: DependencyContainer;
   readonly outer: readonly Middleware[];
   readonly logger: Logger;
+  readonly correlation: string | undefined;
 }
 
-export function exploreContext(container: DependencyContainer, appMiddleware: readonly MiddlewareSpec[], logger: Logger): ExploreContext {
-  return { container, outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)), logger };
+export function exploreContext(container: DependencyContainer, appMiddleware: readonly MiddlewareSpec[], logger: Logger, correlation: string | undefined): ExploreContext {
+  return { container, outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)), logger, correlation };
 }
 
 function limits(name: string, options: HandlerOptions): { concurrency: number; maxPending: number } {
@@ -203,6 +206,7 @@ function binding(
     info,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, metadata),
+    correlation: x.correlation,
     logger: x.logger.child({ handler: info.name }),
     run: compose(chain, invoke),
     overflow: compose(overflowChain, overloaded),

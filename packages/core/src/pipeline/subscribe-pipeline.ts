@@ -1,6 +1,6 @@
 import type { Broker } from "../broker/broker.js";
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
-import type { MessageContext } from "../dispatch/context.js";
+import { Reply, type MessageContext } from "../dispatch/context.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import { resolveStream, type ResolvedStream } from "../jetstream/stream.js";
 import type { PublishSpec } from "../metadata/handler-metadata.js";
@@ -14,7 +14,7 @@ export interface PublishTarget {
   readonly subject: string;
   readonly stream?: ResolvedStream;
   readonly msgId?: ((result: never, ctx: MessageContext) => string) | undefined;
-  readonly headers?: HeadersInit | undefined;
+  readonly headers?: HeadersInit | ((result: never, ctx: MessageContext) => HeadersInit) | undefined;
 }
 
 /** Checks a handler's `@Publish` specs at bootstrap: literal subjects, stored by the stream named. */
@@ -26,6 +26,9 @@ export function resolvePublishTargets(name: string, specs: readonly PublishSpec[
     }
     if (spec.msgId !== undefined && typeof spec.msgId !== "function") {
       throw new SetupError(`${where} msgId`, "must be a function of the result, e.g. (order) => order.id.");
+    }
+    if (spec.headers !== undefined && (spec.headers === null || (typeof spec.headers !== "object" && typeof spec.headers !== "function"))) {
+      throw new SetupError(`${where} headers`, "must be an object of header values, or a function of the result returning one.");
     }
     if (spec.stream === undefined) {
       if (spec.msgId !== undefined) throw new SetupError(`${where} msgId`, "needs a stream: only a stream detects duplicates.", "add stream: defineStream({ … }).");
@@ -39,20 +42,33 @@ export function resolvePublishTargets(name: string, specs: readonly PublishSpec[
   });
 }
 
+function headersOf(target: PublishTarget, ctx: MessageContext): HeadersInit | undefined {
+  return typeof target.headers === "function" ? target.headers(ctx.result as never, ctx) : target.headers;
+}
+
 /**
  * The outermost stage of a handler's own chain: where its result is published to its `@Publish`
  * targets and becomes the reply (`reply`: when the message has a reply subject). Stream targets are
  * awaited first, so a reply (or a `@Consume` handler's ack) means the event is stored; a failed
- * PubAck is a 503. `undefined` sends nothing. Errors pass through to the dispatcher, which answers them.
+ * PubAck is a 503. `undefined` sends nothing; a `Reply` adds its headers to the reply and is
+ * published as its value. Headers a middleware put on `ctx.response` are kept. Errors pass through
+ * to the dispatcher, which answers them.
  */
 export function replyStage(codec: Codec, targets: readonly PublishTarget[], broker: Broker, reply = true): Middleware {
   const stored = targets.filter((t) => t.stream);
   const plain = targets.filter((t) => !t.stream);
   const finish = (ctx: MessageContext, data: Uint8Array) => {
-    for (const t of plain) broker.publishBytes(t.subject, data, t.headers);
-    if (reply && ctx.message.reply) ctx.response = { data };
+    for (const t of plain) broker.publishBytes(t.subject, data, headersOf(t, ctx));
+    if (reply && ctx.message.reply) {
+      const kept = ctx.response?.headers;
+      ctx.response = kept ? { data, headers: kept } : { data };
+    }
   };
   return (ctx, next) => next().then(() => {
+    if (ctx.result instanceof Reply) {
+      for (const [name, value] of Object.entries(ctx.result.headers)) ctx.setReplyHeader(name, value);
+      ctx.result = ctx.result.value;
+    }
     if (ctx.result === undefined) return;
     let data: Uint8Array;
     try {
@@ -70,7 +86,7 @@ function storeEvent(broker: Broker, target: PublishTarget, data: Uint8Array, ctx
   const stream = target.stream?.config.name as string;
   const msgId = target.msgId?.(ctx.result as never, ctx);
   return broker.jetstream
-    .publish(target.subject, data, { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}), ...(target.headers ? { headers: target.headers } : {}) })
+    .publish(target.subject, data, { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}), ...(target.headers ? { headers: headersOf(target, ctx) as HeadersInit } : {}) })
     .catch((e: unknown) => {
       throw new HandlerError(`event not stored in stream ${stream}: ${(e as Error).message}`, 503, { cause: e });
     });

@@ -1,5 +1,7 @@
 import { createServer } from "node:net";
 
+import { connectNats } from "@natsflow/core";
+
 import { NatsServer, type NatsServerConfig } from "./launcher.js";
 
 /** A free loopback port, for listeners that must be known before the server starts (routes). */
@@ -55,9 +57,42 @@ export async function startNatsCluster(options: { size?: number; config?: Record
       if (Date.now() > until) throw new Error(`JetStream cluster elected no metadata leader:\n${servers.map((s) => s.log.slice(-1500)).join("\n---\n")}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    if (options.jetstream) await untilPlaceable(servers.map((s) => s.url), size, until);
   } catch (e) {
     await Promise.all(servers.map((s) => s.stop()));
     throw e;
   }
   return { servers, urls: servers.map((s) => s.url), stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+}
+
+/**
+ * A leader alone does not take an R`size` stream: until every peer has reported to it, a create fails
+ * with "no suitable peers for placement". One replicated stream, made as soon as it can be, proves
+ * it; it stays (it holds nothing).
+ */
+async function untilPlaceable(urls: string[], size: number, until: number): Promise<void> {
+  const client = await connectNats({ servers: urls });
+  try {
+    for (;;) {
+      try {
+        await client.jetstream().addStream({
+          name: "NATSFLOW_CLUSTER_READY",
+          subjects: ["_natsflow.cluster.ready"],
+          retention: "limits",
+          storage: "memory",
+          maxAgeMs: 0,
+          duplicateWindowMs: 120_000,
+          maxMsgs: -1,
+          maxBytes: -1,
+          replicas: size,
+        });
+        return;
+      } catch (e) {
+        if (Date.now() > until) throw new Error(`JetStream cluster cannot place an R${size} stream: ${(e as Error).message}`, { cause: e });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    await client.close();
+  }
 }
