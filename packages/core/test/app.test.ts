@@ -243,6 +243,39 @@ describe("NatsApp options", () => {
   });
 });
 
+describe("correlation", () => {
+  @Controller("corr")
+  class Echo {
+    @Subscribe("echo")
+    echo() {
+      return "ok";
+    }
+  }
+  const ask = async (options: Parameters<typeof NatsApp.create>[0], headers?: Record<string, string>) => {
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Echo], ...options });
+    await app.start();
+    try {
+      return (await broker.connect().request("corr.echo", enc.encode(""), { timeoutMs: 1000, ...(headers ? { headers } : {}) })).headers;
+    } finally {
+      await app.stop();
+    }
+  };
+
+  it("uses the configured header, and none when off", async () => {
+    const custom = await ask({ correlation: { header: "X-Request-Id" } }, { "X-Request-Id": "r-1", "Correlation-Id": "ignored" });
+    expect(custom?.get("X-Request-Id")).toBe("r-1");
+    expect(custom?.has("Correlation-Id")).toBe(false);
+    const off = await ask({ correlation: false }, { "Correlation-Id": "c-1" });
+    expect(off?.has("Correlation-Id") ?? false).toBe(false);
+  });
+
+  it("refuses a header name that is not one, naming the setting", async () => {
+    await expect(NatsApp.create({ correlation: { header: "bad header" } })).rejects.toMatchObject({ setting: "correlation.header" });
+    await expect(NatsApp.create({ correlation: "yes" as never })).rejects.toMatchObject({ setting: "correlation" });
+  });
+});
+
 describe("lifespan and shutdown", () => {
   it("runs onStartup in order before messages flow and onShutdown in reverse after draining", async () => {
     const events: string[] = [];

@@ -18,6 +18,7 @@ import {
   Param,
   Payload,
   Publish,
+  reply,
   RequestTimeoutError,
   ServiceError,
   Subject,
@@ -170,6 +171,39 @@ class ScopedController {
   }
 }
 
+/** Sets a reply header on the way in, and one on the way out over what the handler returned. */
+const headerMiddleware: Middleware = async (ctx, next) => {
+  ctx.setReplyHeader("X-Middleware", "before");
+  await next();
+  ctx.setReplyHeader("X-Served-By", ctx.handler.name);
+};
+
+@Controller("suite.meta")
+@Use(headerMiddleware)
+class MetaController {
+  constructor(private readonly broker: Broker) {}
+
+  @Subscribe("order")
+  @Publish("suite.meta.placed", { headers: (order: { id: string }) => ({ "X-Order": order.id, "X-Fixed": ["a", "b"] }) })
+  order(@Payload() body: { id: string }) {
+    return reply({ id: body.id }, { headers: { "Cache-Control": "no-store" } });
+  }
+
+  @Subscribe("fanout")
+  async fanout(@Ctx() ctx: MessageContext) {
+    ctx.logger.info("fanning out");
+    // A nested request and a publish: both carry this message's correlation id, with no code for it here.
+    const order = await this.broker.request<{ id: string }>("suite.meta.order", { id: "nested" });
+    this.broker.publish("suite.meta.side", { from: order.id });
+    return { nested: order.id, correlationId: ctx.correlationId };
+  }
+
+  @Subscribe("missing")
+  missing(): never {
+    throw new HandlerError("nothing here", 404);
+  }
+}
+
 export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteEnvironment>): void {
   describe(`handlers on ${name}`, () => {
     let env: SuiteEnvironment;
@@ -187,7 +221,7 @@ export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteE
       env = await makeEnvironment();
       app = await NatsApp.create({
         ...env.appOptions(),
-        controllers: [OrdersController, TextController, ScopedController],
+        controllers: [OrdersController, TextController, ScopedController, MetaController],
         providers: [OrderRepository, { provide: RequestInfo, useClass: RequestInfo, scope: "message" }],
         middleware: [appMiddleware],
         logger: logs.logger,
@@ -305,6 +339,55 @@ export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteE
       } finally {
         await other.stop();
       }
+    });
+
+    /** Every message a plain subscriber sees on `subject`, once the subscription is live. */
+    const collect = async (subject: string) => {
+      const got: InboundMessage[] = [];
+      client.subscribe(subject, {}, (m) => got.push(m));
+      await client.flush();
+      return got;
+    };
+
+    it("puts the handler's reply() headers and middleware headers on the reply; @Publish headers from the result", async () => {
+      const placed = await collect("suite.meta.placed");
+      const answer = await request("suite.meta.order", { id: "o-1" });
+      expect(json(answer)).toEqual({ id: "o-1" });
+      expect(answer.headers?.get("Cache-Control")).toBe("no-store");
+      expect(answer.headers?.get("X-Middleware")).toBe("before");
+      expect(answer.headers?.get("X-Served-By")).toBe("MetaController.order");
+      await expect.poll(() => placed.length).toBe(1);
+      // The published event is the bare value, with its own headers, not the reply's.
+      expect(json(placed[0]!)).toEqual({ id: "o-1" });
+      expect(placed[0]!.headers?.get("X-Order")).toBe("o-1");
+      expect(placed[0]!.headers?.values("X-Fixed")).toEqual(["a", "b"]);
+      expect(placed[0]!.headers?.get("Cache-Control")).toBeUndefined();
+    });
+
+    it("copies Correlation-Id to the reply, @Publish, nested Broker calls, error replies and log lines", async () => {
+      const placed = await collect("suite.meta.placed");
+      const side = await collect("suite.meta.side");
+      const answer = await request("suite.meta.fanout", {}, { "Correlation-Id": "corr-123" });
+      expect(json(answer)).toEqual({ nested: "nested", correlationId: "corr-123" });
+      expect(answer.headers?.get("Correlation-Id")).toBe("corr-123");
+      await expect.poll(() => placed.length + side.length).toBe(2);
+      // The nested request ran in the order handler: its @Publish carries the id too.
+      expect(placed[0]!.headers?.get("Correlation-Id")).toBe("corr-123");
+      expect(side[0]!.headers?.get("Correlation-Id")).toBe("corr-123");
+      const failed = await request("suite.meta.missing", {}, { "Correlation-Id": "corr-404" });
+      expect(failed.headers?.get("Nats-Service-Error-Code")).toBe("404");
+      expect(failed.headers?.get("Correlation-Id")).toBe("corr-404");
+      expect(logs.find(/fanning out/).at(-1)).toMatchObject({ correlationId: "corr-123", handler: "MetaController.fanout" });
+      expect(logs.find(/handler failed/).at(-1)).toMatchObject({ correlationId: "corr-404" });
+    });
+
+    it("makes a correlation id when a request has none, and each request gets its own", async () => {
+      const [a, b] = await Promise.all([request("suite.meta.fanout", {}), request("suite.meta.fanout", {})]);
+      const ids = [a, b].map((m) => m.headers?.get("Correlation-Id"));
+      expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(ids[0]).not.toBe(ids[1]);
+      expect([json(a).correlationId, json(b).correlationId]).toEqual(ids);
     });
   });
 }
