@@ -10,6 +10,7 @@ import { createOrdersApp } from "../src/app.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const service = { name: "orders", version: "0.0.0-test" };
 
 describe("orders example on nats-server", () => {
   let server: NatsServer;
@@ -25,7 +26,7 @@ describe("orders example on nats-server", () => {
 
   beforeAll(async () => {
     server = await startNatsServer();
-    app = await createOrdersApp({ servers: server.url, logger: captureLogs().logger });
+    app = await createOrdersApp({ servers: server.url, service, logger: captureLogs().logger });
     await app.start();
     nc = await connect({ servers: server.url });
   });
@@ -65,7 +66,7 @@ describe("orders example on nats-server", () => {
 describe("orders example in memory", () => {
   it("runs the same controllers on the TestBroker", async () => {
     const broker = new TestBroker();
-    const app = await createOrdersApp({ transport: broker.transport, logger: captureLogs().logger });
+    const app = await createOrdersApp({ transport: broker.transport, service, logger: captureLogs().logger });
     await app.start();
     const client = broker.connect();
     const reply = await client.request("orders.create", enc.encode(JSON.stringify({ item: "cake", qty: 1, customer: "bo" })), { timeoutMs: 1000 });
