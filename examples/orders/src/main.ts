@@ -1,17 +1,15 @@
-// The orders service against NATS_URL (default nats://127.0.0.1:4222); Ctrl-C stops it gracefully.
+// The orders service, configured from the environment (see README.md); SIGINT/SIGTERM stop it gracefully.
 import "reflect-metadata";
 
 import { SetupError } from "@natsflow/core";
 
-import { createOrdersApp } from "./app.js";
+import { createOrdersAppFromEnv } from "./env.js";
 
 try {
-  const app = await createOrdersApp({
-    servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
-    ...(process.env.NATS_USER ? { user: process.env.NATS_USER, pass: process.env.NATS_PASSWORD ?? "" } : {}),
-  });
+  const app = await createOrdersAppFromEnv();
   await app.listen();
 } catch (e) {
+  // A configuration problem is one readable line; anything else keeps its stack.
   console.error(e instanceof SetupError ? `configuration error: ${e.message}` : e);
   process.exit(1);
 }

@@ -1,8 +1,9 @@
-// The orders example against a real nats-server, called by a plain `nats` client: no envelope, plain JSON.
+// The orders example in this process against a real nats-server, called by a plain `nats` client: no
+// envelope, plain JSON. The built example as a process: process.test.ts.
 import "reflect-metadata";
 
 import type { NatsApp } from "@natsflow/core";
-import { captureLogs, spawnTracked, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
+import { captureLogs, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
 import { connect, headers as natsHeaders, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -10,6 +11,7 @@ import { createOrdersApp } from "../src/app.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const service = { name: "orders", version: "0.0.0-test" };
 
 describe("orders example on nats-server", () => {
   let server: NatsServer;
@@ -25,7 +27,7 @@ describe("orders example on nats-server", () => {
 
   beforeAll(async () => {
     server = await startNatsServer();
-    app = await createOrdersApp({ servers: server.url, logger: captureLogs().logger });
+    app = await createOrdersApp({ servers: server.url, service, logger: captureLogs().logger });
     await app.start();
     nc = await connect({ servers: server.url });
   });
@@ -65,34 +67,12 @@ describe("orders example on nats-server", () => {
 describe("orders example in memory", () => {
   it("runs the same controllers on the TestBroker", async () => {
     const broker = new TestBroker();
-    const app = await createOrdersApp({ transport: broker.transport, logger: captureLogs().logger });
+    const app = await createOrdersApp({ transport: broker.transport, service, logger: captureLogs().logger });
     await app.start();
     const client = broker.connect();
     const reply = await client.request("orders.create", enc.encode(JSON.stringify({ item: "cake", qty: 1, customer: "bo" })), { timeoutMs: 1000 });
     expect(JSON.parse(dec.decode(reply.data))).toMatchObject({ id: "1", item: "cake" });
     await client.close();
     await app.stop();
-  });
-});
-
-describe("orders example as a process", () => {
-  it("serves from NATS_URL and exits 0 on SIGTERM after draining", async () => {
-    const server = await startNatsServer();
-    const service = spawnTracked(process.execPath, [new URL("../dist/main.js", import.meta.url).pathname], {
-      label: "orders main.js",
-      env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: "info" },
-    });
-    try {
-      await service.waitForOutput(/natsflow app started/);
-      const nc = await connect({ servers: server.url });
-      const reply = await nc.request("orders.create", enc.encode(JSON.stringify({ item: "pie", qty: 3, customer: "cy" })), { timeout: 2000 });
-      expect(JSON.parse(dec.decode(reply.data))).toMatchObject({ item: "pie", status: "open" });
-      await nc.close();
-    } finally {
-      void service.stop();
-    }
-    expect((await service.exited).code).toBe(0);
-    expect(service.output).toMatch(/natsflow app stopped/);
-    await server.stop();
   });
 });
