@@ -243,6 +243,32 @@ describe("NatsApp options", () => {
   });
 });
 
+describe("an HTTP port in use", () => {
+  it("fails start and leaves nothing running", async () => {
+    const { createServer } = await import("node:net");
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    @Controller("http")
+    class Ping {
+      @Subscribe("ping")
+      ping() {
+        return "pong";
+      }
+    }
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Ping], http: { port } });
+    try {
+      await expect(app.start()).rejects.toThrow(/EADDRINUSE/);
+      expect(app.isRunning).toBe(false);
+      await expect(broker.connect().request("http.ping", enc.encode(""), { timeoutMs: 200 })).rejects.toThrow(/no responders/i);
+    } finally {
+      await app.stop();
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+});
+
 describe("correlation", () => {
   @Controller("corr")
   class Echo {

@@ -96,6 +96,22 @@ describe("NATS micro discovery over the TestBroker", () => {
     await expect(client.request("$SRV.PING", empty, { timeoutMs: 200 })).rejects.toBeInstanceOf(NoRespondersError);
   });
 
+  it("lists run-time subscriptions while they are there", async () => {
+    const broker = new TestBroker();
+    const app = await NatsApp.create({ transport: broker.transport, controllers: [Greeter], service: { name: "greeter", version: "1.0.0" }, logger: captureLogs("fatal").logger });
+    await app.start();
+    const client = broker.connect();
+    const names = async () => ((JSON.parse(dec.decode((await client.request("$SRV.INFO.greeter", empty, { timeoutMs: 1_000 })).data)) as { endpoints: Array<{ name: string }> }).endpoints).map((e) => e.name);
+    try {
+      const late = await app.subscribe("mem.late", { name: "late" }, () => "late");
+      expect(await names()).toContain("late");
+      await late.unsubscribe();
+      expect(await names()).not.toContain("late");
+    } finally {
+      await app.stop();
+    }
+  });
+
   it("is off without the service option", async () => {
     const broker = new TestBroker();
     const app = await NatsApp.create({ transport: broker.transport, controllers: [Greeter], logger: captureLogs("fatal").logger });

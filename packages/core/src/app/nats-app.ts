@@ -188,20 +188,21 @@ export class NatsApp {
       for (const binding of [...this.bindings.filter((b) => !b.consume && !b.watch), ...this.deferred.splice(0)]) this.startSubscriber(binding);
       this.subscribed = true;
       if (this.options.service) {
-        // Request endpoints only: JetStream consumers and KV/object watchers answer no requests, so discovery leaves them out.
-        const endpoints = this.subscribers.filter((s): s is Subscriber => s instanceof Subscriber);
+        // Request endpoints only, run-time ones included: JetStream consumers and KV/object watchers answer no requests.
+        const endpoints = () => this.subscribers.filter((s): s is Subscriber => s instanceof Subscriber);
         this.discovery = new Discovery(this.options.service, endpoints, transport, this.logger);
         this.discovery.start();
       }
       // Subscriptions are live at the server once the round trip returns.
       await transport.flush();
       await this.runHooks("onReady", this.instances);
+      // A port in use fails start like the rest; /readyz says 503 until the state below.
+      if (this.options.http) this.http = await startHttpServer(this.options.http, this.metrics, () => this.isReady);
     } catch (e) {
       await this.abortStart(transport);
       throw e;
     }
     this.state = "running";
-    if (this.options.http) this.http = await startHttpServer(this.options.http, this.metrics, () => this.isReady);
     this.logger.info(
       { handlers: this.handlers.map((h) => ({ handler: h.name, subject: h.subject, queue: h.queue })) },
       "natsflow app started",
@@ -297,7 +298,10 @@ export class NatsApp {
     }
   }
 
-  /** Idempotent. Waits up to `shutdownTimeoutMs` for in-flight messages, then drains and closes. */
+  /**
+   * Idempotent. Runs `beforeShutdown`, drains the subscriptions, waits for in-flight messages and
+   * drains the connection, all within `shutdownTimeoutMs`, closes, then runs `onShutdown`.
+   */
   stop(): Promise<void> {
     this.requestStop();
     // A stop during start-up (a signal, say) waits for the start to settle, then undoes it.

@@ -16,7 +16,7 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   logger?: Logger;
   /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
   transport?: TransportFactory;
-  /** How long `stop()` waits for in-flight messages before closing anyway. Default 10 s. */
+  /** How long `stop()` gives `beforeShutdown`, the drains and in-flight messages before closing anyway. Default 10 s. */
   shutdownTimeoutMs?: number;
   /** Serve `/healthz`, `/readyz` and `/metrics` (Prometheus) over HTTP on this port. Off by default. */
   http?: HttpOptions;

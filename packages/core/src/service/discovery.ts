@@ -26,29 +26,29 @@ export class Discovery {
   readonly id = newServiceId();
   private subscriptions: TransportSubscription[] = [];
 
-  /** `endpoints`: the app's core subscribers, each with the counters it keeps. */
+  /** `endpoints`: the app's core subscribers now (run-time ones come and go), each with the counters it keeps. */
   constructor(
     private readonly service: ResolvedService,
-    private readonly endpoints: readonly Subscriber[],
+    private readonly endpoints: () => readonly Subscriber[],
     private readonly transport: Transport,
     private readonly logger: Logger,
   ) {}
 
   start(): void {
     const { service, id } = this;
-    const instance: ServiceInstance = {
+    const started = new Date().toISOString();
+    const instance = (): ServiceInstance => ({
       service,
       id,
-      started: new Date().toISOString(),
-      endpoints: this.endpoints.map(({ binding: { info, metadata }, stats }) => ({
+      started,
+      endpoints: this.endpoints().map(({ binding: { info, metadata }, stats }) => ({
         info: { name: endpointName(info.name), subject: info.subject, queue_group: info.queue ?? "", metadata },
         stats,
       })),
-    };
-    // Ping and info never change while the app runs: encoded once.
-    const ping = encode(pingResponse(instance));
-    const info = encode(infoResponse(instance));
-    const answers: Record<Verb, () => Uint8Array> = { PING: () => ping, INFO: () => info, STATS: () => encode(statsResponse(instance)) };
+    });
+    // Ping never changes while the app runs: encoded once.
+    const ping = encode(pingResponse(instance()));
+    const answers: Record<Verb, () => Uint8Array> = { PING: () => ping, INFO: () => encode(infoResponse(instance())), STATS: () => encode(statsResponse(instance())) };
     for (const verb of VERBS) {
       for (const subject of controlSubjects(verb, service.name, id)) {
         this.subscriptions.push(this.transport.subscribe(subject, {}, (m) => {
@@ -56,7 +56,7 @@ export class Discovery {
         }));
       }
     }
-    this.logger.info({ service: service.name, id, version: service.version, endpoints: instance.endpoints.length }, "NATS micro discovery on");
+    this.logger.info({ service: service.name, id, version: service.version, endpoints: this.endpoints().length }, "NATS micro discovery on");
   }
 
   stop(): void {
