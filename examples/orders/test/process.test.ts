@@ -60,7 +60,7 @@ describe("orders example as a process", () => {
       ]);
 
       // Three good requests that publish no events (an event is a request of `record`), one 404.
-      for (const subject of ["orders.list", "orders.stats", "orders.list"]) expect((await call(subject)).headers?.get("Nats-Service-Error-Code")).toBeUndefined();
+      for (const subject of ["orders.list", "orders.stats", "orders.list"]) expect((await call(subject)).headers?.has("Nats-Service-Error-Code") ?? false).toBe(false);
       expect((await call("orders.999.get")).headers?.get("Nats-Service-Error-Code")).toBe("404");
 
       const [stats] = await all(await client.stats("orders", id));
@@ -97,7 +97,7 @@ describe("orders example as a process", () => {
         const [subject, body] = i % 2 === 0 ? ["orders.create", { item: "tea", qty: 1, customer: `c${n}` }] : [`orders.${id}.get`, undefined];
         try {
           const reply = await call(subject, body);
-          expect(reply.headers?.get("Nats-Service-Error-Code")).toBeUndefined();
+          expect(reply.headers?.has("Nats-Service-Error-Code") ?? false).toBe(false);
           counts.answered++;
           if (signalled) counts.answeredAfterSignal++;
           if (sentAfterSignal) counts.sentAfterSignalAnswered++;

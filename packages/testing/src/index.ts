@@ -17,6 +17,8 @@ export type { CalloutAnswer, FakeServerOptions, MintedRequest, MintOptions } fro
 export { TestBroker, subjectMatches } from "./memory/test-broker.js";
 export type { ConsumerState, StoredMessage } from "./memory/memory-jetstream.js";
 export { captureLogs } from "./logs.js";
+export { captureSpans } from "./spans.js";
+export type { CapturedSpans } from "./spans.js";
 export type { CapturedLogs } from "./logs.js";
 export { createCalloutHarness } from "./callout/harness.js";
 export type { CalloutHarness, CalloutHarnessOptions } from "./callout/harness.js";

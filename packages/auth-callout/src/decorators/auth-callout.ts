@@ -79,6 +79,8 @@ export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
         queue: options.queue ?? DEFAULT_AUTH_QUEUE,
         concurrency: options.concurrency ?? DEFAULT_AUTH_CONCURRENCY,
         maxPending: options.maxPending ?? DEFAULT_AUTH_MAX_PENDING,
+        // The server's requests carry none, and the server reads no reply header: an id would be cost only.
+        correlation: false,
       },
       pipeline: ({ container }) => {
         requireConfig(container);

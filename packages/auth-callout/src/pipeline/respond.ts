@@ -127,6 +127,8 @@ export class CalloutResponder implements NatsMiddleware {
   /** The one decision line per request, the metrics, and the optional audit event. */
   private record(ctx: MessageContext, d: CalloutDecision, level: "info" | "warn" | "error", msg: string, detail: object = {}): void {
     ctx.logger[level]({ ...d, ...detail }, msg);
+    // The outcome only: who asked and with what stays out of spans.
+    ctx.trace?.span.setAttributes({ "natsflow.auth.decision": d.decision, "natsflow.auth.reason_kind": d.reasonKind, ...(d.account ? { "natsflow.auth.account": d.account } : {}) });
     const key = `${d.decision}/${d.reasonKind}`;
     let counter = this.counted.get(key);
     if (!counter) this.counted.set(key, (counter = this.decisions.labels(d.decision, d.reasonKind)));

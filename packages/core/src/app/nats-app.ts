@@ -4,7 +4,7 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 
 import { Broker } from "../broker/broker.js";
 import type { MessageContext } from "../dispatch/context.js";
-import { checkScopes, registerProviders } from "../di/providers.js";
+import { canReach, checkScopes, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
 import { BUCKETS, LOGGER } from "../di/tokens.js";
 import { Subscriber } from "../dispatch/subscriber.js";
@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "../logging/logger.js";
 import {
   bindFunction,
   exploreContext,
+  middlewareClasses,
   exploreControllers,
   resolveOrExplain,
   type AppSubscribeOptions,
@@ -29,6 +30,7 @@ import {
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
 import { httpAddress, startHttpServer } from "../observability/http-server.js";
+import { Tracing } from "../observability/tracing.js";
 import { Discovery } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
@@ -86,6 +88,8 @@ export class NatsApp {
   private transport: Transport | undefined;
   /** Answers NATS micro discovery when the `service` option is set. */
   private discovery: Discovery | undefined;
+  /** Spans and trace context, on when an OpenTelemetry SDK is registered at start (or forced by `tracing`). */
+  private readonly tracing: Tracing;
   private state: State = "created";
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -97,7 +101,8 @@ export class NatsApp {
     this.metrics = new Metrics({ processMetrics: options.http?.processMetrics === true });
     this.logger = options.logger ?? createLogger();
     this.container = rootContainer.createChildContainer();
-    this.broker = new Broker(() => this.connected());
+    this.tracing = new Tracing(options.tracing);
+    this.broker = new Broker(() => this.connected(), this.tracing);
     this.container.register(LOGGER, { useValue: this.logger });
     this.container.register(Broker, { useValue: this.broker });
     this.container.register(Metrics, { useValue: this.metrics });
@@ -111,10 +116,12 @@ export class NatsApp {
         providers.classes.set(c, c);
       }
     }
-    checkScopes(this.container, providers, options.controllers);
+    checkScopes(this.container, providers, options.controllers, middlewareClasses(options.controllers, options.middleware));
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
-    this.explore = exploreContext(this.container, options.middleware, this.logger, options.correlationHeader);
+    this.explore = exploreContext(this.container, options.middleware, this.logger, { correlation: options.correlationHeader, tracing: this.tracing }, (cls) =>
+      canReach(this.container, providers, cls, [Broker, NatsApp]),
+    );
     const explored = exploreControllers(this.explore, options.controllers);
     this.bindings = explored.bindings;
     this.streams = distinctByName(
@@ -171,6 +178,8 @@ export class NatsApp {
 
   private async startUp(): Promise<void> {
     await this.runHooks("onStartup", this.instances);
+    // After onStartup, where an app may register its OpenTelemetry SDK.
+    this.tracing.decide();
     const factory = this.options.transport ?? connectNats;
     try {
       this.transport = await factory(this.options.connection);

@@ -26,6 +26,12 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
    * its log lines. Default `{ header: "Correlation-Id" }`; `false` turns it off.
    */
   correlation?: { header?: string } | false;
+  /**
+   * OpenTelemetry spans and W3C trace context (`traceparent`) on everything received and sent. By
+   * default on when an SDK is registered by `start()` (after `onStartup`), else off at no cost;
+   * `true`/`false` force it.
+   */
+  tracing?: boolean;
   /** Answer NATS micro discovery (`nats micro ls/info/stats`) as this service; each handler is an endpoint. Off by default. */
   service?: ServiceOptions;
 }
@@ -42,6 +48,7 @@ export interface ResolvedAppOptions {
   service: ResolvedService | undefined;
   /** The correlation header, or undefined when correlation is off. */
   correlationHeader: string | undefined;
+  tracing: boolean | undefined;
 }
 
 const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -71,6 +78,13 @@ function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string 
     throw new SetupError("correlation.header", `must be a header name (letters, digits, "-"), got ${JSON.stringify(header)}.`, 'e.g. "Correlation-Id" or "X-Request-Id".');
   }
   return header;
+}
+
+function resolveTracing(tracing: unknown): boolean | undefined {
+  if (tracing !== undefined && typeof tracing !== "boolean") {
+    throw new SetupError("tracing", "must be true or false, or left out to follow whether an OpenTelemetry SDK is registered.");
+  }
+  return tracing;
 }
 
 function resolveService(service: ServiceOptions): ResolvedService {
@@ -130,6 +144,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     http: options.http,
     service: options.service === undefined ? undefined : resolveService(options.service),
     correlationHeader: resolveCorrelation(options.correlation),
+    tracing: resolveTracing(options.tracing),
     shutdownTimeoutMs,
   };
 }

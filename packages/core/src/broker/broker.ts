@@ -1,7 +1,8 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
-import { propagated } from "../dispatch/current.js";
+import { outbound } from "../dispatch/current.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
+import { endWhen, Tracing } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
 
 const encoder = new TextEncoder();
@@ -36,28 +37,46 @@ export interface JetStreamBrokerPublishOptions extends JetStreamPublishOptions {
   codec?: CodecOption;
 }
 
+/** How a send made now is correlated and traced: its headers, and its span when tracing is on. */
+function prepare(tracing: Tracing, operation: "publish" | "request", subject: string, data: Uint8Array, headers: HeadersInit | undefined) {
+  const out = outbound(headers);
+  if (!tracing.enabled) return { headers: out.headers, span: undefined };
+  const carrier: Record<string, string | readonly string[]> = { ...out.headers };
+  const span = tracing.send(operation, subject, data.length, out.parent, carrier);
+  return { headers: carrier, span };
+}
+
 /** Publishing to streams: each publish resolves once the stream stored it. */
 export class JetStreamPublisher {
-  constructor(private readonly transport: () => Transport) {}
+  constructor(
+    private readonly transport: () => Transport,
+    private readonly tracing: Tracing,
+  ) {}
 
   /** Resolves with the stream's PubAck; rejects with `PubAckError` when the message was not stored. */
   publish(subject: string, payload: Payload, options: JetStreamBrokerPublishOptions = {}): Promise<PubAck> {
-    const { codec, headers, ...rest } = options;
-    const sent = propagated(headers);
-    return this.transport().jetstream().publish(subject, encodeWith(codec, payload), sent ? { ...rest, headers: sent } : rest);
+    const { codec, headers: given, ...rest } = options;
+    const data = encodeWith(codec, payload);
+    const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
+    const stored = this.transport().jetstream().publish(subject, data, headers ? { ...rest, headers } : rest);
+    return span ? endWhen(span, stored) : stored;
   }
 }
 
 /**
  * Injectable handle for publishing and requesting, from handlers and services alike. Called while a
- * message is handled, it adds that message's correlation id to what it sends.
+ * message is handled, it adds that message's correlation id to what it sends; with tracing on, each
+ * send is a span (a child of the message's) whose trace context travels in the headers.
  */
 export class Broker {
   /** JetStream publishing with PubAcks, deduplication (`msgId`) and expectations. */
   readonly jetstream: JetStreamPublisher;
 
-  constructor(private readonly transport: () => Transport) {
-    this.jetstream = new JetStreamPublisher(transport);
+  constructor(
+    private readonly transport: () => Transport,
+    private readonly tracing: Tracing = new Tracing(false),
+  ) {
+    this.jetstream = new JetStreamPublisher(transport, tracing);
   }
 
   publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): void {
@@ -65,9 +84,13 @@ export class Broker {
   }
 
   /** Already-encoded bytes. */
-  publishBytes(subject: string, data: Uint8Array, headers?: HeadersInit): void {
-    const sent = propagated(headers);
-    this.transport().publish(subject, data, sent ? { headers: sent } : {});
+  publishBytes(subject: string, data: Uint8Array, given?: HeadersInit): void {
+    const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
+    try {
+      this.transport().publish(subject, data, headers ? { headers } : {});
+    } finally {
+      span?.end();
+    }
   }
 
   /**
@@ -82,11 +105,10 @@ export class Broker {
 
   /** Like `request`, but returns the raw reply (after checking it is not an error). */
   async requestMessage(subject: string, payload: Payload, options: BrokerRequestOptions = {}): Promise<InboundMessage> {
-    const headers = propagated(options.headers);
-    const reply = await this.transport().request(subject, encodeWith(options.codec, payload), {
-      timeoutMs: options.timeoutMs ?? 5000,
-      ...(headers ? { headers } : {}),
-    });
+    const data = encodeWith(options.codec, payload);
+    const { headers, span } = prepare(this.tracing, "request", subject, data, options.headers);
+    const sent = this.transport().request(subject, data, { timeoutMs: options.timeoutMs ?? 5000, ...(headers ? { headers } : {}) });
+    const reply = await (span ? endWhen(span, sent) : sent);
     const code = reply.headers?.get(SERVICE_ERROR_CODE_HEADER);
     if (code !== undefined) {
       let body: unknown;

@@ -26,10 +26,12 @@ export interface RegisteredProviders {
   message: Set<InjectionToken>;
   /** The class each app-scoped class provider (and singleton controller) is made from: what the scope check follows. */
   classes: Map<InjectionToken, Constructor>;
+  /** Tokens made by a factory: what they depend on cannot be followed. */
+  factories: Set<InjectionToken>;
 }
 
 export function registerProviders(container: DependencyContainer, providers: readonly Provider[]): RegisteredProviders {
-  const registered: RegisteredProviders = { app: [], message: new Set(), classes: new Map() };
+  const registered: RegisteredProviders = { app: [], message: new Set(), classes: new Map(), factories: new Set() };
   providers.forEach((p, i) => {
     if (typeof p === "function") {
       container.register(p, { useClass: p }, { lifecycle: Lifecycle.Singleton });
@@ -47,6 +49,7 @@ export function registerProviders(container: DependencyContainer, providers: rea
         if (!perMessage) registered.classes.set(p.provide, p.useClass);
       } else if ("useFactory" in p) {
         const factory = p.useFactory;
+        registered.factories.add(p.provide);
         container.register(p.provide, {
           useFactory: perMessage ? instancePerContainerCachingFactory(factory) : instanceCachingFactory(factory),
         });
@@ -81,16 +84,16 @@ function constructorTokens(cls: Constructor): unknown[] {
 }
 
 /**
- * The chain of constructor dependencies by which `root`, a singleton made from `cls`, reaches a
- * message-scoped provider — `[Orders, OrderService, RequestScopedRepo]` — or undefined. It follows
- * class providers, and classes tsyringe would construct by itself; a value ends a branch, and so does
- * a factory: what it resolves happens inside it, out of sight.
+ * The chain of constructor dependencies by which `root`, made from `cls`, reaches a token `wanted`
+ * says yes to — `[Orders, OrderService, RequestScopedRepo]` — or undefined. It follows class
+ * providers, and classes tsyringe would construct by itself; a value ends a branch, and so does a
+ * factory: what it resolves happens inside it, out of sight.
  */
-function messageScopedChain(container: DependencyContainer, registered: RegisteredProviders, root: InjectionToken, cls: Constructor): unknown[] | undefined {
+function chainTo(container: DependencyContainer, registered: RegisteredProviders, root: InjectionToken, cls: Constructor, wanted: (token: unknown) => boolean): unknown[] | undefined {
   const seen = new Set<unknown>([root]); // explored already (or on the path: a cycle)
   const follow = (c: Constructor, path: unknown[]): unknown[] | undefined => {
     for (const token of constructorTokens(c)) {
-      if (registered.message.has(token as InjectionToken)) return [...path, token];
+      if (wanted(token)) return [...path, token];
       if (seen.has(token)) continue;
       seen.add(token);
       const next =
@@ -109,13 +112,18 @@ function messageScopedChain(container: DependencyContainer, registered: Register
  * through its dependencies, however deep: it would keep the first message's instance for good.
  * Controllers first, so the error shows the longest chain.
  */
-export function checkScopes(container: DependencyContainer, registered: RegisteredProviders, controllers: readonly Constructor[]): void {
+export function checkScopes(container: DependencyContainer, registered: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[] = []): void {
   const roots = [
-    ...controllers.flatMap((c, i) => (registered.classes.has(c) ? [{ token: c as InjectionToken, where: `controllers[${i}] (${describeToken(c)})`, controller: true }] : [])),
-    ...registered.app.flatMap((token) => (registered.classes.has(token) ? [{ token, where: `providers (${describeToken(token)})`, controller: false }] : [])),
+    ...controllers.flatMap((c, i) => (registered.classes.has(c) ? [{ token: c as InjectionToken, cls: c, where: `controllers[${i}] (${describeToken(c)})`, controller: true }] : [])),
+    ...registered.app.flatMap((token) => {
+      const cls = registered.classes.get(token);
+      return cls ? [{ token, cls, where: `providers (${describeToken(token)})`, controller: false }] : [];
+    }),
+    // One instance per app, made by the container: singletons too.
+    ...middleware.map((cls) => ({ token: cls as InjectionToken, cls, where: `middleware ${describeToken(cls)}`, controller: false })),
   ];
-  for (const { token, where, controller } of roots) {
-    const chain = messageScopedChain(container, registered, token, registered.classes.get(token) as Constructor);
+  for (const { token, cls, where, controller } of roots) {
+    const chain = chainTo(container, registered, token, cls, (t) => registered.message.has(t as InjectionToken));
     if (!chain) continue;
     const names = chain.map(describeToken);
     const between = names.slice(1, -1);
@@ -129,4 +137,13 @@ export function checkScopes(container: DependencyContainer, registered: Register
       ].join(" and ") + `, or resolve ${scoped} from ctx.container in the handler.`,
     );
   }
+}
+
+/**
+ * Whether instances of `cls` can get hold of one of `tokens` through their constructor dependencies,
+ * however deep. A factory or message-scoped provider on the way counts as yes: what it does is out of sight.
+ */
+export function canReach(container: DependencyContainer, registered: RegisteredProviders, cls: Constructor, tokens: readonly unknown[]): boolean {
+  const hidden = (t: unknown) => registered.factories.has(t as InjectionToken) || registered.message.has(t as InjectionToken);
+  return chainTo(container, registered, cls, cls, (t) => tokens.includes(t) || hidden(t)) !== undefined;
 }

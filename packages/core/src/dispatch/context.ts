@@ -4,6 +4,7 @@ import type { DependencyContainer } from "tsyringe";
 
 import { HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
 import type { Logger } from "../logging/logger.js";
+import type { MessageTrace } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage } from "../transport/transport.js";
 
 /** A typed slot for data one middleware leaves for another (see `createContextKey`). */
@@ -54,6 +55,8 @@ export class MessageContext {
   response: OutboundReply | undefined = undefined;
   /** The header that carries correlation ids; undefined when correlation is off. */
   correlationHeader: string | undefined = undefined;
+  /** This message's span, when tracing is on: middleware may add attributes (never secrets). */
+  trace: MessageTrace | undefined = undefined;
   private slots: Map<ContextKey<unknown>, unknown> | undefined;
   private child: DependencyContainer | undefined;
   private extraHeaders: Record<string, string | readonly string[]> | undefined;
@@ -92,12 +95,17 @@ export class MessageContext {
     (this.extraHeaders ??= {})[name] = value;
   }
 
-  /** The reply's headers: those set on the context, then the response's own, then the correlation id. */
+  /**
+   * The reply's headers: those set on the context, then the response's own, then the correlation id
+   * when there is one: the inbound id, or one made because a log line or a send used it (a reply
+   * alone makes none, which keeps plain request/reply at its speed).
+   */
   replyHeaders(response: OutboundReply): HeadersInit | undefined {
-    const id = this.correlationId;
+    const header = this.correlationHeader;
+    const id = this.correlation ?? (header === undefined ? undefined : this.message.headers?.get(header) || undefined);
     if (!this.extraHeaders && id === undefined) return response.headers;
     const headers: Record<string, string | readonly string[]> = { ...this.extraHeaders, ...response.headers };
-    if (id !== undefined && !(this.correlationHeader as string in headers)) headers[this.correlationHeader as string] = id;
+    if (id !== undefined && !((header as string) in headers)) headers[header as string] = id;
     return headers;
   }
 

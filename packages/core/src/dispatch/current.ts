@@ -1,24 +1,73 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 
+import type { Context } from "@opentelemetry/api";
+
+import type { Tracing } from "../observability/tracing.js";
 import type { HeadersInit } from "../transport/transport.js";
 import type { MessageContext } from "./context.js";
+import { errorReply } from "./error-reply.js";
 
 /**
  * The message being handled, across its awaits: `Broker` calls made meanwhile — from singletons
- * too — take its correlation id from here. Entered only when correlation is on: on Node 20 an
- * AsyncLocalStorage in use costs every promise in the process a little.
+ * too — take its correlation id and trace context from here. Entered only when correlation or
+ * tracing is on: on Node 20 an AsyncLocalStorage in use costs every promise in the process a little.
  */
-export const currentMessage = new AsyncLocalStorage<MessageContext>();
+const currentMessage = new AsyncLocalStorage<MessageContext>();
 
-/** Runs `work` with `ctx` as the current message, when it correlates. */
-export function within<T>(ctx: MessageContext, work: (ctx: MessageContext) => T): T {
-  return ctx.correlationHeader === undefined ? work(ctx) : currentMessage.run(ctx, work, ctx);
+/** What a dispatcher hands over with a message: how the app correlates and traces. */
+export interface Propagation {
+  /** The correlation header; undefined when correlation is off. */
+  readonly correlation: string | undefined;
+  readonly tracing: Tracing;
+  /**
+   * Whether the handler's code can reach the Broker (found in its dependencies at create). Only then,
+   * or when the message arrives with a correlation id, is it made the current message for Broker calls.
+   */
+  readonly reachesBroker: boolean;
 }
 
-/** Headers for a message sent while one is being handled: the caller's, plus that one's correlation id. */
-export function propagated(headers: HeadersInit | undefined): HeadersInit | undefined {
+/**
+ * Runs a message through `run` as the current message, in a span of its own when tracing is on
+ * (its parent from the message's headers; `attributes` added). The one way in for every dispatcher.
+ */
+export function handle(
+  ctx: MessageContext,
+  propagation: Propagation,
+  run: (ctx: MessageContext) => Promise<void>,
+  attributes?: Record<string, string | number>,
+): Promise<void> {
+  const header = (ctx.correlationHeader = propagation.correlation);
+  // Not async, off the traced path: a message pays for no promise of its own here.
+  if (!propagation.tracing.enabled) {
+    const current = header !== undefined && (propagation.reachesBroker || ctx.message.headers?.has(header) === true);
+    return current ? currentMessage.run(ctx, run, ctx) : run(ctx);
+  }
+  return traced(ctx, propagation.tracing, run, attributes);
+}
+
+async function traced(ctx: MessageContext, tracing: Tracing, run: (ctx: MessageContext) => Promise<void>, attributes?: Record<string, string | number>): Promise<void> {
+  const t = tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
+  if (attributes) t.span.setAttributes(attributes);
+  ctx.trace = t;
+  try {
+    await tracing.within(t, () => currentMessage.run(ctx, run, ctx));
+  } catch (error) {
+    const { code, description } = errorReply(error);
+    tracing.finish(t, { type: error instanceof Error ? error.name : "Error", code, description });
+    throw error;
+  }
+  tracing.finish(t);
+}
+
+/**
+ * What a send made while a message is handled carries: the caller's headers plus that message's
+ * correlation id, and the trace context its span is a child of.
+ */
+export function outbound(headers: HeadersInit | undefined): { headers: HeadersInit | undefined; parent: Context | undefined } {
   const ctx = currentMessage.getStore();
-  const name = ctx?.correlationHeader;
-  if (ctx === undefined || name === undefined || (headers !== undefined && name in headers)) return headers;
-  return { ...headers, [name]: ctx.correlationId as string };
+  if (ctx === undefined) return { headers, parent: undefined };
+  const name = ctx.correlationHeader;
+  const parent = ctx.trace?.context;
+  if (name === undefined || (headers !== undefined && name in headers)) return { headers, parent };
+  return { headers: { ...headers, [name]: ctx.correlationId as string }, parent };
 }

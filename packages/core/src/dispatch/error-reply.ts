@@ -10,6 +10,7 @@ const MAX_DESCRIPTION = 512;
 
 export interface ErrorReply {
   reply: OutboundReply;
+  code: number;
   /** The `Nats-Service-Error` text: safe to show and to report in stats. */
   description: string;
   /** Client mistakes are warnings; server faults are errors, logged with their stack. */
@@ -27,6 +28,7 @@ export function errorReply(error: unknown): ErrorReply {
       data: encoder.encode(JSON.stringify(body)),
       headers: { [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: String(code) },
     },
+    code,
     description,
     // Shedding load is the limit working, not a fault: no stack per refused message in a flood.
     level: code >= 500 && !(error instanceof OverloadedError) ? "error" : "warn",

@@ -6,7 +6,7 @@ import type { Metrics } from "../observability/metrics.js";
 import { EndpointStats } from "../service/endpoint-stats.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
 import { MessageContext } from "./context.js";
-import { within } from "./current.js";
+import { handle } from "./current.js";
 import { errorReply } from "./error-reply.js";
 import { IdleWaiters } from "./idle.js";
 
@@ -95,9 +95,8 @@ export class Subscriber {
     this.gauge.inc();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container, receivedAt);
-    ctx.correlationHeader = binding.correlation;
     try {
-      await within(ctx, overflowing ? binding.overflow : binding.run);
+      await handle(ctx, binding.propagation, overflowing ? binding.overflow : binding.run);
       (overflowing ? this.overloaded : this.ok).inc();
     } catch (error) {
       (error instanceof OverloadedError ? this.overloaded : this.failed).inc();
@@ -105,7 +104,11 @@ export class Subscriber {
     }
     try {
       if (message.reply && ctx.response) {
-        const headers = ctx.replyHeaders(ctx.response);
+        let headers = ctx.replyHeaders(ctx.response);
+        if (ctx.trace) {
+          headers = { ...headers };
+          binding.propagation.tracing.inject(ctx.trace, headers as Record<string, string>);
+        }
         this.transport.publish(message.reply, ctx.response.data, headers ? { headers } : {});
       }
     } catch (error) {

@@ -1,7 +1,7 @@
 import type { DependencyContainer } from "tsyringe";
 
 import { MessageContext } from "../dispatch/context.js";
-import { within } from "../dispatch/current.js";
+import { handle } from "../dispatch/current.js";
 import { IdleWaiters } from "../dispatch/idle.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
@@ -204,7 +204,6 @@ export class JetStreamConsumer {
     const { ack } = binding.consume;
     const delivery = new JetStreamDelivery(message, (outcome) => this.settlements[outcome].inc());
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
-    ctx.correlationHeader = binding.correlation;
     ctx.set(DELIVERY, delivery);
     // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
     const heartbeat = ack === "none" ? undefined : setInterval(() => delivery.working(), this.ackWaitMs / 3);
@@ -213,7 +212,12 @@ export class JetStreamConsumer {
     let error: unknown;
     try {
       if (ack === "ack-first") delivery.ack();
-      await within(ctx, binding.run);
+      await handle(ctx, binding.propagation, binding.run, {
+        "natsflow.jetstream.stream": message.stream,
+        "natsflow.jetstream.consumer": message.consumer,
+        "natsflow.jetstream.sequence": message.sequence,
+        "natsflow.jetstream.deliveries": message.deliveries,
+      });
     } catch (e) {
       failed = true;
       error = e;

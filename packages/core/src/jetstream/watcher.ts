@@ -1,7 +1,7 @@
 import type { DependencyContainer } from "tsyringe";
 
 import { MessageContext } from "../dispatch/context.js";
-import { within } from "../dispatch/current.js";
+import { handle } from "../dispatch/current.js";
 import { IdleWaiters } from "../dispatch/idle.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -71,10 +71,9 @@ export class Watcher<E> {
     this.gauge.inc();
     const { message, prepare, log } = this.source.present(entry);
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
-    ctx.correlationHeader = binding.correlation;
     prepare(ctx);
     try {
-      await within(ctx, binding.run);
+      await handle(ctx, binding.propagation, binding.run);
       this.ok.inc();
     } catch (e) {
       this.failed.inc();

@@ -3,6 +3,7 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, SetupError } from "../errors.js";
+import type { Propagation } from "../dispatch/current.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import type { ResolvedStream } from "../jetstream/stream.js";
 import { resolvePublishTargets } from "../pipeline/subscribe-pipeline.js";
@@ -53,8 +54,8 @@ export interface HandlerBinding {
   readonly watch?: KvWatchSpec | ObjectWatchSpec;
   /** Endpoint metadata for NATS micro discovery; `{}` when none. */
   readonly metadata: Readonly<Record<string, string>>;
-  /** The header its messages' correlation ids travel in; undefined when correlation is off. */
-  readonly correlation: string | undefined;
+  /** How its messages are correlated and traced. */
+  readonly propagation: Propagation;
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -146,16 +147,38 @@ function buildArgs(resolvers: ArgResolver[]): (ctx: MessageContext) => unknown[]
   };
 }
 
-/** What binding a handler needs from its app: the container, the app middleware (resolved once), the logger, the correlation header. */
+/** What binding a handler needs from its app: the container, the app middleware (resolved once), the logger, correlation and tracing. */
 export interface ExploreContext {
   readonly container: DependencyContainer;
   readonly outer: readonly Middleware[];
+  readonly appMiddlewareClasses: readonly MiddlewareClass[];
   readonly logger: Logger;
-  readonly correlation: string | undefined;
+  readonly propagation: Omit<Propagation, "reachesBroker">;
+  /** Whether instances of a class can get hold of the Broker through their dependencies. */
+  readonly reachesBroker: (cls: Constructor) => boolean;
 }
 
-export function exploreContext(container: DependencyContainer, appMiddleware: readonly MiddlewareSpec[], logger: Logger, correlation: string | undefined): ExploreContext {
-  return { container, outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)), logger, correlation };
+export function exploreContext(
+  container: DependencyContainer,
+  appMiddleware: readonly MiddlewareSpec[],
+  logger: Logger,
+  propagation: Omit<Propagation, "reachesBroker">,
+  reachesBroker: (cls: Constructor) => boolean,
+): ExploreContext {
+  return {
+    container,
+    outer: appMiddleware.map((m, i) => resolveMiddleware(container, m, `middleware[${i}]`)),
+    appMiddlewareClasses: appMiddleware.filter(isMiddlewareClass),
+    logger,
+    propagation,
+    reachesBroker,
+  };
+}
+
+/** The middleware classes an app uses (app-wide and `@Use`): singletons, so the scope check covers them. */
+export function middlewareClasses(controllers: readonly Constructor[], appMiddleware: readonly MiddlewareSpec[]): Constructor[] {
+  const used = [...appMiddleware, ...controllers.flatMap((c) => (typeof c === "function" ? [...getUse(c), ...getHandlers(c).flatMap((h) => getUse(c, h.method))] : []))];
+  return [...new Set(used.filter(isMiddlewareClass))] as Constructor[];
 }
 
 function limits(name: string, options: HandlerOptions): { concurrency: number; maxPending: number } {
@@ -200,13 +223,14 @@ function binding(
   chain: readonly Middleware[],
   overflowChain: readonly Middleware[],
   invoke: (ctx: MessageContext) => Promise<void>,
-  metadata: HandlerOptions["metadata"],
+  options: Pick<HandlerOptions, "metadata" | "correlation">,
+  reachesBroker: boolean,
 ): HandlerBinding {
   return {
     info,
     ...bounds,
-    metadata: checkMetadata(`${info.name} metadata`, metadata),
-    correlation: x.correlation,
+    metadata: checkMetadata(`${info.name} metadata`, options.metadata),
+    propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
     logger: x.logger.child({ handler: info.name }),
     run: compose(chain, invoke),
     overflow: compose(overflowChain, overloaded),
@@ -235,7 +259,7 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   const pipeline = subscribeStages(name, options, x.container, []);
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
-  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...pipeline, ...x.outer], pipeline, invoke, options.metadata);
+  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...pipeline, ...x.outer], pipeline, invoke, options, true);
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
@@ -264,11 +288,14 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
     ...getUse(controller).map((m, i) => resolveMiddleware(container, m, `${controller.name} @Use[${i}]`)),
     ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
   ];
+  // Whether its code can call the Broker (so its messages must be the current one while they run).
+  const used = [controller, ...x.appMiddlewareClasses, ...[...getUse(controller), ...getUse(controller, meta.method)].filter(isMiddlewareClass)];
+  const reachesBroker = used.some((c) => x.reachesBroker(c as Constructor));
   const fn = method as (...a: unknown[]) => unknown;
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
   return {
-    ...binding(x, info, bounds, chain, overflowChain, invoke, meta.options.metadata),
+    ...binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker),
     ...(consume ? { consume } : {}),
     streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
     ...(watch ? { watch } : {}),

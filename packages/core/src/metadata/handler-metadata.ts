@@ -22,6 +22,8 @@ export interface HandlerOptions {
   maxPending?: number;
   /** Shown as this handler's endpoint metadata by NATS micro discovery (the app's `service` option). */
   metadata?: Record<string, string>;
+  /** `false`: no correlation ids for this handler's messages, whatever the app says (for protocol handlers like the auth callout). */
+  correlation?: false;
 }
 
 /** Where in a class a handler is, for pipeline factories that need to read more metadata. */

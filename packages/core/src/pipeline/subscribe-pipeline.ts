@@ -42,8 +42,12 @@ export function resolvePublishTargets(name: string, specs: readonly PublishSpec[
   });
 }
 
+/** A target's headers for this result, with the message's correlation id (given here: a handler that reaches no Broker runs outside the current-message store). */
 function headersOf(target: PublishTarget, ctx: MessageContext): HeadersInit | undefined {
-  return typeof target.headers === "function" ? target.headers(ctx.result as never, ctx) : target.headers;
+  const headers = typeof target.headers === "function" ? target.headers(ctx.result as never, ctx) : target.headers;
+  const name = ctx.correlationHeader;
+  if (name === undefined || (headers !== undefined && name in headers)) return headers;
+  return { ...headers, [name]: ctx.correlationId as string };
 }
 
 /**
@@ -82,11 +86,13 @@ export function replyStage(codec: Codec, targets: readonly PublishTarget[], brok
   });
 }
 
+const withHeaders = (headers: HeadersInit | undefined) => (headers ? { headers } : {});
+
 function storeEvent(broker: Broker, target: PublishTarget, data: Uint8Array, ctx: MessageContext): Promise<unknown> {
   const stream = target.stream?.config.name as string;
   const msgId = target.msgId?.(ctx.result as never, ctx);
   return broker.jetstream
-    .publish(target.subject, data, { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}), ...(target.headers ? { headers: headersOf(target, ctx) as HeadersInit } : {}) })
+    .publish(target.subject, data, { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}), ...withHeaders(headersOf(target, ctx)) })
     .catch((e: unknown) => {
       throw new HandlerError(`event not stored in stream ${stream}: ${(e as Error).message}`, 503, { cause: e });
     });

@@ -1,0 +1,147 @@
+import {
+  context,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+} from "@opentelemetry/api";
+
+import type { HandlerInfo } from "../dispatch/context.js";
+import type { InboundMessage, MessageHeaders } from "../transport/transport.js";
+
+const getter: TextMapGetter<MessageHeaders | undefined> = {
+  keys: (headers) => headers?.keys() ?? [],
+  get: (headers, key) => headers?.get(key),
+};
+
+const setter: TextMapSetter<Record<string, string | readonly string[]>> = {
+  set: (carrier, key, value) => {
+    carrier[key] = value;
+  },
+};
+
+/** Whether the process has an OpenTelemetry SDK: the API's own tracer then makes real spans. */
+function sdkRegistered(): boolean {
+  const probe = trace.getTracer("natsflow").startSpan("natsflow.probe");
+  probe.end();
+  return isSpanContextValid(probe.spanContext());
+}
+
+/** One message's span and the context its own sends are children of. */
+export interface MessageTrace {
+  readonly span: Span;
+  readonly context: Context;
+}
+
+/**
+ * OpenTelemetry for one app, with the messaging semantic conventions: a span per handled message
+ * (its parent taken from the message's `traceparent`), a span per send, W3C trace context on
+ * everything sent. Decided at `start()`: with no SDK registered (and `tracing` not forced) nothing
+ * runs at all, so it costs nothing.
+ */
+export class Tracing {
+  private on = false;
+  private readonly tracer = trace.getTracer("natsflow");
+
+  constructor(private readonly mode: boolean | undefined) {}
+
+  get enabled(): boolean {
+    return this.on;
+  }
+
+  /** At `start()`: on when asked, or when an SDK is registered by then. */
+  decide(): void {
+    this.on = this.mode ?? sdkRegistered();
+  }
+
+  /** Starts the span of a message a handler takes in, a child of the trace context its headers carry. */
+  receive(message: InboundMessage, handler: HandlerInfo, correlationId: string | undefined): MessageTrace {
+    const parent = message.headers ? propagation.extract(ROOT_CONTEXT, message.headers, getter) : ROOT_CONTEXT;
+    const span = this.tracer.startSpan(
+      `process ${handler.subject}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.operation.type": "process",
+          "messaging.operation.name": "process",
+          "messaging.destination.name": message.subject,
+          "messaging.destination.template": handler.subject,
+          "messaging.message.body.size": message.data.length,
+          "natsflow.handler": handler.name,
+          ...(handler.queue ? { "messaging.consumer.group.name": handler.queue } : {}),
+          ...(correlationId !== undefined ? { "messaging.message.conversation_id": correlationId } : {}),
+        },
+      },
+      parent,
+    );
+    return { span, context: trace.setSpan(parent, span) };
+  }
+
+  /** Runs `work` with the message's span active, so spans the handler makes itself are its children. */
+  within<T>(t: MessageTrace, work: () => T): T {
+    return context.with(t.context, work);
+  }
+
+  /**
+   * Ends a message's span: `code` is the error reply's (a 4xx is the caller's mistake, still an
+   * error of this operation), `description` its safe text — never the raw error, which may hold secrets.
+   */
+  finish(t: MessageTrace, failure?: { type: string; code: number; description: string }): void {
+    if (failure) {
+      t.span.setAttributes({ "error.type": failure.type, "natsflow.reply.code": failure.code });
+      t.span.setStatus({ code: SpanStatusCode.ERROR, message: failure.description });
+    }
+    t.span.end();
+  }
+
+  /**
+   * A span for one send (`publish`, `request`, a JetStream publish) from `parent` (the message being
+   * handled, else the caller's active context), with its trace context added to `headers`.
+   */
+  send(operation: "publish" | "request", subject: string, size: number, parent: Context | undefined, headers: Record<string, string | readonly string[]>): Span {
+    const span = this.tracer.startSpan(
+      `send ${subject}`,
+      {
+        kind: operation === "request" ? SpanKind.CLIENT : SpanKind.PRODUCER,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.operation.type": "send",
+          "messaging.operation.name": operation,
+          "messaging.destination.name": subject,
+          "messaging.message.body.size": size,
+        },
+      },
+      parent ?? context.active(),
+    );
+    propagation.inject(trace.setSpan(parent ?? context.active(), span), headers, setter);
+    return span;
+  }
+
+  /** Adds `t`'s trace context to a reply's headers. */
+  inject(t: MessageTrace, headers: Record<string, string | readonly string[]>): void {
+    propagation.inject(t.context, headers, setter);
+  }
+}
+
+/** Ends a send span when `sent` settles, marking a failure. */
+export function endWhen<T>(span: Span, sent: Promise<T>): Promise<T> {
+  return sent.then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (error: unknown) => {
+      span.setAttribute("error.type", error instanceof Error ? error.name : "Error");
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      throw error;
+    },
+  );
+}

@@ -1,0 +1,180 @@
+/**
+ * OpenTelemetry through a registered SDK with an in-memory exporter, run against the in-memory
+ * TestBroker and a real nats-server (tracing.memory.test.ts, tracing.server.test.ts): one trace from
+ * a client through a handler, its `@Publish` and the handler of that event; the messaging attributes;
+ * errors; and trace context on replies.
+ */
+import "reflect-metadata";
+
+import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  Broker,
+  Consume,
+  Controller,
+  defineStream,
+  HandlerError,
+  NatsApp,
+  Param,
+  Payload,
+  Publish,
+  Subscribe,
+  type NatsAppOptions,
+  type Transport,
+} from "@natsflow/core";
+import { captureLogs, captureSpans, registerSecret } from "@natsflow/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+export interface TracingEnvironment {
+  appOptions(): Partial<NatsAppOptions>;
+  client(): Promise<Transport>;
+  stop(): Promise<void>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function tracingSuite(name: string, setup: () => Promise<TracingEnvironment>): void {
+  describe(`tracing on ${name}`, () => {
+    const spans = captureSpans();
+    let env: TracingEnvironment;
+    let app: NatsApp;
+    let client: Transport;
+    const audited: string[] = [];
+
+    @Controller("traced.orders")
+    class Orders {
+      constructor(private readonly broker: Broker) {}
+
+      @Subscribe("{id}.place", { queue: "orders" })
+      @Publish("traced.audit.placed")
+      place(@Param("id") id: string, @Payload() body: { password?: string }) {
+        // A secret in the payload never reaches a span: only its size does.
+        return { id, placed: true, hasPassword: body.password !== undefined };
+      }
+
+      @Subscribe("{id}.missing")
+      missing(@Param("id") id: string): never {
+        throw new HandlerError(`order ${id} not found`, 404);
+      }
+
+      @Subscribe("crash")
+      crash(): never {
+        throw new Error("db password=hunter2-in-a-message");
+      }
+
+      @Subscribe("{id}.check")
+      async check(@Param("id") id: string) {
+        return this.broker.request("traced.orders." + id + ".missing", null).catch((e: unknown) => ({ failed: (e as Error).message }));
+      }
+    }
+
+    const EVENTS = defineStream({ name: "TRACED", subjects: ["traced.events.>"], storage: "memory" });
+    @Controller("traced.events")
+    class Billing {
+      @Consume("created", { stream: EVENTS, durable: "billing" })
+      bill() {}
+    }
+
+    @Controller("traced.audit")
+    class Audit {
+      @Subscribe("placed")
+      placed(@Payload() order: { id: string }) {
+        audited.push(order.id);
+      }
+    }
+
+    beforeAll(async () => {
+      registerSecret("hunter2-in-a-message");
+      registerSecret("s3cret-passw0rd");
+      env = await setup();
+      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders, Audit, Billing], logger: captureLogs("fatal").logger });
+      await app.start();
+      client = await env.client();
+    });
+    afterAll(async () => {
+      await client?.close();
+      await app?.stop();
+      await env?.stop();
+    });
+
+    /** A request from inside a client span, its trace context injected as a traced client would. */
+    const tracedRequest = async (subject: string, body: unknown) => {
+      const parent = trace.getTracer("test-client").startSpan("client", { kind: SpanKind.CLIENT });
+      const headers: Record<string, string> = {};
+      propagation.inject(trace.setSpan(context.active(), parent), headers);
+      try {
+        return { reply: await client.request(subject, enc.encode(JSON.stringify(body)), { timeoutMs: 2_000, headers }), parent };
+      } finally {
+        parent.end();
+      }
+    };
+
+    it("client → handler → @Publish → second handler is one trace with the right parents", async () => {
+      spans.reset();
+      const { reply, parent } = await tracedRequest("traced.orders.7.place", { password: "s3cret-passw0rd" });
+      expect(JSON.parse(dec.decode(reply.data))).toEqual({ id: "7", placed: true, hasPassword: true });
+      await expect.poll(() => spans.find(/^process traced\.audit\.placed$/).length).toBe(1);
+      const [handled] = spans.find(/^process traced\.orders\.\*\.place$/);
+      const [sent] = spans.find(/^send traced\.audit\.placed$/);
+      const [audit] = spans.find(/^process traced\.audit\.placed$/);
+      const traceId = parent.spanContext().traceId;
+      expect([handled, sent, audit].map((s) => s?.spanContext().traceId)).toEqual([traceId, traceId, traceId]);
+      expect(handled?.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+      expect(sent?.parentSpanContext?.spanId).toBe(handled?.spanContext().spanId);
+      expect(audit?.parentSpanContext?.spanId).toBe(sent?.spanContext().spanId);
+      expect(handled?.kind).toBe(SpanKind.CONSUMER);
+      expect(sent?.kind).toBe(SpanKind.PRODUCER);
+      expect(handled?.attributes).toMatchObject({
+        "messaging.system": "nats",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": "traced.orders.7.place",
+        "messaging.destination.template": "traced.orders.*.place",
+        "messaging.consumer.group.name": "orders",
+        "natsflow.handler": "Orders.place",
+        "messaging.message.body.size": JSON.stringify({ password: "s3cret-passw0rd" }).length,
+      });
+      expect(sent?.attributes).toMatchObject({ "messaging.operation.type": "send", "messaging.destination.name": "traced.audit.placed" });
+      // The reply carries the handler span's trace context.
+      expect(reply.headers?.get("traceparent")).toContain(handled?.spanContext().spanId);
+      expect(audited).toContain("7");
+    });
+
+    it("marks failures with the reply's code and safe text, never the raw error", async () => {
+      spans.reset();
+      await tracedRequest("traced.orders.9.missing", {});
+      await tracedRequest("traced.orders.crash", {});
+      const [missing] = spans.find(/missing$/);
+      const [crash] = spans.find(/crash$/);
+      expect(missing?.status).toEqual({ code: SpanStatusCode.ERROR, message: "order 9 not found" });
+      expect(missing?.attributes).toMatchObject({ "error.type": "HandlerError", "natsflow.reply.code": 404 });
+      expect(crash?.status).toEqual({ code: SpanStatusCode.ERROR, message: "internal error" });
+      expect(crash?.attributes).toMatchObject({ "error.type": "Error", "natsflow.reply.code": 500 });
+      expect(crash?.events).toEqual([]);
+    });
+
+    it("a nested Broker.request is a client span under the handler's, and the callee's span under it", async () => {
+      spans.reset();
+      await tracedRequest("traced.orders.5.check", {});
+      await expect.poll(() => spans.find(/^process traced\.orders\.\*\.missing$/).length).toBe(1);
+      const [outer] = spans.find(/check$/);
+      const [request] = spans.find(/^send traced\.orders\.5\.missing$/);
+      const [inner] = spans.find(/^process traced\.orders\.\*\.missing$/);
+      expect(request?.kind).toBe(SpanKind.CLIENT);
+      expect(request?.parentSpanContext?.spanId).toBe(outer?.spanContext().spanId);
+      expect(inner?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId);
+    });
+
+    it("a JetStream publish carries the trace into the stream; the consumer's span is its child", async () => {
+      spans.reset();
+      const parent = trace.getTracer("test-client").startSpan("producer job");
+      await context.with(trace.setSpan(context.active(), parent), () => app.broker.jetstream.publish("traced.events.created", { id: "e-1" }));
+      parent.end();
+      await expect.poll(() => spans.find(/^process traced\.events\.created$/).length).toBe(1);
+      const [send] = spans.find(/^send traced\.events\.created$/);
+      const [consumed] = spans.find(/^process traced\.events\.created$/);
+      expect(send?.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+      expect(consumed?.parentSpanContext?.spanId).toBe(send?.spanContext().spanId);
+      expect(consumed?.attributes).toMatchObject({ "natsflow.jetstream.stream": "TRACED", "natsflow.jetstream.consumer": "billing", "natsflow.jetstream.deliveries": 1 });
+    });
+  });
+}
