@@ -11,6 +11,7 @@ import {
   Publish,
   SetupError,
   Subscribe,
+  Use,
   type OnShutdown,
   type OnStartup,
   type Transport,
@@ -183,6 +184,31 @@ describe("NatsApp options", () => {
       await expect(
         NatsApp.create({ ...memory(), controllers: [Deep], providers: [{ provide: SERVICE, useClass: Outer }, ...perMessage] }),
       ).rejects.toThrow(/\(Deep → service → ByToken → Symbol\(repo\)\)/);
+    });
+
+    it("for middleware classes, app-wide and @Use, which are singletons too", async () => {
+      @injectable()
+      class Audit {
+        constructor(readonly service: OrderService) {}
+        async use(_ctx: unknown, next: () => Promise<void>) {
+          await next();
+        }
+      }
+      @Controller()
+      class Plain {
+        @Subscribe("plain")
+        h() {}
+      }
+      @Controller()
+      @Use(Audit)
+      class Used {
+        @Subscribe("used")
+        h() {}
+      }
+      const providers = [{ provide: OrderService, useClass: OrderService, scope: "message" as const }, ...perMessage];
+      const chain = /^middleware Audit: is a singleton but depends on message-scoped OrderService \(Audit → OrderService\)/;
+      await expect(NatsApp.create({ ...memory(), controllers: [Plain], middleware: [Audit], providers })).rejects.toThrow(chain);
+      await expect(NatsApp.create({ ...memory(), controllers: [Used], providers })).rejects.toThrow(chain);
     });
 
     it("for app-scoped providers too", async () => {
