@@ -18,25 +18,20 @@ import {
   Payload,
   Publish,
   Subscribe,
-  type NatsAppOptions,
   type Transport,
 } from "@natsflow/core";
 import { captureLogs, captureSpans, registerSecret } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-export interface TracingEnvironment {
-  appOptions(): Partial<NatsAppOptions>;
-  client(): Promise<Transport>;
-  stop(): Promise<void>;
-}
+import type { SuiteEnvironment } from "./handler-suite.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export function tracingSuite(name: string, setup: () => Promise<TracingEnvironment>): void {
+export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment>): void {
   describe(`tracing on ${name}`, () => {
     const spans = captureSpans();
-    let env: TracingEnvironment;
+    let env: SuiteEnvironment;
     let app: NatsApp;
     let client: Transport;
     const audited: string[] = [];
