@@ -7,6 +7,7 @@ export type { BeforeShutdown, OnReady, OnShutdown, OnStartup } from "./app/lifes
 export { DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING } from "./metadata/explorer.js";
 export type { AppSubscribeOptions } from "./metadata/explorer.js";
 export type { ServiceOptions } from "./service/micro.js";
+export type { AsyncApiDocument, AsyncApiInfo } from "./asyncapi/document.js";
 
 export { Controller } from "./decorators/controller.js";
 export type { ControllerOptions } from "./decorators/controller.js";

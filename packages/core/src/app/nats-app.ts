@@ -2,6 +2,7 @@ import "reflect-metadata";
 import type { Server } from "node:http";
 import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
 
+import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
 import type { MessageContext } from "../dispatch/context.js";
 import { canReach, checkScopes, registerProviders } from "../di/providers.js";
@@ -143,6 +144,22 @@ export class NatsApp {
   /** The handlers this app serves, as `{ name, subject, queue }`. */
   get handlers(): ReadonlyArray<HandlerBinding["info"]> {
     return this.bindings.map((b) => b.info);
+  }
+
+  /**
+   * An AsyncAPI 3.0 document of every handler — decorated and run-time — from their metadata: channels,
+   * operations, replies, payload schemas (zod 4 and valibot convert; others are described as any, with
+   * a warning logged). Title and version default to the `service` option's.
+   */
+  asyncapi(info: Partial<AsyncApiInfo> = {}): Promise<AsyncApiDocument> {
+    const runtime = this.subscribers.flatMap((s) => (s instanceof Subscriber && !this.bindings.includes(s.binding) ? [s.binding] : []));
+    const { service, connection } = this.options;
+    return asyncApiDocument(
+      [...this.bindings, ...this.deferred, ...runtime],
+      { title: info.title ?? service?.name ?? connection.name ?? "natsflow app", version: info.version ?? service?.version ?? "0.0.0", description: info.description ?? service?.description },
+      [connection.servers].flat(),
+      (message) => this.logger.warn(message),
+    );
   }
 
   /** This instance's NATS micro id (`$SRV.PING.<name>.<id>`), once started with the `service` option. */

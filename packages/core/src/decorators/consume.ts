@@ -23,6 +23,7 @@ export function Consume(subject: string, options: ConsumeOptions) {
         return publishes.length > 0 ? [replyStage(codec, publishes, container.resolve(Broker), false), stage] : [stage];
       },
       consume: (site) => resolveConsumeOptions(options, site),
+      describe: { kind: "consume", schema: options.schema, codec: options.codec, summary: options.summary },
     });
   };
 }

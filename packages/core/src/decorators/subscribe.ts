@@ -14,6 +14,8 @@ export interface SubscribeOptions extends HandlerOptions {
   schema?: StandardSchemaV1;
   /** Larger payloads are refused with a 413 before decoding. */
   maxPayloadBytes?: number;
+  /** One line on what the handler does, for its AsyncAPI description. */
+  summary?: string;
 }
 
 /**
@@ -33,6 +35,7 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
         ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
       },
+      describe: { kind: "receive", schema: options.schema, codec: options.codec, summary: options.summary },
       pipeline: ({ name, container, publishes }) => subscribeStages(name, options, container, publishes),
     });
   };

@@ -24,6 +24,7 @@ export function WatchKv(bucket: KvDeclaration<any>, options: WatchKvOptions = {}
         return publishes.length > 0 ? [replyStage(codec, publishes, container.resolve(Broker), false), stage] : [stage];
       },
       watch: ({ name, filter }) => resolveWatchKv(bucket, options, name, filter),
+      describe: { kind: "watch", schema: options.schema, codec: options.codec },
     });
   };
 }

@@ -20,6 +20,7 @@ export function WatchObjects(store: ObjectStoreDeclaration, options: WatchObject
       options: {},
       pipeline: ({ container, publishes }) => (publishes.length > 0 ? [replyStage(jsonCodec, publishes, container.resolve(Broker), false)] : []),
       watch: ({ name }) => resolveWatchObjects(store, options, name),
+      describe: { kind: "watch" },
     });
   };
 }

@@ -30,6 +30,8 @@ interface CommonConsumeOptions {
   schema?: StandardSchemaV1;
   /** Larger payloads are terminated and dead-lettered before decoding. */
   maxPayloadBytes?: number;
+  /** One line on what the handler does, for its AsyncAPI description. */
+  summary?: string;
 }
 
 /** A durable consumer: instances sharing its name split the messages, each acked after its work. */

@@ -6,7 +6,7 @@ import { OverloadedError, SetupError } from "../errors.js";
 import type { Propagation } from "../dispatch/current.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import type { ResolvedStream } from "../jetstream/stream.js";
-import { resolvePublishTargets } from "../pipeline/subscribe-pipeline.js";
+import { resolvePublishTargets, type PublishTarget } from "../pipeline/subscribe-pipeline.js";
 import { DELIVERY } from "../jetstream/delivery.js";
 import { KV_ENTRY, type KvWatchSpec } from "../jetstream/kv-watch.js";
 import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
@@ -23,6 +23,7 @@ import {
   getParams,
   getPublish,
   getUse,
+  type HandlerDescription,
   type HandlerMetadata,
   type HandlerOptions,
   type ParamSpec,
@@ -56,6 +57,17 @@ export interface HandlerBinding {
   readonly metadata: Readonly<Record<string, string>>;
   /** How its messages are correlated and traced. */
   readonly propagation: Propagation;
+  /** What the AsyncAPI document says of it. */
+  readonly doc: HandlerDoc;
+}
+
+/** A handler as the AsyncAPI document describes it. */
+export interface HandlerDoc {
+  /** The subject with its `{param}` tokens, prefix included. */
+  readonly address: string;
+  readonly params: readonly string[];
+  readonly description: HandlerDescription | undefined;
+  readonly publishes: readonly PublishTarget[];
 }
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
@@ -225,9 +237,11 @@ function binding(
   invoke: (ctx: MessageContext) => Promise<void>,
   options: Pick<HandlerOptions, "metadata" | "correlation">,
   reachesBroker: boolean,
+  doc: HandlerDoc,
 ): HandlerBinding {
   return {
     info,
+    doc,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
@@ -259,7 +273,12 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   const pipeline = subscribeStages(name, options, x.container, []);
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
-  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...pipeline, ...x.outer], pipeline, invoke, options, true);
+  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...pipeline, ...x.outer], pipeline, invoke, options, true, {
+    address: subject,
+    params: [...compiled.params.keys()],
+    description: { kind: "receive", schema: options.schema, codec: options.codec, summary: options.summary },
+    publishes: [],
+  });
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
@@ -295,7 +314,12 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
   return {
-    ...binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker),
+    ...binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, {
+      address: meta.watch || !controllerMeta?.prefix ? meta.subject : `${controllerMeta.prefix}.${meta.subject}`,
+      params: [...compiled.params.keys()],
+      description: meta.describe,
+      publishes,
+    }),
     ...(consume ? { consume } : {}),
     streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
     ...(watch ? { watch } : {}),

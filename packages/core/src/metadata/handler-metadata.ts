@@ -1,12 +1,14 @@
 import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
+import type { CodecOption } from "../codec/codec.js";
 import type { PublishOptions } from "../decorators/publish.js";
 import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
 import type { PublishTarget } from "../pipeline/subscribe-pipeline.js";
 import type { KvWatchSpec } from "../jetstream/kv-watch.js";
 import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
+import type { StandardSchemaV1 } from "../validation/standard-schema.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
 export interface HandlerOptions {
@@ -37,6 +39,16 @@ export interface HandlerSite {
   readonly publishes: readonly PublishTarget[];
 }
 
+/** What a handler is, for its AsyncAPI description: set by each handler decorator. */
+export interface HandlerDescription {
+  /** "receive": a subscription (replying when asked); "consume": a JetStream consumer; "watch": a bucket watch. */
+  readonly kind: "receive" | "consume" | "watch";
+  readonly schema?: StandardSchemaV1 | undefined;
+  readonly codec?: CodecOption | undefined;
+  /** One line on what it does. */
+  readonly summary?: string | undefined;
+}
+
 /** Stored by decorators at decoration time; read by the explorer at bootstrap. */
 export interface HandlerMetadata {
   readonly method: string | symbol;
@@ -60,6 +72,7 @@ export interface HandlerMetadata {
    * key filter, which the controller prefix does not apply to. Throws `SetupError`.
    */
   readonly watch?: (site: { readonly name: string; readonly filter: string }) => KvWatchSpec | ObjectWatchSpec;
+  readonly describe?: HandlerDescription;
 }
 
 export type ControllerScope = "singleton" | "message";
