@@ -1,0 +1,150 @@
+import { existsSync, readFileSync } from "node:fs";
+import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { builtinModules, createRequire } from "node:module";
+import { basename, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { UsageError } from "../app-module.js";
+
+/** Where the examples are: shipped in the package (`templates/`), or the monorepo's `examples/`. */
+export function examplesRoot(): string {
+  const shipped = fileURLToPath(new URL("../../templates/", import.meta.url));
+  return existsSync(shipped) ? shipped : fileURLToPath(new URL("../../../../examples/", import.meta.url));
+}
+
+export async function exampleNames(): Promise<string[]> {
+  const entries = await readdir(examplesRoot(), { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && existsSync(join(examplesRoot(), e.name, "package.json"))).map((e) => e.name).sort();
+}
+
+export interface NewOptions {
+  example: string;
+  /** Versions (or `file:` tarballs) for the natsflow packages; default: this CLI's version, `^`. */
+  packages?: Record<string, string>;
+  force?: boolean;
+}
+
+const SKIP = new Set(["dist", "node_modules", "package.json", "tsconfig.json", ".env"]);
+const OWN_VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string }).version;
+const NATSFLOW_PACKAGES = ["@natsflow/core", "@natsflow/auth-callout", "@natsflow/testing", "natsflow"];
+
+/** What a standalone app needs besides its imports: a compiler, a test runner that emits decorator metadata. */
+const TOOLING: Record<string, string> = { typescript: "~5.9.3", vitest: "^4.1.12", vite: "^8.3.0", "@types/node": "^20.19.0" };
+
+const TSCONFIG = {
+  compilerOptions: {
+    target: "es2022",
+    lib: ["es2023", "dom"],
+    module: "nodenext",
+    moduleResolution: "nodenext",
+    types: ["node"],
+    strict: true,
+    // Decorators and the constructor types DI injects by: without them tsc fails with TS1241/TS1206.
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    skipLibCheck: true,
+    esModuleInterop: true,
+    sourceMap: true,
+    rootDir: "src",
+    outDir: "dist",
+  },
+  include: ["src"],
+};
+
+const VITEST_CONFIG = `import { defineConfig } from "vitest/config";
+
+// vitest 4 compiles TypeScript with vite 8, which emits decorator metadata from tsconfig.json.
+export default defineConfig({
+  test: { include: ["test/**/*.test.ts"], testTimeout: 30_000, hookTimeout: 60_000 },
+});
+`;
+
+/** The packages a directory's sources import by name (not relative, not Node's own). */
+async function importsOf(dir: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (!existsSync(dir)) return found;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !/\.(ts|js|mjs)$/.test(entry.name)) continue;
+    const text = await readFile(join(entry.parentPath, entry.name), "utf8");
+    for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)["']([^"'./][^"']*)["']/g)) {
+      const spec = m[1] as string;
+      const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] as string);
+      if (!spec.startsWith("node:") && !builtinModules.includes(name)) found.add(name);
+    }
+  }
+  return found;
+}
+
+/** The version range to ask for: what the example says, else what this installation has. */
+function versionOf(name: string, declared: Record<string, string>, packages: Record<string, string>): string {
+  if (NATSFLOW_PACKAGES.includes(name)) return packages[name] ?? `^${OWN_VERSION}`;
+  if (declared[name]) return declared[name] as string;
+  try {
+    const require = createRequire(import.meta.url);
+    const manifest = JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string };
+    return `^${manifest.version}`;
+  } catch {
+    throw new UsageError(`the example imports ${name}, whose version is unknown here: add it to the example's package.json`);
+  }
+}
+
+const sorted = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+
+/**
+ * `natsflow new <dir> --example <name>`: the example as a standalone app — its sources, tests, data
+ * and README; a package.json with natsflow's versions (or the tarballs given) and every package its
+ * code imports; a tsconfig with decorator metadata; a vitest config; `.env.example`.
+ */
+export async function scaffold(dir: string, options: NewOptions): Promise<string[]> {
+  const names = await exampleNames();
+  if (!names.includes(options.example)) throw new UsageError(`--example ${options.example}: there is ${names.join(", ")}`);
+  const target = resolve(dir);
+  if (existsSync(target) && (await readdir(target)).length > 0 && !options.force) {
+    throw new UsageError(`${dir} exists and is not empty: choose another directory, or pass --force to write into it`);
+  }
+  const source = join(examplesRoot(), options.example);
+  const manifest = JSON.parse(await readFile(join(source, "package.json"), "utf8")) as {
+    description?: string;
+    scripts?: Record<string, string>;
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  await mkdir(target, { recursive: true });
+  const written: string[] = [];
+  for (const entry of await readdir(source)) {
+    if (SKIP.has(entry)) continue;
+    await cp(join(source, entry), join(target, entry), { recursive: true });
+    written.push(entry);
+  }
+  const declared = { ...manifest.devDependencies, ...manifest.dependencies };
+  const packages = options.packages ?? {};
+  const runtime = await importsOf(join(source, "src"));
+  const testing = [...(await importsOf(join(source, "test")))].filter((n) => !runtime.has(n));
+  const pkg = {
+    name: basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, "-"),
+    version: "0.1.0",
+    private: true,
+    description: manifest.description ?? `A natsflow app, from the ${options.example} example`,
+    type: "module",
+    engines: { node: ">=20.19" },
+    scripts: { ...manifest.scripts, build: "tsc -p .", test: "tsc -p . && vitest run", dev: "natsflow dev src/main.ts" },
+    dependencies: sorted(Object.fromEntries([...runtime, "reflect-metadata"].map((n) => [n, versionOf(n, declared, packages)]))),
+    devDependencies: sorted({
+      ...TOOLING,
+      natsflow: versionOf("natsflow", declared, packages),
+      ...Object.fromEntries(testing.filter((n) => !(n in TOOLING)).map((n) => [n, versionOf(n, declared, packages)])),
+    }),
+  };
+  const files: Record<string, string> = {
+    "package.json": `${JSON.stringify(pkg, null, 2)}\n`,
+    "tsconfig.json": `${JSON.stringify(TSCONFIG, null, 2)}\n`,
+    "vitest.config.ts": VITEST_CONFIG,
+    ".gitignore": "node_modules\ndist\n.env\n*.data\n",
+  };
+  if (!written.includes(".env.example")) files[".env.example"] = "NATS_URL=nats://127.0.0.1:4222\n";
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(target, name), text);
+    written.push(name);
+  }
+  return written.map((f) => relative(process.cwd(), join(target, f)));
+}
