@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // natsflow — keys, auth callout deployments, and a nats-server to run them on.
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 import { newAccountKey, newCurveKey, resolveNatsServer } from "@natsflow/testing";
 
-import { init } from "./init.js";
+import { init, InitTargetNotEmptyError, nextSteps } from "./init.js";
 
 const USAGE = `natsflow <command>
 
   keys [--curve]                 a fresh account (issuer) or curve (xkey) nkey: seed and public key
-  init <dir> [--mode config|operator] [--no-xkey] [--port 4222]
+  init <dir> [--mode config|operator] [--no-xkey] [--port 4222] [--force]
                                  an auth callout deployment: nats-server.conf, callout.env, callout.json
-                                 (and creds in operator mode)
+                                 (and creds in operator mode); refuses a non-empty <dir> unless --force
   nats-server                    the path of a nats-server >= 2.10, provisioned when missing
 `;
 
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
       mode: { type: "string", default: "config" },
       "no-xkey": { type: "boolean" },
       port: { type: "string", default: "4222" },
+      force: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -44,15 +46,8 @@ async function main(argv: string[]): Promise<number> {
       if (!dir) throw new UsageError("init needs a directory: natsflow init <dir>");
       if (values.mode !== "config" && values.mode !== "operator") throw new UsageError(`--mode must be config or operator, got ${values.mode}`);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be a port number, got ${values.port}`);
-      const files = await init({ dir, mode: values.mode, xkey: !values["no-xkey"], port });
-      process.stdout.write(
-        `wrote ${files.map((f) => `${dir}/${f}`).join(", ")}\n\n` +
-          `  nats-server -c ${dir}/nats-server.conf\n` +
-          (values.mode === "config"
-            ? `  set -a; . ${dir}/callout.env; set +a; npm start -w examples/users-file\n`
-            : `  authCalloutConfig(JSON.parse(readFileSync("${dir}/callout.json", "utf8")))   # in your service\n` +
-              `  clients connect with ${dir}/sentinel.creds plus their own user/password or token\n`),
-      );
+      const files = await init({ dir, mode: values.mode, xkey: !values["no-xkey"], port, force: !!values.force });
+      process.stdout.write(`wrote ${files.map((f) => join(dir, f)).join(", ")}\n\n${nextSteps(dir, values.mode)}`);
       return 0;
     }
     case "nats-server": {
@@ -72,6 +67,6 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`natsflow: ${(e as Error).message}\n`);
-    process.exit(e instanceof UsageError ? 2 : 1);
+    process.exit(e instanceof UsageError || e instanceof InitTargetNotEmptyError ? 2 : 1);
   },
 );

@@ -1,21 +1,23 @@
 import "reflect-metadata";
 
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 
 import { AuthCallout, authCalloutConfig, type Authorizer, type Grant } from "@natsflow/auth-callout";
 import { NatsApp } from "@natsflow/core";
-import { captureLogs, spawnTracked, startNatsServer } from "@natsflow/testing";
+import { captureLogs, registerSecret, spawnTracked, startNatsServer } from "@natsflow/testing";
 import { connect, credsAuthenticator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const run = promisify(execFile);
+import { runOk, runTracked } from "./run.js";
+
 const CLI = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const USERS_FILE_MAIN = fileURLToPath(new URL("../../../examples/users-file/dist/main.js", import.meta.url));
+const PLAINTEXT_WARNING = /Plaintext passwords detected/i;
+
+const cli = (args: string[], cwd?: string) => runTracked(process.execPath, [CLI, ...args], { label: `natsflow ${args.join(" ")}`, ...(cwd ? { cwd } : {}) });
 
 async function serverFrom(dir: string) {
   const config = JSON.parse(await readFile(join(dir, "nats-server.conf"), "utf8")) as Record<string, unknown>;
@@ -26,7 +28,9 @@ async function serverFrom(dir: string) {
 }
 
 function envFile(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const env = Object.fromEntries(text.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  if (env.NATS_PASSWORD) registerSecret(env.NATS_PASSWORD);
+  return env;
 }
 
 describe("natsflow CLI", () => {
@@ -37,39 +41,98 @@ describe("natsflow CLI", () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it("keys: prints a fresh seed and public key", async () => {
-    const { stdout } = await run(process.execPath, [CLI, "keys"]);
+    const { stdout } = await runOk(process.execPath, [CLI, "keys"], { label: "natsflow keys", secretOutput: true });
     expect(stdout).toMatch(/^seed: +SA[A-Z2-7]{56}\npublic key: A[A-Z2-7]{55}\n$/);
-    expect((await run(process.execPath, [CLI, "keys", "--curve"])).stdout).toMatch(/public key: X/);
+    expect((await runOk(process.execPath, [CLI, "keys", "--curve"], { label: "natsflow keys --curve", secretOutput: true })).stdout).toMatch(/public key: X/);
   });
 
   it("refuses bad usage with exit code 2", async () => {
-    await expect(run(process.execPath, [CLI, "nope"])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "nope"/) });
-    await expect(run(process.execPath, [CLI, "init", join(dir, "x"), "--mode", "fancy"])).rejects.toMatchObject({ code: 2 });
+    const unknown = await cli(["nope"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "nope"/);
+    expect((await cli(["init", join(dir, "x"), "--mode", "fancy"])).code).toBe(2);
   });
 
-  it("init (config mode): the generated server and env run the users-file service", async () => {
+  it("init: next steps name the written files and plain commands, nothing of this repository", async () => {
+    for (const mode of ["config", "operator"]) {
+      const out = join(dir, `steps-${mode}`);
+      const { code, stdout } = await cli(["init", out, "--mode", mode]);
+      expect(code).toBe(0);
+      expect(stdout).toContain(`nats-server -c ${join(out, "nats-server.conf")}`);
+      expect(stdout).toContain(`node --env-file=${join(out, "callout.env")} dist/main.js`);
+      expect(stdout).toContain("npx natsflow nats-server");
+      expect(stdout).not.toMatch(/npm (start|run)|-w examples|users-file/);
+    }
+  });
+
+  it("init: refuses a non-empty directory unless --force, naming the flag; --force writes new keys", async () => {
+    const out = join(dir, "taken");
+    await mkdir(out);
+    await writeFile(join(out, "notes.txt"), "mine\n");
+    const refused = await cli(["init", out]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/is not empty \(notes\.txt\).*--force/);
+    await expect(stat(join(out, "callout.env"))).rejects.toThrow(/ENOENT/);
+
+    const fresh = join(dir, "fresh");
+    expect((await cli(["init", fresh])).code).toBe(0);
+    const before = await readFile(join(fresh, "callout.env"), "utf8");
+    envFile(before);
+    const again = await cli(["init", fresh]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/--force/);
+    expect(await readFile(join(fresh, "callout.env"), "utf8")).toBe(before);
+    expect((await cli(["init", fresh, "--force"])).code).toBe(0);
+    const after = await readFile(join(fresh, "callout.env"), "utf8");
+    envFile(after);
+    expect(after).not.toBe(before);
+  });
+
+  it("init (config mode): the server stores a bcrypt hash (no plaintext warning); the users-file service logs in with the env file", async () => {
     const out = join(dir, "config");
-    const { stdout } = await run(process.execPath, [CLI, "init", out]);
+    const { code, stdout } = await cli(["init", out]);
+    expect(code).toBe(0);
     expect(stdout).toMatch(/nats-server -c/);
     expect((await stat(join(out, "callout.env"))).mode & 0o777).toBe(0o600);
-    const server = await serverFrom(out);
     const env = envFile(await readFile(join(out, "callout.env"), "utf8"));
+    const conf = await readFile(join(out, "nats-server.conf"), "utf8");
+    expect(conf).toMatch(/"password": "\$2[aby]\$10\$/);
+    expect(conf).not.toContain(env.NATS_PASSWORD);
+    const server = await serverFrom(out);
     const service = spawnTracked(process.execPath, [USERS_FILE_MAIN], { label: "users-file from init", env: { ...process.env, ...env, NATS_URL: server.url } });
     try {
       await service.waitForOutput(/natsflow app started/);
       const nc = await connect({ servers: server.url, user: "alice", pass: "alice", reconnect: false });
       await nc.close();
       await expect(connect({ servers: server.url, user: "alice", pass: "nope", reconnect: false })).rejects.toThrow(/authorization violation/i);
+      await expect(connect({ servers: server.url, user: env.NATS_USER, pass: "nope", reconnect: false })).rejects.toThrow(/authorization violation/i);
     } finally {
       void service.stop();
       await server.stop();
     }
     expect((await service.exited).code).toBe(0);
+    expect(server.log).toMatch(/Server is ready/);
+    expect(server.log).not.toMatch(PLAINTEXT_WARNING);
+
+    // The control: the same config with the password in clear does draw the warning.
+    const plain = JSON.parse(conf) as { port?: number; host?: string; accounts: { AUTH: { users: { password: string }[] } } };
+    (plain.accounts.AUTH.users[0] as { password: string }).password = env.NATS_PASSWORD as string;
+    delete plain.port;
+    delete plain.host;
+    const plainServer = await startNatsServer({ config: plain });
+    await plainServer.stop();
+    expect(plainServer.log).toMatch(PLAINTEXT_WARNING);
   });
 
-  it("init (operator mode): the generated callout.json configures a service; clients use the sentinel", async () => {
+  it("init (operator mode): callout.env names service.creds by an absolute path; callout.json configures a service; clients use the sentinel", async () => {
+    const cwd = join(dir, "elsewhere");
+    await mkdir(cwd);
+    // A relative target, from a working directory that is not the deployment's.
+    await runOk(process.execPath, [CLI, "init", "../operator", "--mode", "operator"], { cwd, label: "natsflow init operator" });
     const out = join(dir, "operator");
-    await run(process.execPath, [CLI, "init", out, "--mode", "operator"]);
+    const env = envFile(await readFile(join(out, "callout.env"), "utf8"));
+    expect(isAbsolute(env.NATS_CREDS as string)).toBe(true);
+    expect(env.NATS_CREDS).toBe(join(out, "service.creds"));
     const server = await serverFrom(out);
     @AuthCallout()
     class Anyone implements Authorizer {
@@ -79,7 +142,7 @@ describe("natsflow CLI", () => {
     }
     const app = await NatsApp.create({
       servers: server.url,
-      creds: await readFile(join(out, "service.creds"), "utf8"),
+      creds: await readFile(env.NATS_CREDS as string, "utf8"),
       controllers: [Anyone],
       providers: [authCalloutConfig(JSON.parse(await readFile(join(out, "callout.json"), "utf8")))],
       logger: captureLogs().logger,
