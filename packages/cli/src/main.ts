@@ -1,20 +1,49 @@
 #!/usr/bin/env node
-// natsflow — keys, auth callout deployments, and a nats-server to run them on.
+// natsflow — run, develop and describe apps; keys, auth callout deployments, and a nats-server to run them on.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 import { newAccountKey, newCurveKey, resolveNatsServer } from "@natsflow/testing";
 
+import { UsageError } from "./app-module.js";
+import { mintCreds } from "./commands/creds.js";
+import { dev } from "./commands/dev.js";
+import { docsGen, docsServe } from "./commands/docs.js";
+import { exampleNames, scaffold } from "./commands/new.js";
+import { publish, request } from "./commands/request.js";
+import { run } from "./commands/run.js";
 import { init, InitTargetNotEmptyError, nextSteps } from "./init.js";
 
 const USAGE = `natsflow <command>
 
+  run <module>[#export] [--watch] [--workers N] [--env-file F]
+                                 run a NatsApp (or a function making one) from a built or TypeScript module
+  dev <module>[#export] [--port 4222] [--env-file F]
+                                 a nats-server with JetStream, and the app under run --watch
+  new <dir> --example <name> [--force]
+                                 an example as a standalone app: package.json, tsconfig, tests, .env.example
+  request <subject> [body] [--server URL] [--header k=v] [--timeout ms]
+                                 send a request, print the reply; an error reply exits 1
+  publish <subject> [body] [--server URL] [--header k=v]
+  docs gen <module> [-o asyncapi.yaml]   the app's AsyncAPI 3.0 document (YAML, or JSON for .json)
+  docs serve <module> [--port 8080]      the document as a web page
   keys [--curve]                 a fresh account (issuer) or curve (xkey) nkey: seed and public key
   init <dir> [--mode config|operator] [--no-xkey] [--port 4222] [--force]
                                  an auth callout deployment: nats-server.conf, callout.env, callout.json
                                  (and creds in operator mode); refuses a non-empty <dir> unless --force
+  creds <dir> <user> [--account APP] [-o file]
+                                 operator mode: a .creds file for a user of an application account
   nats-server                    the path of a nats-server >= 2.10, provisioned when missing
 `;
+
+function portOf(value: string | undefined, fallback: number, zeroOk = false): number {
+  const port = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(port) || port < (zeroOk ? 0 : 1) || port > 65535) throw new UsageError(`--port must be a port number, got ${value}`);
+  return port;
+}
+
+/** Resolves on SIGINT/SIGTERM: for commands that serve until stopped. */
+const untilSignal = () => new Promise<void>((resolve) => ["SIGINT", "SIGTERM"].forEach((s) => process.once(s, () => resolve())));
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -24,8 +53,17 @@ async function main(argv: string[]): Promise<number> {
       curve: { type: "boolean" },
       mode: { type: "string", default: "config" },
       "no-xkey": { type: "boolean" },
-      port: { type: "string", default: "4222" },
+      port: { type: "string" },
       force: { type: "boolean" },
+      watch: { type: "boolean" },
+      workers: { type: "string", default: "1" },
+      "env-file": { type: "string" },
+      example: { type: "string" },
+      server: { type: "string", default: process.env.NATS_URL ?? "nats://127.0.0.1:4222" },
+      header: { type: "string", multiple: true, default: [] },
+      timeout: { type: "string", default: "5000" },
+      account: { type: "string", default: "APP" },
+      output: { type: "string", short: "o" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -34,20 +72,61 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command || values.help ? 0 : 2;
   }
+  const need = (what: string, value: string | undefined): string => {
+    if (!value) throw new UsageError(`${command} needs ${what}; see natsflow --help`);
+    return value;
+  };
   switch (command) {
+    case "run":
+      return run(need("a module", rest[0]), { watch: !!values.watch, workers: Number(values.workers), envFile: values["env-file"] });
+    case "dev":
+      return dev(need("a module", rest[0]), { port: portOf(values.port, 4222, true), envFile: values["env-file"] });
+    case "new": {
+      const dir = need("a directory", rest[0]);
+      const example = values.example ?? "orders";
+      const files = await scaffold(dir, { example, force: !!values.force });
+      process.stdout.write(`wrote ${files.length} files to ${dir} from the ${example} example (there is also ${(await exampleNames()).filter((n) => n !== example).join(", ")})\n\n  cd ${dir}\n  npm install\n  npm test\n  npm run dev\n`);
+      return 0;
+    }
+    case "request":
+    case "publish": {
+      const timeoutMs = Number(values.timeout);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be milliseconds, got ${values.timeout}`);
+      const talk = command === "request" ? request : publish;
+      return talk(need("a subject", rest[0]), rest[1], { server: values.server, headers: values.header, timeoutMs });
+    }
+    case "docs": {
+      const [what, module] = rest;
+      if (what === "gen") {
+        await docsGen(need("a module", module), values.output);
+        return 0;
+      }
+      if (what === "serve") {
+        const server = await docsServe(need("a module", module), portOf(values.port, 8080, true));
+        const address = server.address() as { port: number };
+        process.stderr.write(`natsflow docs: http://127.0.0.1:${address.port}/ (Ctrl-C stops)\n`);
+        await untilSignal();
+        await new Promise((resolve) => server.close(resolve));
+        return 0;
+      }
+      throw new UsageError("docs gen <module> [-o file] | docs serve <module> [--port]");
+    }
     case "keys": {
       const key = values.curve ? newCurveKey() : newAccountKey();
       process.stdout.write(`seed:       ${key.seed}\npublic key: ${key.publicKey}\n`);
       return 0;
     }
     case "init": {
-      const dir = rest[0];
-      const port = Number(values.port);
-      if (!dir) throw new UsageError("init needs a directory: natsflow init <dir>");
+      const dir = need("a directory: natsflow init <dir>", rest[0]);
+      const port = portOf(values.port, 4222);
       if (values.mode !== "config" && values.mode !== "operator") throw new UsageError(`--mode must be config or operator, got ${values.mode}`);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be a port number, got ${values.port}`);
       const files = await init({ dir, mode: values.mode, xkey: !values["no-xkey"], port, force: !!values.force });
       process.stdout.write(`wrote ${files.map((f) => join(dir, f)).join(", ")}\n\n${nextSteps(dir, values.mode)}`);
+      return 0;
+    }
+    case "creds": {
+      const path = await mintCreds(need("a directory", rest[0]), need("a user name", rest[1]), values.account, values.output);
+      process.stdout.write(`wrote ${path}: a user of ${values.account}\n`);
       return 0;
     }
     case "nats-server": {
@@ -61,12 +140,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-class UsageError extends Error {}
-
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`natsflow: ${(e as Error).message}\n`);
-    process.exit(e instanceof UsageError || e instanceof InitTargetNotEmptyError ? 2 : 1);
+    process.exit(e instanceof UsageError || e instanceof InitTargetNotEmptyError || (e as Error).name === "SetupError" ? 2 : 1);
   },
 );
