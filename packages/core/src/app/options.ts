@@ -14,6 +14,7 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   providers?: Provider[];
   /** Middleware around every handler, outermost first. */
   middleware?: MiddlewareSpec[];
+  /** Default: a pino logger to standard output named after `name` (else "natsflow"), at `LOG_LEVEL` (default info). */
   logger?: Logger;
   /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
   transport?: TransportFactory;
