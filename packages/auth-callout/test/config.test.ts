@@ -71,6 +71,10 @@ describe("callout configuration fails at start-up, naming the setting and the fi
       providers: [authCalloutConfig({ issuerSeed: account.seed })],
     });
     expect(app.handlers).toEqual([{ name: "Lonely.authorize", subject: "$SYS.REQ.USER.AUTH", queue: "natsflow-auth-callout" }]);
+    // Listed as a provider, it would never be subscribed.
+    await expect(NatsApp.create({ transport: new TestBroker().transport, providers: [authCalloutConfig({ issuerSeed: account.seed }), Lonely] })).rejects.toThrow(
+      /^providers\[1\] \(Lonely\): has handlers .*Fix: move Lonely to controllers\.$/,
+    );
   });
 
   it("@AuthCallout() on a class without authorize fails at decoration", () => {

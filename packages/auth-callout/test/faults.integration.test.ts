@@ -17,8 +17,8 @@ async function startService(setup: ConfigModeCallout, urls: string[], extra: Rec
       NATS_URL: urls.join(","),
       NATS_USER: setup.serviceUser.user,
       NATS_PASSWORD: setup.serviceUser.pass,
-      ISSUER_SEED: setup.issuer.seed,
-      XKEY_SEED: setup.xkey?.seed,
+      NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed,
+      NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed,
       ...extra,
     },
   });

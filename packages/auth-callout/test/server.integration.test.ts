@@ -214,7 +214,8 @@ for (const [mode, xkey] of modes) {
 
     it("rejects with the AuthError's reason, which the server logs", async () => {
       await expect(login(server, "alice", "nope")).rejects.toThrow(/authorization violation/i);
-      expect(await server.waitForLog(/auth callout service returned an error: invalid credentials/i)).toBeTruthy();
+      // The exact line docs/auth-callout.md quotes.
+      expect(await server.waitForLog(/\[WRN\] Auth callout service returned an error: invalid credentials$/)).toBeTruthy();
     });
 
     it("rejects an unexpected exception without internal detail reaching the server", async () => {

@@ -121,7 +121,7 @@ function scenarios(): Scenario[] {
   const node = (service: string, logs: string): Scenario["start"] => async () => {
     const setup = calloutSetup();
     const server = await startNatsServer({ config: setup.serverConfig });
-    const vars = { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", ISSUER_SEED: setup.issuer.seed, XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel };
+    const vars = { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel };
     return { server, service: await startNodeService(service, vars, join(tmpdir(), logs)) };
   };
   const list: Scenario[] = [

@@ -17,7 +17,8 @@ export class SetupError extends NatsflowError {
     readonly fix?: string,
     options?: { cause?: unknown },
   ) {
-    super(`${setting}: ${problem}${fix ? ` Fix: ${fix}` : ""}`, options);
+    // A problem quoted from elsewhere (a library's error) may lack its full stop.
+    super(`${setting}: ${problem}${fix ? `${/[.!?]$/.test(problem) ? "" : "."} Fix: ${fix}` : ""}`, options);
   }
 }
 

@@ -10,8 +10,8 @@ const env = process.env;
 const te = new TextEncoder();
 const td = new TextDecoder();
 const users = makeDirectory();
-const issuer = fromSeed(te.encode(env.ISSUER_SEED as string));
-const xkp = env.XKEY_SEED ? fromCurveSeed(te.encode(env.XKEY_SEED)) : undefined;
+const issuer = fromSeed(te.encode(env.NATS_CALLOUT_ISSUER_SEED as string));
+const xkp = env.NATS_CALLOUT_XKEY_SEED ? fromCurveSeed(te.encode(env.NATS_CALLOUT_XKEY_SEED)) : undefined;
 
 const nc = await connect({ servers: env.NATS_URL as string, user: env.NATS_USER as string, pass: env.NATS_PASSWORD as string });
 const sub = nc.subscribe("$SYS.REQ.USER.AUTH");

@@ -36,7 +36,7 @@ const app = await NatsApp.create({
   user: env.NATS_USER as string,
   pass: env.NATS_PASSWORD as string,
   controllers: [DirectoryAuthorizer],
-  providers: [Directory, authCalloutConfig({ issuerSeed: env.ISSUER_SEED as string, xkeySeed: env.XKEY_SEED })],
+  providers: [Directory, authCalloutConfig({ issuerSeed: env.NATS_CALLOUT_ISSUER_SEED as string, xkeySeed: env.NATS_CALLOUT_XKEY_SEED })],
   // Decision logs at info by default, as in production; LOG_LEVEL=warn turns them off.
   logger: createLogger(),
 });

@@ -4,10 +4,10 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 
 import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
-import type { MessageContext } from "../dispatch/context.js";
-import { canReach, checkScopes, registerProviders } from "../di/providers.js";
+import { MessageContext } from "../dispatch/context.js";
+import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
-import { BUCKETS, LOGGER } from "../di/tokens.js";
+import { BUCKETS, HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
 import { Subscriber } from "../dispatch/subscriber.js";
 import { ConnectionError, NatsflowError, type SubscriptionError } from "../errors.js";
 import { JetStreamConsumer } from "../jetstream/consumer.js";
@@ -100,7 +100,8 @@ export class NatsApp {
   private constructor(private readonly options: ResolvedAppOptions) {
     this.stopRequested = new Promise((resolve) => (this.requestStop = resolve));
     this.metrics = new Metrics({ processMetrics: options.http?.processMetrics === true });
-    this.logger = options.logger ?? createLogger();
+    // Two apps in one process tell their lines apart by name.
+    this.logger = options.logger ?? createLogger(options.connection.name ? { name: options.connection.name } : {});
     this.container = rootContainer.createChildContainer();
     this.tracing = new Tracing(options.tracing);
     this.broker = new Broker(() => this.connected(), this.tracing);
@@ -111,13 +112,15 @@ export class NatsApp {
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
     const providers = registerProviders(this.container, options.providers);
+    // Registered in each message's container: message-scoped, for the checks below.
+    for (const token of [MessageContext, MESSAGE, HEADERS]) providers.message.add(token);
     for (const c of options.controllers) {
       if (typeof c === "function" && getControllerMetadata(c)?.scope !== "message") {
         this.container.register(c, { useClass: c }, { lifecycle: Lifecycle.Singleton });
         providers.classes.set(c, c);
       }
     }
-    checkScopes(this.container, providers, options.controllers, middlewareClasses(options.controllers, options.middleware));
+    checkDependencies(this.container, providers, options.controllers, middlewareClasses(options.controllers, options.middleware));
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
     this.explore = exploreContext(this.container, options.middleware, this.logger, { correlation: options.correlationHeader, tracing: this.tracing }, (cls) =>
@@ -229,6 +232,13 @@ export class NatsApp {
       throw e;
     }
     this.state = "running";
+    if (this.subscribers.length === 0) {
+      // Not an error: handlers may come later, from app.subscribe.
+      this.logger.warn(
+        "this app has no handlers: no controllers were given. Pass classes with @Subscribe() methods (or an @AuthCallout() class) " +
+          "as NatsApp.create({ controllers: [...] }), or add handlers with app.subscribe(subject, options, fn).",
+      );
+    }
     this.logger.info(
       { handlers: this.handlers.map((h) => ({ handler: h.name, subject: h.subject, queue: h.queue })) },
       "natsflow app started",

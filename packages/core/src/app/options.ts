@@ -1,6 +1,7 @@
 import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
+import { getHandlers } from "../metadata/handler-metadata.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
@@ -13,6 +14,7 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   providers?: Provider[];
   /** Middleware around every handler, outermost first. */
   middleware?: MiddlewareSpec[];
+  /** Default: a pino logger to standard output named after `name` (else "natsflow"), at `LOG_LEVEL` (default info). */
   logger?: Logger;
   /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
   transport?: TransportFactory;
@@ -130,14 +132,22 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
       throw new SetupError("http.port", `must be a port number (0 picks a free one), got ${String(port)}.`);
     }
   }
+  const controllers = list("controllers", options.controllers);
+  const providers = list("providers", options.providers);
+  providers.forEach((p, i) => {
+    // As a provider it would be made, but none of its handlers subscribed.
+    if (typeof p === "function" && getHandlers(p).length > 0 && !controllers.includes(p)) {
+      throw new SetupError(`providers[${i}] (${p.name})`, "has handlers (@AuthCallout or @Subscribe…) but is listed as a provider, so none of them would run.", `move ${p.name} to controllers.`);
+    }
+  });
   const connection: ConnectionOptions = { servers };
   for (const key of CONNECTION_KEYS) {
     if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
   }
   return {
     connection,
-    controllers: list("controllers", options.controllers),
-    providers: list("providers", options.providers),
+    controllers,
+    providers,
     middleware: list("middleware", options.middleware),
     logger: options.logger,
     transport: options.transport,

@@ -1,3 +1,5 @@
+import { createRequire } from "node:module";
+
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import { instanceCachingFactory, instancePerContainerCachingFactory, Lifecycle } from "tsyringe";
 
@@ -24,7 +26,7 @@ export interface RegisteredProviders {
   app: InjectionToken[];
   /** Tokens made per message. */
   message: Set<InjectionToken>;
-  /** The class each app-scoped class provider (and singleton controller) is made from: what the scope check follows. */
+  /** The class each class provider (and singleton controller) is made from: what the dependency checks follow. */
   classes: Map<InjectionToken, Constructor>;
   /** Tokens made by a factory: what they depend on cannot be followed. */
   factories: Set<InjectionToken>;
@@ -46,7 +48,7 @@ export function registerProviders(container: DependencyContainer, providers: rea
       else if ("useClass" in p) {
         // ContainerScoped in the app container = one instance in each message's child container.
         container.register(p.provide, { useClass: p.useClass }, { lifecycle: perMessage ? Lifecycle.ContainerScoped : Lifecycle.Singleton });
-        if (!perMessage) registered.classes.set(p.provide, p.useClass);
+        registered.classes.set(p.provide, p.useClass);
       } else if ("useFactory" in p) {
         const factory = p.useFactory;
         registered.factories.add(p.provide);
@@ -74,31 +76,88 @@ export function describeToken(token: unknown): string {
   return String(token);
 }
 
-/** The tokens tsyringe resolves for a constructor: `design:paramtypes`, replaced per parameter by `@inject(token)`. */
-function constructorTokens(cls: Constructor): unknown[] {
-  const tokens = [...((Reflect.getMetadata("design:paramtypes", cls) as unknown[] | undefined) ?? [])];
-  // tsyringe's @inject/@injectAll store { token, … } by parameter index here (its reflection-helpers.js).
-  const injected = (Reflect.getOwnMetadata("injectionTokens", cls) as Record<string, unknown> | undefined) ?? {};
-  for (const [index, d] of Object.entries(injected)) tokens[Number(index)] = typeof d === "object" && d !== null && "token" in d ? d.token : d;
-  return tokens;
+/** A constructor parameter as tsyringe resolves it. */
+interface Dependency {
+  token: unknown;
+  /** `@inject(token, { isOptional: true })`: resolved to undefined when nothing provides it. */
+  optional: boolean;
+}
+
+/** `@inject`/`@injectAll` descriptors by parameter index, as tsyringe stores them (its reflection-helpers.js). */
+function injected(cls: Constructor): Record<string, unknown> {
+  return (Reflect.getOwnMetadata("injectionTokens", cls) as Record<string, unknown> | undefined) ?? {};
+}
+
+/** What tsyringe resolves for each constructor parameter: `design:paramtypes`, replaced per parameter by `@inject(token)`. */
+function dependencies(cls: Constructor): Dependency[] {
+  const deps: Dependency[] = ((Reflect.getMetadata("design:paramtypes", cls) as unknown[] | undefined) ?? []).map((token) => ({ token, optional: false }));
+  for (const [index, d] of Object.entries(injected(cls))) {
+    deps[Number(index)] = typeof d === "object" && d !== null && "token" in d ? { token: d.token, optional: "isOptional" in d && d.isOptional === true } : { token: d, optional: false };
+  }
+  // Without paramtypes only the @inject'ed indexes are set: no holes.
+  return Object.values(deps);
 }
 
 /**
- * The chain of constructor dependencies by which `root`, made from `cls`, reaches a token `wanted`
- * says yes to — `[Orders, OrderService, RequestScopedRepo]` — or undefined. It follows class
- * providers, and classes tsyringe would construct by itself; a value ends a branch, and so does a
- * factory: what it resolves happens inside it, out of sight.
+ * The classes tsyringe's `@injectable()` has seen. tsyringe does not export this map; it is read
+ * where Node loads tsyringe from (its CommonJS main). Undefined where that fails, in a bundle say.
  */
-function chainTo(container: DependencyContainer, registered: RegisteredProviders, root: InjectionToken, cls: Constructor, wanted: (token: unknown) => boolean): unknown[] | undefined {
+const injectables: ReadonlyMap<unknown, unknown> | undefined = (() => {
+  try {
+    return (createRequire(import.meta.url)("tsyringe/dist/cjs/dependency-container.js") as { typeInfo?: Map<unknown, unknown> }).typeInfo;
+  } catch {
+    return undefined;
+  }
+})();
+
+// The types `design:paramtypes` records for an interface, a union, a primitive or an `import type`: no provider stands for them.
+const NOT_A_CLASS = new Set<unknown>([Object, String, Number, Boolean, Symbol, BigInt, Array, Function, undefined]);
+
+const EMIT_METADATA =
+  "enable emitDecoratorMetadata (and experimentalDecorators) in tsconfig; tsx/esbuild do not emit it — use explicit @inject(token) " +
+  "or a runner that emits metadata (vitest 4 with vite 8, tsc).";
+
+/** Why tsyringe cannot construct `cls`, read from its decorator metadata; undefined when it can. */
+function constructorProblem(cls: Constructor): { problem: string; fix: string } | undefined {
+  const name = describeToken(cls);
+  const paramtypes = Reflect.getMetadata("design:paramtypes", cls) as unknown[] | undefined;
+  const tokens = injected(cls);
+  if (paramtypes === undefined) {
+    // tsyringe then knows only the @inject'ed parameters: it throws with none, passes undefined for the rest.
+    const unknown = Array.from({ length: cls.length }, (_, i) => i).filter((i) => !(i in tokens));
+    if (unknown.length === 0) return undefined;
+    const problem = `its constructor takes ${cls.length} argument(s) but the types of #${unknown.join(", #")} are unknown`;
+    const decorated = injectables?.has(cls);
+    if (decorated === false) return { problem: `${problem}: ${name} is not @injectable().`, fix: `add @injectable() to ${name}.` };
+    if (decorated) return { problem: `${problem}: no decorator metadata (design:paramtypes) was emitted for ${name}.`, fix: EMIT_METADATA };
+    return { problem: `${problem}: ${name} has no decorator metadata (design:paramtypes).`, fix: `add @injectable() to ${name}; if it has it, ${EMIT_METADATA}` };
+  }
+  const index = paramtypes.findIndex((t, i) => !(i in tokens) && NOT_A_CLASS.has(t));
+  if (index < 0) return undefined;
+  const type = paramtypes[index] as { name?: string } | undefined;
+  return {
+    problem:
+      `constructor parameter #${index} of ${name} has no class type at run time (it is ${type?.name ?? "undefined"}): ` +
+      "an interface, a union, a primitive, or a class imported with `import type`.",
+    fix: `type parameter #${index} with a class imported as a value, or add @inject(token) to it with a token listed in providers.`,
+  };
+}
+
+/**
+ * The chain of constructor dependencies by which `root`, made from `cls`, reaches a dependency
+ * `wanted` says yes to — `[Orders, OrderService, RequestScopedRepo]` — or undefined. It follows class
+ * providers, and classes registered outside the app (`@singleton()`); a value ends a branch, and so
+ * does a factory: what it resolves happens inside it, out of sight.
+ */
+function chainTo(container: DependencyContainer, registered: RegisteredProviders, root: InjectionToken, cls: Constructor, wanted: (dep: Dependency) => boolean): unknown[] | undefined {
   const seen = new Set<unknown>([root]); // explored already (or on the path: a cycle)
   const follow = (c: Constructor, path: unknown[]): unknown[] | undefined => {
-    for (const token of constructorTokens(c)) {
-      if (wanted(token)) return [...path, token];
+    for (const dep of dependencies(c)) {
+      const { token } = dep;
+      if (wanted(dep)) return [...path, token];
       if (seen.has(token)) continue;
       seen.add(token);
-      const next =
-        registered.classes.get(token as InjectionToken) ??
-        (typeof token === "function" && !container.isRegistered(token as InjectionToken) ? (token as Constructor) : undefined);
+      const next = classOf(container, registered, token);
       const found = next && follow(next, [...path, token]);
       if (found) return found;
     }
@@ -107,36 +166,89 @@ function chainTo(container: DependencyContainer, registered: RegisteredProviders
   return follow(cls, [root]);
 }
 
-/**
- * Refuses every singleton — controller or app-scoped provider — that reaches a message-scoped provider
- * through its dependencies, however deep: it would keep the first message's instance for good.
- * Controllers first, so the error shows the longest chain.
- */
-export function checkScopes(container: DependencyContainer, registered: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[] = []): void {
-  const roots = [
-    ...controllers.flatMap((c, i) => (registered.classes.has(c) ? [{ token: c as InjectionToken, cls: c, where: `controllers[${i}] (${describeToken(c)})`, controller: true }] : [])),
-    ...registered.app.flatMap((token) => {
-      const cls = registered.classes.get(token);
-      return cls ? [{ token, cls, where: `providers (${describeToken(token)})`, controller: false }] : [];
-    }),
+/** The class the container makes for `token`, when it is made from one. */
+function classOf(container: DependencyContainer, registered: RegisteredProviders, token: unknown): Constructor | undefined {
+  const t = token as InjectionToken;
+  return registered.classes.get(t) ?? (typeof token === "function" && !container.isRegistered(t) && !registered.message.has(t) ? (token as Constructor) : undefined);
+}
+
+interface Root {
+  token: InjectionToken;
+  cls: Constructor;
+  where: string;
+  controller: boolean;
+  singleton: boolean;
+}
+
+/** Every class the app makes instances of through the container. Controllers first, so errors show the longest chain. */
+function roots(registered: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[]): Root[] {
+  return [
+    ...controllers.flatMap((c, i) =>
+      typeof c === "function" ? [{ token: c as InjectionToken, cls: c, where: `controllers[${i}] (${describeToken(c)})`, controller: true, singleton: registered.classes.has(c) }] : [],
+    ),
+    ...[...registered.classes].flatMap(([token, cls]) =>
+      controllers.includes(token as Constructor) ? [] : [{ token, cls, where: `providers (${describeToken(token)})`, controller: false, singleton: !registered.message.has(token) }],
+    ),
     // One instance per app, made by the container: singletons too.
-    ...middleware.map((cls) => ({ token: cls as InjectionToken, cls, where: `middleware ${describeToken(cls)}`, controller: false })),
+    ...middleware.map((cls) => ({ token: cls as InjectionToken, cls, where: `middleware ${describeToken(cls)}`, controller: false, singleton: true })),
   ];
-  for (const { token, cls, where, controller } of roots) {
-    const chain = chainTo(container, registered, token, cls, (t) => registered.message.has(t as InjectionToken));
-    if (!chain) continue;
-    const names = chain.map(describeToken);
-    const between = names.slice(1, -1);
-    const scoped = names[names.length - 1];
-    throw new SetupError(
-      where,
-      `is a singleton but depends on message-scoped ${scoped} (${names.join(" → ")}); it would share one instance across messages.`,
-      [
-        ...(between.length > 0 ? [`make ${between.join(", ")} message-scoped too ({ provide, useClass, scope: "message" })`] : []),
-        controller ? `declare @Controller(prefix, { scope: "message" })` : `make ${names[0]} message-scoped`,
-      ].join(" and ") + `, or resolve ${scoped} from ctx.container in the handler.`,
-    );
+}
+
+/**
+ * Refuses, before anything is made, what the container would get wrong, following every class the
+ * app makes through its constructor dependencies, however deep:
+ * - a class whose constructor types tsyringe cannot know (see `constructorProblem`);
+ * - a dependency nothing provides: tsyringe would construct an unlisted class behind the user's back,
+ *   default arguments and all, one per resolution;
+ * - a singleton that reaches a message-scoped provider: it would keep the first message's instance for good.
+ */
+export function checkDependencies(container: DependencyContainer, registered: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[] = []): void {
+  const known = (token: unknown) => registered.message.has(token as InjectionToken) || container.isRegistered(token as InjectionToken, true);
+  for (const { token, cls, where, controller, singleton } of roots(registered, controllers, middleware)) {
+    const own = constructorProblem(cls);
+    if (own) throw new SetupError(where, `cannot be created: ${own.problem}`, own.fix);
+    let broken: { which: string; fix: string } | undefined;
+    const chain = chainTo(container, registered, token, cls, ({ token: t, optional }) => {
+      // A delay(() => X) or some other descriptor: resolved out of sight.
+      if (typeof t !== "function" && typeof t !== "string" && typeof t !== "symbol") return false;
+      if (!known(t)) {
+        // Object and friends are the dependent's own problem, reported as such.
+        if (optional || NOT_A_CLASS.has(t)) return false;
+        const name = describeToken(t);
+        broken =
+          typeof t === "function"
+            ? { which: "is not in providers: the container would quietly construct one of its own.", fix: `add ${name} to providers (or { provide: ${name}, useValue: … }).` }
+            : { which: "nothing provides.", fix: `add { provide: ${name}, useValue: … } (or useClass, useFactory) to providers.` };
+        return true;
+      }
+      const made = classOf(container, registered, t);
+      const problem = made && constructorProblem(made);
+      broken = problem && { which: `cannot be created: ${problem.problem}`, fix: problem.fix };
+      return broken !== undefined;
+    });
+    if (chain && broken) {
+      const names = chain.map(describeToken);
+      throw new SetupError(where, `depends on ${names[names.length - 1]} (${names.join(" → ")}), which ${broken.which}`, broken.fix);
+    }
+    if (singleton) checkScope(container, registered, { token, cls, where, controller });
   }
+}
+
+/** Refuses a singleton that reaches a message-scoped provider through its dependencies, however deep. */
+function checkScope(container: DependencyContainer, registered: RegisteredProviders, { token, cls, where, controller }: Omit<Root, "singleton">): void {
+  const chain = chainTo(container, registered, token, cls, ({ token: t }) => registered.message.has(t as InjectionToken));
+  if (!chain) return;
+  const names = chain.map(describeToken);
+  const between = names.slice(1, -1);
+  const scoped = names[names.length - 1];
+  throw new SetupError(
+    where,
+    `is a singleton but depends on message-scoped ${scoped} (${names.join(" → ")}); it would share one instance across messages.`,
+    [
+      ...(between.length > 0 ? [`make ${between.join(", ")} message-scoped too ({ provide, useClass, scope: "message" })`] : []),
+      controller ? `declare @Controller(prefix, { scope: "message" })` : `make ${names[0]} message-scoped`,
+    ].join(" and ") + `, or resolve ${scoped} from ctx.container in the handler.`,
+  );
 }
 
 /**
@@ -145,5 +257,5 @@ export function checkScopes(container: DependencyContainer, registered: Register
  */
 export function canReach(container: DependencyContainer, registered: RegisteredProviders, cls: Constructor, tokens: readonly unknown[]): boolean {
   const hidden = (t: unknown) => registered.factories.has(t as InjectionToken) || registered.message.has(t as InjectionToken);
-  return chainTo(container, registered, cls, cls, (t) => tokens.includes(t) || hidden(t)) !== undefined;
+  return chainTo(container, registered, cls, cls, ({ token }) => tokens.includes(token) || hidden(token)) !== undefined;
 }

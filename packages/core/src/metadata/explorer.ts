@@ -93,6 +93,7 @@ function resolveMiddleware(container: DependencyContainer, spec: MiddlewareSpec,
   throw new SetupError(where, `is ${typeof spec}, not a middleware function or class.`);
 }
 
+/** Resolves `token`, explaining a failure; what the container would get wrong about a class is refused earlier, by `checkDependencies`. */
 export function resolveOrExplain<T>(container: DependencyContainer, token: InjectionToken<T>, where: string): T {
   try {
     return container.resolve(token);
@@ -101,8 +102,8 @@ export function resolveOrExplain<T>(container: DependencyContainer, token: Injec
     throw new SetupError(
       where,
       `cannot create ${describeToken(token)}: ${(e as Error).message}`,
-      "register every constructor dependency in `providers`, import classes used as constructor types " +
-        "as values (not `import type`), and keep `emitDecoratorMetadata` on.",
+      "list every constructor dependency in `providers`, make classes with constructor arguments @injectable(), import classes used as " +
+        "constructor types as values (not `import type`), and keep `emitDecoratorMetadata` on.",
       { cause: e },
     );
   }
