@@ -181,7 +181,7 @@ describe("a scratch project outside the repository, set up as the README says", 
       label: "scratch service without metadata",
     });
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/cannot create GreetController/);
+    expect(run.stderr).toMatch(/GreetController\): cannot be created: .*no decorator metadata \(design:paramtypes\) was emitted for GreetController\. Fix: enable emitDecoratorMetadata/);
   }, 40_000);
 
   it("builds with tsc, deploys with the installed natsflow init, and serves a client through the callout", async () => {
