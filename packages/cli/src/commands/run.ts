@@ -16,10 +16,25 @@ function isSetupError(e: unknown): e is Error {
   return e instanceof Error && e.name === "SetupError";
 }
 
+/** What a `run` process tells its parent (`--watch`, the cluster primary) once it serves. */
+export const READY = { natsflow: "ready" } as const;
+
 /** Runs the app until SIGINT/SIGTERM (a graceful stop); a configuration mistake exits 2 with its message. */
 async function serve(spec: string): Promise<number> {
   try {
     const app = await loadApp(spec);
+    // A signal while it connects is a graceful stop too, never a kill.
+    const stopEarly = () => void app.stop();
+    process.once("SIGINT", stopEarly);
+    process.once("SIGTERM", stopEarly);
+    try {
+      await app.start();
+    } finally {
+      process.off("SIGINT", stopEarly);
+      process.off("SIGTERM", stopEarly);
+    }
+    if (!app.isRunning) return 0;
+    process.send?.(READY);
     await app.listen();
     return 0;
   } catch (e) {
@@ -83,30 +98,39 @@ function primary(workers: number): Promise<number> {
 }
 
 /**
- * `--watch`: the app runs in a child process; a change under the module's directory stops it
- * gracefully (SIGTERM: drain, finish in-flight work) and starts it again.
+ * `--watch`: the app runs in a child process. On a change under the module's directory a new one
+ * starts beside it; once it serves (in the same queue groups), the old one stops gracefully (SIGTERM:
+ * drain, finish in-flight work), so no request goes unanswered. A new one that fails to start leaves
+ * the old one serving.
  */
 function watchLoop(spec: string, options: RunOptions): Promise<number> {
   const root = dirname(resolve(spec.replace(/#[^#/]*$/, "")));
   const args = [process.argv[1] as string, "run", spec, "--workers", String(options.workers)];
   return new Promise((done) => {
-    let child: ChildProcess | undefined;
+    let current: ChildProcess | undefined;
     let stopping = false;
     let pending: NodeJS.Timeout | undefined;
-    const start = () => {
-      child = spawn(process.execPath, args, { stdio: "inherit", env: process.env });
-      child.once("exit", (code) => {
-        child = undefined;
-        if (stopping) finish(code ?? 0);
-      });
-    };
-    const restart = () => {
-      process.stderr.write("natsflow: change detected; restarting\n");
-      if (!child) return start();
-      child.once("exit", start);
-      child.kill("SIGTERM");
-    };
     let watcher: FSWatcher | undefined;
+    const launch = () => {
+      const child = spawn(process.execPath, args, { stdio: ["inherit", "inherit", "inherit", "ipc"], env: process.env });
+      child.on("message", (m) => {
+        if ((m as typeof READY | undefined)?.natsflow !== READY.natsflow || child !== next) return;
+        const old = current;
+        current = child;
+        next = undefined;
+        old?.kill("SIGTERM");
+      });
+      child.once("exit", (code) => {
+        if (child === next) {
+          next = undefined;
+          process.stderr.write(`natsflow: the changed app did not start (exit ${String(code)}); ${current ? "the previous one keeps serving" : "waiting for the next change"}\n`);
+        }
+        if (child === current) current = undefined;
+        if (stopping && !current && !next) finish(code ?? 0);
+      });
+      return child;
+    };
+    let next: ChildProcess | undefined = launch();
     const finish = (code: number) => {
       watcher?.close();
       done(code);
@@ -115,16 +139,19 @@ function watchLoop(spec: string, options: RunOptions): Promise<number> {
       if (!file || /(^|[/\\])(node_modules|\.git)([/\\]|$)/.test(file)) return;
       // Editors write a file in bursts: one restart per burst.
       clearTimeout(pending);
-      pending = setTimeout(restart, 150);
+      pending = setTimeout(() => {
+        process.stderr.write("natsflow: change detected; starting the app again\n");
+        next?.kill("SIGTERM");
+        next = launch();
+      }, 150);
     });
     const stop = () => {
       stopping = true;
       clearTimeout(pending);
-      if (child) child.kill("SIGTERM");
-      else finish(0);
+      for (const child of [current, next]) child?.kill("SIGTERM");
+      if (!current && !next) finish(0);
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    start();
   });
 }

@@ -1,0 +1,183 @@
+// natsflow run (TypeScript, --workers, --watch, SIGTERM), dev, request/publish, docs and creds, as
+// processes against a real nats-server; and the same app under tsx, which emits no metadata.
+import "reflect-metadata";
+
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { connectNats, type Transport } from "@natsflow/core";
+import { spawnTracked, startNatsServer, type NatsServer, type TrackedProcess } from "@natsflow/testing";
+import { parse as parseYaml } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { runTracked } from "./run.js";
+
+const CLI = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("./fixtures/greeter/", import.meta.url));
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+let server: NatsServer;
+let client: Transport;
+let work: string;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  client = await connectNats({ servers: server.url });
+  // Inside the repository, so the copy resolves @natsflow/core like the fixture does.
+  work = await mkdtemp(join(HERE, ".tmp-cli-"));
+  await cp(FIXTURE, work, { recursive: true });
+});
+afterAll(async () => {
+  await client?.close();
+  await server?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): TrackedProcess =>
+  spawnTracked(process.execPath, [CLI, ...args], { label: `natsflow ${args.join(" ")}`, env: { ...process.env, NATS_URL: server.url, ...env } });
+
+const ask = async (subject: string, body = "", timeoutMs = 3_000) => dec.decode((await client.request(subject, enc.encode(body), { timeoutMs })).data);
+
+/** Asks until the app answers (it is starting). */
+async function answered(subject: string, body: string, within = 10_000): Promise<string> {
+  const until = Date.now() + within;
+  for (;;) {
+    try {
+      return await ask(subject, body, 1_000);
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe("natsflow run", () => {
+  it("runs a TypeScript module's factory with constructor injection; SIGTERM answers the request in flight, then exits 0", async () => {
+    const app = cli(["run", join(work, "app.ts#createApp")]);
+    expect(await answered("fixture.hello", "ann")).toMatch(/^Hello, ann from \d+$/);
+    const slow = ask("fixture.slow");
+    await new Promise((r) => setTimeout(r, 100));
+    void app.stop();
+    expect(await slow).toBe("done");
+    expect((await app.exited).code).toBe(0);
+  });
+
+  it("--workers 2: both workers serve the queue group; SIGTERM stops both, exit 0", async () => {
+    const app = cli(["run", join(work, "app.ts#createApp"), "--workers", "2"]);
+    await answered("fixture.hello", "x");
+    // The second worker may still be connecting: ask until both have answered.
+    const pids = new Set<string>();
+    for (const until = Date.now() + 10_000; pids.size < 2 && Date.now() < until; ) pids.add((await ask("fixture.hello", "x")).split(" from ")[1] as string);
+    expect(pids.size).toBe(2);
+    void app.stop();
+    expect((await app.exited).code).toBe(0);
+  });
+
+  it("--watch: an edited handler changes the reply, and no request is lost meanwhile", async () => {
+    const app = cli(["run", join(work, "app.ts#createApp"), "--watch"]);
+    try {
+      await answered("fixture.hello", "bo");
+      let lost = 0;
+      let changed = false;
+      const asking = (async () => {
+        while (!changed) {
+          try {
+            changed = (await ask("fixture.hello", "bo", 5_000)).startsWith("Hi,");
+          } catch {
+            lost++;
+          }
+        }
+      })();
+      await writeFile(join(work, "greeting.ts"), 'export const GREETING = "Hi";\n');
+      await Promise.race([asking, new Promise((_, reject) => setTimeout(() => reject(new Error("the reply never changed")), 20_000))]);
+      expect(lost).toBe(0);
+      expect(app.output, app.output.slice(-3000)).toMatch(/change detected/);
+    } finally {
+      void app.stop();
+      await writeFile(join(work, "greeting.ts"), 'export const GREETING = "Hello";\n');
+    }
+    expect((await app.exited).code).toBe(0);
+  }, 40_000);
+
+  it("exits 2 with a usage line for a module that is not there or exports no app", async () => {
+    const missing = await runTracked(process.execPath, [CLI, "run", join(work, "nope.ts")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.ts: no such file/);
+    const notApp = await runTracked(process.execPath, [CLI, "run", `${join(work, "greeting.ts")}#GREETING`]);
+    expect(notApp.code).toBe(2);
+    expect(notApp.stderr).toMatch(/is not a NatsApp nor a function returning one/);
+  });
+});
+
+describe("the same app under tsx (no decorator metadata)", () => {
+  it("is refused at create with a SetupError naming the class and the fix", async () => {
+    const tsx = fileURLToPath(new URL("../../../node_modules/tsx/dist/cli.mjs", import.meta.url));
+    // tsx reads the project's tsconfig (decorators on) from where it runs.
+    const result = await runTracked(process.execPath, [tsx, "under-tsx.ts"], { cwd: work });
+    expect(result.stdout).toMatch(/^SetupError: controllers\[0\] \(Greet\): cannot be created: .*no decorator metadata.*Fix: /m);
+  });
+});
+
+describe("natsflow request and publish", () => {
+  it("prints the reply; an error reply prints as code and text and exits 1", async () => {
+    const app = cli(["run", join(work, "app.ts#createApp")]);
+    try {
+      await answered("fixture.hello", "x");
+      const ok = await runTracked(process.execPath, [CLI, "request", "fixture.hello", "cy", "--server", server.url]);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/^Hello, cy from \d+\n$/);
+      const failed = await runTracked(process.execPath, [CLI, "request", "fixture.missing", "{}", "--server", server.url]);
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toBe("404 order 7 not found\n");
+      const got: string[] = [];
+      client.subscribe("cli.events", {}, (m) => got.push(`${m.headers?.get("X-Kind")}:${dec.decode(m.data)}`));
+      await client.flush();
+      const published = await runTracked(process.execPath, [CLI, "publish", "cli.events", '{"n":1}', "--header", "X-Kind=test", "--server", server.url]);
+      expect(published.code).toBe(0);
+      await expect.poll(() => got).toEqual(['test:{"n":1}']);
+    } finally {
+      void app.stop();
+    }
+    expect((await app.exited).code).toBe(0);
+  });
+});
+
+describe("natsflow docs", () => {
+  it("gen writes the app's AsyncAPI document as YAML without starting it", async () => {
+    const out = join(work, "asyncapi.yaml");
+    const result = await runTracked(process.execPath, [CLI, "docs", "gen", join(work, "app.ts#createApp"), "-o", out]);
+    expect(result.code).toBe(0);
+    const doc = parseYaml(await readFile(out, "utf8")) as { asyncapi: string; channels: Record<string, { address: string }> };
+    expect(doc.asyncapi).toBe("3.0.0");
+    expect(Object.values(doc.channels).map((c) => c.address)).toContain("fixture.hello");
+  });
+});
+
+describe("natsflow dev", () => {
+  it("starts a nats-server with JetStream and the app, which serves within 10 s; Ctrl-C stops both", async () => {
+    const started = Date.now();
+    const dev = spawnTracked(process.execPath, [CLI, "dev", join(work, "app.ts#createApp"), "--port", "0"], { label: "natsflow dev", env: { ...process.env, NATS_URL: "" } });
+    try {
+      await dev.waitForOutput(/nats-server with JetStream at (nats:\/\/\S+)/);
+      const url = /nats-server with JetStream at (nats:\/\/\S+)/.exec(dev.output)?.[1] as string;
+      const own = await connectNats({ servers: url });
+      try {
+        const until = started + 10_000;
+        let reply: string | undefined;
+        while (reply === undefined && Date.now() < until) {
+          reply = await own.request("fixture.hello", enc.encode("dee"), { timeoutMs: 500 }).then((m) => dec.decode(m.data), () => undefined);
+        }
+        expect(reply).toMatch(/^Hello, dee/);
+        expect(Date.now() - started).toBeLessThan(10_000);
+      } finally {
+        await own.close();
+      }
+    } finally {
+      void dev.stop();
+    }
+    expect((await dev.exited).code).toBe(0);
+  }, 30_000);
+});
