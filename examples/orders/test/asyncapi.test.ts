@@ -1,6 +1,8 @@
 // The orders example described: `npm run asyncapi` prints its AsyncAPI document, which the AsyncAPI
 // parser accepts without errors; `natsflow docs serve` shows it as a page a browser renders.
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { Parser } from "@asyncapi/parser";
@@ -8,7 +10,8 @@ import { spawnTracked } from "@natsflow/testing";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
 
-const CLI = fileURLToPath(new URL("../../../packages/cli/dist/main.js", import.meta.url));
+// The installed CLI: the workspace's here, node_modules' in an app made with natsflow new.
+const CLI = join(dirname(createRequire(import.meta.url).resolve("natsflow/package.json")), "dist/main.js");
 const EXAMPLE = fileURLToPath(new URL("..", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // Error is severity 0 in the parser's diagnostics (warnings 1, information 2, hints 3).

@@ -7,7 +7,9 @@ import type { NatsApp } from "@natsflow/core";
 import { registerTypeScript } from "./loader/ts-register.js";
 
 /** A mistake in what the command was asked: exit 2, with the message. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = "UsageError";
+}
 
 /** A `NatsApp`, by shape: the module's copy of @natsflow/core may not be the CLI's. */
 function isApp(value: unknown): value is NatsApp {

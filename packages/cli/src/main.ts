@@ -20,7 +20,7 @@ const USAGE = `natsflow <command>
                                  run a NatsApp (or a function making one) from a built or TypeScript module
   dev <module>[#export] [--port 4222] [--env-file F]
                                  a nats-server with JetStream, and the app under run --watch
-  new <dir> --example <name> [--force]
+  new <dir> --example <name> [--force] [--tarballs <dir of npm pack output>]
                                  an example as a standalone app: package.json, tsconfig, tests, .env.example
   request <subject> [body] [--server URL] [--header k=v] [--timeout ms]
                                  send a request, print the reply; an error reply exits 1
@@ -59,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       workers: { type: "string", default: "1" },
       "env-file": { type: "string" },
       example: { type: "string" },
+      tarballs: { type: "string" },
       server: { type: "string", default: process.env.NATS_URL ?? "nats://127.0.0.1:4222" },
       header: { type: "string", multiple: true, default: [] },
       timeout: { type: "string", default: "5000" },
@@ -84,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
     case "new": {
       const dir = need("a directory", rest[0]);
       const example = values.example ?? "orders";
-      const files = await scaffold(dir, { example, force: !!values.force });
+      const files = await scaffold(dir, { example, force: !!values.force, ...(values.tarballs ? { tarballs: values.tarballs } : {}) });
       process.stdout.write(`wrote ${files.length} files to ${dir} from the ${example} example (there is also ${(await exampleNames()).filter((n) => n !== example).join(", ")})\n\n  cd ${dir}\n  npm install\n  npm test\n  npm run dev\n`);
       return 0;
     }

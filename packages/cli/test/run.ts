@@ -40,3 +40,25 @@ export async function runOk(command: string, args: string[], options: RunOptions
   if (result.code !== 0) throw new Error(`${command} ${args.join(" ")} exited ${String(result.code)}:\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
   return result;
 }
+
+/** npm run from `npm test` passes its npm_* settings on; a project outside the repository must not inherit them. */
+export const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
+  ...extra,
+});
+
+export interface Packed {
+  name: string;
+  filename: string;
+  files: { path: string }[];
+}
+
+/** `npm pack` of the given workspaces (built already) into `dest`: what npm would publish, by package name. */
+export async function packWorkspaces(repo: string, dest: string, workspaces: readonly string[]): Promise<Map<string, Packed>> {
+  const packed = await runOk("npm", ["pack", "--json", "--pack-destination", dest, ...workspaces.flatMap((d) => ["-w", d])], {
+    cwd: repo,
+    env: cleanEnv(),
+    label: "npm pack (workspaces)",
+  });
+  return new Map((JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as Packed[]).map((p) => [p.name, p]));
+}

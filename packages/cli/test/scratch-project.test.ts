@@ -11,7 +11,7 @@ import { newAccountKey, registerSecret, spawnTracked, startNatsServer } from "@n
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { runOk, runTracked } from "./run.js";
+import { cleanEnv, packWorkspaces, runOk, runTracked } from "./run.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const WORKSPACES: Record<string, string> = {
@@ -107,12 +107,6 @@ process.once("SIGTERM", () => void stop());
 process.once("SIGINT", () => void stop());
 `;
 
-// npm run from `npm test` passes its npm_* settings on; the scratch project must not inherit them.
-const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
-  ...extra,
-});
-
 describe("a scratch project outside the repository, set up as the README says", () => {
   let root: string;
   let project: string;
@@ -128,12 +122,7 @@ describe("a scratch project outside the repository, set up as the README says", 
     project = join(root, "project");
     await mkdir(packs);
     await mkdir(join(project, "src"), { recursive: true });
-    const packed = await runOk("npm", ["pack", "--json", "--pack-destination", packs, ...Object.values(WORKSPACES).flatMap((d) => ["-w", d])], {
-      cwd: REPO,
-      env: cleanEnv(),
-      label: "npm pack (workspaces)",
-    });
-    const tarballs = new Map((JSON.parse(packed.stdout) as { name: string; filename: string; files: { path: string }[] }[]).map((p) => [p.name, p]));
+    const tarballs = await packWorkspaces(REPO, packs, Object.values(WORKSPACES));
     for (const name of Object.keys(WORKSPACES)) {
       const pack = tarballs.get(name);
       expect(pack, `npm pack made ${name}`).toBeDefined();

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { builtinModules, createRequire } from "node:module";
-import { basename, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { UsageError } from "../app-module.js";
@@ -19,9 +19,21 @@ export async function exampleNames(): Promise<string[]> {
 
 export interface NewOptions {
   example: string;
-  /** Versions (or `file:` tarballs) for the natsflow packages; default: this CLI's version, `^`. */
-  packages?: Record<string, string>;
+  /** A directory of `npm pack` tarballs to take natsflow's packages from (`file:`), instead of the registry. */
+  tarballs?: string;
   force?: boolean;
+}
+
+/** `file:` specs for the natsflow packages packed in `dir` (`natsflow-core-0.1.0.tgz` is @natsflow/core). */
+async function packedIn(dir: string): Promise<Record<string, string>> {
+  const files = await readdir(dir);
+  const found: Record<string, string> = {};
+  for (const name of NATSFLOW_PACKAGES) {
+    const stem = name.replace(/^@/, "").replace("/", "-");
+    const file = files.find((f) => new RegExp(`^${stem}-\\d+\\.\\d+\\.\\d+.*\\.tgz$`).test(f));
+    if (file) found[name] = `file:${resolve(dir, file)}`;
+  }
+  return found;
 }
 
 const SKIP = new Set(["dist", "node_modules", "package.json", "tsconfig.json", ".env"]);
@@ -75,17 +87,30 @@ async function importsOf(dir: string): Promise<Set<string>> {
   return found;
 }
 
+/** The version of `name` this installation resolves (its package.json, found above its entry point: `exports` may hide it). */
+function installedVersion(name: string): string | undefined {
+  let path: string;
+  try {
+    path = createRequire(import.meta.url).resolve(name);
+  } catch {
+    return undefined;
+  }
+  for (let dir = dirname(path); dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, "package.json");
+    if (!existsSync(file)) continue;
+    const manifest = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+    if (manifest.name === name) return manifest.version;
+  }
+  return undefined;
+}
+
 /** The version range to ask for: what the example says, else what this installation has. */
 function versionOf(name: string, declared: Record<string, string>, packages: Record<string, string>): string {
   if (NATSFLOW_PACKAGES.includes(name)) return packages[name] ?? `^${OWN_VERSION}`;
   if (declared[name]) return declared[name] as string;
-  try {
-    const require = createRequire(import.meta.url);
-    const manifest = JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string };
-    return `^${manifest.version}`;
-  } catch {
-    throw new UsageError(`the example imports ${name}, whose version is unknown here: add it to the example's package.json`);
-  }
+  const installed = installedVersion(name);
+  if (installed === undefined) throw new UsageError(`the example imports ${name}, whose version is unknown here: add it to the example's package.json`);
+  return `^${installed}`;
 }
 
 const sorted = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
@@ -108,6 +133,8 @@ export async function scaffold(dir: string, options: NewOptions): Promise<string
     scripts?: Record<string, string>;
     dependencies?: Record<string, string>;
     devDependencies?: Record<string, string>;
+    /** `app`: the module#export `natsflow dev` runs. */
+    natsflow?: { app?: string };
   };
   await mkdir(target, { recursive: true });
   const written: string[] = [];
@@ -117,7 +144,7 @@ export async function scaffold(dir: string, options: NewOptions): Promise<string
     written.push(entry);
   }
   const declared = { ...manifest.devDependencies, ...manifest.dependencies };
-  const packages = options.packages ?? {};
+  const packages = options.tarballs ? await packedIn(options.tarballs) : {};
   const runtime = await importsOf(join(source, "src"));
   const testing = [...(await importsOf(join(source, "test")))].filter((n) => !runtime.has(n));
   const pkg = {
@@ -127,13 +154,23 @@ export async function scaffold(dir: string, options: NewOptions): Promise<string
     description: manifest.description ?? `A natsflow app, from the ${options.example} example`,
     type: "module",
     engines: { node: ">=20.19" },
-    scripts: { ...manifest.scripts, build: "tsc -p .", test: "tsc -p . && vitest run", dev: "natsflow dev src/main.ts" },
-    dependencies: sorted(Object.fromEntries([...runtime, "reflect-metadata"].map((n) => [n, versionOf(n, declared, packages)]))),
+    scripts: {
+      ...manifest.scripts,
+      build: "tsc -p .",
+      test: "tsc -p . && vitest run",
+      ...(manifest.natsflow?.app ? { dev: `natsflow dev ${manifest.natsflow.app}` } : {}),
+    },
+    // What it imports, and what it declares (a package resolved by path, not imported, counts too).
+    dependencies: sorted(Object.fromEntries([...new Set([...runtime, ...Object.keys(manifest.dependencies ?? {})])].map((n) => [n, versionOf(n, declared, packages)]))),
     devDependencies: sorted({
       ...TOOLING,
+      // Declared but not imported by name: type packages.
+      ...Object.fromEntries(Object.keys(manifest.devDependencies ?? {}).filter((n) => !runtime.has(n)).map((n) => [n, versionOf(n, declared, packages)])),
       natsflow: versionOf("natsflow", declared, packages),
       ...Object.fromEntries(testing.filter((n) => !(n in TOOLING)).map((n) => [n, versionOf(n, declared, packages)])),
     }),
+    // From tarballs, natsflow's packages depend on each other at versions no registry has: these too.
+    ...(options.tarballs ? { overrides: packages } : {}),
   };
   const files: Record<string, string> = {
     "package.json": `${JSON.stringify(pkg, null, 2)}\n`,
