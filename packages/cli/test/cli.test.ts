@@ -157,4 +157,26 @@ describe("natsflow CLI", () => {
       await server.stop();
     }
   });
+
+  it("creds (operator mode): a user of APP, signed by its signing key, logs in to APP directly, no callout involved", async () => {
+    const out = join(dir, "operator");
+    const made = await runOk(process.execPath, [CLI, "creds", out, "billing-service", "--account", "APP"], { label: "natsflow creds", secretOutput: true });
+    expect(made.stdout).toMatch(/wrote .*billing-service\.creds: a user of APP/);
+    const creds = await readFile(join(out, "billing-service.creds"));
+    expect((await stat(join(out, "billing-service.creds"))).mode & 0o777).toBe(0o600);
+    const layout = JSON.parse(await readFile(join(out, "callout.json"), "utf8")) as { operator: { accounts: Record<string, { publicKey: string }> } };
+    const server = await serverFrom(out);
+    try {
+      // No callout service runs: only the server's own JWT check admits it.
+      const nc = await connect({ servers: server.url, reconnect: false, authenticator: credsAuthenticator(creds) });
+      const info = JSON.parse(new TextDecoder().decode((await nc.request("$SYS.REQ.USER.INFO", new Uint8Array(0), { timeout: 2_000 })).data)) as { data: { account: string } };
+      expect(info.data.account).toBe(layout.operator.accounts.APP?.publicKey);
+      await nc.close();
+    } finally {
+      await server.stop();
+    }
+    const wrong = await runTracked(process.execPath, [CLI, "creds", out, "x", "--account", "NOPE"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--account NOPE: .* has APP/);
+  });
 });
