@@ -19,7 +19,8 @@ if (mode === "raw") {
   publish = () => js.publish(subject, te.encode(JSON.stringify(order)));
   close = () => nc.close();
 } else {
-  const app = await NatsApp.create({ servers: url, logger: createLogger({ level: "warn" }) });
+  // Publish-only: stdout carries the result, so only errors are logged.
+  const app = await NatsApp.create({ servers: url, logger: createLogger({ level: "error" }) });
   await app.start();
   publish = () => app.broker.jetstream.publish(subject, order);
   close = () => app.stop();

@@ -113,7 +113,13 @@ describe("natsflow run", () => {
 });
 
 describe("the same app under tsx (no decorator metadata)", () => {
-  it("is refused at create with a SetupError naming the class and the fix", async () => {
+  it("injects through explicit @inject tokens, which need no types", async () => {
+    const tsx = fileURLToPath(new URL("../../../node_modules/tsx/dist/cli.mjs", import.meta.url));
+    const result = await runTracked(process.execPath, [tsx, "explicit.ts"], { cwd: work });
+    expect(result.stdout).toMatch(/^reply: Hello, tsx$/m);
+  });
+
+  it("by constructor types is refused at create with a SetupError naming the class and the fix", async () => {
     const tsx = fileURLToPath(new URL("../../../node_modules/tsx/dist/cli.mjs", import.meta.url));
     // tsx reads the project's tsconfig (decorators on) from where it runs.
     const result = await runTracked(process.execPath, [tsx, "under-tsx.ts"], { cwd: work });

@@ -236,7 +236,7 @@ export class NatsApp {
       // Not an error: handlers may come later, from app.subscribe.
       this.logger.warn(
         "this app has no handlers: no controllers were given. Pass classes with @Subscribe() methods (or an @AuthCallout() class) " +
-          "as NatsApp.create({ controllers: [...] }), or add handlers with app.subscribe(subject, options, fn).",
+          "as NatsApp.create({ controllers: [...] }), or add handlers with app.subscribe(subject, options, fn). An app that only publishes can ignore this.",
       );
     }
     this.logger.info(
