@@ -86,8 +86,19 @@ describe("the users-db service on a real nats-server", () => {
     const exit = await p.exited;
     return { code: exit.code, output: p.output };
   };
+  /** A password login verifies an argon2id hash; on a machine busy with other tests the callout may answer "service busy", which a client retries. */
+  const login = async (pass: string): Promise<NatsConnection> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await connect({ servers: server.url, user: "alice", pass, reconnect: false });
+      } catch (e) {
+        if (attempt === 3) throw e;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  };
   const whoAmI = async (nc: NatsConnection) => {
-    const reply = await nc.request("$SYS.REQ.USER.INFO", new Uint8Array(0), { timeout: 2_000 });
+    const reply = await nc.request("$SYS.REQ.USER.INFO", new Uint8Array(0), { timeout: 5_000 });
     return (JSON.parse(new TextDecoder().decode(reply.data)) as { data: { account: string; permissions?: { publish?: { allow?: string[] } } } }).data;
   };
 
@@ -107,7 +118,7 @@ describe("the users-db service on a real nats-server", () => {
     });
     await app.start();
     try {
-      const nc = await connect({ servers: server.url, user: "alice", pass: PASSWORD, reconnect: false });
+      const nc = await login(PASSWORD);
       const me = await whoAmI(nc);
       expect(me.account).toBe("APP");
       // Her permissions came from the row.
@@ -134,7 +145,7 @@ describe("the users-db service on a real nats-server", () => {
     });
     try {
       await service.waitForOutput(/natsflow app started/);
-      const nc = await connect({ servers: server.url, user: "alice", pass: PASSWORD, reconnect: false });
+      const nc = await login(PASSWORD);
       expect((await whoAmI(nc)).account).toBe("APP");
       await nc.close();
     } finally {
