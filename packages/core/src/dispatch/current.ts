@@ -28,13 +28,13 @@ export interface Propagation {
 
 /**
  * Runs a message through `run` as the current message, in a span of its own when tracing is on
- * (its parent from the message's headers; `attributes` added). The one way in for every dispatcher.
+ * (its parent from the message's headers; `attributes`, made only then, added). The one way in for every dispatcher.
  */
 export function handle(
   ctx: MessageContext,
   propagation: Propagation,
   run: (ctx: MessageContext) => Promise<void>,
-  attributes?: Record<string, string | number>,
+  attributes?: () => Record<string, string | number>,
 ): Promise<void> {
   const header = (ctx.correlationHeader = propagation.correlation);
   // Not async, off the traced path: a message pays for no promise of its own here.
@@ -45,9 +45,9 @@ export function handle(
   return traced(ctx, propagation.tracing, run, attributes);
 }
 
-async function traced(ctx: MessageContext, tracing: Tracing, run: (ctx: MessageContext) => Promise<void>, attributes?: Record<string, string | number>): Promise<void> {
+async function traced(ctx: MessageContext, tracing: Tracing, run: (ctx: MessageContext) => Promise<void>, attributes?: () => Record<string, string | number>): Promise<void> {
   const t = tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
-  if (attributes) t.span.setAttributes(attributes);
+  if (attributes) t.span.setAttributes(attributes());
   ctx.trace = t;
   try {
     await tracing.within(t, () => currentMessage.run(ctx, run, ctx));

@@ -212,12 +212,12 @@ export class JetStreamConsumer {
     let error: unknown;
     try {
       if (ack === "ack-first") delivery.ack();
-      await handle(ctx, binding.propagation, binding.run, {
+      await handle(ctx, binding.propagation, binding.run, () => ({
         "natsflow.jetstream.stream": message.stream,
         "natsflow.jetstream.consumer": message.consumer,
         "natsflow.jetstream.sequence": message.sequence,
         "natsflow.jetstream.deliveries": message.deliveries,
-      });
+      }));
     } catch (e) {
       failed = true;
       error = e;
