@@ -102,6 +102,19 @@ describe("natsflow run", () => {
     expect((await app.exited).code).toBe(0);
   }, 40_000);
 
+  it("--env-file: the app reads its settings from the file", async () => {
+    await writeFile(join(work, "app.env"), `NATS_URL=${server.url}\n`);
+    const { NATS_URL: _, ...env } = process.env;
+    const app = spawnTracked(process.execPath, [CLI, "run", join(work, "app.ts#createApp"), "--env-file", join(work, "app.env")], { label: "natsflow run --env-file", env });
+    expect(await answered("fixture.hello", "env")).toMatch(/^Hello, env from/);
+    void app.stop();
+    expect((await app.exited).code).toBe(0);
+    // Node 20 itself reads an --env-file anywhere on its command line, and exits 9 when it is missing.
+    const missing = await runTracked(process.execPath, [CLI, "run", join(work, "app.ts"), "--env-file", join(work, "nope.env")]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/nope\.env/);
+  });
+
   it("exits 2 with a usage line for a module that is not there or exports no app", async () => {
     const missing = await runTracked(process.execPath, [CLI, "run", join(work, "nope.ts")]);
     expect(missing.code).toBe(2);
