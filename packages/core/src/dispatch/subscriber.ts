@@ -26,9 +26,7 @@ export class Subscriber {
   private ended: SubscriptionError | undefined;
 
   // Label children bound once: a message pays for the increments only.
-  private readonly gauge;
-  private readonly ok;
-  private readonly failed;
+  private readonly series: ReturnType<Metrics["forHandler"]>;
   private readonly overloaded;
   private readonly errors;
 
@@ -39,9 +37,7 @@ export class Subscriber {
     metrics: Metrics,
   ) {
     const handler = binding.info.name;
-    this.gauge = metrics.inFlight.labels(handler);
-    this.ok = metrics.messages.labels(handler, "ok");
-    this.failed = metrics.messages.labels(handler, "error");
+    this.series = metrics.forHandler(handler);
     this.overloaded = metrics.messages.labels(handler, "overloaded");
     this.errors = metrics.subscriptionErrors.labels(handler);
   }
@@ -92,14 +88,14 @@ export class Subscriber {
   private async process(message: InboundMessage, receivedAt: number, overflowing = false): Promise<void> {
     const startedAt = performance.now();
     this.inFlight++;
-    this.gauge.inc();
+    this.series.inFlight.inc();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container, receivedAt);
     try {
       await handle(ctx, binding.propagation, overflowing ? binding.overflow : binding.run);
-      (overflowing ? this.overloaded : this.ok).inc();
+      (overflowing ? this.overloaded : this.series.ok).inc();
     } catch (error) {
-      (error instanceof OverloadedError ? this.overloaded : this.failed).inc();
+      (error instanceof OverloadedError ? this.overloaded : this.series.failed).inc();
       ctx.response = this.failure(ctx, error);
     }
     try {
@@ -118,7 +114,7 @@ export class Subscriber {
     this.stats.processingMs += performance.now() - startedAt;
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
-    this.gauge.dec();
+    this.series.inFlight.dec();
     // An overflowing message never held a concurrency slot, so it hands none on.
     const next = overflowing ? undefined : this.waiting.shift();
     if (next) void this.process(next.message, next.receivedAt);

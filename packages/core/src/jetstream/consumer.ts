@@ -36,9 +36,8 @@ export class JetStreamConsumer {
   private maxDeliver: number;
   private ackWaitMs: number;
 
-  private readonly gauge;
-  private readonly ok;
-  private readonly failed;
+  // Label children bound once: a message pays for the increments only.
+  private readonly series: ReturnType<Metrics["forHandler"]>;
   private readonly settlements: Record<Settlement | "dead_letter", { inc(): void }>;
 
   constructor(
@@ -48,9 +47,7 @@ export class JetStreamConsumer {
     metrics: Metrics,
   ) {
     const handler = binding.info.name;
-    this.gauge = metrics.inFlight.labels(handler);
-    this.ok = metrics.messages.labels(handler, "ok");
-    this.failed = metrics.messages.labels(handler, "error");
+    this.series = metrics.forHandler(handler);
     this.settlements = {
       ack: metrics.jetstream.labels(handler, "ack"),
       nak: metrics.jetstream.labels(handler, "nak"),
@@ -199,7 +196,7 @@ export class JetStreamConsumer {
 
   private async process(message: JetStreamMessage): Promise<void> {
     this.inFlight++;
-    this.gauge.inc();
+    this.series.inFlight.inc();
     const { binding } = this;
     const { ack } = binding.consume;
     const delivery = new JetStreamDelivery(message, (outcome) => this.settlements[outcome].inc());
@@ -225,10 +222,10 @@ export class JetStreamConsumer {
     clearInterval(heartbeat);
     try {
       if (failed) {
-        this.failed.inc();
+        this.series.failed.inc();
         this.failure(ctx, delivery, error);
       } else {
-        this.ok.inc();
+        this.series.ok.inc();
         if (!delivery.settled && ack === "manual") {
           ctx.logger.warn({ subject: message.subject, sequence: message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
           delivery.nak(this.retryDelay(message.deliveries));
@@ -239,7 +236,7 @@ export class JetStreamConsumer {
     }
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
-    this.gauge.dec();
+    this.series.inFlight.dec();
     this.wake?.();
     if (this.inFlight === 0) this.idle.notify();
   }

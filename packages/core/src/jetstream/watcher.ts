@@ -25,9 +25,9 @@ export class Watcher<E> {
   private stopped = false;
   private stopWatch: (() => void) | undefined;
   private readonly idle = new IdleWaiters();
-  private readonly ok;
-  private readonly failed;
-  private readonly gauge;
+
+  // Label children bound once: a message pays for the increments only.
+  private readonly series: ReturnType<Metrics["forHandler"]>;
 
   constructor(
     private readonly binding: HandlerBinding,
@@ -36,9 +36,7 @@ export class Watcher<E> {
     metrics: Metrics,
   ) {
     const handler = binding.info.name;
-    this.ok = metrics.messages.labels(handler, "ok");
-    this.failed = metrics.messages.labels(handler, "error");
-    this.gauge = metrics.inFlight.labels(handler);
+    this.series = metrics.forHandler(handler);
   }
 
   /** Entries running or queued. */
@@ -68,19 +66,19 @@ export class Watcher<E> {
 
   private async process(entry: E): Promise<void> {
     const { binding } = this;
-    this.gauge.inc();
+    this.series.inFlight.inc();
     const { message, prepare, log } = this.source.present(entry);
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     prepare(ctx);
     try {
       await handle(ctx, binding.propagation, binding.run);
-      this.ok.inc();
+      this.series.ok.inc();
     } catch (e) {
-      this.failed.inc();
+      this.series.failed.inc();
       ctx.logger.error({ err: e, ...log }, "watch handler failed");
     }
     if (ctx.hasContainer) await ctx.dispose();
-    this.gauge.dec();
+    this.series.inFlight.dec();
   }
 
   /** Ends the watch; entries not yet handled are dropped (a restart delivers the current state again). */

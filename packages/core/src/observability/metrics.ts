@@ -12,6 +12,11 @@ export class Metrics {
   readonly jetstream: Counter<"handler" | "outcome">;
   readonly subscriptionErrors: Counter<"handler">;
 
+  /** A handler's in-flight gauge and ok/error counters, bound once: a message then pays for the increments only. */
+  forHandler(handler: string) {
+    return { inFlight: this.inFlight.labels(handler), ok: this.messages.labels(handler, "ok"), failed: this.messages.labels(handler, "error") };
+  }
+
   constructor(options: { processMetrics?: boolean } = {}) {
     // Opt-in: prom-client's GC observer alone costs tens of µs per request in allocation-heavy services.
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "natsflow_process_" });
