@@ -118,6 +118,25 @@ describe("natsflow run --workers", () => {
     await noneLeft(p);
   }, 90_000);
 
+  it("restarts workers that die after serving with backoff, and gives up at the 5th failure within 60 s: exit 1", async () => {
+    const p = supervised([APP, "--workers", "2"], { FIXTURE_CRASH_AFTER_MS: "200" });
+    const exit = await exitWithin(p, 60_000);
+    expect(exit.code, p.output.slice(-3000)).toBe(1);
+    expect(p.output).toMatch(/natsflow: giving up: 5 workers exited within 60 s \(the last: exit 1\); stopping the other workers, exit 1/);
+    const delays = [...p.output.matchAll(/starting another in (\d+) ms/g)].map((m) => Number(m[1]));
+    expect(delays).toEqual([500, 1000, 2000, 4000]);
+    await noneLeft(p);
+  }, 90_000);
+
+  it("a worker's configuration mistake (exit 2) stops them all: exit 2", async () => {
+    const p = supervised([join(FIXTURE, "nope.mjs"), "--workers", "2"]);
+    const exit = await exitWithin(p, 30_000);
+    expect(exit.code, p.output.slice(-3000)).toBe(2);
+    expect(p.output).toMatch(/nope\.mjs: no such file/);
+    expect(p.output).toMatch(/natsflow: worker \d+ exited 2 \(a configuration mistake/);
+    await noneLeft(p);
+  }, 40_000);
+
   it("replaces a worker that dies, and keeps serving", async () => {
     const p = supervised([APP, "--workers", "2"]);
     const [first] = await serving(2);
