@@ -93,20 +93,22 @@ async function noneLeft(p: TrackedProcess & { pids: string }, ms = 2_000): Promi
   for (const pid of await pidsOf(p.pids)) expect(alive(pid), `app process ${pid}`).toBe(false);
 }
 
-/** Asks until `n` different app processes have answered. */
-async function serving(n: number, within = 15_000): Promise<Set<number>> {
+/** Asks until the app processes that have answered satisfy `enough`; returns them. */
+async function answering(enough: (pids: Set<number>) => boolean, what: string, within = 30_000): Promise<Set<number>> {
   const seen = new Set<number>();
   await eventually(
-    `${n} app processes never answered (saw ${[...seen].join(", ")})`,
+    `${what} (answered: ${[...seen].join(", ") || "none"})`,
     async () => {
       const reply = await client.request("supervised.pid", new Uint8Array(0), { timeoutMs: 500 }).catch(() => undefined);
       if (reply) seen.add(Number(new TextDecoder().decode(reply.data)));
-      return seen.size >= n;
+      return enough(seen);
     },
     within,
   );
   return seen;
 }
+
+const serving = (n: number) => answering((pids) => pids.size >= n, `${n} app processes never answered`);
 
 describe("natsflow run --workers", () => {
   it("gives up on a server it cannot reach: exit 1 with a line saying why, no worker left", async () => {
@@ -114,7 +116,8 @@ describe("natsflow run --workers", () => {
     const exit = await exitWithin(p, 60_000);
     expect(exit.code, p.output.slice(-3000)).toBe(1);
     expect(p.output).toMatch(/natsflow: giving up: 5 workers in a row exited before serving/);
-    expect((await pidsOf(p.pids)).length).toBe(5);
+    // The 5th failure cancels the restart still waiting; a 6th worker may have been forked already.
+    expect((await pidsOf(p.pids)).length).toBeGreaterThanOrEqual(5);
     await noneLeft(p);
   }, 90_000);
 
@@ -141,14 +144,14 @@ describe("natsflow run --workers", () => {
     const p = supervised([APP, "--workers", "2"]);
     const [first] = await serving(2);
     process.kill(first as number, "SIGKILL");
-    await eventually("no worker replaced the killed one", async () => (await pidsOf(p.pids)).length === 3, 10_000);
+    await eventually("no worker replaced the killed one", async () => (await pidsOf(p.pids)).length === 3, 30_000);
     expect(p.output).toMatch(new RegExp(`worker ${first} exited \\(SIGKILL\\); starting another in 500 ms`));
     const replacement = (await pidsOf(p.pids))[2] as number;
-    await eventually("the replacement never answered", async () => (await serving(2)).has(replacement), 15_000);
+    await answering((pids) => pids.has(replacement), "the replacement never answered");
     const exit = await p.stop();
     expect(exit.code).toBe(0);
     await noneLeft(p);
-  }, 40_000);
+  }, 90_000);
 
   /** SIGTERM after `delay` ms to a `--workers 2` whose first worker crashes on start; it must stop within the bound, leaving nothing. */
   async function stopAfter(delay: number, what: string): Promise<string> {
@@ -178,7 +181,7 @@ describe("natsflow run --workers", () => {
     expect(exit.code, p.output.slice(-3000)).toBe(0);
     expect((await pidsOf(p.pids)).length).toBe(2);
     await noneLeft(p);
-  }, 30_000);
+  }, 60_000);
 
   it("SIGTERM at random moments of the start (20 tries) stops every worker within shutdownTimeoutMs + 1 s", async () => {
     // How long a start takes here (it varies with the machine's load): the tries spread over it.
@@ -192,14 +195,14 @@ describe("natsflow run --workers", () => {
     for (let i = 0; i < 20; i++) moments.push(await stopAfter(Math.random() * startMs * 1.2, `try ${i}`));
     // What the tries hit, shown in the output of a verbose run.
     console.info(`start took ${Math.round(startMs)} ms; SIGTERM at ${moments.join("; ")}`);
-  }, 180_000);
+  }, 300_000);
 
   it("a SIGKILLed primary takes its workers with it", async () => {
     const p = supervised([APP, "--workers", "2"]);
     await serving(2);
     await p.stop("SIGKILL");
     await noneLeft(p, SHUTDOWN_MS + 3_000);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe("natsflow run --watch", () => {
@@ -222,7 +225,7 @@ describe("natsflow run --watch", () => {
     expect(p.output).not.toMatch(/change detected/);
     expect((await pidsOf(p.pids)).length).toBe(1);
     await noneLeft(p);
-  }, 30_000);
+  }, 60_000);
 
   for (const workers of ["1", "2"]) {
     it(`its app (--workers ${workers}) stops when the --watch parent is SIGKILLed`, async () => {
@@ -230,6 +233,6 @@ describe("natsflow run --watch", () => {
       await serving(Number(workers));
       await p.stop("SIGKILL");
       await noneLeft(p, SHUTDOWN_MS + 3_000);
-    }, 30_000);
+    }, 60_000);
   }
 });
