@@ -1,8 +1,10 @@
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 import { hashPassword } from "@natsflow/auth-callout";
 import { configModeCallout, operatorModeCallout } from "@natsflow/testing";
+
+import { writeSecretFile } from "./secret-file.js";
 
 export interface InitOptions {
   dir: string;
@@ -16,8 +18,6 @@ export interface InitOptions {
 /** `init` refused to write: the target directory is not empty and `force` was not given. */
 export class InitTargetNotEmptyError extends Error {}
 
-const secret = { mode: 0o600 } as const;
-
 async function entries(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -30,9 +30,10 @@ async function entries(dir: string): Promise<string[]> {
 /**
  * Writes a ready auth callout deployment: the nats-server config, and what the service needs —
  * `callout.env` (the users-file example's environment contract) and `callout.json` (the
- * `authCalloutConfig` options, both modes). Files holding secrets are readable by the owner only.
- * A non-empty `dir` is refused unless `force`: new keys and a new password would silently replace
- * the ones a running deployment uses.
+ * `authCalloutConfig` options, both modes). Every file is written owner-only (0600, replacing what
+ * was there; the config mode's server config holds a password hash), and a directory it creates is
+ * 0700. A non-empty `dir` is refused unless `force`: new keys and a new password would silently
+ * replace the ones a running deployment uses.
  */
 export async function init(options: InitOptions): Promise<string[]> {
   const existing = await entries(options.dir);
@@ -43,12 +44,12 @@ export async function init(options: InitOptions): Promise<string[]> {
         "pick an empty or new directory, or pass --force to overwrite.",
     );
   }
-  await mkdir(options.dir, { recursive: true });
+  await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const url = `nats://127.0.0.1:${options.port}`;
   const listen = { host: "127.0.0.1", port: options.port };
   const written: string[] = [];
-  const write = async (name: string, text: string, mode?: typeof secret) => {
-    await writeFile(join(options.dir, name), text, mode);
+  const write = async (name: string, text: string) => {
+    await writeSecretFile(join(options.dir, name), text);
     written.push(name);
   };
   if (options.mode === "config") {
@@ -64,24 +65,22 @@ export async function init(options: InitOptions): Promise<string[]> {
         ...(setup.xkey ? [`NATS_CALLOUT_XKEY_SEED=${setup.xkey.seed}`] : []),
         "",
       ].join("\n"),
-      secret,
     );
-    await write("callout.json", `${JSON.stringify({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed }, null, 2)}\n`, secret);
+    await write("callout.json", `${JSON.stringify({ issuerSeed: setup.issuer.seed, xkeySeed: setup.xkey?.seed }, null, 2)}\n`);
   } else {
     const op = await operatorModeCallout({ xkey: options.xkey });
     await write("nats-server.conf", `${JSON.stringify({ ...listen, ...op.serverConfig }, null, 2)}\n`);
-    await write("service.creds", op.serviceCreds, secret);
-    await write("sentinel.creds", op.sentinelCreds, secret);
+    await write("service.creds", op.serviceCreds);
+    await write("sentinel.creds", op.sentinelCreds);
     const accounts = Object.fromEntries(
       Object.entries(op.accounts).map(([name, a]) => [name, { publicKey: a.account.publicKey, signingKeySeed: a.signingKey.seed }]),
     );
     await write(
       "callout.json",
       `${JSON.stringify({ issuerSeed: op.callout.account.seed, xkeySeed: op.xkey?.seed, operator: { calloutAccount: op.callout.account.publicKey, accounts } }, null, 2)}\n`,
-      secret,
     );
     // Absolute, so the service finds it from whatever directory it is started in.
-    await write("callout.env", [`NATS_URL=${url}`, `NATS_CREDS=${resolve(options.dir, "service.creds")}`, ""].join("\n"), secret);
+    await write("callout.env", [`NATS_URL=${url}`, `NATS_CREDS=${resolve(options.dir, "service.creds")}`, ""].join("\n"));
   }
   return written;
 }

@@ -1,6 +1,6 @@
 import "reflect-metadata";
 
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,14 @@ async function serverFrom(dir: string) {
   delete config.port;
   delete config.host;
   return startNatsServer({ config });
+}
+
+const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
+
+/** A file as a careless earlier write left it: world-readable, other content. */
+async function oldFile(path: string): Promise<void> {
+  await writeFile(path, "old\n");
+  await chmod(path, 0o644);
 }
 
 function envFile(text: string): Record<string, string> {
@@ -86,6 +94,27 @@ describe("natsflow CLI", () => {
     const after = await readFile(join(fresh, "callout.env"), "utf8");
     envFile(after);
     expect(after).not.toBe(before);
+  });
+
+  it("init: a new deployment directory is 0700; every file init writes is 0600, also over --force where the old file was 0644", async () => {
+    for (const mode of ["config", "operator"]) {
+      const fresh = join(dir, `modes-${mode}`, "deployment");
+      expect((await cli(["init", fresh, "--mode", mode])).code).toBe(0);
+      expect(await modeOf(fresh)).toBe(0o700);
+      const names = await readdir(fresh);
+      expect(names).toContain("nats-server.conf");
+      for (const name of names) expect(await modeOf(join(fresh, name)), name).toBe(0o600);
+      for (const name of names) await oldFile(join(fresh, name));
+      const forced = await cli(["init", fresh, "--mode", mode, "--force"]);
+      expect(forced.code).toBe(0);
+      // Nothing but the deployment: no temporary file left behind.
+      expect((await readdir(fresh)).sort()).toEqual([...names].sort());
+      for (const name of names) {
+        expect(await modeOf(join(fresh, name)), name).toBe(0o600);
+        expect(await readFile(join(fresh, name), "utf8"), name).not.toBe("old\n");
+      }
+      if (mode === "config") envFile(await readFile(join(fresh, "callout.env"), "utf8"));
+    }
   });
 
   it("init (config mode): the server stores a bcrypt hash (no plaintext warning); the users-file service logs in with the env file", async () => {
@@ -175,6 +204,13 @@ describe("natsflow CLI", () => {
     } finally {
       await server.stop();
     }
+    // -o over a file that was world-readable: replaced, and owner-only.
+    const named = join(dir, "named.creds");
+    await oldFile(named);
+    await runOk(process.execPath, [CLI, "creds", out, "billing-service", "-o", named], { label: "natsflow creds -o", secretOutput: true });
+    expect(await modeOf(named)).toBe(0o600);
+    expect(await readFile(named, "utf8")).toMatch(/-----BEGIN NATS USER JWT-----/);
+    expect((await readdir(dir)).filter((n) => n.includes("named"))).toEqual(["named.creds"]);
     const wrong = await runTracked(process.execPath, [CLI, "creds", out, "x", "--account", "NOPE"]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/--account NOPE: .* has APP/);

@@ -3,6 +3,7 @@
 import "reflect-metadata";
 
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect as connectTcp } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -172,6 +173,36 @@ describe("natsflow docs", () => {
     const doc = parseYaml(await readFile(out, "utf8")) as { asyncapi: string; channels: Record<string, { address: string }> };
     expect(doc.asyncapi).toBe("3.0.0");
     expect(Object.values(doc.channels).map((c) => c.address)).toContain("fixture.hello");
+  });
+});
+
+/** Writes `raw` to an HTTP server and returns the status line of its answer ("" when it closes without one). */
+function rawHttp(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, "127.0.0.1");
+    let text = "";
+    socket.on("data", (c: Buffer) => (text += c.toString("latin1")));
+    socket.once("error", reject);
+    socket.once("close", () => resolve(text.split("\r\n")[0] as string));
+    socket.end(raw);
+  });
+}
+
+describe("natsflow docs serve", () => {
+  it("answers a malformed request 400 and keeps serving", async () => {
+    const docs = cli(["docs", "serve", join(work, "app.ts#createApp"), "--port", "0"]);
+    try {
+      await docs.waitForOutput(/http:\/\/127\.0\.0\.1:(\d+)\//);
+      const port = Number(/http:\/\/127\.0\.0\.1:(\d+)\//.exec(docs.output)?.[1]);
+      const normal = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      for (const bad of ["GET /\x00 HTTP/1.1\r\n\r\n", "garbage\r\n\r\n", "GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]) {
+        expect(await rawHttp(port, bad), JSON.stringify(bad)).toBe("HTTP/1.1 400 Bad Request");
+        expect(await rawHttp(port, normal), `after ${JSON.stringify(bad)}:\n${docs.output.slice(-2000)}`).toBe("HTTP/1.1 200 OK");
+      }
+    } finally {
+      void docs.stop();
+    }
+    expect((await docs.exited).code).toBe(0);
   });
 });
 

@@ -1,10 +1,11 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { createUser, fromSeed } from "nkeys.js";
 
 import { UsageError } from "../app-module.js";
+import { writeSecretFile } from "../secret-file.js";
 
 interface OperatorLayout {
   operator?: { accounts?: Record<string, { publicKey: string; signingKeySeed: string }> };
@@ -31,6 +32,6 @@ export async function mintCreds(dir: string, user: string, account: string, out:
   const userKey = createUser();
   const token = await encodeUser(user, userKey, target.publicKey, {}, { signer: fromSeed(new TextEncoder().encode(target.signingKeySeed)) });
   const path = out ?? join(dir, `${user}.creds`);
-  await writeFile(path, fmtCreds(token, userKey), { mode: 0o600 });
+  await writeSecretFile(path, fmtCreds(token, userKey));
   return path;
 }

@@ -70,7 +70,15 @@ export async function docsServe(spec: string, port: number, host = "127.0.0.1"):
     "/asyncapi.json": ["application/json", JSON.stringify(doc, null, 2)],
   };
   const server = createServer((req, res) => {
-    const body = bodies[new URL(req.url ?? "/", "http://x").pathname];
+    // A request target that is no URL (`GET http://[ HTTP/1.1`) is the client's mistake, not a crash.
+    // (A request line Node cannot parse at all already gets its 400 from Node.)
+    const target = req.url ?? "/";
+    if (!URL.canParse(target, "http://x")) {
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("bad request");
+      return;
+    }
+    const body = bodies[new URL(target, "http://x").pathname];
     res.writeHead(body ? 200 : 404, { "content-type": body?.[0] ?? "text/plain" });
     res.end(body?.[1] ?? "not found");
   });
