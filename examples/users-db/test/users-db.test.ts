@@ -2,7 +2,7 @@
 // admin command, and the service admitting its users through a real nats-server's auth callout.
 import "reflect-metadata";
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +54,31 @@ function repositorySuite(name: string, open: () => Promise<Database>): void {
 
 repositorySuite("PGlite, in memory", () => openDatabase({}));
 if (process.env.DATABASE_URL) repositorySuite("Postgres (DATABASE_URL)", () => openDatabase({ url: process.env.DATABASE_URL }));
+
+describe("the PGlite data directory", () => {
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  let parent: string;
+  beforeAll(() => {
+    parent = mkdtempSync(join(tmpdir(), "natsflow-users-db-mode-"));
+  });
+  afterAll(() => rmSync(parent, { recursive: true, force: true }));
+
+  it("is created 0700: the WAL holds the password hashes", async () => {
+    const dir = join(parent, "new", "data");
+    const db = await openDatabase({ dir });
+    await db.close();
+    expect(mode(dir)).toBe(0o700);
+  });
+
+  it("is tightened to 0700 when it exists with a wider mode", async () => {
+    const dir = join(parent, "old");
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    const db = await openDatabase({ dir });
+    await db.close();
+    expect(mode(dir)).toBe(0o700);
+  });
+});
 
 describe("DATABASE_URL", () => {
   it("must be a postgres:// URL, and one that answers, named in the error without its password", async () => {
@@ -128,6 +153,20 @@ describe("the users-db service on a real nats-server", () => {
     } finally {
       await app.stop();
     }
+  });
+
+  it("admin add refuses permissions the callout would not understand, stores nothing, and exits non-zero", async () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{ publish: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] } }, /permissions\.publish: unknown key; did you mean "pub"\?/],
+      [{ pub: "orders.>", sub: { allow: ["_INBOX.>"] } }, /permissions\.pub: must be \{ allow, deny \}, not a string/],
+      [{ pub: { allow: [] }, sub: { allow: ["_INBOX.>"] } }, /permissions\.pub\.allow: empty/],
+    ];
+    for (const [permissions, why] of bad) {
+      const added = await admin(["add", "mallory", "APP", JSON.stringify(permissions)], "m4llory-passw0rd");
+      expect(added.code).not.toBe(0);
+      expect(added.output).toMatch(why);
+    }
+    expect((await admin(["list"])).output).not.toMatch(/^mallory\t/m);
   });
 
   it("runs as a process from its environment contract and exits 0 on SIGTERM", async () => {
