@@ -35,19 +35,26 @@ function repositorySuite(name: string, open: () => Promise<Database>): void {
     afterAll(() => db?.close());
 
     it("adds users with argon2id hashes, authenticates them, replaces and removes them", async () => {
-      await users.add("alice", PASSWORD, "APP", { pub: { allow: ["orders.>"] } });
-      await users.add("bob", "b0b-passw0rd-1", "APP");
+      await users.add("alice", PASSWORD, "APP", { pub: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] } });
+      await users.add("bob", "b0b-passw0rd-1", "APP", "all");
       const [row] = await db.query<{ password_hash: string }>("select password_hash from users where name = $1", ["alice"]);
       expect(row?.password_hash).toMatch(/^\$argon2id\$/);
-      expect(await users.authenticate("alice", PASSWORD)).toEqual({ name: "alice", account: "APP", permissions: { pub: { allow: ["orders.>"] } } });
+      expect(await users.authenticate("alice", PASSWORD)).toEqual({ name: "alice", account: "APP", permissions: { pub: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] } } });
       expect(await users.authenticate("alice", "wrong")).toBeUndefined();
       expect(await users.authenticate("nobody", PASSWORD)).toBeUndefined();
-      await users.add("bob", "new-b0b-passw0rd", "OTHER");
+      await users.add("bob", "new-b0b-passw0rd", "OTHER", "all");
+      expect((await users.list()).find((u) => u.name === "bob")?.permissions).toBe("all");
       expect(await users.authenticate("bob", "b0b-passw0rd-1")).toBeUndefined();
       expect((await users.authenticate("bob", "new-b0b-passw0rd"))?.account).toBe("OTHER");
       expect((await users.list()).map((u) => u.name)).toEqual(["alice", "bob"]);
       expect(await users.remove("bob")).toBe(true);
       expect(await users.remove("bob")).toBe(false);
+    });
+
+    it("refuses to store permissions the callout would refuse, or read as allow-all", async () => {
+      await expect(users.add("carol", PASSWORD, "APP", { publish: { allow: ["orders.>"] } } as never)).rejects.toThrow(/permissions\.publish: unknown key; did you mean "pub"\?/);
+      await expect(users.add("carol", PASSWORD, "APP", undefined as never)).rejects.toThrow(/permissions: missing/);
+      expect((await users.list()).map((u) => u.name)).not.toContain("carol");
     });
   });
 }
@@ -161,11 +168,18 @@ describe("the users-db service on a real nats-server", () => {
       [{ pub: "orders.>", sub: { allow: ["_INBOX.>"] } }, /permissions\.pub: must be \{ allow, deny \}, not a string/],
       [{ pub: { allow: [] }, sub: { allow: ["_INBOX.>"] } }, /permissions\.pub\.allow: empty/],
     ];
-    for (const [permissions, why] of bad) {
-      const added = await admin(["add", "mallory", "APP", JSON.stringify(permissions)], "m4llory-passw0rd");
-      expect(added.code).not.toBe(0);
-      expect(added.output).toMatch(why);
-    }
+    // Refused before the database is opened, so they may run at once.
+    const results = await Promise.all([
+      ...bad.map(([permissions]) => admin(["add", "mallory", "APP", JSON.stringify(permissions)], "m4llory-passw0rd")),
+      // Permissions are required: "all" says "no restriction" out loud.
+      admin(["add", "mallory", "APP"], "m4llory-passw0rd"),
+    ]);
+    bad.forEach(([, why], i) => {
+      expect(results[i]?.code).toBe(2);
+      expect(results[i]?.output).toMatch(why);
+      expect(results[i]?.output).toMatch(/refused, nothing stored/);
+    });
+    expect(results[3]).toMatchObject({ code: 2, output: expect.stringMatching(/usage: admin add <name> <account> <permissions JSON \| all>/) });
     expect((await admin(["list"])).output).not.toMatch(/^mallory\t/m);
   });
 

@@ -2,7 +2,7 @@
 // understand is refused, never issued as a user JWT without the restriction its author meant.
 import "reflect-metadata";
 
-import { AuthCallout, type Authorizer, type Grant } from "@natsflow/auth-callout";
+import { AuthCallout, InvalidGrantError, validateGrant, validatePermissions, type Authorizer, type Grant } from "@natsflow/auth-callout";
 import { captureLogs, createCalloutHarness, type CalloutHarness } from "@natsflow/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,50 +51,121 @@ describe("the issue's three reproductions", () => {
   }
 });
 
+describe("validatePermissions and validateGrant", () => {
+  const SUB = { allow: ["_INBOX.>"] };
+  const refusal = (run: () => unknown) => {
+    try {
+      run();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidGrantError);
+      return (e as Error).message;
+    }
+    return "accepted";
+  };
+
+  it('accepts "all" and { pub, sub, resp } with subjects that restrict', () => {
+    expect(refusal(() => validatePermissions("all"))).toBe("accepted");
+    expect(refusal(() => validatePermissions({ pub: { allow: [">"] }, sub: { deny: ["secret.>"] }, resp: { max: 1, ttl: 0 } }))).toBe("accepted");
+    expect(refusal(() => validatePermissions({ pub: { allow: ["a"], deny: [] }, sub: SUB }))).toBe("accepted");
+  });
+
+  it("names the bad key, and the key the author probably meant", () => {
+    const cases: Array<[unknown, string]> = [
+      [undefined, 'permissions: missing; give { pub, sub }, or "all" for no restriction'],
+      ["ALL", 'permissions: must be { pub, sub, resp } or "all", not a string'],
+      [{ sub: SUB }, 'permissions.pub: missing; give { allow, deny } (allow: [">"] allows every subject)'],
+      [{ Subscribe: SUB, pub: SUB }, 'permissions.Subscribe: unknown key; did you mean "sub"?'],
+      [{ pub: { allowed: ["a"] }, sub: SUB }, 'permissions.pub.allowed: unknown key; did you mean "allow"?'],
+      [{ pub: { denied: ["a"] }, sub: SUB }, 'permissions.pub.denied: unknown key; did you mean "deny"?'],
+      [{ pub: SUB, sub: SUB, resp: { max_msgs: 1 } }, 'permissions.resp.max_msgs: unknown key; did you mean "max"?'],
+      [{ pub: SUB, sub: SUB, zzz: 1 }, "permissions.zzz: unknown key (known: pub, sub, resp)"],
+      [{ pub: SUB, sub: SUB, "a\u0000b": 1 }, 'permissions["a\\u0000b"]: unknown key (known: pub, sub, resp)'],
+      [{ pub: { allow: ["a", 5] }, sub: SUB }, "permissions.pub.allow[1]: must be a subject, not a number"],
+      [{ pub: { allow: ["a", "b..c"] }, sub: SUB }, 'permissions.pub.allow[1]: invalid subject "b..c"'],
+      [{ pub: { allow: "a" }, sub: SUB }, "permissions.pub.allow: must be an array of subjects, not a string"],
+      [{ pub: { deny: [] }, sub: SUB }, 'permissions.pub: restricts nothing; list allow or deny subjects (allow: [">"] allows every subject)'],
+      [{ pub: {}, sub: SUB }, 'permissions.pub: restricts nothing; list allow or deny subjects (allow: [">"] allows every subject)'],
+      [{ pub: new Map(), sub: SUB }, "permissions.pub: must be { allow, deny }, not a Map"],
+      [{ pub: SUB, sub: SUB, resp: { max: -2 } }, "permissions.resp.max: must be an integer ≥ -1, not -2"],
+      [{ pub: SUB, sub: SUB, resp: { ttl: 1.5 } }, "permissions.resp.ttl: must be nanoseconds ≥ 0, not 1.5"],
+    ];
+    for (const [permissions, message] of cases) expect(refusal(() => validatePermissions(permissions))).toBe(`invalid grant: ${message}`);
+  });
+
+  it("checks the whole grant: keys, limits, connection types, expiry, and what the signer needs", () => {
+    const ok = { account: "APP", permissions: "all" } as const;
+    const cases: Array<[unknown, string]> = [
+      [{ account: "APP" }, 'permissions: missing; give { pub, sub }, or "all" for no restriction'],
+      [{ ...ok, permission: "all" }, 'permission: unknown key; did you mean "permissions"?'],
+      [{ ...ok, expiresIn: 60 }, 'expiresIn: unknown key; did you mean "expiresInSeconds"?'],
+      [{ ...ok, limits: { src: [] } }, "limits.src: empty, which nats-server reads as no restriction; leave it out"],
+      [{ ...ok, limits: { src: ["10.0.0.0/33"] } }, "limits.src[0]: must be a CIDR like 10.0.0.0/8"],
+      [{ ...ok, limits: { src: ["10.0.0.1"] } }, "limits.src[0]: must be a CIDR like 10.0.0.0/8"],
+      [{ ...ok, limits: { times: [{ start: "08:00:00", end: "17:00:00", tz: "UTC" }] } }, "limits.times[0].tz: unknown key (known: start, end)"],
+      [{ ...ok, limits: { locale: "Mars/Olympus" } }, "limits.locale: must be a time zone like Europe/Berlin"],
+      [{ ...ok, limits: { max_subs: 1 } }, 'limits.max_subs: unknown key; did you mean "subs"?'],
+      [{ ...ok, allowedConnectionTypes: [] }, "allowedConnectionTypes: empty, which nats-server reads as no restriction; leave it out"],
+      [{ ...ok, allowedConnectionTypes: ["websocket"] }, "allowedConnectionTypes[0]: must be one of STANDARD, WEBSOCKET, LEAFNODE, LEAFNODE_WS, MQTT, MQTT_WS, IN_PROCESS"],
+      [{ ...ok, expiresInSeconds: Number.POSITIVE_INFINITY }, "expiresInSeconds: must be a number of seconds > 0"],
+    ];
+    for (const [grant, message] of cases) expect(refusal(() => validateGrant(grant))).toBe(`invalid grant: ${message}`);
+    expect(refusal(() => validateGrant({ ...ok, limits: { src: ["10.0.0.0/8", "::1/128"], times: [{ start: "08:00:00", end: "17:00:00" }], locale: "Europe/Berlin" } }))).toBe("accepted");
+    // A scoped key's template sets the permissions: the grant leaves them out, and must.
+    expect(refusal(() => validateGrant({ account: "APP" }, Date.now(), { scoped: true }))).toBe("accepted");
+    expect(refusal(() => validateGrant(ok, Date.now(), { scoped: true }))).toMatch(/^invalid grant: permissions: account "APP" signs with a scoped key/);
+  });
+});
+
 // ---- the fuzz: random permission objects, each refused or issued exactly as written ----
 
 const VALID_SUBJECTS = ["orders.>", "orders.*.created", "_INBOX.>", ">", "a", "$SYS.REQ.USER.INFO", "users.42.*"];
-const subject = fc.oneof(fc.constantFrom(...VALID_SUBJECTS), fc.constantFrom("", "a..b", "a b", ">.a", "a.>.b", " orders", "orders.\r\n"), fc.string({ maxLength: 8 }));
+const subject = fc.oneof(
+  { weight: 24, arbitrary: fc.constantFrom(...VALID_SUBJECTS) },
+  { weight: 1, arbitrary: fc.constantFrom("", "a..b", "a b", ">.a", "a.>.b", " orders", "orders.\r\n") },
+  { weight: 1, arbitrary: fc.string({ maxLength: 8 }) },
+);
 const junk = fc.oneof(fc.constant(null), fc.constant(undefined), fc.boolean(), fc.integer(), fc.double(), fc.string({ maxLength: 6 }), fc.constant([]), fc.constant({}), fc.anything({ maxDepth: 2 }));
-/** The real key, or what a careless author might write instead. */
-const key = (real: string, typos: string[]) => fc.oneof({ weight: 6, arbitrary: fc.constant(real) }, { weight: 2, arbitrary: fc.constantFrom(...typos) }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) });
-const list = fc.oneof({ weight: 6, arbitrary: fc.array(subject, { maxLength: 3 }) }, { weight: 1, arbitrary: subject }, { weight: 1, arbitrary: junk });
+const list = fc.oneof(
+  { weight: 16, arbitrary: fc.array(subject, { minLength: 1, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.constant([]) },
+  { weight: 1, arbitrary: subject },
+  { weight: 1, arbitrary: junk },
+);
+/** Sometimes (1 in `odds`) one more key: what a careless author might write instead of a real one. */
+const withStray = <T extends object>(arb: fc.Arbitrary<T>, typos: string[], odds = 6) =>
+  fc
+    .tuple(arb, fc.oneof({ weight: odds - 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.constantFrom(...typos), fc.string({ maxLength: 6 })), fc.oneof(list, junk)) }))
+    .map(([o, stray]) => (stray ? { ...o, [stray[0]]: stray[1] } : o));
+const DIRECTION_TYPOS = ["Allow", "allowed", "allows", "alow", "permit", "Deny", "denied", "block"];
 const direction = fc.oneof(
-  { weight: 8, arbitrary: fc.dictionary(fc.oneof(key("allow", ["Allow", "allowed", "allows", "alow", "permit"]), key("deny", ["Deny", "denied", "block"])), list, { maxKeys: 3 }) },
+  { weight: 24, arbitrary: withStray(fc.record({ allow: list, deny: list }, { requiredKeys: ["allow"] }), DIRECTION_TYPOS, 10) },
+  { weight: 6, arbitrary: withStray(fc.record({ allow: list, deny: list }, { requiredKeys: [] }), DIRECTION_TYPOS) },
   { weight: 1, arbitrary: fc.constantFrom("all", "orders.>", ">") },
   { weight: 1, arbitrary: junk },
 );
 const resp = fc.oneof(
-  fc.dictionary(key("max", ["max_msgs", "maxMsgs", "Max"]), fc.oneof(fc.integer({ min: -3, max: 5 }), junk), { maxKeys: 2 }),
-  fc.dictionary(key("ttl", ["expires", "TTL"]), fc.oneof(fc.integer({ min: -1, max: 10 ** 10 }), junk), { maxKeys: 2 }),
-  junk,
+  { weight: 6, arbitrary: withStray(fc.record({ max: fc.integer({ min: -1, max: 5 }), ttl: fc.integer({ min: 0, max: 10 ** 10 }) }, { requiredKeys: [] }), ["max_msgs", "maxMsgs", "expires", "TTL"]) },
+  { weight: 1, arbitrary: fc.record({ max: fc.oneof(fc.integer({ min: -3, max: 5 }), junk), ttl: fc.oneof(fc.integer({ min: -2, max: 5 }), junk) }, { requiredKeys: [] }) },
+  { weight: 1, arbitrary: junk },
 );
+const PERMISSION_TYPOS = ["publish", "subscribe", "Pub", "subs", "response", "allow_responses"];
 const permissions = fc.oneof(
-  { weight: 8, arbitrary: fc.dictionary(fc.oneof(key("pub", ["publish", "Pub", "pubs"]), key("sub", ["subscribe", "Sub", "subs"])), direction, { minKeys: 0, maxKeys: 3 }) },
-  { weight: 2, arbitrary: fc.record({ pub: direction, sub: direction, resp }, { requiredKeys: ["pub", "sub"] }) },
-  { weight: 1, arbitrary: fc.record({ pub: direction, sub: direction, response: resp }) },
-  { weight: 1, arbitrary: fc.constantFrom("all", "ALL", "none", "") },
+  { weight: 20, arbitrary: withStray(fc.record({ pub: direction, sub: direction, resp }, { requiredKeys: ["pub", "sub"] }), PERMISSION_TYPOS, 10) },
+  { weight: 2, arbitrary: withStray(fc.record({ pub: direction, sub: direction, resp }, { requiredKeys: [] }), PERMISSION_TYPOS, 2) },
+  { weight: 2, arbitrary: fc.constantFrom("all", "ALL", "none", "") },
   { weight: 1, arbitrary: junk },
 );
 const limits = fc.oneof(
-  fc.constant(undefined),
-  fc.record({ subs: fc.oneof(fc.integer({ min: -2, max: 100 }), junk), payload: fc.integer({ min: -1, max: 4096 }) }, { requiredKeys: [] }),
-  fc.dictionary(key("data", ["Data", "max_data", "bytes"]), fc.integer({ min: -1, max: 100 }), { maxKeys: 1 }),
+  { weight: 4, arbitrary: fc.constant(undefined) },
+  { weight: 2, arbitrary: withStray(fc.record({ subs: fc.integer({ min: -1, max: 100 }), data: fc.integer({ min: -1, max: 10 ** 6 }), payload: fc.integer({ min: -1, max: 4096 }) }, { requiredKeys: [] }), ["Subs", "max_data", "bytes"]) },
+  { weight: 1, arbitrary: fc.record({ subs: fc.oneof(fc.integer({ min: -3, max: 5 }), junk) }) },
 );
 /** A whole grant: the permissions, sometimes limits, sometimes a misspelled top-level key. */
-const grant = fc.record(
-  {
-    permissions,
-    limits,
-    stray: fc.tuple(fc.constantFrom("permission", "Permissions", "limit", "expiresIn", "tag"), junk),
-  },
-  { requiredKeys: ["permissions"] },
-).map(({ permissions: p, limits: l, stray }) => ({
-  account: "APP",
-  permissions: p,
-  ...(l !== undefined ? { limits: l } : {}),
-  ...(stray ? { [stray[0]]: stray[1] } : {}),
-}));
+const grant = withStray(
+  fc.record({ account: fc.constant("APP"), permissions, limits }, { requiredKeys: ["account", "permissions"] }).map(({ limits: l, ...g }) => (l === undefined ? g : { ...g, limits: l })),
+  ["permission", "Permissions", "limit", "expiresIn", "tag"],
+  8,
+);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object);
 const onlyKeys = (v: Record<string, unknown>, keys: string[]) => Object.keys(v).every((k) => keys.includes(k));
@@ -145,17 +216,22 @@ describe("grant fuzz through the whole pipeline", () => {
           else {
             const r = perms.resp as Record<string, unknown>;
             expect(isPlainObject(r) && onlyKeys(r, ["max", "ttl"])).toBe(true);
+            expect(r.max === undefined || (Number.isSafeInteger(r.max) && (r.max as number) >= -1)).toBe(true);
+            expect(r.ttl === undefined || (Number.isSafeInteger(r.ttl) && (r.ttl as number) >= 0)).toBe(true);
             expect(nats.resp).toEqual({ max: r.max ?? 1, ttl: r.ttl ?? 0 });
           }
         }
         const l = (g as { limits?: Record<string, unknown> }).limits;
         if (l !== undefined) expect(isPlainObject(l) && onlyKeys(l, ["subs", "data", "payload"])).toBe(true);
-        for (const k of ["subs", "data", "payload"] as const) expect(nats[k]).toBe(l?.[k] ?? -1);
+        for (const k of ["subs", "data", "payload"] as const) {
+          expect(l?.[k] === undefined || (Number.isSafeInteger(l[k]) && (l[k] as number) >= -1), `limits.${k} = ${String(l?.[k])} was issued`).toBe(true);
+          expect(nats[k]).toBe(l?.[k] ?? -1);
+        }
       }),
-      { numRuns: 1500 },
+      { numRuns: 2000 },
     );
     // Not vacuous: both outcomes occur, often.
-    expect(issued).toBeGreaterThan(50);
-    expect(refused).toBeGreaterThan(50);
+    expect(issued).toBeGreaterThan(200);
+    expect(refused).toBeGreaterThan(200);
   }, 120_000);
 });
