@@ -12,9 +12,9 @@ vi.mock("@natsflow/auth-callout", async (original) => {
   const real = await original<typeof import("@natsflow/auth-callout")>();
   return {
     ...real,
-    verifyPassword: (stored: string, ...rest: Parameters<typeof real.verifyPassword> extends [string, ...infer R] ? R : never) => {
-      verified.push(stored);
-      return real.verifyPassword(stored, ...rest);
+    verifyPassword: (...args: Parameters<typeof real.verifyPassword>) => {
+      verified.push(args[0]);
+      return real.verifyPassword(...args);
     },
   };
 });

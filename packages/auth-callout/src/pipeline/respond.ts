@@ -32,7 +32,7 @@ function denialFor(error: unknown): Denial {
   if (error instanceof OverloadedError) return { reason: "service busy", kind: "busy", level: "warn" };
   // Our own fixed text, so the server's log says why instead of "internal authorization error".
   if (error instanceof GrantExpiredError) return { reason: error.message, kind: "expired_grant", level: "warn" };
-  // Names the key the authorizer got wrong, never a value but a quoted subject: the author's fix, in the server's log too.
+  // Our own text naming the key at fault (a value only as a quoted, shortened subject): the fix, in the server's log too.
   if (error instanceof InvalidGrantError) return { reason: error.message, kind: "invalid_grant", level: "warn" };
   return { reason: INTERNAL_REASON, kind: "internal", level: "error" };
 }
