@@ -12,6 +12,7 @@ export class UsersDbAuthorizer implements Authorizer {
     if (!username || password === undefined) throw new AuthError("username and password required");
     const user = await this.users.authenticate(username, password, { deadline: request.deadline, signal: request.signal });
     if (!user) throw new AuthError("invalid credentials");
-    return { account: user.account, name: user.name, ...(user.permissions ? { permissions: user.permissions } : {}) };
+    // A row without permissions is refused by the callout's grant validation: absent never means "allow all".
+    return { account: user.account, name: user.name, permissions: user.permissions };
   }
 }

@@ -1,3 +1,5 @@
+import { chmod, mkdir, stat } from "node:fs/promises";
+
 import { PGlite } from "@electric-sql/pglite";
 import { SetupError, type OnShutdown } from "@natsflow/core";
 import pg from "pg";
@@ -83,5 +85,20 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     }
     return new Database("postgres", postgres(pool));
   }
-  return new Database("pglite", pglite(await PGlite.create(settings.dir ? { dataDir: settings.dir } : {})));
+  if (!settings.dir) return new Database("pglite", pglite(await PGlite.create()));
+  await privateDirectory(settings.dir);
+  return new Database("pglite", pglite(await PGlite.create({ dataDir: settings.dir })));
+}
+
+/**
+ * PGlite writes its files 0666 under the umask, and its WAL holds the password hashes: the directory
+ * is made 0700, and one that exists (from an earlier version, say) is tightened to 0700.
+ */
+async function privateDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (((await stat(dir)).mode & 0o077) !== 0) await chmod(dir, 0o700);
+  } catch (e) {
+    throw new SetupError("DATABASE_DIR", `cannot make ${dir} private (0700): ${(e as Error).message}.`, "point it at a directory this user owns, or create it with mode 0700.", { cause: e });
+  }
 }

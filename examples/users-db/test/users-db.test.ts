@@ -2,7 +2,7 @@
 // admin command, and the service admitting its users through a real nats-server's auth callout.
 import "reflect-metadata";
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,25 +35,57 @@ function repositorySuite(name: string, open: () => Promise<Database>): void {
     afterAll(() => db?.close());
 
     it("adds users with argon2id hashes, authenticates them, replaces and removes them", async () => {
-      await users.add("alice", PASSWORD, "APP", { pub: { allow: ["orders.>"] } });
-      await users.add("bob", "b0b-passw0rd-1", "APP");
+      await users.add("alice", PASSWORD, "APP", { pub: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] } });
+      await users.add("bob", "b0b-passw0rd-1", "APP", "all");
       const [row] = await db.query<{ password_hash: string }>("select password_hash from users where name = $1", ["alice"]);
       expect(row?.password_hash).toMatch(/^\$argon2id\$/);
-      expect(await users.authenticate("alice", PASSWORD)).toEqual({ name: "alice", account: "APP", permissions: { pub: { allow: ["orders.>"] } } });
+      expect(await users.authenticate("alice", PASSWORD)).toEqual({ name: "alice", account: "APP", permissions: { pub: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] } } });
       expect(await users.authenticate("alice", "wrong")).toBeUndefined();
       expect(await users.authenticate("nobody", PASSWORD)).toBeUndefined();
-      await users.add("bob", "new-b0b-passw0rd", "OTHER");
+      await users.add("bob", "new-b0b-passw0rd", "OTHER", "all");
+      expect((await users.list()).find((u) => u.name === "bob")?.permissions).toBe("all");
       expect(await users.authenticate("bob", "b0b-passw0rd-1")).toBeUndefined();
       expect((await users.authenticate("bob", "new-b0b-passw0rd"))?.account).toBe("OTHER");
       expect((await users.list()).map((u) => u.name)).toEqual(["alice", "bob"]);
       expect(await users.remove("bob")).toBe(true);
       expect(await users.remove("bob")).toBe(false);
     });
+
+    it("refuses to store permissions the callout would refuse, or read as allow-all", async () => {
+      await expect(users.add("carol", PASSWORD, "APP", { publish: { allow: ["orders.>"] } } as never)).rejects.toThrow(/permissions\.publish: unknown key; did you mean "pub"\?/);
+      await expect(users.add("carol", PASSWORD, "APP", undefined as never)).rejects.toThrow(/permissions: missing/);
+      expect((await users.list()).map((u) => u.name)).not.toContain("carol");
+    });
   });
 }
 
 repositorySuite("PGlite, in memory", () => openDatabase({}));
 if (process.env.DATABASE_URL) repositorySuite("Postgres (DATABASE_URL)", () => openDatabase({ url: process.env.DATABASE_URL }));
+
+describe("the PGlite data directory", () => {
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  let parent: string;
+  beforeAll(() => {
+    parent = mkdtempSync(join(tmpdir(), "natsflow-users-db-mode-"));
+  });
+  afterAll(() => rmSync(parent, { recursive: true, force: true }));
+
+  it("is created 0700: the WAL holds the password hashes", async () => {
+    const dir = join(parent, "new", "data");
+    const db = await openDatabase({ dir });
+    await db.close();
+    expect(mode(dir)).toBe(0o700);
+  });
+
+  it("is tightened to 0700 when it exists with a wider mode", async () => {
+    const dir = join(parent, "old");
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    const db = await openDatabase({ dir });
+    await db.close();
+    expect(mode(dir)).toBe(0o700);
+  });
+});
 
 describe("DATABASE_URL", () => {
   it("must be a postgres:// URL, and one that answers, named in the error without its password", async () => {
@@ -128,6 +160,27 @@ describe("the users-db service on a real nats-server", () => {
     } finally {
       await app.stop();
     }
+  });
+
+  it("admin add refuses permissions the callout would not understand, stores nothing, and exits non-zero", async () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{ publish: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] } }, /permissions\.publish: unknown key; did you mean "pub"\?/],
+      [{ pub: "orders.>", sub: { allow: ["_INBOX.>"] } }, /permissions\.pub: must be \{ allow, deny \}, not a string/],
+      [{ pub: { allow: [] }, sub: { allow: ["_INBOX.>"] } }, /permissions\.pub\.allow: empty/],
+    ];
+    // Refused before the database is opened, so they may run at once.
+    const results = await Promise.all([
+      ...bad.map(([permissions]) => admin(["add", "mallory", "APP", JSON.stringify(permissions)], "m4llory-passw0rd")),
+      // Permissions are required: "all" says "no restriction" out loud.
+      admin(["add", "mallory", "APP"], "m4llory-passw0rd"),
+    ]);
+    bad.forEach(([, why], i) => {
+      expect(results[i]?.code).toBe(2);
+      expect(results[i]?.output).toMatch(why);
+      expect(results[i]?.output).toMatch(/refused, nothing stored/);
+    });
+    expect(results[3]).toMatchObject({ code: 2, output: expect.stringMatching(/usage: admin add <name> <account> <permissions JSON \| all>/) });
+    expect((await admin(["list"])).output).not.toMatch(/^mallory\t/m);
   });
 
   it("runs as a process from its environment contract and exits 0 on SIGTERM", async () => {

@@ -12,6 +12,6 @@ export class UsersFileAuthorizer implements Authorizer {
     if (!username || password === undefined) throw new AuthError("username and password required");
     const user = this.users.find(username);
     if (!user || !this.users.checkPassword(user, password)) throw new AuthError("invalid credentials");
-    return { account: user.account, name: username, ...(user.permissions ? { permissions: user.permissions } : {}) };
+    return { account: user.account, name: username, permissions: user.permissions };
   }
 }

@@ -1,14 +1,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 
-import type { Permissions } from "@natsflow/auth-callout";
+import { validatePermissions, type Permissions } from "@natsflow/auth-callout";
 import { SetupError } from "@natsflow/core";
 
 export interface UserRecord {
   /** Plain text, as in the NATS-by-example directory; fine for a demo, not for production. */
   pass: string;
   account: string;
-  permissions?: Permissions;
+  /** Required: `"all"` for no restriction, spelled out. */
+  permissions: Permissions | "all";
 }
 
 /** The directory: user name → record, read once from a users.json file. */
@@ -32,6 +33,12 @@ export class UserRepository {
     for (const [name, u] of Object.entries(parsed as Record<string, Partial<UserRecord>>)) {
       if (typeof u?.pass !== "string" || typeof u.account !== "string") {
         throw new SetupError("USERS_FILE", `user "${name}" in ${path} needs string "pass" and "account".`);
+      }
+      // Checked as the callout checks a grant: a typo fails here, at start-up, not at every login.
+      try {
+        validatePermissions(u.permissions);
+      } catch (e) {
+        throw new SetupError("USERS_FILE", `user "${name}" in ${path}: ${(e as Error).message}.`, 'give "permissions": { "pub": …, "sub": … }, or "all".', { cause: e });
       }
     }
     return new UserRepository(parsed as Record<string, UserRecord>);

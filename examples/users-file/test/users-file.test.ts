@@ -1,5 +1,8 @@
 import "reflect-metadata";
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { captureLogs, configModeCallout, registerSecret, spawnTracked, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
@@ -42,6 +45,21 @@ for (const xkey of [true, false]) {
   });
 }
 
+describe("users.json", () => {
+  it("is refused at start-up when a user's permissions are not what the callout accepts, naming the user and the key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "natsflow-users-file-"));
+    try {
+      const file = join(dir, "users.json");
+      writeFileSync(file, JSON.stringify({ eve: { pass: "x", account: "APP", permissions: { publish: { allow: [">"] }, sub: { allow: ["_INBOX.>"] } } } }));
+      expect(() => UserRepository.fromFile(file)).toThrow(/^USERS_FILE: user "eve" in .*: invalid grant: permissions\.publish: unknown key; did you mean "pub"\?/);
+      writeFileSync(file, JSON.stringify({ eve: { pass: "x", account: "APP" } }));
+      expect(() => UserRepository.fromFile(file)).toThrow(/^USERS_FILE: user "eve" in .*: invalid grant: permissions: missing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("users-file example: repository injected by constructor type", () => {
   let setup: ConfigModeCallout;
   let server: NatsServer;
@@ -54,7 +72,7 @@ describe("users-file example: repository injected by constructor type", () => {
 
   it("uses the UserRepository instance the app was given", async () => {
     registerSecret("c4rol-secret");
-    const users = new UserRepository({ carol: { pass: "c4rol-secret", account: "APP" } });
+    const users = new UserRepository({ carol: { pass: "c4rol-secret", account: "APP", permissions: "all" } });
     const app = await createUsersFileService({
       connection: { servers: server.url, ...setup.serviceUser },
       callout: setup.callout,

@@ -16,8 +16,8 @@ export type { IssueUserCredentialsOptions, ParsedCredentials, UserCredentials } 
 
 export { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, InvalidGrantError, KeyError, LoginLockedError } from "./errors.js";
 
-export type { ConnectionType, Grant, Permissions, SubjectPermission, TimeRange, UserLimits } from "./grant/grant.js";
-export { validateGrant } from "./grant/grant.js";
+export type { ConnectionType, Grant, Permissions, ResponsePermission, SubjectPermission, TimeRange, UserLimits } from "./grant/grant.js";
+export { validateGrant, validatePermissions } from "./grant/grant.js";
 
 export { AuthRequest } from "./request/auth-request.js";
 export type {

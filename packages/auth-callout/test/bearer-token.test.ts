@@ -71,8 +71,7 @@ describe("grant templates", () => {
 
   it("renders placeholders from claims", () => {
     const grant = grantTemplate(template).render({ sub: "alice", tenant: "t1" });
-    expect(grant.permissions?.pub?.allow).toEqual(["users.alice.>"]);
-    expect(grant.permissions?.sub?.deny).toEqual(["users.alice.secret"]);
+    expect(grant.permissions).toEqual({ pub: { allow: ["users.alice.>"] }, sub: { allow: ["users.alice.>", "_INBOX.>"], deny: ["users.alice.secret"] } });
     expect(grant.name).toBe("alice");
     expect(grant.tags).toEqual(["tenant:t1"]);
   });
@@ -81,6 +80,12 @@ describe("grant templates", () => {
     expect(() => grantTemplate(template).render({ sub: "a.>", tenant: "t" })).toThrow(/cannot be used in a subject/);
     expect(() => grantTemplate(template).render({ sub: "*", tenant: "t" })).toThrow(/cannot be used in a subject/);
     expect(() => grantTemplate(template).render({ sub: "alice" })).toThrow(/uses \{tenant\}, which has no value/);
+  });
+
+  it("refuses a template the callout would not understand, naming the key; keeps \"all\"", () => {
+    const typo = { ...template, permissions: { ...template.permissions, subscribe: { allow: ["users.{sub}.>"] } } };
+    expect(() => grantTemplate(typo).render({ sub: "alice", tenant: "t" })).toThrow(/^invalid grant: permissions\.subscribe: unknown key; did you mean "sub"\?$/);
+    expect(grantTemplate({ ...template, permissions: "all" }).render({ sub: "alice", tenant: "t" }).permissions).toBe("all");
   });
 
   it("a grant from a token never outlives the token", () => {

@@ -17,7 +17,7 @@ const LOCKOUT_MS = 3000;
 class PasswordAuthorizer implements Authorizer {
   authorize(req: AuthRequest): Grant {
     if (PASSWORDS[req.username ?? ""] !== req.password) throw new AuthError("invalid credentials");
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 

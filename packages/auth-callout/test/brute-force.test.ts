@@ -193,12 +193,12 @@ class PasswordAuthorizer implements Authorizer {
     authorizerCalls++;
     if (req.username === "slow") return new Promise(() => undefined);
     if (req.token !== undefined) {
-      if (req.token === "good-token") return { account: "APP" };
+      if (req.token === "good-token") return { account: "APP", permissions: "all" };
       throw new AuthError("bad token");
     }
     if (req.nkey !== undefined) throw new AuthError("unknown nkey");
     if (PASSWORDS[req.username ?? ""] !== req.password) throw new AuthError("invalid credentials");
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 

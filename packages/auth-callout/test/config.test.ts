@@ -59,7 +59,7 @@ describe("callout configuration fails at start-up, naming the setting and the fi
     @AuthCallout()
     class Lonely implements Authorizer {
       authorize(): Grant {
-        return { account: "APP" };
+        return { account: "APP", permissions: "all" };
       }
     }
     await expect(NatsApp.create({ transport: new TestBroker().transport, controllers: [Lonely] })).rejects.toThrow(

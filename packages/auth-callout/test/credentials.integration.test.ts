@@ -53,7 +53,7 @@ class CredentialAuthorizer implements Authorizer {
     }
     if (req.jwt) {
       const claims = verifyPresentedJwt(req, { trustedIssuers: this.dir.trustedIssuers });
-      return this.dir.trustedIssuers.length ? { account: "APP", name: `jwt:${claims.name}` } : name("never");
+      return this.dir.trustedIssuers.length ? { account: "APP", name: `jwt:${claims.name}`, permissions: "all" } : name("never");
     }
     if (req.nkey) {
       if (verifyNkey(req) !== this.dir.nkey) throw new AuthError("unknown nkey");

@@ -50,13 +50,13 @@ describe("issueUserCredentials", () => {
     const minted = issueUserCredentials({ grant: { account: app.account.publicKey, expiresInSeconds: 60 }, signingKeySeed: app.scopedKey.seed, account: app.account.publicKey, scoped: true });
     expect(JSON.stringify((await whoIs(minted.creds)).permissions)).toContain("scoped.>");
     expect(() =>
-      issueUserCredentials({ grant: { account: app.account.publicKey, permissions: { pub: { allow: [">"] } } }, signingKeySeed: app.scopedKey.seed, account: app.account.publicKey, scoped: true }),
+      issueUserCredentials({ grant: { account: app.account.publicKey, permissions: "all" }, signingKeySeed: app.scopedKey.seed, account: app.account.publicKey, scoped: true }),
     ).toThrow(/scoped key/);
   });
 
   it("parses .creds, its own and the reference library's agree", async () => {
     const app = op.accounts.APP!;
-    const minted = issueUserCredentials({ grant: { account: app.account.publicKey }, signingKeySeed: app.account.seed });
+    const minted = issueUserCredentials({ grant: { account: app.account.publicKey, permissions: "all" }, signingKeySeed: app.account.seed });
     const parsed = parseCreds(minted.creds);
     expect(parsed).toMatchObject({ jwt: minted.jwt, seed: minted.seed, publicKey: minted.publicKey });
     expect(parsed.claims.iss).toBe(app.account.publicKey);
@@ -65,7 +65,7 @@ describe("issueUserCredentials", () => {
     expect(reference.uc.sub).toBe(minted.publicKey);
     parseCreds(op.sentinelCreds);
     expect(() => parseCreds("garbage")).toThrow(/not a \.creds file/);
-    const other = issueUserCredentials({ grant: { account: app.account.publicKey }, signingKeySeed: app.account.seed });
+    const other = issueUserCredentials({ grant: { account: app.account.publicKey, permissions: "all" }, signingKeySeed: app.account.seed });
     expect(() => parseCreds(minted.creds.replace(minted.seed, other.seed))).toThrow(/does not belong/);
   });
 });

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 @AuthCallout()
 class Admit implements Authorizer {
   authorize(): Grant {
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 

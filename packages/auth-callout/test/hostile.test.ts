@@ -20,7 +20,7 @@ const gc = runInNewContext("gc") as () => void;
 @AuthCallout({ concurrency: 512 })
 class StrictAuthorizer implements Authorizer {
   authorize(req: AuthRequest): Grant {
-    if (req.username === "alice" && req.password === SECRET) return { account: "APP" };
+    if (req.username === "alice" && req.password === SECRET) return { account: "APP", permissions: "all" };
     throw new AuthError("invalid credentials");
   }
 }

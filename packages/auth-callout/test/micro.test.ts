@@ -9,7 +9,7 @@ import { expect, it } from "vitest";
 class Gate implements Authorizer {
   authorize(req: AuthRequest): Grant {
     if (req.username !== "ann") throw new AuthError("invalid credentials");
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 

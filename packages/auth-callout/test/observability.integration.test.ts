@@ -13,7 +13,7 @@ registerSecret(PASSWORD);
 @AuthCallout()
 class Gatekeeper implements Authorizer {
   authorize(req: AuthRequest): Grant {
-    if (req.username === "ann" && req.password === PASSWORD) return { account: "APP" };
+    if (req.username === "ann" && req.password === PASSWORD) return { account: "APP", permissions: "all" };
     throw new AuthError("invalid credentials");
   }
 }

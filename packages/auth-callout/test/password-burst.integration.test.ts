@@ -38,8 +38,8 @@ class BurstAuthorizer implements Authorizer {
   constructor(private readonly users: Users) {}
 
   async authorize(req: AuthRequest): Promise<Grant> {
-    if (req.token === TOKEN) return { account: "APP" };
-    if (req.username?.startsWith("user") && (await verifyPassword(this.users.hash, req.password, { deadline: req.deadline }))) return { account: "APP" };
+    if (req.token === TOKEN) return { account: "APP", permissions: "all" };
+    if (req.username?.startsWith("user") && (await verifyPassword(this.users.hash, req.password, { deadline: req.deadline }))) return { account: "APP", permissions: "all" };
     throw new AuthError("invalid credentials");
   }
 }

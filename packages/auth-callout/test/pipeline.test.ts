@@ -22,10 +22,10 @@ class TestAuthorizer implements Authorizer {
     if (user === "crash") throw new Error("pg: connection to 10.9.8.7:5432 refused");
     if (user === "hang") return new Promise(() => undefined);
     if (user === "nogrant") return undefined as unknown as Grant;
-    if (user === "badgrant") return { account: "APP", permissions: { pub: { allow: ["bad subject"] } } };
-    if (user === "negative") return { account: "APP", limits: { subs: -5 } };
-    if (user === "noaccount") return { account: "" };
-    if (user === "restricted") return { account: "APP", allowedConnectionTypes: ["WEBSOCKET"], limits: { src: ["10.0.0.0/8", "::1/128"] } };
+    if (user === "badgrant") return { account: "APP", permissions: { pub: { allow: ["bad subject"] }, sub: { allow: ["_INBOX.>"] } } };
+    if (user === "negative") return { account: "APP", permissions: "all", limits: { subs: -5 } };
+    if (user === "noaccount") return { account: "", permissions: "all" };
+    if (user === "restricted") return { account: "APP", permissions: "all", allowedConnectionTypes: ["WEBSOCKET"], limits: { src: ["10.0.0.0/8", "::1/128"] } };
     const record = this.directory.users.get(user);
     if (!record || record.pass !== req.password) throw new AuthError("invalid credentials");
     return { account: record.account, permissions: { pub: { allow: ["alice.>"] }, sub: { allow: ["_INBOX.>"] }, resp: { max: 1 } }, expiresInSeconds: 60, tags: ["demo"] };
@@ -77,13 +77,17 @@ for (const xkey of [true, false]) {
       expect(entry.err?.stack).toContain("pg: connection to 10.9.8.7:5432 refused");
     });
 
-    it("denies a missing or invalid grant", async () => {
-      expect((await h.authorize({ user: "nogrant" })).error).toBe("internal authorization error");
-      expect((await h.authorize({ user: "badgrant" })).error).toBe("internal authorization error");
-      expect((await h.authorize({ user: "negative" })).error).toBe("internal authorization error");
-      expect((await h.authorize({ user: "noaccount" })).error).toBe("internal authorization error");
-      expect(logs.lines.join("\n")).toMatch(/invalid grant: limits\.subs must be an integer ≥ -1/);
-      expect(logs.lines.join("\n")).toMatch(/invalid grant: permissions\.pub\.allow has an invalid subject/);
+    it("denies a missing or invalid grant, saying which key is wrong (reason kind invalid_grant)", async () => {
+      const cases: Array<[string, RegExp]> = [
+        ["nogrant", /^invalid grant: must be an object \{ account, permissions, … \}, not undefined$/],
+        ["badgrant", /^invalid grant: permissions\.pub\.allow\[0\]: invalid subject "bad subject"$/],
+        ["negative", /^invalid grant: limits\.subs: must be an integer ≥ -1 \(-1: no limit\), not -5$/],
+        ["noaccount", /^invalid grant: account: must be a non-empty name without spaces$/],
+      ];
+      for (const [user, reason] of cases) {
+        expect((await h.authorize({ user })).error).toMatch(reason);
+        expect(logs.find(/denied/).at(-1)).toMatchObject({ user, reasonKind: "invalid_grant", reason: expect.stringMatching(reason) });
+      }
     });
 
     it("enforces the grant's connection types and source networks itself", async () => {
@@ -296,7 +300,7 @@ describe("back-pressure: requests past maxPending", () => {
       class Slow implements Authorizer {
         async authorize(): Promise<Grant> {
           await new Promise<void>((r) => gate.push(r));
-          return { account: "APP" };
+          return { account: "APP", permissions: "all" };
         }
       }
       const logs = captureLogs();

@@ -33,7 +33,7 @@ class BehaviourAuthorizer implements Authorizer {
         throw new Error("pg: connection to 10.9.8.7:5432 refused, password=hunter2");
       case "slow":
         await new Promise((r) => setTimeout(r, 5000));
-        return { account: "APP" };
+        return { account: "APP", permissions: "all" };
       case "limited":
         return {
           account: "APP",
@@ -50,10 +50,10 @@ class BehaviourAuthorizer implements Authorizer {
       case "nowhere":
         return { account: "NO_SUCH_ACCOUNT" };
       case "brief":
-        return { account: "APP", expiresInSeconds: 2 };
+        return { account: "APP", permissions: "all", expiresInSeconds: 2 };
       case "stale":
         // E.g. bounded by an identity token that expired a moment ago.
-        return { account: "APP", expiresAt: new Date(Date.now() - 1000) };
+        return { account: "APP", permissions: "all", expiresAt: new Date(Date.now() - 1000) };
       case "crowd": {
         this.gate.inside++;
         this.gate.peak = Math.max(this.gate.peak, this.gate.inside);
@@ -62,7 +62,7 @@ class BehaviourAuthorizer implements Authorizer {
         while (this.gate.peak < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
         this.gate.inside--;
         if (this.gate.peak < 5) throw new AuthError("requests were not handled concurrently");
-        return { account: "APP" };
+        return { account: "APP", permissions: "all" };
       }
       default:
         throw new AuthError("unknown user");
@@ -207,8 +207,9 @@ for (const [mode, xkey] of modes) {
 
       it("refuses a grant to an account it has no key for, and says why in its log", async () => {
         await expect(login(server, "nowhere", "x")).rejects.toThrow(/authorization violation/i);
-        const denial = logs.find(/denied/).find((e) => e.user === "nowhere") as { err?: { message?: string } } | undefined;
-        expect(denial?.err?.message).toMatch(/no signing key configured for account "NO_SUCH_ACCOUNT" \(configured: APP, APP_SCOPED\)/);
+        const why = /^invalid grant: no signing key configured for account "NO_SUCH_ACCOUNT" \(configured: APP, APP_SCOPED\)$/;
+        expect(logs.find(/denied/).find((e) => e.user === "nowhere")).toMatchObject({ reasonKind: "invalid_grant", reason: expect.stringMatching(why) });
+        await server.waitForLog(/returned an error: invalid grant: no signing key configured for account "NO_SUCH_ACCOUNT"/);
       });
     }
 

@@ -13,8 +13,8 @@ const TOKEN = "tok-0123456789-secret";
 @AuthCallout()
 class Gate implements Authorizer {
   authorize(req: AuthRequest): Grant {
-    if (req.username === "ann" && req.password === PASSWORD) return { account: "APP" };
-    if (req.token === TOKEN) return { account: "APP" };
+    if (req.username === "ann" && req.password === PASSWORD) return { account: "APP", permissions: "all" };
+    if (req.token === TOKEN) return { account: "APP", permissions: "all" };
     throw new AuthError("invalid credentials");
   }
 }

@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
+import type { Permissions } from "@natsflow/auth-callout";
+
 /** The decisions every service in the benchmark makes: a users directory with per-user subjects. */
 export interface DirectoryUser {
   pass: string;
@@ -21,8 +23,8 @@ export function passwordMatches(stored: string, presented: string | undefined): 
   return timingSafeEqual(createHash("sha256").update(stored).digest(), createHash("sha256").update(presented).digest());
 }
 
-/** Subjects of the user's own; the Go reference's alice gets none (its default grant), and so here too. */
-export function permissionsFor(name: string) {
-  if (name === "alice") return undefined;
+/** Subjects of the user's own; the Go reference's alice is not restricted (its default grant), and so here too. */
+export function permissionsFor(name: string): Permissions | "all" {
+  if (name === "alice") return "all";
   return { pub: { allow: [`users.${name}.>`] }, sub: { allow: [`users.${name}.>`, "_INBOX.>"] } };
 }

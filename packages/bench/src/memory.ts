@@ -18,8 +18,7 @@ class DirectoryAuthorizer implements Authorizer {
     const name = req.username ?? "";
     const user = this.directory.users.get(name);
     if (!user || !passwordMatches(user.pass, req.password)) throw new AuthError("invalid credentials");
-    const permissions = permissionsFor(name);
-    return { account: user.account, name, ...(permissions ? { permissions } : {}) };
+    return { account: user.account, name, permissions: permissionsFor(name) };
   }
 }
 

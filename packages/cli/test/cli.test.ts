@@ -166,7 +166,7 @@ describe("natsflow CLI", () => {
     @AuthCallout()
     class Anyone implements Authorizer {
       authorize(): Grant {
-        return { account: "APP" };
+        return { account: "APP", permissions: "all" };
       }
     }
     const app = await NatsApp.create({

@@ -70,7 +70,7 @@ class DemoAuthorizer implements Authorizer {
   authorize(req: AuthRequest): Grant {
     const expected = this.passwords.get(req.username ?? "");
     if (expected === undefined || req.password !== expected) throw new AuthError("invalid credentials");
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 

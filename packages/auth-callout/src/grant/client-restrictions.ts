@@ -27,10 +27,10 @@ export function enforceClientRestrictions(grant: Grant, request: AuthRequest): v
     const host = request.clientInfo.host ?? "";
     const family = isIP(host);
     const allowed = new BlockList();
+    // Validated CIDRs (validateGrant): an address and a prefix length each.
     for (const cidr of src) {
       const [net = "", bits] = cidr.split("/");
-      const netFamily = isIP(net);
-      if (netFamily) allowed.addSubnet(net, Number(bits ?? (netFamily === 4 ? 32 : 128)), netFamily === 4 ? "ipv4" : "ipv6");
+      allowed.addSubnet(net, Number(bits), isIP(net) === 4 ? "ipv4" : "ipv6");
     }
     if (!family || !allowed.check(host, family === 4 ? "ipv4" : "ipv6")) throw new AuthError("source address not allowed");
   }

@@ -1,5 +1,5 @@
 import { InvalidGrantError } from "../errors.js";
-import { validateGrant, type Grant } from "./grant.js";
+import { checkGrantShape, isPlainObject, type Grant } from "./grant.js";
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g;
 // A value becomes part of a subject: one token, nothing that could widen a permission.
@@ -17,41 +17,41 @@ function fill(text: string, values: TemplateValues, where: string): string {
   });
 }
 
-function fillList(list: string[] | undefined, values: TemplateValues, where: string): string[] | undefined {
-  return list?.map((s) => fill(s, values, where));
+/** Fills the strings of `value`'s subject lists; anything else is left as it is, for validation to name. */
+function fillLists(value: unknown, values: TemplateValues, where: string): unknown {
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, list]) => [key, Array.isArray(list) ? list.map((s: unknown, i) => (typeof s === "string" ? fill(s, values, `${where}.${key}[${i}]`) : s)) : list]),
+  );
+}
+
+function fillPermissions(permissions: unknown, values: TemplateValues): unknown {
+  if (!isPlainObject(permissions)) return permissions;
+  return Object.fromEntries(
+    Object.entries(permissions).map(([dir, d]) => [dir, dir === "pub" || dir === "sub" ? fillLists(d, values, `permissions.${dir}`) : d]),
+  );
 }
 
 /**
  * A `Grant` with `{placeholders}` in its subjects, name and tags — `users.{sub}.>`, `{account}.events`
  * — rendered per client. Values must be single subject tokens, so a claim like `a.>` can never widen
- * a permission. The rendered grant is validated before it is returned.
+ * a permission. The rendered grant is validated (all but its signer, which the issue step knows)
+ * before it is returned.
  */
 export function grantTemplate(template: Grant) {
   return {
     render(values: TemplateValues, nowMs = Date.now()): Grant {
-      const p = template.permissions;
-      const grant: Grant = {
+      const t = template as Partial<Record<keyof Grant, unknown>>;
+      const text = (v: unknown, where: string) => (typeof v === "string" ? fill(v, values, where) : v);
+      const grant = {
         ...template,
-        account: fill(template.account, values, "account"),
-        ...(template.name !== undefined ? { name: fill(template.name, values, "name") } : {}),
-        ...(template.tags ? { tags: template.tags.map((t) => fill(t, values, "tags")) } : {}),
-        ...(p
-          ? {
-              permissions: {
-                ...(p.pub ? { pub: { allow: fillList(p.pub.allow, values, "pub.allow"), deny: fillList(p.pub.deny, values, "pub.deny") } } : {}),
-                ...(p.sub ? { sub: { allow: fillList(p.sub.allow, values, "sub.allow"), deny: fillList(p.sub.deny, values, "sub.deny") } } : {}),
-                ...(p.resp ? { resp: p.resp } : {}),
-              },
-            }
-          : {}),
+        account: text(t.account, "account"),
+        ...(t.name !== undefined ? { name: text(t.name, "name") } : {}),
+        ...(Array.isArray(t.tags) ? { tags: t.tags.map((tag) => text(tag, "tags")) } : {}),
+        ...(t.permissions !== undefined ? { permissions: fillPermissions(t.permissions, values) } : {}),
       };
-      for (const dir of ["pub", "sub"] as const) {
-        const perm = grant.permissions?.[dir];
-        if (perm?.allow === undefined) delete perm?.allow;
-        if (perm?.deny === undefined) delete perm?.deny;
-      }
-      validateGrant(grant, nowMs);
-      return grant;
+      checkGrantShape(grant, nowMs);
+      return grant as Grant;
     },
   };
 }

@@ -6,18 +6,19 @@ import { encodeJwt, type JwtClaims } from "../jwt/jwt.js";
 import type { Ed25519Signer } from "../keys/ed25519.js";
 import type { AuthRequest } from "../request/auth-request.js";
 import { enforceClientRestrictions } from "./client-restrictions.js";
-import { validateGrant, type Grant } from "./grant.js";
+import { checkGrantShape, checkSigner, validateGrant, type Grant } from "./grant.js";
 
 /** -1 is the JWT encoding of "no limit". */
 const UNLIMITED = -1;
 
+/** The JWT's permissions and limits, as the (validated) grant wrote them; `"all"` is no restriction. */
 function permissionsAndLimits(grant: Grant): Partial<User> {
-  const p = grant.permissions ?? {};
+  const p = grant.permissions === "all" ? undefined : grant.permissions;
   const l = grant.limits ?? {};
   return {
-    pub: { ...(p.pub?.allow ? { allow: p.pub.allow } : {}), ...(p.pub?.deny ? { deny: p.pub.deny } : {}) },
-    sub: { ...(p.sub?.allow ? { allow: p.sub.allow } : {}), ...(p.sub?.deny ? { deny: p.sub.deny } : {}) },
-    ...(p.resp ? { resp: { max: p.resp.max ?? 1, ttl: p.resp.ttl ?? 0 } } : {}),
+    pub: { ...(p?.pub.allow ? { allow: p.pub.allow } : {}), ...(p?.pub.deny ? { deny: p.pub.deny } : {}) },
+    sub: { ...(p?.sub.allow ? { allow: p.sub.allow } : {}), ...(p?.sub.deny ? { deny: p.sub.deny } : {}) },
+    ...(p?.resp ? { resp: { max: p.resp.max ?? 1, ttl: p.resp.ttl ?? 0 } } : {}),
     subs: l.subs ?? UNLIMITED,
     data: l.data ?? UNLIMITED,
     payload: l.payload ?? UNLIMITED,
@@ -47,15 +48,10 @@ export interface UserIssuer {
 
 /** Validates the grant and signs a user JWT for `subject` (a `U…` key). */
 export function signUserJwt(grant: Grant, subject: string, defaultName: string | undefined, issuer: UserIssuer, nowMs = Date.now()): string {
-  return signValidated(grant, validateGrant(grant, nowMs).exp, subject, defaultName, issuer, nowMs);
+  return signValidated(grant, validateGrant(grant, nowMs, { scoped: issuer.scoped === true }).exp, subject, defaultName, issuer, nowMs);
 }
 
 function signValidated(grant: Grant, exp: number | undefined, subject: string, defaultName: string | undefined, issuer: UserIssuer, nowMs: number): string {
-  if (issuer.scoped && (grant.permissions || grant.limits || grant.allowedConnectionTypes)) {
-    throw new InvalidGrantError(
-      `invalid grant: account "${grant.account}" signs with a scoped key, whose template sets permissions and limits; leave them out of the grant`,
-    );
-  }
   const claims: JwtClaims<Partial<User>> = {
     iss: issuer.signer.publicKey,
     sub: subject,
@@ -79,8 +75,8 @@ function signValidated(grant: Grant, exp: number | undefined, subject: string, d
  * signing key); a scoped key's template replaces permissions and limits.
  */
 export function issueUserJwt(grant: Grant, request: AuthRequest, config: AuthCalloutConfig, nowMs = Date.now()): IssuedUser {
-  const { exp } = validateGrant(grant, nowMs);
-  enforceClientRestrictions(grant, request);
+  // The shape first, so the account is a name; then which key signs decides whether permissions belong.
+  const { exp } = checkGrantShape(grant, nowMs);
   let issuer: UserIssuer;
   if (config.mode.kind === "config") {
     issuer = { signer: config.issuer, audience: grant.account };
@@ -97,5 +93,7 @@ export function issueUserJwt(grant: Grant, request: AuthRequest, config: AuthCal
       scoped: target.scoped,
     };
   }
+  checkSigner(grant, issuer.scoped === true);
+  enforceClientRestrictions(grant, request);
   return { jwt: signValidated(grant, exp, request.userNkey, request.username, issuer, nowMs), account: grant.account };
 }

@@ -3,7 +3,7 @@ import { Broker, injectable, Metrics, OverloadedError, type MessageContext, type
 import { Counter, Histogram } from "prom-client";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
-import { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, LoginLockedError, sanitizeReason } from "../errors.js";
+import { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, InvalidGrantError, LoginLockedError, sanitizeReason } from "../errors.js";
 import type { Grant } from "../grant/grant.js";
 import { issueUserJwt } from "../grant/user-claims.js";
 import { encodeJwt } from "../jwt/jwt.js";
@@ -15,7 +15,7 @@ const INTERNAL_REASON = "internal authorization error";
 const TIMEOUT_REASON = "authorization timed out";
 
 /** A bounded set of reasons, for metrics labels and dashboards; `reason` itself is free text. */
-export type ReasonKind = "granted" | "denied" | "locked" | "invalid_request" | "timeout" | "busy" | "expired_grant" | "internal" | "unreadable";
+export type ReasonKind = "granted" | "denied" | "locked" | "invalid_request" | "timeout" | "busy" | "invalid_grant" | "expired_grant" | "internal" | "unreadable";
 
 interface Denial {
   reason: string;
@@ -32,6 +32,8 @@ function denialFor(error: unknown): Denial {
   if (error instanceof OverloadedError) return { reason: "service busy", kind: "busy", level: "warn" };
   // Our own fixed text, so the server's log says why instead of "internal authorization error".
   if (error instanceof GrantExpiredError) return { reason: error.message, kind: "expired_grant", level: "warn" };
+  // Our own text naming the key at fault (a value only as a quoted, shortened subject): the fix, in the server's log too.
+  if (error instanceof InvalidGrantError) return { reason: error.message, kind: "invalid_grant", level: "warn" };
   return { reason: INTERNAL_REASON, kind: "internal", level: "error" };
 }
 

@@ -32,7 +32,9 @@ for await (const msg of sub) {
   if (!record || !passwordMatches(record.pass, opts.pass)) {
     response = await encodeAuthorizationResponse(fromPublic(userNkey), fromPublic(server.id), issuer, { error: "invalid credentials" }, {});
   } else {
-    const jwt = await encodeUser(opts.user ?? "", fromPublic(userNkey), issuer, permissionsFor(opts.user ?? "") ?? {}, { aud: record.account });
+    const permissions = permissionsFor(opts.user ?? "");
+    // "all": no pub/sub restriction in the JWT, as natsflow issues it.
+    const jwt = await encodeUser(opts.user ?? "", fromPublic(userNkey), issuer, permissions === "all" ? {} : permissions, { aud: record.account });
     response = await encodeAuthorizationResponse(fromPublic(userNkey), fromPublic(server.id), issuer, { jwt }, {});
   }
   const out = te.encode(response);
