@@ -2,8 +2,10 @@
 // group share one failure budget through a KV bucket.
 import "reflect-metadata";
 
-import { AuthCallout, authCalloutConfig, AuthError, DEFAULT_FAILURE_BUCKET, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
-import { NatsApp } from "@natsflow/core";
+import { createHmac } from "node:crypto";
+
+import { AuthCallout, AuthCalloutConfig, authCalloutConfig, AuthError, DEFAULT_FAILURE_BUCKET, isLocked, KvFailureStore, withFailure, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
+import { Broker, connectNats, NatsApp } from "@natsflow/core";
 import { captureLogs, configModeCallout, registerSecret, startNatsServer, type CapturedLogs, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,6 +124,70 @@ describe("brute-force protection on a real server, two instances sharing a KV bu
       expect(values.join("\n")).not.toMatch(/alice|bob|127\.0\.0\.1/);
     } finally {
       await nc.close();
+    }
+  });
+
+  /** Writes a record into the shared bucket as anyone with write access to it could. */
+  async function forge(user: string, record: { f: number[]; u: number }): Promise<void> {
+    // The key the guard counts `user` under: a keyed hash of the name (docs/brute-force.md).
+    const secret = AuthCalloutConfig.from(setup.callout).bruteForce!.keySecret;
+    const key = `u.${createHmac("sha256", secret).update(user).digest("base64url").slice(0, 32)}`;
+    const nc = await connect({ servers: server.url, ...setup.serviceUser });
+    try {
+      const kv = await nc.jetstream().views.kv(DEFAULT_FAILURE_BUCKET, { bindOnly: true });
+      await kv.put(key, JSON.stringify(record));
+    } finally {
+      await nc.close();
+    }
+  }
+
+  it("a forged lock end far in the future locks the user for at most lockoutMs", async () => {
+    const forgedAt = Date.now();
+    await forge("alice", { f: [], u: forgedAt + 10 * 365 * 86_400_000 });
+    const lockedBefore = await Promise.all(apps.map(locked));
+    // Both instances take the forged lock (the queue group picks one per login)...
+    while (Date.now() - forgedAt < LOCKOUT_MS - 1000 && (await Promise.all(apps.map(locked))).some((n, i) => n === lockedBefore[i])) {
+      expect(await login("alice", PASSWORDS.alice!)).toBe(false);
+    }
+    expect((await Promise.all(apps.map(locked))).every((n, i) => n > lockedBefore[i]!)).toBe(true);
+    // ...but only for lockoutMs after it reached them, not for ten years.
+    await new Promise((r) => setTimeout(r, Math.max(0, forgedAt + LOCKOUT_MS + 300 - Date.now())));
+    for (let i = 0; i < 4; i++) expect(await login("alice", PASSWORDS.alice!)).toBe(true);
+  });
+
+  it("forged failure timestamps in the future are not trusted", async () => {
+    const forgedAt = Date.now();
+    // 20 failures an hour from now: trusted, they would delay bob for an hour and stay in the window for 75 minutes.
+    await forge("bob", { f: Array.from({ length: 20 }, () => forgedAt + 3_600_000), u: 0 });
+    // Counted as failures made when the record arrived: the delay (1 s after the last) passes.
+    await new Promise((r) => setTimeout(r, 1500));
+    for (let i = 0; i < 4; i++) expect(await login("bob", PASSWORDS.bob!)).toBe(true);
+  });
+
+  it("the local copy of a record goes when the bucket's TTL removes it", async () => {
+    const transport = await connectNats({ servers: server.url, ...setup.serviceUser });
+    try {
+      const timing = { windowMs: 400, lockoutMs: 400, delayBaseMs: 100 };
+      const store = new KvFailureStore({ bucket: "failures_ttl", timing, broker: new Broker(() => transport), logger: logs[0]!.logger });
+      store.get("u.probe");
+      const kv = await transport.kv("failures_ttl", { ttlMs: timing.windowMs + timing.lockoutMs });
+      // A lock the store wrote itself, and one forged far into the future.
+      for (let i = 0; i < 3; i++) store.change("u.own", (r) => withFailure(r, { failures: 3, delayAfter: 3 }, timing, Date.now()));
+      await kv.put("u.forged", new TextEncoder().encode(JSON.stringify({ f: [Date.now() + 3_600_000], u: Date.now() + 3_600_000 })));
+      const until = Date.now() + 200;
+      while (Date.now() < until && !isLocked(store.get("u.forged"), Date.now())) await new Promise((r) => setTimeout(r, 10));
+      expect(isLocked(store.get("u.own"), Date.now())).toBe(true);
+      expect(isLocked(store.get("u.forged"), Date.now())).toBe(true);
+      // The bucket's TTL is windowMs + lockoutMs: past it the server has dropped both keys, and so has the local copy.
+      await new Promise((r) => setTimeout(r, timing.windowMs + timing.lockoutMs));
+      // The server expires messages on a timer of its own.
+      const gone = async () => (await kv.get("u.own")) === undefined && (await kv.get("u.forged")) === undefined;
+      for (let i = 0; i < 100 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await gone()).toBe(true);
+      expect(store.get("u.own")).toBeUndefined();
+      expect(store.get("u.forged")).toBeUndefined();
+    } finally {
+      await transport.close();
     }
   });
 });

@@ -288,3 +288,67 @@ describe("brute-force guard in the pipeline", () => {
     expect(authorizerCalls - calls).toBe(14);
   });
 });
+
+// An authorizer that looks names up as many stores do (email, citext, `lower()`): `ALICE` is `alice`.
+const NORMALIZED: Record<string, string> = { alice: "alice-normal-pw" };
+registerSecret(NORMALIZED.alice!);
+
+@AuthCallout()
+class NormalizingAuthorizer implements Authorizer {
+  authorize(req: AuthRequest): Grant {
+    if (req.token !== undefined) {
+      if (req.token === "good-token") return { account: "APP" };
+      throw new AuthError("bad token");
+    }
+    const name = (req.username ?? "").normalize("NFKC").trim().toLowerCase();
+    if (NORMALIZED[name] !== req.password) throw new AuthError("invalid credentials");
+    return { account: "APP" };
+  }
+}
+
+describe("budgets are not per spelling, nor per IPv6 /128 (issue 17 reproductions)", () => {
+  let h: CalloutHarness;
+  const LOCKED_REASON = "too many failed logins, retry later";
+
+  beforeAll(async () => {
+    h = await createCalloutHarness({
+      controllers: [NormalizingAuthorizer],
+      logger: captureLogs().logger,
+      callout: { timeoutMs: 200, bruteForce: { lockoutMs: 60_000, delayBaseMs: 60_000, perUser: { failures: 3, delayAfter: 3 } } },
+    });
+  });
+  afterAll(() => h.stop());
+
+  it("after alice is locked, ALICE, Alice and ' alice' are refused too, even with the right password", async () => {
+    for (let i = 0; i < 3; i++) expect((await h.authorize({ user: "alice", pass: `guess-${i}`, clientInfo: { host: "10.1.0.1" } })).error).toBe("invalid credentials");
+    expect((await h.authorize({ user: "alice", pass: NORMALIZED.alice, clientInfo: { host: "10.1.0.2" } })).error).toBe(LOCKED_REASON);
+    for (const spelling of ["ALICE", "Alice", " alice", "alice ", "ａｌｉｃｅ"]) {
+      const answer = await h.authorize({ user: spelling, pass: NORMALIZED.alice, clientInfo: { host: "10.1.0.3" } });
+      expect({ spelling, error: answer.error, jwt: answer.userJwt }).toEqual({ spelling, error: LOCKED_REASON, jwt: undefined });
+    }
+  });
+
+  it("counts IPv6 clients per /64: 100 failures spread over one /64 lock the whole prefix", async () => {
+    for (let i = 1; i <= 100; i++) await h.authorize({ token: `forged-${i}`, clientInfo: { host: `2001:db8:1:2::${i.toString(16)}` } });
+    expect((await h.authorize({ token: "good-token", clientInfo: { host: "2001:db8:1:2:ffff:ffff:ffff:ffff" } })).error).toBe(LOCKED_REASON);
+    // The next /64 has its own budget.
+    expect((await h.authorize({ token: "good-token", clientInfo: { host: "2001:db8:1:3::1" } })).userJwt).toBeDefined();
+  });
+
+  it("counts an IPv4-mapped IPv6 client as its IPv4 address", async () => {
+    for (let i = 0; i < 100; i++) await h.authorize({ token: `forged-${i}`, clientInfo: { host: "::ffff:10.2.0.1" } });
+    expect((await h.authorize({ token: "good-token", clientInfo: { host: "10.2.0.1" } })).error).toBe(LOCKED_REASON);
+  });
+});
+
+describe("locks cannot be flushed from the memory store (issue 17 reproduction)", () => {
+  it("a locked victim stays locked after one failure each for 100 001 other keys", () => {
+    const now = 1_000_000;
+    const store = new MemoryFailureStore(timing, () => now);
+    for (let i = 0; i < budget.failures; i++) store.change("u:victim", (r) => withFailure(r, budget, timing, now));
+    expect(isLocked(store.get("u:victim"), now)).toBe(true);
+    for (let i = 0; i < 100_001; i++) store.change(`u:other-${i}`, (r) => withFailure(r, budget, timing, now));
+    expect(isLocked(store.get("u:victim"), now)).toBe(true);
+    expect(store.get("u:victim")?.lockedUntil).toBe(now + timing.lockoutMs);
+  });
+});
