@@ -5,6 +5,7 @@ import {
   AuthCallout,
   AuthCalloutConfig,
   AuthError,
+  BruteForceGuard,
   canonicalUsername,
   isLocked,
   KvFailureStore,
@@ -420,6 +421,13 @@ describe("brute-force guard in the pipeline", () => {
     expect((await h.authorize({ token: "good-token", ...from("10.0.0.5") })).error).toBe("too many failed logins, retry later");
     expect((await h.authorize({ token: "good-token", ...from("10.0.0.6") })).userJwt).toBeDefined();
     expect(logs.lines.join("\n")).not.toContain("forged-1");
+  });
+
+  it("recordFailure counts a failure found elsewhere in the pipeline's own budgets", async () => {
+    const guard = h.app.container.resolve(BruteForceGuard);
+    expect(h.app.container.resolve(BruteForceGuard)).toBe(guard);
+    for (let i = 0; i < 20; i++) guard.recordFailure({ user: "Bob ", host: "10.0.0.8" });
+    expect((await h.authorize({ user: "bob", pass: PASSWORDS.bob, ...from("10.0.0.9") })).error).toBe("too many failed logins, retry later");
   });
 
   it("does not count nkey logins, or timeouts", async () => {
