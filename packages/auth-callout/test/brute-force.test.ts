@@ -17,6 +17,7 @@ import {
   type FailureBudget,
   type FailureRecord,
   type Grant,
+  type KvFailureStoreOptions,
 } from "@natsflow/auth-callout";
 import { Broker, SetupError, type KvBucket, type Transport } from "@natsflow/core";
 import { captureLogs, createCalloutHarness, newAccountKey, registerSecret, TestBroker, type CalloutHarness } from "@natsflow/testing";
@@ -125,10 +126,10 @@ describe("KV failure store", () => {
   const broker = new TestBroker();
   const logs = captureLogs();
   const transports: Transport[] = [];
-  const store = (clock: () => number = Date.now) => {
+  const store = (options: Partial<KvFailureStoreOptions> = {}) => {
     const t = broker.connect();
     transports.push(t);
-    return new KvFailureStore({ bucket: "failures_test", timing, broker: new Broker(() => t), logger: logs.logger, clock });
+    return new KvFailureStore({ bucket: "failures_test", timing, broker: new Broker(() => t), logger: logs.logger, ...options });
   };
   const fail = (now: number) => (r: FailureRecord | undefined) => withFailure(r, budget, timing, now);
   afterAll(async () => {
@@ -175,9 +176,7 @@ describe("KV failure store", () => {
 
   it("clamps records from the future to when they were written, and ignores malformed ones, with one warning", async () => {
     const own = captureLogs();
-    const t = broker.connect();
-    transports.push(t);
-    const s = new KvFailureStore({ bucket: "failures_forged", timing, broker: new Broker(() => t), logger: own.logger });
+    const s = store({ bucket: "failures_forged", logger: own.logger });
     s.get("u.any");
     await sleep(10);
     const bucket = await broker.connect().kv("failures_forged");
@@ -198,13 +197,8 @@ describe("KV failure store", () => {
   });
 
   it("keeps a lock when its mirror is full, and still counts keys it has no room for exactly in the bucket", async () => {
-    const small = () => {
-      const t = broker.connect();
-      transports.push(t);
-      return new KvFailureStore({ bucket: "failures_full", timing, broker: new Broker(() => t), logger: logs.logger, maxKeys: 20 });
-    };
-    const a = small();
-    const b = small();
+    const a = store({ bucket: "failures_full", maxKeys: 20 });
+    const b = store({ bucket: "failures_full", maxKeys: 20 });
     a.get("u.victim");
     b.get("u.victim");
     await sleep(10);
