@@ -3,8 +3,11 @@ export type { AuthCalloutDecoratorOptions, Authorizer } from "./decorators/auth-
 
 export { AuthCalloutConfig, authCalloutConfig } from "./config/callout-config.js";
 export type { AccountSigner, AuthCalloutOptions, CalloutMode, OperatorAccountOptions, OperatorModeOptions, RequestSignatureCheck } from "./config/callout-config.js";
-export { DEFAULT_FAILURE_BUCKET } from "./config/brute-force.js";
+export { canonicalUsername, DEFAULT_FAILURE_BUCKET } from "./config/brute-force.js";
 export type { BruteForceOptions, BruteForceSettings, FailureBudget, FailureBudgetOptions } from "./config/brute-force.js";
+export { BruteForceGuard } from "./pipeline/brute-force.js";
+export type { CountedLogin } from "./pipeline/brute-force.js";
+export { addressKey } from "./pipeline/client-address.js";
 export { KvFailureStore, MemoryFailureStore } from "./pipeline/failure-store.js";
 export type { Change, Clock, FailureStore, KvFailureStoreOptions, OnLockout } from "./pipeline/failure-store.js";
 export { isLocked, retryAt, withFailure } from "./pipeline/failure-policy.js";

@@ -2,11 +2,12 @@
 // group share one failure budget through a KV bucket.
 import "reflect-metadata";
 
-import { AuthCallout, authCalloutConfig, AuthError, DEFAULT_FAILURE_BUCKET, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
-import { NatsApp } from "@natsflow/core";
-import { captureLogs, configModeCallout, registerSecret, startNatsServer, type CapturedLogs, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
-import { connect } from "nats";
+import { AuthCallout, AuthError, isLocked, KvFailureStore, withFailure, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
+import { Broker, connectNats, type NatsApp } from "@natsflow/core";
+import { registerSecret, type CapturedLogs, type NatsServer } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { startKvCallouts, type KvCallouts } from "./support/kv-callouts.js";
 
 const PASSWORDS: Record<string, string> = { alice: "alice-real-password", bob: "bob-real-password" };
 for (const p of Object.values(PASSWORDS)) registerSecret(p);
@@ -22,45 +23,20 @@ class PasswordAuthorizer implements Authorizer {
 }
 
 describe("brute-force protection on a real server, two instances sharing a KV bucket", () => {
+  let kv: KvCallouts;
   let server: NatsServer;
-  let setup: ConfigModeCallout;
-  const apps: NatsApp[] = [];
-  const logs: CapturedLogs[] = [];
+  let apps: NatsApp[];
+  let logs: CapturedLogs[];
+  let login: KvCallouts["login"];
 
   beforeAll(async () => {
-    setup = configModeCallout({ xkey: true, jetstream: true });
-    server = await startNatsServer({ config: setup.serverConfig, jetstream: true });
-    for (let i = 0; i < 2; i++) {
-      const captured = captureLogs();
-      const app = await NatsApp.create({
-        servers: server.url,
-        ...setup.serviceUser,
-        controllers: [PasswordAuthorizer],
-        // No delay before the lockout: every refusal then comes from the shared count, which neither
-        // instance reaches alone with about half of the failures.
-        providers: [authCalloutConfig({ ...setup.callout, bruteForce: { store: "kv", lockoutMs: LOCKOUT_MS, perUser: { failures: 20, delayAfter: 20 } } })],
-        logger: captured.logger,
-      });
-      await app.start();
-      apps.push(app);
-      logs.push(captured);
-    }
+    // No delay before the lockout: every refusal then comes from the shared count, which neither
+    // instance reaches alone with about half of the failures.
+    kv = await startKvCallouts({ controllers: [PasswordAuthorizer], bruteForce: { lockoutMs: LOCKOUT_MS, perUser: { failures: 20, delayAfter: 20 } } });
+    ({ server, apps, logs, login } = kv);
   });
 
-  afterAll(async () => {
-    await Promise.all(apps.map((a) => a.stop()));
-    await server?.stop();
-  });
-
-  async function login(user: string, pass: string): Promise<boolean> {
-    try {
-      const nc = await connect({ servers: server.url, user, pass, reconnect: false, timeout: 4000 });
-      await nc.close();
-      return true;
-    } catch {
-      return false;
-    }
-  }
+  afterAll(() => kv?.stop());
 
   /** The sum of every series matching `series`, whose first group is the value. */
   const counter = async (app: NatsApp, series: RegExp) =>
@@ -110,18 +86,67 @@ describe("brute-force protection on a real server, two instances sharing a KV bu
   });
 
   it("keeps the counters in a bucket with a TTL, under keyed hashes, never a username or address", async () => {
-    const nc = await connect({ servers: server.url, ...setup.serviceUser });
+    const bucket = await kv.bucket();
+    expect((await bucket.status()).ttl).toBe(15 * 60_000 + LOCKOUT_MS);
+    const keys: string[] = [];
+    for await (const k of await bucket.keys()) keys.push(k);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const k of keys) expect(k).toMatch(/^[ua]\.[A-Za-z0-9_-]{32}$/);
+    const values = await Promise.all(keys.map(async (k) => (await bucket.get(k))?.string() ?? ""));
+    expect(values.join("\n")).not.toMatch(/alice|bob|127\.0\.0\.1/);
+  });
+
+  /** Writes a record into the shared bucket as anyone with write access to it could. */
+  const forge = async (user: string, record: { f: number[]; u: number }) => (await kv.bucket()).put(kv.userKey(user), JSON.stringify(record));
+
+  it("a forged lock end far in the future locks the user for at most lockoutMs", async () => {
+    const forgedAt = Date.now();
+    await forge("alice", { f: [], u: forgedAt + 10 * 365 * 86_400_000 });
+    const lockedBefore = await Promise.all(apps.map(locked));
+    // Both instances take the forged lock (the queue group picks one per login)...
+    while (Date.now() - forgedAt < LOCKOUT_MS - 1000 && (await Promise.all(apps.map(locked))).some((n, i) => n === lockedBefore[i])) {
+      expect(await login("alice", PASSWORDS.alice!)).toBe(false);
+    }
+    expect((await Promise.all(apps.map(locked))).every((n, i) => n > lockedBefore[i]!)).toBe(true);
+    expect(logs.some((l) => l.find(/not written by an instance/).length > 0)).toBe(true);
+    // ...but only for lockoutMs after it reached them, not for ten years.
+    await new Promise((r) => setTimeout(r, Math.max(0, forgedAt + LOCKOUT_MS + 300 - Date.now())));
+    for (let i = 0; i < 4; i++) expect(await login("alice", PASSWORDS.alice!)).toBe(true);
+  });
+
+  it("forged failure timestamps in the future are not trusted", async () => {
+    const forgedAt = Date.now();
+    // 20 failures an hour from now: trusted, they would delay bob for an hour and stay in the window for 75 minutes.
+    await forge("bob", { f: Array.from({ length: 20 }, () => forgedAt + 3_600_000), u: 0 });
+    // Counted as failures made when the record arrived: the delay (1 s after the last) passes.
+    await new Promise((r) => setTimeout(r, 1500));
+    for (let i = 0; i < 4; i++) expect(await login("bob", PASSWORDS.bob!)).toBe(true);
+  });
+
+  it("the local copy of a record goes when the bucket's TTL removes it", async () => {
+    const transport = await connectNats({ servers: server.url, ...kv.setup.serviceUser });
     try {
-      const kv = await nc.jetstream().views.kv(DEFAULT_FAILURE_BUCKET, { bindOnly: true });
-      expect((await kv.status()).ttl).toBe(15 * 60_000 + LOCKOUT_MS);
-      const keys: string[] = [];
-      for await (const k of await kv.keys()) keys.push(k);
-      expect(keys.length).toBeGreaterThan(0);
-      for (const k of keys) expect(k).toMatch(/^[ua]\.[A-Za-z0-9_-]{32}$/);
-      const values = await Promise.all(keys.map(async (k) => (await kv.get(k))?.string() ?? ""));
-      expect(values.join("\n")).not.toMatch(/alice|bob|127\.0\.0\.1/);
+      const timing = { windowMs: 400, lockoutMs: 400, delayBaseMs: 100 };
+      const store = new KvFailureStore({ bucket: "failures_ttl", timing, broker: new Broker(() => transport), logger: logs[0]!.logger });
+      store.get("u.probe");
+      const kv = await transport.kv("failures_ttl", { ttlMs: timing.windowMs + timing.lockoutMs });
+      // A lock the store wrote itself, and one forged far into the future.
+      for (let i = 0; i < 3; i++) store.change("u.own", (r) => withFailure(r, { failures: 3, delayAfter: 3 }, timing, Date.now()));
+      await kv.put("u.forged", new TextEncoder().encode(JSON.stringify({ f: [Date.now() + 3_600_000], u: Date.now() + 3_600_000 })));
+      const until = Date.now() + 200;
+      while (Date.now() < until && !isLocked(store.get("u.forged"), Date.now())) await new Promise((r) => setTimeout(r, 10));
+      expect(isLocked(store.get("u.own"), Date.now())).toBe(true);
+      expect(isLocked(store.get("u.forged"), Date.now())).toBe(true);
+      // The bucket's TTL is windowMs + lockoutMs: past it the server has dropped both keys, and so has the local copy.
+      await new Promise((r) => setTimeout(r, timing.windowMs + timing.lockoutMs));
+      // The server expires messages on a timer of its own.
+      const gone = async () => (await kv.get("u.own")) === undefined && (await kv.get("u.forged")) === undefined;
+      for (let i = 0; i < 100 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await gone()).toBe(true);
+      expect(store.get("u.own")).toBeUndefined();
+      expect(store.get("u.forged")).toBeUndefined();
     } finally {
-      await nc.close();
+      await transport.close();
     }
   });
 });

@@ -86,6 +86,8 @@ export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
         requireConfig(container);
         // Off means absent: not a step that does nothing on every request.
         const guard = container.resolve(AUTH_CALLOUT_CONFIG).bruteForce ? [BruteForceGuard] : [];
+        // One per app, with one store: what `app.container.resolve(BruteForceGuard)` gives is the pipeline's.
+        if (guard.length > 0 && !container.isRegistered(BruteForceGuard)) container.registerSingleton(BruteForceGuard);
         return [CalloutResponder, XkeyOpener, RequestVerifier, ...guard, DeadlineGuard];
       },
       // Refusing must stay cheap and still never grant: answer without the authorizer, or drop.

@@ -7,14 +7,23 @@ import { AuthCalloutConfig } from "../config/callout-config.js";
 import type { BruteForceSettings, FailureBudget } from "../config/brute-force.js";
 import { AuthError, LoginLockedError } from "../errors.js";
 import type { AuthRequest } from "../request/auth-request.js";
+import { addressKey } from "./client-address.js";
 import { isLocked, retryAt, withFailure } from "./failure-policy.js";
 import { KvFailureStore, MemoryFailureStore, type FailureStore } from "./failure-store.js";
 import { AUTH_REQUEST } from "./state.js";
 
 type KeyKind = "user" | "address";
 
+/** Who a login is counted as: the username it gave (password logins) and the client's address. */
+export interface CountedLogin {
+  readonly user?: string | undefined;
+  readonly host?: string | undefined;
+}
+
 interface CountedKey {
   readonly kind: KeyKind;
+  /** What is counted: the canonical username, or the address (an IPv6 one as its network). */
+  readonly name: string;
   /** `u.`/`a.` and the value; for a shared bucket a keyed hash of it, a valid KV key that does not show it. */
   readonly id: string;
   readonly budget: FailureBudget;
@@ -26,8 +35,10 @@ const MAX_PLAIN_KEY = 64;
 /**
  * Between the verifier and the deadline: refuses a user or an address with too many recent
  * failures before the authorizer — and so any password hash — runs, and counts the authorizer's
- * `AuthError` denials. Only password logins (by username and address) and token logins (by address;
- * a token is never a key) are counted. Timeouts, overload and internal errors are not failures.
+ * `AuthError` denials. Only password logins (by canonical username and address) and token logins
+ * (by address; a token is never a key) are counted. Timeouts, overload and internal errors are not
+ * failures. One per app (`app.container.resolve(BruteForceGuard)`), so failures found elsewhere can
+ * be counted with `recordFailure`.
  */
 @injectable()
 export class BruteForceGuard implements NatsMiddleware {
@@ -35,6 +46,7 @@ export class BruteForceGuard implements NatsMiddleware {
   private readonly store: FailureStore;
   private readonly lockouts: Counter<"key">;
   private readonly keyId: (prefix: string, value: string) => string;
+  private readonly logger: Logger;
 
   constructor(
     private readonly config: AuthCalloutConfig,
@@ -44,13 +56,15 @@ export class BruteForceGuard implements NatsMiddleware {
   ) {
     if (!config.bruteForce) throw new Error("BruteForceGuard runs only with bruteForce settings");
     const settings = (this.settings = config.bruteForce);
+    const maxFailures = Math.max(settings.perUser?.failures ?? 0, settings.perAddress?.failures ?? 0);
     this.store = settings.store === "kv"
-      ? new KvFailureStore({ bucket: settings.bucket, timing: settings, broker, logger })
+      ? new KvFailureStore({ bucket: settings.bucket, timing: settings, broker, logger, maxFailures })
       : new MemoryFailureStore(settings);
     // Hashing costs ~2 µs a key; only a bucket other processes read needs it, and a long name, which
     // must not cost its length in memory for the whole window.
     const hashed = (prefix: string, value: string) => `${prefix}.${createHmac("sha256", settings.keySecret).update(value).digest("base64url").slice(0, 32)}`;
     this.keyId = settings.store === "kv" ? hashed : (prefix, value) => (value.length <= MAX_PLAIN_KEY ? `${prefix}:${value}` : hashed(prefix, value));
+    this.logger = logger;
     this.lockouts = new Counter({
       name: "natsflow_auth_lockouts_total",
       help: "brute-force lockouts started by this instance, by key kind (user, address)",
@@ -61,9 +75,18 @@ export class BruteForceGuard implements NatsMiddleware {
 
   use(ctx: MessageContext, next: Next): Promise<void> {
     const request = ctx.get(AUTH_REQUEST);
-    const keys = request && this.keysOf(request);
+    const keys = request && this.countedKeys(request);
     // Not a password or token login: straight through, not even an extra promise.
     return keys ? this.guard(ctx, request, keys, next) : next();
+  }
+
+  /**
+   * Counts one failed login, as the pipeline does when the authorizer denies one: under the
+   * canonical username and the client's address (IPv6: its network), with the lockout it may start
+   * announced. For failures found outside the callout.
+   */
+  recordFailure(login: CountedLogin): void {
+    this.fail(this.logger, login.host, this.keysOf(login));
   }
 
   private async guard(ctx: MessageContext, request: AuthRequest, keys: CountedKey[], next: Next): Promise<void> {
@@ -71,7 +94,7 @@ export class BruteForceGuard implements NatsMiddleware {
     try {
       await next();
     } catch (e) {
-      if (e instanceof AuthError) this.fail(ctx, request, keys);
+      if (e instanceof AuthError) this.fail(ctx.logger, request.clientInfo.host, keys);
       throw e;
     }
     const user = keys[0]?.kind === "user" ? keys[0] : undefined;
@@ -79,15 +102,26 @@ export class BruteForceGuard implements NatsMiddleware {
     if (user && this.store.get(user.id)) this.store.change(user.id, forget);
   }
 
-  private keysOf(request: AuthRequest): CountedKey[] | undefined {
-    const { perUser, perAddress } = this.settings;
+  private countedKeys(request: AuthRequest): CountedKey[] | undefined {
     const password = request.password !== undefined && request.username !== undefined;
     if (!password && request.token === undefined) return undefined;
-    const keys: CountedKey[] = [];
-    if (password && perUser) keys.push({ kind: "user", id: this.keyId("u", request.username!), budget: perUser });
-    const host = request.clientInfo.host;
-    if (perAddress && host) keys.push({ kind: "address", id: this.keyId("a", host), budget: perAddress });
+    const keys = this.keysOf({ user: password ? request.username : undefined, host: request.clientInfo.host });
     return keys.length > 0 ? keys : undefined;
+  }
+
+  private keysOf(login: CountedLogin): CountedKey[] {
+    const { perUser, perAddress, canonicalUser, ipv6Prefix } = this.settings;
+    const keys: CountedKey[] = [];
+    if (login.user !== undefined && perUser) {
+      const name = canonicalUser(login.user);
+      if (typeof name !== "string") throw new TypeError(`bruteForce.canonicalUser returned ${typeof name}, not a string`);
+      keys.push({ kind: "user", name, id: this.keyId("u", name), budget: perUser });
+    }
+    if (login.host && perAddress) {
+      const name = addressKey(login.host, ipv6Prefix);
+      keys.push({ kind: "address", name, id: this.keyId("a", name), budget: perAddress });
+    }
+    return keys;
   }
 
   /**
@@ -105,29 +139,28 @@ export class BruteForceGuard implements NatsMiddleware {
       if (retryAt(record, key.budget, this.settings, now) > now) (charged ??= []).push(key);
     }
     if (!charged) return;
-    this.fail(ctx, request, keys.filter((k) => k.kind === "address" || charged.includes(k)));
+    this.fail(ctx.logger, request.clientInfo.host, keys.filter((k) => k.kind === "address" || charged.includes(k)));
     throw new LoginLockedError();
   }
 
-  private fail(ctx: MessageContext, request: AuthRequest, keys: CountedKey[]): void {
+  private fail(logger: Logger, host: string | undefined, keys: CountedKey[]): void {
     const now = Date.now();
     // A shared store may announce later, when its write lands: take what the event needs now.
-    const { logger } = ctx;
-    const who = { user: request.username, host: request.clientInfo.host };
     for (const key of keys) {
-      this.store.change(key.id, (r) => withFailure(r, key.budget, this.settings, now), (r) => this.lockedOut(logger, key.kind, who, r.lockedUntil));
+      this.store.change(key.id, (r) => withFailure(r, key.budget, this.settings, now), (r) => this.lockedOut(logger, key, host, r.lockedUntil));
     }
   }
 
   /** Its own metric, a warning and an audit event: who (never a secret), which budget, until when. */
-  private lockedOut(logger: Logger, key: KeyKind, who: { user: string | undefined; host: string | undefined }, until: number): void {
-    this.lockouts.labels(key).inc();
+  private lockedOut(logger: Logger, key: CountedKey, host: string | undefined, until: number): void {
+    this.lockouts.labels(key.kind).inc();
     const event = {
       event: "lockout",
-      key,
+      key: key.kind,
       until: new Date(until).toISOString(),
-      ...(key === "user" ? { user: who.user } : {}),
-      client: { host: who.host },
+      // What is locked: the canonical name, or the address (an IPv6 network) and the client's own address.
+      ...(key.kind === "user" ? { user: key.name } : { address: key.name }),
+      client: { host },
     };
     logger.warn(event, "auth callout: logins locked out after too many failures");
     const subject = this.config.auditSubject;

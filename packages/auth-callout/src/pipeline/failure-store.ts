@@ -1,6 +1,6 @@
 import { RevisionMismatchError, type Broker, type KvBucket, type KvEntry, type Logger } from "@natsflow/core";
 
-import { isLocked, isSpent, type FailureRecord, type Timing } from "./failure-policy.js";
+import { isLocked, isSpent, stricter, type FailureRecord, type Timing } from "./failure-policy.js";
 
 /** A pure change to one key's record; a shared store may apply it again on a newer record after a lost write. */
 export type Change = (record: FailureRecord | undefined) => FailureRecord | undefined;
@@ -19,6 +19,11 @@ export interface FailureStore {
   change(key: string, change: Change, onLockout?: OnLockout): FailureRecord | undefined;
 }
 
+/** A spent record is no record: what `get` answers. */
+function live(record: FailureRecord | undefined, timing: Timing, now: number): FailureRecord | undefined {
+  return record && !isSpent(record, timing, now) ? record : undefined;
+}
+
 /** Applies changes in order, telling each one that starts a lockout. */
 function replay(record: FailureRecord | undefined, changes: readonly PendingChange[], now: number, announce: boolean): FailureRecord | undefined {
   for (const p of changes) {
@@ -34,65 +39,86 @@ function replay(record: FailureRecord | undefined, changes: readonly PendingChan
 
 export type Clock = () => number;
 
-// Spent records are swept at most this often; a spray of made-up names cannot grow memory past MAX_KEYS.
+// Spent records are swept at most this often, or each second while the map is full.
 const SWEEP_EVERY_MS = 60_000;
+const FULL_SWEEP_EVERY_MS = 1000;
 const MAX_KEYS = 100_000;
+// Keys that find the map full share one of these per kind (the key's first letter), chosen by a hash.
+const OVERFLOW_SLOTS = 1024;
 
-/** A map whose spent entries are swept, and whose oldest entries go first when it grows too large. */
-class SweptMap<V> {
+/** FNV-1a: spreads keys over the overflow slots. Who can aim at a slot can as well aim at its keys. */
+function slotOf(key: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return `${key.charAt(0)}${(h >>> 0) % OVERFLOW_SLOTS}`;
+}
+
+/**
+ * A bounded map that never forgets a value that still matters: spent values are swept, and when it
+ * is full of live ones a new key is not stored. With `fold`, such a key's value is folded into an
+ * overflow slot it shares with other keys that found the map full, and `get` answers from the slot;
+ * without, it is dropped (for values that can be fetched again).
+ */
+class BoundedMap<V> {
   private readonly map = new Map<string, V>();
+  private readonly slots = new Map<string, V>();
   private sweptAt: number;
 
   constructor(
     private readonly spent: (value: V, now: number) => boolean,
     private readonly clock: Clock,
     private readonly maxKeys: number,
+    private readonly fold?: (slot: V, value: V, now: number) => V,
   ) {
     this.sweptAt = clock();
   }
 
+  /** The key's own value, or else its overflow slot's. */
   get(key: string): V | undefined {
-    return this.map.get(key);
+    return this.map.get(key) ?? (this.slots.size > 0 ? this.slots.get(slotOf(key)) : undefined);
   }
 
   get size(): number {
     return this.map.size;
   }
 
-  keys(): IterableIterator<string> {
-    return this.map.keys();
-  }
-
+  /** `undefined` removes the key's own value; a slot is only ever swept, as a key cannot speak for the others in it. */
   set(key: string, value: V | undefined): void {
-    this.map.delete(key);
-    if (value !== undefined) this.map.set(key, value);
-    this.sweep();
+    const now = this.clock();
+    if (now - this.sweptAt >= SWEEP_EVERY_MS) this.sweep(now);
+    if (value === undefined) {
+      this.map.delete(key);
+      return;
+    }
+    if (this.map.size >= this.maxKeys && !this.map.has(key)) {
+      if (now - this.sweptAt >= FULL_SWEEP_EVERY_MS) this.sweep(now);
+      if (this.map.size >= this.maxKeys) {
+        if (!this.fold) return;
+        const slot = slotOf(key);
+        const held = this.slots.get(slot);
+        this.slots.set(slot, held === undefined ? value : this.fold(held, value, now));
+        return;
+      }
+    }
+    this.map.set(key, value);
   }
 
-  private sweep(): void {
-    const now = this.clock();
-    if (now - this.sweptAt < SWEEP_EVERY_MS && this.map.size <= this.maxKeys) return;
+  private sweep(now: number): void {
     this.sweptAt = now;
-    for (const [k, v] of this.map) if (this.spent(v, now)) this.map.delete(k);
-    // Still too many: evict the least recently written down to 90%, so this is not redone on every write.
-    const keep = Math.floor(this.maxKeys * 0.9);
-    for (const k of this.map.keys()) {
-      if (this.map.size <= keep) break;
-      this.map.delete(k);
-    }
+    for (const m of [this.map, this.slots]) for (const [k, v] of m) if (this.spent(v, now)) m.delete(k);
   }
 }
 
 /** Counters of this instance only. */
 export class MemoryFailureStore implements FailureStore {
-  private readonly records: SweptMap<FailureRecord>;
+  private readonly records: BoundedMap<FailureRecord>;
 
-  constructor(timing: Timing, private readonly clock: Clock = Date.now, maxKeys = MAX_KEYS) {
-    this.records = new SweptMap((r, now) => isSpent(r, timing, now), clock, maxKeys);
+  constructor(private readonly timing: Timing, private readonly clock: Clock = Date.now, maxKeys = MAX_KEYS) {
+    this.records = new BoundedMap((r, now) => isSpent(r, timing, now), clock, maxKeys, (a, b, now) => stricter(a, b, timing, now));
   }
 
   get(key: string): FailureRecord | undefined {
-    return this.records.get(key);
+    return live(this.records.get(key), this.timing, this.clock());
   }
 
   change(key: string, change: Change, onLockout?: OnLockout): FailureRecord | undefined {
@@ -113,15 +139,16 @@ function encode(record: FailureRecord | undefined): Uint8Array {
   return encoder.encode(JSON.stringify({ f: record?.failures ?? [], u: record?.lockedUntil ?? 0 }));
 }
 
-/** A value another writer left; anything malformed counts as no record rather than breaking the watch. */
-function decode(value: Uint8Array): FailureRecord | undefined {
+const isTime = (t: unknown): t is number => typeof t === "number" && Number.isFinite(t) && t >= 0;
+
+/** A value as any writer to the bucket may have left it: `null` when it is not a record at all. */
+function decode(value: Uint8Array): FailureRecord | null {
   try {
-    const v = JSON.parse(decoder.decode(value)) as { f?: unknown; u?: unknown };
-    if (!Array.isArray(v.f) || !v.f.every((t) => typeof t === "number") || typeof v.u !== "number") return undefined;
-    // A reset is written as an empty record (a compare-and-set write, which a delete in the seam is not always).
-    return v.f.length === 0 && v.u === 0 ? undefined : { failures: v.f as number[], lockedUntil: v.u };
+    const v = JSON.parse(decoder.decode(value)) as { f?: unknown; u?: unknown } | null;
+    if (!v || !Array.isArray(v.f) || !v.f.every(isTime) || !isTime(v.u)) return null;
+    return { failures: v.f, lockedUntil: v.u };
   } catch {
-    return undefined;
+    return null;
   }
 }
 
@@ -140,6 +167,9 @@ interface PendingChange {
 
 const MAX_WRITE_TRIES = 5;
 const REOPEN_AFTER_MS = 5_000;
+// Clocks a little apart are normal; only records further in the future are worth a warning.
+const CLOCK_SKEW_MS = 5_000;
+const DISTRUST_WARN_EVERY_MS = 60_000;
 
 export interface KvFailureStoreOptions {
   bucket: string;
@@ -148,6 +178,8 @@ export interface KvFailureStoreOptions {
   logger: Logger;
   clock?: Clock;
   maxKeys?: number;
+  /** Failures a record read from the bucket may hold (the largest budget); the latest are kept. Default 1000. */
+  maxFailures?: number;
 }
 
 /**
@@ -158,8 +190,8 @@ export interface KvFailureStoreOptions {
  * store that cannot reach the bucket keeps enforcing locally: it never grants because of an error.
  */
 export class KvFailureStore implements FailureStore {
-  private readonly view: SweptMap<FailureRecord>;
-  private readonly remote: SweptMap<Remote>;
+  private readonly view: BoundedMap<FailureRecord>;
+  private readonly remote: BoundedMap<Remote>;
   private readonly pending = new Map<string, PendingChange[]>();
   private readonly writing = new Set<string>();
   private readonly clock: Clock;
@@ -167,18 +199,21 @@ export class KvFailureStore implements FailureStore {
   private opening = false;
   private reopenAt = 0;
   private degraded = false;
+  private distrustWarnedAt = -Infinity;
+  private distrustUnreported = 0;
 
   constructor(private readonly options: KvFailureStoreOptions) {
     const { timing } = options;
     this.clock = options.clock ?? Date.now;
     const maxKeys = options.maxKeys ?? MAX_KEYS;
-    this.view = new SweptMap((r, now) => isSpent(r, timing, now), this.clock, maxKeys);
-    this.remote = new SweptMap((r, now) => !r.record || isSpent(r.record, timing, now), this.clock, maxKeys);
+    this.view = new BoundedMap((r, now) => isSpent(r, timing, now), this.clock, maxKeys, (a, b, now) => stricter(a, b, timing, now));
+    // A key the mirror has no room for is fetched when it is written.
+    this.remote = new BoundedMap((r, now) => !r.record || isSpent(r.record, timing, now), this.clock, maxKeys);
   }
 
   get(key: string): FailureRecord | undefined {
     if (!this.bucket) this.open();
-    return this.view.get(key);
+    return live(this.view.get(key), this.options.timing, this.clock());
   }
 
   change(key: string, change: Change, onLockout?: OnLockout): FailureRecord | undefined {
@@ -189,10 +224,11 @@ export class KvFailureStore implements FailureStore {
     let queue = this.pending.get(key);
     if (!queue) this.pending.set(key, (queue = []));
     queue.push(pending);
-    this.trimPending();
     if (this.bucket) {
       void this.write(key);
     } else {
+      // Only changes that wait for the bucket are trimmed: one being written is on its way.
+      this.trimPending();
       if (this.degraded) this.announceUnwritten(key);
       this.open();
     }
@@ -251,16 +287,57 @@ export class KvFailureStore implements FailureStore {
     );
   }
 
-  private onEntry(entry: KvEntry): void {
+  /** Mirrors an entry unless a newer one is known; returns what is known. */
+  private onEntry(entry: KvEntry): Remote {
     const known = this.remote.get(entry.key);
-    if (known && known.revision >= entry.revision) return;
-    this.remote.set(entry.key, { record: entry.operation === "put" ? decode(entry.value) : undefined, revision: entry.revision });
-    this.refresh(entry.key);
+    if (known && known.revision >= entry.revision) return known;
+    const remote = { record: this.read(entry), revision: entry.revision };
+    this.remote.set(entry.key, remote);
+    this.refresh(entry.key, remote);
+    return remote;
+  }
+
+  /**
+   * A record as trusted: nothing in it later than when it was written (the server's time, or now if
+   * that is earlier), so a lock ends at most `lockoutMs` after it and failures leave the window, and
+   * the entry is spent by the time the bucket's TTL removes it. Anything else in the bucket was not
+   * written by an instance: a malformed value counts as no record, and both are reported.
+   */
+  private read(entry: KvEntry): FailureRecord | undefined {
+    if (entry.operation !== "put") return undefined;
+    const record = decode(entry.value);
+    if (!record) {
+      this.distrust(entry.key, "malformed");
+      return undefined;
+    }
+    // A reset is written as an empty record (a compare-and-set write, which a delete in the seam is not always).
+    if (record.failures.length === 0 && record.lockedUntil === 0) return undefined;
+    const { timing, maxFailures = 1000 } = this.options;
+    const stored = entry.created.getTime();
+    const writtenAt = Number.isFinite(stored) ? Math.min(this.clock(), stored) : this.clock();
+    const lockBound = writtenAt + timing.lockoutMs;
+    if (record.lockedUntil > lockBound + CLOCK_SKEW_MS || record.failures.some((t) => t > writtenAt + CLOCK_SKEW_MS)) {
+      this.distrust(entry.key, "from the future");
+    }
+    const failures = record.failures.map((t) => Math.min(t, writtenAt)).sort((a, b) => a - b).slice(-maxFailures);
+    return { failures, lockedUntil: Math.min(record.lockedUntil, lockBound) };
+  }
+
+  /** Another writer to the bucket, or a clock far off: a warning, at most once a minute. */
+  private distrust(key: string, problem: string): void {
+    this.distrustUnreported++;
+    const now = this.clock();
+    if (now - this.distrustWarnedAt < DISTRUST_WARN_EVERY_MS) return;
+    this.options.logger.warn(
+      { bucket: this.options.bucket, key, problem, records: this.distrustUnreported },
+      "auth callout: a failure record in the KV bucket was not written by an instance (or its clock is off); malformed ones are ignored, later times taken as the time it was written",
+    );
+    this.distrustWarnedAt = now;
+    this.distrustUnreported = 0;
   }
 
   /** The view of a key: the mirror, with the changes it does not hold yet applied on top. */
-  private refresh(key: string): void {
-    const base = this.remote.get(key);
+  private refresh(key: string, base: Remote | undefined): void {
     let queue = this.pending.get(key);
     if (queue && base) {
       queue = queue.filter((p) => p.revision === undefined || p.revision > base.revision);
@@ -275,24 +352,28 @@ export class KvFailureStore implements FailureStore {
     const bucket = this.bucket;
     if (!bucket || this.writing.has(key)) return;
     this.writing.add(key);
+    // What the bucket held when a write lost, for a key the mirror has no room for.
+    let fetched: Remote | undefined;
     try {
       for (let tries = 0; ; ) {
         const changes = (this.pending.get(key) ?? []).filter((p) => p.revision === undefined);
         if (changes.length === 0) return;
-        const base = this.remote.get(key);
+        const known = this.remote.get(key);
+        const base = fetched && (!known || fetched.revision > known.revision) ? fetched : known;
         const next = replay(base?.record, changes, this.clock(), false);
         try {
           const revision = base ? await bucket.update(key, encode(next), base.revision) : await bucket.create(key, encode(next));
           replay(base?.record, changes, this.clock(), true);
           for (const p of changes) p.revision = revision;
-          this.onEntry({ key, value: encode(next), revision, operation: "put", created: new Date() });
-          this.refresh(key);
+          // The mirror may hold it already (the watch was faster) or have no room for it: refresh from what is known.
+          this.refresh(key, this.onEntry({ key, value: encode(next), revision, operation: "put", created: new Date() }));
           this.recovered();
         } catch (e) {
           if (!(e instanceof RevisionMismatchError) || ++tries >= MAX_WRITE_TRIES) throw e;
           // Someone else wrote first: start again from the record as it is now.
           const fresh = await bucket.get(key);
-          this.remote.set(key, fresh ? { record: decode(fresh.value), revision: fresh.revision } : undefined);
+          fetched = fresh && { record: this.read(fresh), revision: fresh.revision };
+          this.remote.set(key, fetched);
         }
       }
     } catch (e) {
