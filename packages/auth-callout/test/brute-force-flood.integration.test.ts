@@ -20,7 +20,7 @@ const BATCH = 2000;
 class NormalizingAuthorizer implements Authorizer {
   authorize(req: AuthRequest): Grant {
     if (PASSWORDS[(req.username ?? "").trim().toLowerCase()] !== req.password) throw new AuthError("invalid credentials");
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 

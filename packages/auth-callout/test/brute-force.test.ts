@@ -440,12 +440,12 @@ registerSecret(NORMALIZED.alice!);
 class NormalizingAuthorizer implements Authorizer {
   authorize(req: AuthRequest): Grant {
     if (req.token !== undefined) {
-      if (req.token === "good-token") return { account: "APP" };
+      if (req.token === "good-token") return { account: "APP", permissions: "all" };
       throw new AuthError("bad token");
     }
     const name = (req.username ?? "").normalize("NFKC").trim().toLowerCase();
     if (NORMALIZED[name] !== req.password) throw new AuthError("invalid credentials");
-    return { account: "APP" };
+    return { account: "APP", permissions: "all" };
   }
 }
 
