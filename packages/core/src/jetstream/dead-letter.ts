@@ -1,3 +1,4 @@
+import { headerText } from "../subjects.js";
 import type { HeadersInit, JetStreamMessage } from "../transport/transport.js";
 
 export const DEAD_LETTER_STREAM_HEADER = "Natsflow-Dead-Letter-Stream";
@@ -19,6 +20,6 @@ export function deadLetterHeaders(message: JetStreamMessage, error: unknown): He
   out[DEAD_LETTER_SUBJECT_HEADER] = message.subject;
   out[DEAD_LETTER_SEQUENCE_HEADER] = String(message.sequence);
   out[DEAD_LETTER_DELIVERIES_HEADER] = String(message.deliveries);
-  out[DEAD_LETTER_ERROR_HEADER] = reason.replace(/[\r\n]+/g, " ").slice(0, MAX_ERROR);
+  out[DEAD_LETTER_ERROR_HEADER] = headerText(reason, MAX_ERROR);
   return out;
 }
