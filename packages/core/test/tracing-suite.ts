@@ -104,6 +104,27 @@ export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment
       }
     };
 
+    it("starting an app exports no span of its own; its messages are traced", async () => {
+      @Controller("traced.quiet")
+      class Quiet {
+        @Subscribe("ping", { codec: "string" })
+        ping() {
+          return "pong";
+        }
+      }
+      spans.reset();
+      // Tracing left to the SDK check (not forced): on, since captureSpans registered one.
+      const quiet = await NatsApp.create({ ...env.appOptions(), controllers: [Quiet], logger: captureLogs("fatal").logger });
+      await quiet.start();
+      try {
+        expect(spans.spans().map((s) => s.name)).toEqual([]);
+        await client.request("traced.quiet.ping", enc.encode(""), { timeoutMs: 2_000 });
+        await expect.poll(() => spans.spans().map((s) => s.name)).toEqual(["process traced.quiet.ping"]);
+      } finally {
+        await quiet.stop();
+      }
+    });
+
     it("client → handler → @Publish → second handler is one trace with the right parents", async () => {
       spans.reset();
       const { reply, parent } = await tracedRequest("traced.orders.7.place", { password: "s3cret-passw0rd" });
