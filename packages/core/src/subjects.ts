@@ -40,7 +40,7 @@ function wildcardProblem(text: string, start: number, end: number, mode: Mode): 
 
 /** Why `text` cannot be sent in `mode`, or undefined when it can. */
 function problem(text: unknown, mode: Mode): string | undefined {
-  if (typeof text !== "string") return `a ${typeof text}, not a string`;
+  if (typeof text !== "string") return `not a string (${typeof text})`;
   const n = text.length;
   if (n === 0) return "empty";
   let bytes = 0;

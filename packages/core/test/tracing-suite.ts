@@ -13,6 +13,7 @@ import {
   Controller,
   defineStream,
   HandlerError,
+  InvalidSubjectError,
   NatsApp,
   Param,
   Payload,
@@ -123,6 +124,17 @@ export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment
       } finally {
         await quiet.stop();
       }
+    });
+
+    it("makes no span for a send it refuses: an invalid subject never names a span", async () => {
+      spans.reset();
+      const bad = "traced.audit.x\r\nPUB admin.x 1";
+      expect(() => app.broker.publish(bad, 1)).toThrow(InvalidSubjectError);
+      await expect(app.broker.request(bad, 1)).rejects.toBeInstanceOf(InvalidSubjectError);
+      await expect(app.broker.jetstream.publish(bad, 1)).rejects.toBeInstanceOf(InvalidSubjectError);
+      app.broker.publish("traced.audit.marker", { id: "m" });
+      await expect.poll(() => spans.spans().length).toBeGreaterThan(0);
+      expect(spans.spans().filter((s) => /[\r\n]/.test(s.name) || s.name.includes("admin"))).toEqual([]);
     });
 
     it("client → handler → @Publish → second handler is one trace with the right parents", async () => {
