@@ -52,7 +52,6 @@ function oracleSubject(s: string, filter = false): boolean {
 }
 const oracleQueue = (q: string) => q.length > 0 && wellFormed(q) === q && Buffer.byteLength(q) <= 1024 && !BAD_CHAR.test(q);
 const oracleHeaderName = (n: string) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n);
-// eslint-disable-next-line no-control-regex
 const oracleHeaderValue = (v: string) => !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(v);
 const oracleHeaders = (h: Record<string, string>) => Object.entries(h).every(([k, v]) => oracleHeaderName(k) && oracleHeaderValue(v));
 
