@@ -75,6 +75,45 @@ export class SubscriptionError extends NatsflowError {
   }
 }
 
+const SHOWN = 200;
+
+/**
+ * `text` as an error message or a log line may show it: quoted and escaped as JSON, with the line
+ * and paragraph separators and C1 controls escaped too (so no CR, LF or control character gets
+ * through raw), and cut to a readable length.
+ */
+export function quoted(text: string): string {
+  const cut = text.length > SHOWN ? text.slice(0, SHOWN) : text;
+  const json = JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return cut === text ? json : `${json}… (${text.length} characters)`;
+}
+
+/**
+ * A subject (or reply subject, queue group, KV key) natsflow will not send: it could break the
+ * protocol line, or is not a subject the server can route. Nothing was sent; the message names the
+ * subject escaped.
+ */
+export class InvalidSubjectError extends NatsflowError {
+  constructor(
+    /** What it was: "subject", "reply subject", "queue group", … */
+    readonly what: string,
+    text: string,
+    readonly reason: string,
+  ) {
+    super(`invalid ${what} ${quoted(text)}: ${reason}`);
+  }
+}
+
+/** A header name or value natsflow will not send (CR, LF, NUL, …). Nothing was sent; a value is never shown, it may be a secret. */
+export class InvalidHeaderError extends NatsflowError {
+  constructor(
+    readonly header: string,
+    readonly reason: string,
+  ) {
+    super(`invalid header ${quoted(header)}: ${reason}`);
+  }
+}
+
 /** The NATS connection could not be made or was lost for good. */
 export class ConnectionError extends NatsflowError {}
 

@@ -68,6 +68,8 @@ export { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "./dispatch/erro
 export {
   ConnectionError,
   HandlerError,
+  InvalidHeaderError,
+  InvalidSubjectError,
   NatsflowError,
   NoRespondersError,
   OverloadedError,
@@ -92,7 +94,20 @@ export type { ControllerMetadata, ControllerScope, HandlerMetadata, HandlerOptio
 export { compose } from "./middleware/compose.js";
 export type { Middleware, MiddlewareClass, MiddlewareSpec, NatsMiddleware, Next } from "./middleware/middleware.js";
 
-export { compileSubject, filterCovers, isValidSubject, isValidSubjectFilter } from "./subjects.js";
+export {
+  checkBucketName,
+  checkHeaders,
+  checkJetStreamSend,
+  checkKvKey,
+  checkSend,
+  checkSubject,
+  checkSubscription,
+  compileSubject,
+  filterCovers,
+  isValidSubject,
+  isValidSubjectFilter,
+  MAX_SUBJECT_BYTES,
+} from "./subjects.js";
 
 export type {
   ConnectionOptions,

@@ -10,6 +10,8 @@ import {
   Ctx,
   HandlerError,
   Headers,
+  InvalidHeaderError,
+  InvalidSubjectError,
   inject,
   injectable,
   MESSAGE,
@@ -44,6 +46,11 @@ export interface SuiteEnvironment {
   /** A plain client connection. */
   client(): Promise<Transport>;
   stop(): Promise<void>;
+}
+
+export interface HandlerSuiteEnvironment extends SuiteEnvironment {
+  /** A request sent without natsflow's checks, as by a client in another language: any subject gets through. */
+  rawRequest(subject: string, data: Uint8Array): Promise<{ data: Uint8Array; code: string | undefined }>;
 }
 
 const enc = new TextEncoder();
@@ -204,9 +211,32 @@ class MetaController {
   }
 }
 
-export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteEnvironment>): void {
+/** Subjects, reply headers and {param} values made from what callers send. */
+@Controller("suite.edge")
+class EdgeController {
+  constructor(private readonly broker: Broker) {}
+
+  @Subscribe("{id}.get")
+  get(@Param("id") id: string) {
+    trail.push(`edge:${id}`);
+    return { id };
+  }
+
+  @Subscribe("audit")
+  audit(@Payload() p: { tenant: string }) {
+    this.broker.publish(`suite.audit.${p.tenant}`, { audited: p.tenant });
+    return { logged: true };
+  }
+
+  @Subscribe("echo-header")
+  echoHeader(@Payload() p: { value: string }) {
+    return reply({ ok: true }, { headers: { "X-Echo": p.value } });
+  }
+}
+
+export function handlerSuite(name: string, makeEnvironment: () => Promise<HandlerSuiteEnvironment>): void {
   describe(`handlers on ${name}`, () => {
-    let env: SuiteEnvironment;
+    let env: HandlerSuiteEnvironment;
     let app: NatsApp;
     let client: Transport;
     const logs = captureLogs();
@@ -221,7 +251,7 @@ export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteE
       env = await makeEnvironment();
       app = await NatsApp.create({
         ...env.appOptions(),
-        controllers: [OrdersController, TextController, ScopedController, MetaController],
+        controllers: [OrdersController, TextController, ScopedController, MetaController, EdgeController],
         providers: [OrderRepository, { provide: RequestInfo, useClass: RequestInfo, scope: "message" }],
         middleware: [appMiddleware],
         logger: logs.logger,
@@ -388,6 +418,80 @@ export function handlerSuite(name: string, makeEnvironment: () => Promise<SuiteE
       expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
       expect(ids[0]).not.toBe(ids[1]);
       expect([json(a).correlationId, json(b).correlationId]).toEqual(ids);
+    });
+
+    it("answers a {param} that arrived as * or > with 400, before the handler runs", async () => {
+      trail.length = 0;
+      for (const subject of ["suite.edge.*.get", "suite.edge.>.get"]) {
+        const answer = await env.rawRequest(subject, enc.encode(""));
+        expect(answer.code, subject).toBe("400");
+        expect(JSON.parse(dec.decode(answer.data))).toEqual({ code: 400, description: "subject parameter {id} must be a value, not empty, * or >" });
+      }
+      expect(trail).toEqual([]);
+      expect(json(await request("suite.edge.7.get", ""))).toEqual({ id: "7" });
+      expect(trail).toEqual(["app", "edge:7"]);
+    });
+
+    it("answers a subject built from the payload that is not one with a 500 and an escaped error log; nothing is sent", async () => {
+      const audited = await collect("suite.audit.>");
+      const tenant = "x\r\nPUB suite.audit.evil 2\r\nhi";
+      const answer = await request("suite.edge.audit", { tenant });
+      expect(answer.headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(answer.headers?.get("Nats-Service-Error")).toBe("internal error");
+      const failed = logs.find(/handler failed/).at(-1) as { handler: string; err: { type: string; message: string } };
+      expect(failed).toMatchObject({ handler: "EdgeController.audit", err: { type: "InvalidSubjectError" } });
+      expect(failed.err.message).toBe(`invalid subject ${JSON.stringify(`suite.audit.${tenant}`)}: a control character`);
+      for (const bad of ["a b", "a.*", "", "x".repeat(2000)]) expect((await request("suite.edge.audit", { tenant: bad })).headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(json(await request("suite.edge.audit", { tenant: "acme" }))).toEqual({ logged: true });
+      await expect.poll(() => audited.length).toBe(1);
+      expect(audited[0]?.subject).toBe("suite.audit.acme");
+    });
+
+    it("answers reply headers that cannot be sent with a 500 instead of leaving the caller to time out", async () => {
+      const bad = await request("suite.edge.echo-header", { value: "a\r\nX-Injected: yes" }, { "Correlation-Id": "corr-echo" });
+      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(bad.headers?.get("X-Injected")).toBeUndefined();
+      expect(bad.headers?.get("Correlation-Id")).toBe("corr-echo");
+      expect(logs.find(/handler failed/).at(-1)).toMatchObject({ handler: "EdgeController.echoHeader", err: { type: "InvalidHeaderError" } });
+      const good = await request("suite.edge.echo-header", { value: "fine" });
+      expect(good.headers?.get("X-Echo")).toBe("fine");
+    });
+
+    it("refuses bad subjects, reply subjects, queue groups, KV keys and headers from the Broker and the transport: nothing is sent", async () => {
+      const broker = app.container.resolve(Broker);
+      expect(() => broker.publish("suite.a b", 1)).toThrow(InvalidSubjectError);
+      expect(() => broker.publish("suite.ok", 1, { headers: { "X-Id": "1\r\n2" } })).toThrow(InvalidHeaderError);
+      expect(() => broker.publish("suite.ok", 1, { headers: { "X Id": "1" } })).toThrow(InvalidHeaderError);
+      await expect(broker.request("suite.>", 1)).rejects.toBeInstanceOf(InvalidSubjectError);
+      await expect(broker.request("suite.ok", 1, { headers: { "X-Id": "\u0000" } })).rejects.toBeInstanceOf(InvalidHeaderError);
+      await expect(broker.jetstream.publish("suite..js", 1)).rejects.toBeInstanceOf(InvalidSubjectError);
+      await expect(broker.jetstream.publish("suite.js", 1, { msgId: "a\nb" })).rejects.toBeInstanceOf(InvalidHeaderError);
+      await expect(broker.kv("a.b")).rejects.toBeInstanceOf(InvalidSubjectError);
+      expect(() => client.publish("suite.ok", enc.encode(""), { reply: "suite.>" })).toThrow(InvalidSubjectError);
+      expect(() => client.subscribe("suite.>.x", {}, () => undefined)).toThrow(InvalidSubjectError);
+      expect(() => client.subscribe("suite.x", { queue: "q 1" }, () => undefined)).toThrow(/^invalid queue group "q 1": a space$/);
+      // The connection is still good.
+      expect(json(await request("suite.orders.42.get", ""))).toMatchObject({ id: "42" });
+    });
+
+    it("replaces a correlation id that is too long or holds spaces with a fresh one, everywhere it goes", async () => {
+      const placed = await collect("suite.meta.placed");
+      const side = await collect("suite.meta.side");
+      for (const inbound of ["x".repeat(129), "has a space", "é-non-ascii"]) {
+        placed.length = 0;
+        side.length = 0;
+        const before = logs.lines.length;
+        const answer = await request("suite.meta.fanout", {}, { "Correlation-Id": inbound });
+        const id = answer.headers?.get("Correlation-Id");
+        expect(id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(json(answer)).toEqual({ nested: "nested", correlationId: id });
+        await expect.poll(() => placed.length + side.length).toBe(2);
+        expect([placed[0]?.headers?.get("Correlation-Id"), side[0]?.headers?.get("Correlation-Id")]).toEqual([id, id]);
+        expect(logs.find(/fanning out/).at(-1)).toMatchObject({ correlationId: id });
+        expect(logs.lines.slice(before).join("")).not.toContain(JSON.stringify(inbound).slice(1, -1));
+      }
+      const kept = await request("suite.meta.fanout", {}, { "Correlation-Id": "x".repeat(128) });
+      expect(kept.headers?.get("Correlation-Id")).toBe("x".repeat(128));
     });
   });
 }

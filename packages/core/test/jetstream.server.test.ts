@@ -8,9 +8,11 @@ import "reflect-metadata";
 import {
   connectNats,
   Consume,
+  DEAD_LETTER_ERROR_HEADER,
   Controller,
   defineStream,
   Delivery,
+  HandlerError,
   NatsApp,
   Payload,
   Publish,
@@ -21,7 +23,7 @@ import {
   type JetStreamDelivery,
 } from "@natsflow/core";
 import { captureLogs, startNatsServer, type NatsServer } from "@natsflow/testing";
-import { connect, type JetStreamManager, type NatsConnection } from "nats";
+import { connect, headers, type JetStreamManager, type Msg, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { jetstreamSuite } from "./jetstream-suite.js";
@@ -212,5 +214,29 @@ describe("@Publish to a stream", () => {
     await expect(make("events.*", {})).rejects.toThrow(/@Publish\("events\.\*"\): is not a subject to publish on/);
     await expect(make("other.created", { stream: EVENTS })).rejects.toThrow(/stream PUB_EVENTS does not store other\.created/);
     await expect(make("pub.events.x", { msgId: () => "1" })).rejects.toBeInstanceOf(SetupError);
+  });
+});
+
+describe("dead letters of messages other clients sent", () => {
+  it("are sent even when an inbound header holds a control character natsflow would not send: it becomes a space", async () => {
+    const stream = defineStream({ name: "S_FOREIGN", subjects: ["s-foreign.>"] });
+    @Controller()
+    class Refuses {
+      @Consume("s-foreign.in", { stream, durable: "refuses", codec: "bytes", retry: { maxDeliver: 1 }, deadLetter: "s-foreign-dlq" })
+      handle(): never {
+        throw new HandlerError("not for us", 422);
+      }
+    }
+    const dlq: Msg[] = [];
+    nc.subscribe("s-foreign-dlq", { callback: (_e, m) => dlq.push(m) });
+    await nc.flush();
+    await startApp(Refuses);
+    // The `nats` client lets a NUL or an escape through in a header value.
+    const h = headers();
+    h.set("X-Raw", "a\u0000b\u001bc");
+    await nc.jetstream().publish("s-foreign.in", new TextEncoder().encode("x"), { headers: h });
+    await expect.poll(() => dlq.length, { timeout: 10_000 }).toBe(1);
+    expect(dlq[0]?.headers?.get("X-Raw")).toBe("a b c");
+    expect(dlq[0]?.headers?.get(DEAD_LETTER_ERROR_HEADER)).toBe("HandlerError: not for us");
   });
 });

@@ -180,6 +180,54 @@ export function lifecycleSuite(name: string, makeEnvironment: () => Promise<Life
       expect(logs.find(/beforeShutdown failed/)).toMatchObject([{ level: 50, hook: "beforeShutdown", err: { message: "goodbye lost" } }]);
     });
 
+    it("runs onShutdown hooks and the providers' disposal inside shutdownTimeoutMs: a stuck one is logged by name and left behind", async () => {
+      const logs = captureLogs();
+      const events: string[] = [];
+      class Cache implements OnShutdown {
+        onShutdown() {
+          events.push("cache flushed");
+        }
+      }
+      class StuckPool implements OnShutdown {
+        onShutdown() {
+          events.push("pool closing");
+          return new Promise<void>(() => undefined);
+        }
+      }
+      /** A provider tsyringe disposes (it has `dispose()`), whose disposal never ends. */
+      class Leaky {
+        dispose() {
+          events.push("leaky disposing");
+          return new Promise<void>(() => undefined);
+        }
+      }
+      @Controller("lifecycle.stuck")
+      class UsesThem {
+        constructor(
+          readonly cache: Cache,
+          readonly pool: StuckPool,
+          readonly leaky: Leaky,
+        ) {}
+        @Subscribe("ping")
+        ping() {
+          return 1;
+        }
+      }
+      const budget = 300;
+      const app = await NatsApp.create({ ...env.appOptions(), logger: logs.logger, controllers: [UsesThem], providers: [Cache, StuckPool, Leaky], shutdownTimeoutMs: budget });
+      await app.start();
+      // Settles: the budget, plus a margin for a busy machine; before, it never did.
+      const outcome = await Promise.race([app.stop().then(() => "stopped"), new Promise((r) => setTimeout(() => r("still stopping"), budget + 5_000))]);
+      expect(outcome).toBe("stopped");
+      // In reverse creation order; the hook after the stuck one still ran.
+      expect(events).toEqual(["pool closing", "cache flushed", "leaky disposing"]);
+      expect(logs.find(/shutdown timeout/)).toMatchObject([
+        { level: 40, hook: "StuckPool.onShutdown", msg: "shutdown timeout: StuckPool.onShutdown did not finish; stopping anyway" },
+        { level: 40, msg: "shutdown timeout: disposing the app's providers did not finish; stopping anyway" },
+      ]);
+      expect(logs.find(/natsflow app stopped/)).toHaveLength(1);
+    });
+
     it("answers every request the server delivered before stop(), with a slow handler and many in flight", async () => {
       @Controller("lifecycle.slow")
       class Slow {

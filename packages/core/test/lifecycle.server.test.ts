@@ -3,9 +3,10 @@
  * then what only a server shows: that the drain at stop, not luck, answers what was already on its way.
  */
 import "reflect-metadata";
+import { fileURLToPath } from "node:url";
 
 import { connectNats, Controller, NatsApp, Payload, Subscribe, type Transport } from "@natsflow/core";
-import { captureLogs, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { captureLogs, spawnTracked, startNatsServer, type NatsServer } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { lifecycleSuite } from "./lifecycle-suite.js";
@@ -86,5 +87,33 @@ describe("stop() on a real nats-server", () => {
     let lost = 0;
     for (let attempt = 0; attempt < 5 && lost === 0; attempt++) lost = (await answeredAcrossStop(unsubscribing)).timedOut;
     expect(lost).toBeGreaterThan(0);
+  });
+});
+
+describe("a SIGTERM'd process whose onShutdown hook hangs", () => {
+  it("exits within shutdownTimeoutMs (plus a margin), naming the stuck hook", async () => {
+    const core = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+    const budget = 500;
+    // A hook holding a timer and never finishing, like a pool whose server went away. The script ends
+    // as `natsflow run` does: the process exits once listen() returns.
+    const script = `
+      import { NatsApp } from ${JSON.stringify(core)};
+      class StuckPool {
+        onShutdown() {
+          return new Promise(() => setInterval(() => {}, 1000));
+        }
+      }
+      const app = await NatsApp.create({ servers: ${JSON.stringify(server.url)}, ...${JSON.stringify(APP)}, providers: [StuckPool], shutdownTimeoutMs: ${budget} });
+      await app.listen();
+      process.exit(0);
+    `;
+    const child = spawnTracked(process.execPath, ["--input-type=module", "-e", script], { label: "stuck onShutdown app" });
+    await child.waitForOutput(/natsflow app started/);
+    const sent = Date.now();
+    child.child.kill("SIGTERM");
+    const exit = await Promise.race([child.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), budget + 5_000))]);
+    if (exit === undefined) child.child.kill("SIGKILL");
+    expect(exit, `still running ${Date.now() - sent} ms after SIGTERM`).toMatchObject({ code: 0 });
+    expect(child.output).toMatch(/shutdown timeout: StuckPool\.onShutdown did not finish/);
   });
 });

@@ -13,6 +13,7 @@ import {
   Controller,
   defineStream,
   HandlerError,
+  InvalidSubjectError,
   NatsApp,
   Param,
   Payload,
@@ -103,6 +104,38 @@ export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment
         parent.end();
       }
     };
+
+    it("starting an app exports no span of its own; its messages are traced", async () => {
+      @Controller("traced.quiet")
+      class Quiet {
+        @Subscribe("ping", { codec: "string" })
+        ping() {
+          return "pong";
+        }
+      }
+      spans.reset();
+      // Tracing left to the SDK check (not forced): on, since captureSpans registered one.
+      const quiet = await NatsApp.create({ ...env.appOptions(), controllers: [Quiet], logger: captureLogs("fatal").logger });
+      await quiet.start();
+      try {
+        expect(spans.spans().map((s) => s.name)).toEqual([]);
+        await client.request("traced.quiet.ping", enc.encode(""), { timeoutMs: 2_000 });
+        await expect.poll(() => spans.spans().map((s) => s.name)).toEqual(["process traced.quiet.ping"]);
+      } finally {
+        await quiet.stop();
+      }
+    });
+
+    it("makes no span for a send it refuses: an invalid subject never names a span", async () => {
+      spans.reset();
+      const bad = "traced.audit.x\r\nPUB admin.x 1";
+      expect(() => app.broker.publish(bad, 1)).toThrow(InvalidSubjectError);
+      await expect(app.broker.request(bad, 1)).rejects.toBeInstanceOf(InvalidSubjectError);
+      await expect(app.broker.jetstream.publish(bad, 1)).rejects.toBeInstanceOf(InvalidSubjectError);
+      app.broker.publish("traced.audit.marker", { id: "m" });
+      await expect.poll(() => spans.spans().length).toBeGreaterThan(0);
+      expect(spans.spans().filter((s) => /[\r\n]/.test(s.name) || s.name.includes("admin"))).toEqual([]);
+    });
 
     it("client → handler → @Publish → second handler is one trace with the right parents", async () => {
       spans.reset();

@@ -293,16 +293,27 @@ export class NatsApp {
     this.subscribers.splice(this.subscribers.indexOf(sub), 1);
   }
 
-  /** Runs a hook on every instance that has it, in order. A start hook's failure fails the start; a stop hook's is logged. */
-  private async runHooks(hook: LifespanHook, instances: readonly object[]): Promise<void> {
+  /**
+   * Runs a hook on every instance that has it, in order. A start hook's failure fails the start; a
+   * stop hook's is logged. With `until` (a stop's deadline, epoch ms), a hook still running then is
+   * logged by name and left behind; the hooks after it are still called, each given what is left.
+   */
+  private async runHooks(hook: LifespanHook, instances: readonly object[], until?: number): Promise<void> {
     const starting = hook === "onStartup" || hook === "onReady";
     for (const instance of instances) {
       if (!hasHook(instance, hook)) continue;
-      try {
-        await instance[hook]();
-      } catch (e) {
-        if (starting) throw e;
-        this.logger.error({ err: e, hook }, `${hook} failed`);
+      const ran = (async () => {
+        try {
+          await instance[hook]();
+        } catch (e) {
+          if (starting) throw e;
+          this.logger.error({ err: e, hook }, `${hook} failed`);
+        }
+      })();
+      if (until === undefined) await ran;
+      else if (!(await settlesBy(until, ran))) {
+        const name = `${instance.constructor.name}.${hook}`;
+        this.logger.warn({ hook: name }, `shutdown timeout: ${name} did not finish; stopping anyway`);
       }
     }
   }
@@ -335,8 +346,9 @@ export class NatsApp {
   }
 
   /**
-   * Idempotent. Runs `beforeShutdown`, drains the subscriptions, waits for in-flight messages and
-   * drains the connection, all within `shutdownTimeoutMs`, closes, then runs `onShutdown`.
+   * Idempotent. Runs `beforeShutdown`, drains the subscriptions, waits for in-flight messages,
+   * drains the connection and closes, runs `onShutdown` and disposes the providers, all within
+   * `shutdownTimeoutMs`: whatever still runs at the deadline is logged and left behind.
    */
   stop(): Promise<void> {
     this.requestStop();
@@ -408,9 +420,7 @@ export class NatsApp {
       await closed;
     }
     this.discovery?.stop();
-    if (wasRunning && !(await settlesBy(until, this.runHooks("beforeShutdown", [...this.instances].reverse())))) {
-      this.logger.warn("shutdown timeout: beforeShutdown did not finish; stopping anyway");
-    }
+    if (wasRunning) await this.runHooks("beforeShutdown", [...this.instances].reverse(), until);
     // All at once: every subscription's drain costs the same one round trip.
     const drained = await settlesBy(until, Promise.allSettled(this.subscribers.map((s) => s.stop())));
     if (!drained) this.logger.warn("shutdown timeout: subscriptions did not drain; closing");
@@ -431,8 +441,10 @@ export class NatsApp {
       if (!transport.isClosed) await transport.close();
     }
     this.buckets.stop();
-    if (wasRunning) await this.runHooks("onShutdown", [...this.instances].reverse());
-    await this.container.dispose();
+    // Inside the budget too: a hook or a disposal that hangs must not keep a stopping process alive.
+    if (wasRunning) await this.runHooks("onShutdown", [...this.instances].reverse(), until);
+    const disposed = Promise.resolve(this.container.dispose()).catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));
+    if (!(await settlesBy(until, disposed))) this.logger.warn("shutdown timeout: disposing the app's providers did not finish; stopping anyway");
     this.state = "stopped";
     if (wasRunning) this.logger.info("natsflow app stopped");
   }

@@ -5,6 +5,7 @@ import { getHandlers } from "../metadata/handler-metadata.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
+import { isValidHeaderName } from "../subjects.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
 
 export interface NatsAppOptions extends Partial<ConnectionOptions> {
@@ -68,15 +69,13 @@ function list<T>(setting: string, value: T[] | undefined): T[] {
   return value;
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string | undefined {
   if (correlation === false) return undefined;
   if (correlation !== undefined && (correlation === null || typeof correlation !== "object")) {
     throw new SetupError("correlation", "must be { header?: string } or false.");
   }
   const header = correlation?.header ?? "Correlation-Id";
-  if (typeof header !== "string" || !HEADER_NAME.test(header)) {
+  if (!isValidHeaderName(header)) {
     throw new SetupError("correlation.header", `must be a header name (letters, digits, "-"), got ${JSON.stringify(header)}.`, 'e.g. "Correlation-Id" or "X-Request-Id".');
   }
   return header;

@@ -3,6 +3,7 @@ import { outbound } from "../dispatch/current.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
 import { endWhen, Tracing } from "../observability/tracing.js";
+import { checkSubject } from "../subjects.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
 
 const encoder = new TextEncoder();
@@ -41,6 +42,8 @@ export interface JetStreamBrokerPublishOptions extends JetStreamPublishOptions {
 function prepare(tracing: Tracing, operation: "publish" | "request", subject: string, data: Uint8Array, headers: HeadersInit | undefined) {
   const out = outbound(headers);
   if (!tracing.enabled) return { headers: out.headers, span: undefined };
+  // Before the span is named after it; the transport checks the rest.
+  checkSubject(subject);
   const carrier: Record<string, string | readonly string[]> = { ...out.headers };
   const span = tracing.send(operation, subject, data.length, out.parent, carrier);
   return { headers: carrier, span };
@@ -55,11 +58,16 @@ export class JetStreamPublisher {
 
   /** Resolves with the stream's PubAck; rejects with `PubAckError` when the message was not stored. */
   publish(subject: string, payload: Payload, options: JetStreamBrokerPublishOptions = {}): Promise<PubAck> {
-    const { codec, headers: given, ...rest } = options;
-    const data = encodeWith(codec, payload);
-    const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
-    const stored = this.transport().jetstream().publish(subject, data, headers ? { ...rest, headers } : rest);
-    return span ? endWhen(span, stored) : stored;
+    // Every failure a rejection, a refused subject included; not async, so a publish costs no promise of its own.
+    try {
+      const { codec, headers: given, ...rest } = options;
+      const data = encodeWith(codec, payload);
+      const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
+      const stored = this.transport().jetstream().publish(subject, data, headers ? { ...rest, headers } : rest);
+      return span ? endWhen(span, stored) : stored;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 }
 

@@ -7,6 +7,22 @@ import type { Logger } from "../logging/logger.js";
 import type { MessageTrace } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage } from "../transport/transport.js";
 
+const MAX_CORRELATION_ID = 128;
+
+/**
+ * Whether an inbound correlation id is passed on as it is: 1 to 128 printable ASCII characters, no
+ * spaces. Anything else (longer, control characters, non-ASCII) is replaced by a fresh id, so what a
+ * caller sends never reaches logs, spans and outgoing headers verbatim.
+ */
+export function isUsableCorrelationId(id: string): boolean {
+  if (id.length === 0 || id.length > MAX_CORRELATION_ID) return false;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
 /** A typed slot for data one middleware leaves for another (see `createContextKey`). */
 export interface ContextKey<T> {
   readonly name: string;
@@ -75,12 +91,17 @@ export class MessageContext {
   }
 
   /**
-   * This message's correlation id: the inbound header's, or a new one when it has none (made on
-   * first use). Replies, `@Publish` and `Broker` calls made while handling the message carry it.
+   * This message's correlation id: the inbound header's when it is a usable one (see
+   * `isUsableCorrelationId`), else a new one (made on first use). Replies, `@Publish` and `Broker`
+   * calls made while handling the message carry it.
    */
   get correlationId(): string | undefined {
     if (this.correlationHeader === undefined) return undefined;
-    return (this.correlation ??= this.message.headers?.get(this.correlationHeader) || randomUUID());
+    if (this.correlation === undefined) {
+      const inbound = this.message.headers?.get(this.correlationHeader);
+      this.correlation = inbound !== undefined && isUsableCorrelationId(inbound) ? inbound : randomUUID();
+    }
+    return this.correlation;
   }
 
   /** The handler's logger, with this message's correlation id on every line (made on first use). */
@@ -97,12 +118,12 @@ export class MessageContext {
 
   /**
    * The reply's headers: those set on the context, then the response's own, then the correlation id
-   * when there is one: the inbound id, or one made because a log line or a send used it (a reply
-   * alone makes none, which keeps plain request/reply at its speed).
+   * when there is one: the inbound id (or its replacement), or one made because a log line or a send
+   * used it (a reply alone makes none, which keeps plain request/reply at its speed).
    */
   replyHeaders(response: OutboundReply): HeadersInit | undefined {
     const header = this.correlationHeader;
-    const id = this.correlation ?? (header === undefined ? undefined : this.message.headers?.get(header) || undefined);
+    const id = this.correlation ?? (header !== undefined && this.message.headers?.has(header) ? this.correlationId : undefined);
     if (!this.extraHeaders && id === undefined) return response.headers;
     const headers: Record<string, string | readonly string[]> = { ...this.extraHeaders, ...response.headers };
     if (id !== undefined && !((header as string) in headers)) headers[header as string] = id;

@@ -1,4 +1,5 @@
 import { HandlerError, OverloadedError, ValidationError } from "../errors.js";
+import { headerText } from "../subjects.js";
 import type { OutboundReply } from "./context.js";
 
 /** NATS micro services convention: the error travels in headers; the body repeats it as JSON. */
@@ -21,7 +22,7 @@ export interface ErrorReply {
 export function errorReply(error: unknown): ErrorReply {
   const known = error instanceof HandlerError;
   const code = known ? error.code : 500;
-  const description = (known ? error.message : "internal error").replace(/[\r\n]+/g, " ").slice(0, MAX_DESCRIPTION);
+  const description = headerText(known ? error.message : "internal error", MAX_DESCRIPTION);
   const body = { code, description, ...(error instanceof ValidationError ? { issues: error.issues } : {}) };
   return {
     reply: {

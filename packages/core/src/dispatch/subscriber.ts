@@ -1,11 +1,11 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { OverloadedError, type SubscriptionError } from "../errors.js";
+import { InvalidHeaderError, OverloadedError, type SubscriptionError } from "../errors.js";
 import type { HandlerBinding } from "../metadata/explorer.js";
 import type { Metrics } from "../observability/metrics.js";
 import { EndpointStats } from "../service/endpoint-stats.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
-import { MessageContext } from "./context.js";
+import { MessageContext, type OutboundReply } from "./context.js";
 import { handle } from "./current.js";
 import { errorReply } from "./error-reply.js";
 import { IdleWaiters } from "./idle.js";
@@ -98,17 +98,14 @@ export class Subscriber {
       (error instanceof OverloadedError ? this.overloaded : this.series.failed).inc();
       ctx.response = this.failure(ctx, error);
     }
-    try {
-      if (message.reply && ctx.response) {
-        let headers = ctx.replyHeaders(ctx.response);
-        if (ctx.trace) {
-          headers = { ...headers };
-          binding.propagation.tracing.inject(ctx.trace, headers as Record<string, string>);
-        }
-        this.transport.publish(message.reply, ctx.response.data, headers ? { headers } : {});
+    if (message.reply && ctx.response) {
+      try {
+        this.reply(ctx, message.reply, ctx.response);
+      } catch (error) {
+        // Headers the handler or a middleware set that cannot be sent: the caller gets a 500 instead, without them.
+        if (error instanceof InvalidHeaderError) this.replyFailure(ctx, message.reply, error);
+        else binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
       }
-    } catch (error) {
-      binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
     }
     this.stats.requests++;
     this.stats.processingMs += performance.now() - startedAt;
@@ -121,8 +118,27 @@ export class Subscriber {
     else if (this.inFlight === 0 && this.waiting.length === 0) this.idle.notify();
   }
 
+  private reply(ctx: MessageContext, to: string, response: OutboundReply): void {
+    let headers = ctx.replyHeaders(response);
+    if (ctx.trace) {
+      headers = { ...headers };
+      this.binding.propagation.tracing.inject(ctx.trace, headers as Record<string, string>);
+    }
+    this.transport.publish(to, response.data, headers ? { headers } : {});
+  }
+
+  private replyFailure(ctx: MessageContext, to: string, error: InvalidHeaderError): void {
+    const { data, headers } = this.failure(ctx, error);
+    const header = ctx.correlationHeader;
+    try {
+      this.transport.publish(to, data, { headers: header === undefined ? headers : { ...headers, [header]: ctx.correlationId as string } });
+    } catch (e) {
+      this.binding.logger.error({ err: e, subject: ctx.message.subject }, "could not send the reply");
+    }
+  }
+
   /** An error no middleware handled: log it (with the stack for server faults), answer with as little as is safe. */
-  private failure(ctx: MessageContext, error: unknown): MessageContext["response"] {
+  private failure(ctx: MessageContext, error: unknown): OutboundReply {
     const { reply, description, level } = errorReply(error);
     this.stats.errors++;
     this.stats.lastError = description;

@@ -3,6 +3,7 @@ import { container as rootContainer, type InjectionToken } from "tsyringe";
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { BUCKETS } from "../di/tokens.js";
 import { SetupError } from "../errors.js";
+import { isValidBucketName } from "../subjects.js";
 import type { KvBucket, KvBucketOptions, KvEntry, StreamConfig } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 import { parseDuration, type Duration } from "./duration.js";
@@ -65,11 +66,6 @@ export interface ResolvedKv {
   readonly update: boolean;
   readonly codec: Codec;
   readonly schema: StandardSchemaV1 | undefined;
-}
-
-/** Bucket names, as the server accepts them. */
-export function isValidBucketName(name: unknown): name is string {
-  return typeof name === "string" && /^[-\w]+$/.test(name);
 }
 
 /** Every `defineKv` option is checked here, once, with `SetupError`s naming the setting. */

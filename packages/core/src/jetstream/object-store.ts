@@ -2,10 +2,10 @@ import { container as rootContainer, type InjectionToken } from "tsyringe";
 
 import { BUCKETS } from "../di/tokens.js";
 import { SetupError } from "../errors.js";
+import { isValidBucketName } from "../subjects.js";
 import type { ObjectInfo, ObjectStoreBucket, ObjectStoreBucketOptions, StreamConfig } from "../transport/transport.js";
 import type { BucketRegistry } from "./buckets.js";
 import { parseDuration, type Duration } from "./duration.js";
-import { isValidBucketName } from "./kv.js";
 import { limit, STORAGE } from "./stream.js";
 
 export interface ObjectStoreOptions {

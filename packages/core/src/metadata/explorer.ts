@@ -2,7 +2,7 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 
 import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
-import { OverloadedError, SetupError } from "../errors.js";
+import { HandlerError, OverloadedError, quoted, SetupError } from "../errors.js";
 import type { Propagation } from "../dispatch/current.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import type { ResolvedStream } from "../jetstream/stream.js";
@@ -15,7 +15,7 @@ import { subscribeStages, type SubscribeOptions } from "../decorators/subscribe.
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
 import { checkMetadata } from "../service/micro.js";
-import { compileSubject } from "../subjects.js";
+import { compileSubject, queueProblem, wildcardParam, type CompiledSubject } from "../subjects.js";
 import {
   decoratedMethods,
   getControllerMetadata,
@@ -228,6 +228,18 @@ function invoker(call: (ctx: MessageContext) => unknown): (ctx: MessageContext) 
 
 const overloaded = () => Promise.reject(new OverloadedError());
 
+/**
+ * `run`, for messages whose `{param}` tokens hold values: one that arrived on a wildcard or an empty
+ * token (a client may publish on `orders.*.get`) is the caller's mistake, answered 400 before any middleware.
+ */
+function checkingParams(params: CompiledSubject["params"], run: (ctx: MessageContext) => Promise<void>): (ctx: MessageContext) => Promise<void> {
+  if (params.size === 0) return run;
+  return (ctx) => {
+    const name = wildcardParam(ctx.message.subject, params);
+    return name === undefined ? run(ctx) : Promise.reject(new HandlerError(`subject parameter {${name}} must be a value, not empty, * or >`, 400));
+  };
+}
+
 /** What every binding has: its limits checked, its chain and its overflow chain composed once. */
 function binding(
   x: ExploreContext,
@@ -239,7 +251,10 @@ function binding(
   options: Pick<HandlerOptions, "metadata" | "correlation">,
   reachesBroker: boolean,
   doc: HandlerDoc,
+  params: CompiledSubject["params"],
 ): HandlerBinding {
+  const wrongQueue = info.queue === undefined ? undefined : queueProblem(info.queue);
+  if (wrongQueue) throw new SetupError(`${info.name} queue`, `${quoted(String(info.queue))} is not a queue group name: ${wrongQueue}.`);
   return {
     info,
     doc,
@@ -247,7 +262,7 @@ function binding(
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
     logger: x.logger.child({ handler: info.name }),
-    run: compose(chain, invoke),
+    run: checkingParams(params, compose(chain, invoke)),
     overflow: compose(overflowChain, overloaded),
     streams: [],
   };
@@ -279,7 +294,7 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
     params: [...compiled.params.keys()],
     description: { kind: "receive", schema: options.schema, codec: options.codec, summary: options.summary },
     publishes: [],
-  });
+  }, compiled.params);
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
@@ -320,7 +335,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
       params: [...compiled.params.keys()],
       description: meta.describe,
       publishes,
-    }),
+    }, compiled.params),
     ...(consume ? { consume } : {}),
     streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
     ...(watch ? { watch } : {}),

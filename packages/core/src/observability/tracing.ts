@@ -1,7 +1,7 @@
 import {
   context,
-  isSpanContextValid,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -10,6 +10,7 @@ import {
   type Span,
   type TextMapGetter,
   type TextMapSetter,
+  type TracerProvider,
 } from "@opentelemetry/api";
 
 import type { HandlerInfo } from "../dispatch/context.js";
@@ -26,11 +27,20 @@ const setter: TextMapSetter<Record<string, string | readonly string[]>> = {
   },
 };
 
-/** Whether the process has an OpenTelemetry SDK: the API's own tracer then makes real spans. */
+// What a proxy provider hands out before an SDK is set as its delegate: the API's no-op provider.
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether the process has an OpenTelemetry SDK, asked without making a span (an SDK would export
+ * it): the global provider is the API's proxy, which delegates to the SDK's once one is registered.
+ * Checked by shape, not class: the SDK may have brought its own copy of the API (whose proxy, once
+ * registered, always has a delegate).
+ */
 function sdkRegistered(): boolean {
-  const probe = trace.getTracer("natsflow").startSpan("natsflow.probe");
-  probe.end();
-  return isSpanContextValid(probe.spanContext());
+  let provider: TracerProvider = trace.getTracerProvider();
+  const proxy = provider as Partial<Pick<ProxyTracerProvider, "getDelegate">>;
+  if (typeof proxy.getDelegate === "function") provider = proxy.getDelegate();
+  return provider !== NOOP_PROVIDER;
 }
 
 /** One message's span and the context its own sends are children of. */

@@ -5,7 +5,7 @@ import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import { resolveStream, type ResolvedStream } from "../jetstream/stream.js";
 import type { PublishSpec } from "../metadata/handler-metadata.js";
 import type { Middleware } from "../middleware/middleware.js";
-import { filterCovers, isValidSubject } from "../subjects.js";
+import { checkHeaders, filterCovers, isValidSubject } from "../subjects.js";
 import type { HeadersInit } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 
@@ -29,6 +29,13 @@ export function resolvePublishTargets(name: string, specs: readonly PublishSpec[
     }
     if (spec.headers !== undefined && (spec.headers === null || (typeof spec.headers !== "object" && typeof spec.headers !== "function"))) {
       throw new SetupError(`${where} headers`, "must be an object of header values, or a function of the result returning one.");
+    }
+    if (typeof spec.headers === "object") {
+      try {
+        checkHeaders(spec.headers);
+      } catch (e) {
+        throw new SetupError(`${where} headers`, (e as Error).message, undefined, { cause: e });
+      }
     }
     if (spec.stream === undefined) {
       if (spec.msgId !== undefined) throw new SetupError(`${where} msgId`, "needs a stream: only a stream detects duplicates.", "add stream: defineStream({ … }).");

@@ -35,6 +35,7 @@ import {
 } from "nats";
 
 import { ConnectionError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
+import { checkBucketName, checkJetStreamSend, checkKvKey, checkSend, checkSubscription } from "../subjects.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
@@ -147,27 +148,33 @@ class NatsKvBucket implements KvBucket {
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
+    checkKvKey(key);
     const e = await this.kv.get(key);
     return e && e.operation === "PUT" ? toKvEntry(e) : undefined;
   }
 
-  create(key: string, value: Uint8Array): Promise<number> {
+  async create(key: string, value: Uint8Array): Promise<number> {
+    checkKvKey(key);
     return this.cas(key, () => this.kv.create(key, value));
   }
 
-  update(key: string, value: Uint8Array, revision: number): Promise<number> {
+  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    checkKvKey(key);
     return this.cas(key, () => this.kv.update(key, value, revision));
   }
 
-  put(key: string, value: Uint8Array): Promise<number> {
+  async put(key: string, value: Uint8Array): Promise<number> {
+    checkKvKey(key);
     return this.kv.put(key, value);
   }
 
-  delete(key: string, revision?: number): Promise<void> {
+  async delete(key: string, revision?: number): Promise<void> {
+    checkKvKey(key);
     return this.cas(key, () => this.kv.delete(key, revision !== undefined ? { previousSeq: revision } : {}));
   }
 
   async purge(key: string): Promise<void> {
+    checkKvKey(key);
     await this.kv.purge(key);
   }
 
@@ -176,12 +183,14 @@ class NatsKvBucket implements KvBucket {
   }
 
   async keys(filter?: string): Promise<string[]> {
+    if (filter !== undefined) checkKvKey(filter, true);
     const out: string[] = [];
     for await (const k of await this.kv.keys(filter)) out.push(k);
     return out;
   }
 
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
+    if (options.key !== undefined) checkKvKey(options.key, true);
     // Only changes: from the revision after the last one now, so a write made while the watch's
     // consumer is still being created is not missed (as with "deliver new" it could be).
     const from = options.initial === false ? (await this.revision()) + 1 : undefined;
@@ -448,6 +457,7 @@ class NatsJetStream implements JetStream {
   }
 
   async publish(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): Promise<PubAck> {
+    checkJetStreamSend(subject, options);
     const h = toNatsHeaders(options.headers);
     const expect = {
       ...(options.expect?.lastSequence !== undefined ? { lastSequence: options.expect.lastSequence } : {}),
@@ -478,6 +488,7 @@ class NatsTransport implements Transport {
     options: SubscribeOptions,
     onMessage: (message: InboundMessage) => void,
   ): TransportSubscription {
+    checkSubscription(subject, options.queue);
     const sub = this.nc.subscribe(subject, {
       ...(options.queue ? { queue: options.queue } : {}),
       // A callback subscription hands over every message at once; the dispatcher decides concurrency.
@@ -498,6 +509,7 @@ class NatsTransport implements Transport {
   }
 
   publish(subject: string, data: Uint8Array, options?: PublishOptions): void {
+    checkSend(subject, options?.reply, options?.headers);
     const h = toNatsHeaders(options?.headers);
     this.nc.publish(subject, data, {
       ...(h ? { headers: h } : {}),
@@ -506,6 +518,7 @@ class NatsTransport implements Transport {
   }
 
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<InboundMessage> {
+    checkSend(subject, undefined, options.headers);
     const h = toNatsHeaders(options.headers);
     try {
       const msg = await this.nc.request(subject, data, {
@@ -551,6 +564,7 @@ class NatsTransport implements Transport {
   }
 
   async kv(bucket: string, options: KvBucketOptions = {}): Promise<KvBucket> {
+    checkBucketName(bucket);
     const kv = await this.nc.jetstream().views.kv(bucket, {
       history: options.history ?? 1,
       ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
@@ -562,6 +576,7 @@ class NatsTransport implements Transport {
   }
 
   async objectStore(bucket: string, options: ObjectStoreBucketOptions = {}): Promise<ObjectStoreBucket> {
+    checkBucketName(bucket);
     const os = await this.nc.jetstream().views.os(bucket, {
       ...(options.ttlMs !== undefined ? { ttl: nanos(options.ttlMs) } : {}),
       ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),

@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
 
 import {
+  checkBucketName,
+  checkJetStreamSend,
+  checkKvKey,
+  checkSend,
+  checkSubscription,
   ConnectionError,
   filterCovers,
   NatsflowError,
@@ -95,30 +100,36 @@ class MemoryKvBucket implements KvBucket {
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
+    checkKvKey(key);
     const e = this.current(key);
     return e?.operation === "put" ? e : undefined;
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
+    checkKvKey(key);
     if (this.current(key)?.operation === "put") throw new RevisionMismatchError(this.name, key);
     return this.write(key, value, "put");
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    checkKvKey(key);
     if (this.current(key)?.revision !== revision) throw new RevisionMismatchError(this.name, key);
     return this.write(key, value, "put");
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
+    checkKvKey(key);
     return this.write(key, value, "put");
   }
 
   async delete(key: string, revision?: number): Promise<void> {
+    checkKvKey(key);
     if (revision !== undefined && this.current(key)?.revision !== revision) throw new RevisionMismatchError(this.name, key);
     this.write(key, new Uint8Array(), "delete");
   }
 
   async purge(key: string): Promise<void> {
+    checkKvKey(key);
     this.write(key, new Uint8Array(), "purge");
   }
 
@@ -127,6 +138,7 @@ class MemoryKvBucket implements KvBucket {
   }
 
   async keys(filter = ">"): Promise<string[]> {
+    checkKvKey(filter, true);
     return this.stream
       .latest()
       .map((m) => this.entry(m))
@@ -135,6 +147,7 @@ class MemoryKvBucket implements KvBucket {
   }
 
   async watch(onEntry: (entry: KvEntry) => void, options: KvWatchOptions = {}): Promise<() => void> {
+    if (options.key !== undefined) checkKvKey(options.key, true);
     const filter = this.prefix + (options.key ?? ">");
     if (options.initial !== false) {
       const latest = this.stream.latest().filter((m) => subjectMatches(filter, m.subject));
@@ -276,7 +289,10 @@ export class TestBroker {
     // Pushed as a standing pull is pulled: only max_ack_pending bounds it.
     subscribePush: (config, onMessage) => this.stream(config.stream).consumer(config.durable).consume({ max: Infinity }, onMessage),
     orderedConsumer: async (stream, options) => this.stream(stream).orderedConsumer(options.filterSubject, options.startAt),
-    publish: async (subject, data, options) => this.store(subject, data, options),
+    publish: async (subject, data, options) => {
+      checkJetStreamSend(subject, options);
+      return this.store(subject, data, options);
+    },
   };
 
   /** Routes a message; returns how many subscriptions received it. */
@@ -309,6 +325,7 @@ class MemoryTransport implements Transport {
 
   subscribe(subject: string, options: TransportSubscribeOptions, onMessage: (m: InboundMessage) => void): TransportSubscription {
     this.check();
+    checkSubscription(subject, options.queue);
     const sub: Sub = { filter: subject, queue: options.queue, deliver: onMessage, onError: options.onError, closed: false };
     this.mine.add(sub);
     this.broker.add(sub);
@@ -333,6 +350,7 @@ class MemoryTransport implements Transport {
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {
     this.check();
+    checkSend(subject, options.reply, options.headers);
     // A plain publish to a subject a stream captures is stored too, as on a server.
     if (options.reply === undefined && this.broker.captures(subject)) {
       this.broker.store(subject, data, options.headers ? { headers: options.headers } : {});
@@ -346,8 +364,9 @@ class MemoryTransport implements Transport {
     });
   }
 
-  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<InboundMessage> {
+  async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<InboundMessage> {
     this.check();
+    checkSend(subject, undefined, options.headers);
     const inbox = `_INBOX.${randomUUID()}`;
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -404,11 +423,13 @@ class MemoryTransport implements Transport {
 
   async kv(bucket: string, options: KvBucketOptions = {}): Promise<KvBucket> {
     this.check();
+    checkBucketName(bucket);
     return this.broker.bucket(bucket, options);
   }
 
   async objectStore(bucket: string, options: ObjectStoreBucketOptions = {}): Promise<ObjectStoreBucket> {
     this.check();
+    checkBucketName(bucket);
     return this.broker.objectStore(bucket, options);
   }
 
