@@ -425,7 +425,11 @@ export function handlerSuite(name: string, makeEnvironment: () => Promise<Handle
       for (const subject of ["suite.edge.*.get", "suite.edge.>.get"]) {
         const answer = await env.rawRequest(subject, enc.encode(""));
         expect(answer.code, subject).toBe("400");
-        expect(JSON.parse(dec.decode(answer.data))).toEqual({ code: 400, description: "subject parameter {id} must be a value, not empty, * or >" });
+        expect(JSON.parse(dec.decode(answer.data))).toEqual({
+          code: 400,
+          description: "subject parameter {id} must be a value, not empty, * or >",
+          issues: [{ path: "{id}", message: "must be a value, not empty, * or >" }],
+        });
       }
       expect(trail).toEqual([]);
       expect(json(await request("suite.edge.7.get", ""))).toEqual({ id: "7" });

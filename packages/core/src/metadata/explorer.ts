@@ -2,7 +2,7 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 
 import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
 import { describeToken, type Constructor } from "../di/providers.js";
-import { HandlerError, OverloadedError, quoted, SetupError } from "../errors.js";
+import { OverloadedError, quoted, SetupError, ValidationError } from "../errors.js";
 import type { Propagation } from "../dispatch/current.js";
 import type { ConsumeSpec } from "../jetstream/consume-options.js";
 import type { ResolvedStream } from "../jetstream/stream.js";
@@ -236,7 +236,10 @@ function checkingParams(params: CompiledSubject["params"], run: (ctx: MessageCon
   if (params.size === 0) return run;
   return (ctx) => {
     const name = wildcardParam(ctx.message.subject, params);
-    return name === undefined ? run(ctx) : Promise.reject(new HandlerError(`subject parameter {${name}} must be a value, not empty, * or >`, 400));
+    if (name === undefined) return run(ctx);
+    // Invalid input like a bad payload: a consumer dead-letters it at once instead of retrying it.
+    const description = `subject parameter {${name}} must be a value, not empty, * or >`;
+    return Promise.reject(new ValidationError([{ path: `{${name}}`, message: "must be a value, not empty, * or >" }], { description }));
   };
 }
 
