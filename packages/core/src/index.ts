@@ -5,14 +5,14 @@ export type { AppSubscription } from "./app/nats-app.js";
 export type { NatsAppOptions } from "./app/options.js";
 export type { BeforeShutdown, OnReady, OnShutdown, OnStartup } from "./app/lifespan.js";
 export { DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING } from "./metadata/explorer.js";
-export type { AppSubscribeOptions } from "./metadata/explorer.js";
+export type { AppSubscribeOptions } from "./kinds/subscribe/subscribe.js";
 export type { ServiceOptions } from "./service/micro.js";
 export type { AsyncApiDocument, AsyncApiInfo } from "./asyncapi/document.js";
 
 export { Controller } from "./decorators/controller.js";
 export type { ControllerOptions } from "./decorators/controller.js";
-export { Subscribe } from "./decorators/subscribe.js";
-export type { SubscribeOptions } from "./decorators/subscribe.js";
+export { Subscribe } from "./kinds/subscribe/subscribe.js";
+export type { SubscribeOptions } from "./kinds/subscribe/subscribe.js";
 export { Publish } from "./decorators/publish.js";
 export { Use } from "./decorators/use.js";
 export { Payload } from "./decorators/payload.js";
@@ -21,26 +21,26 @@ export { Subject } from "./decorators/subject.js";
 export { Param } from "./decorators/param.js";
 export { Msg } from "./decorators/msg.js";
 export { Ctx } from "./decorators/ctx.js";
-export { Consume } from "./decorators/consume.js";
-export { Delivery } from "./decorators/delivery.js";
-export { WatchKv } from "./decorators/watch-kv.js";
-export { WatchObjects } from "./decorators/watch-objects.js";
-export { KvEntry } from "./decorators/kv-entry.js";
+export { Consume } from "./kinds/consume/consume.js";
+export { Delivery } from "./kinds/consume/delivery.js";
+export { WatchKv } from "./kinds/watch/watch-kv.js";
+export { WatchObjects } from "./kinds/watch/watch-objects.js";
+export { KvEntry } from "./kinds/watch/kv-entry.js";
 export { InjectKv } from "./decorators/inject-kv.js";
 export { InjectObjectStore } from "./decorators/inject-object-store.js";
 
-export { defineStream } from "./jetstream/stream.js";
-export type { StreamDeclaration, StreamOptions } from "./jetstream/stream.js";
-export type { AckMode, ConsumeOptions, RetryOptions } from "./jetstream/consume-options.js";
-export { JetStreamDelivery } from "./jetstream/delivery.js";
-export type { Settlement } from "./jetstream/delivery.js";
-export type { Duration } from "./jetstream/duration.js";
-export { defineKv, KvHandle, kvToken } from "./jetstream/kv.js";
-export type { KvChange, KvDeclaration, KvOperation, KvOptions, KvValue } from "./jetstream/kv.js";
-export type { KvEntryInfo, WatchKvOptions } from "./jetstream/kv-watch.js";
-export { defineObjectStore, ObjectStoreHandle, objectStoreToken } from "./jetstream/object-store.js";
-export type { ObjectStoreDeclaration, ObjectStoreOptions } from "./jetstream/object-store.js";
-export type { ObjectChangeInfo, WatchObjectsOptions } from "./jetstream/object-watch.js";
+export { defineStream } from "./resources/stream.js";
+export type { StreamDeclaration, StreamOptions } from "./resources/stream.js";
+export type { AckMode, ConsumeOptions, RetryOptions } from "./kinds/consume/options.js";
+export { JetStreamDelivery } from "./kinds/consume/jetstream-delivery.js";
+export type { Settlement } from "./kinds/consume/jetstream-delivery.js";
+export type { Duration } from "./duration.js";
+export { defineKv, KvHandle, kvToken } from "./resources/kv.js";
+export type { KvChange, KvDeclaration, KvOperation, KvOptions, KvValue } from "./resources/kv.js";
+export type { KvEntryInfo, WatchKvOptions } from "./kinds/watch/kv-watch.js";
+export { defineObjectStore, ObjectStoreHandle, objectStoreToken } from "./resources/object-store.js";
+export type { ObjectStoreDeclaration, ObjectStoreOptions } from "./resources/object-store.js";
+export type { ObjectChangeInfo, WatchObjectsOptions } from "./kinds/watch/object-watch.js";
 export {
   DEAD_LETTER_CONSUMER_HEADER,
   DEAD_LETTER_DELIVERIES_HEADER,
@@ -48,7 +48,7 @@ export {
   DEAD_LETTER_SEQUENCE_HEADER,
   DEAD_LETTER_STREAM_HEADER,
   DEAD_LETTER_SUBJECT_HEADER,
-} from "./jetstream/dead-letter.js";
+} from "./kinds/consume/dead-letter.js";
 
 export { Broker, encodePayload, JetStreamPublisher } from "./broker/broker.js";
 export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";

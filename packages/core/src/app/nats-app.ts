@@ -7,47 +7,23 @@ import { Broker } from "../broker/broker.js";
 import { MessageContext } from "../dispatch/context.js";
 import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
-import { BUCKETS, HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
-import { Subscriber } from "../dispatch/subscriber.js";
-import { ConnectionError, NatsflowError, type SubscriptionError } from "../errors.js";
-import { JetStreamConsumer } from "../jetstream/consumer.js";
-import { BucketRegistry } from "../jetstream/buckets.js";
-import { kvSource } from "../jetstream/kv-watch.js";
-import { objectSource } from "../jetstream/object-watch.js";
-import { Watcher } from "../jetstream/watcher.js";
-import { distinctByName, ensureStream, type ResolvedStream } from "../jetstream/stream.js";
+import { HEADERS, LOGGER, MESSAGE, RESOURCES } from "../di/tokens.js";
+import { ConnectionError, NatsflowError } from "../errors.js";
+import type { HandlerBinding, Source } from "../kinds/kind.js";
+import type { AppSubscribeOptions } from "../kinds/registry.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import {
-  bindFunction,
-  exploreContext,
-  middlewareClasses,
-  exploreControllers,
-  resolveOrExplain,
-  type AppSubscribeOptions,
-  type ExploreContext,
-  type HandlerBinding,
-  type SubscribeFunction,
-} from "../metadata/explorer.js";
+import { bindFunction, exploreContext, middlewareClasses, exploreControllers, resolveOrExplain, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
 import { httpAddress, startHttpServer } from "../observability/http-server.js";
 import { Tracing } from "../observability/tracing.js";
-import { Discovery } from "../service/discovery.js";
+import { ResourceRegistry } from "../resources/resource.js";
+import { Discovery, type DiscoveryEndpoint } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
-
-/** Whatever takes messages in: subscribers, consumers, watchers. */
-interface Intake {
-  /** Take no more; resolves when what is already on its way has been handed over. */
-  stop(): void | Promise<void>;
-  readonly pending: number;
-  settled(): Promise<void>;
-  /** Set when the server ended it: the app is not ready. */
-  readonly endedBy?: SubscriptionError | undefined;
-}
 
 /** A handler added with `app.subscribe`. */
 export interface AppSubscription {
@@ -75,11 +51,10 @@ export class NatsApp {
   private readonly bindings: HandlerBinding[];
   /** Providers and controllers with one instance per app, in creation order: lifespan hooks run on them. */
   private readonly instances: object[];
-  /** Streams the `@Consume` handlers read, made or verified at start. */
-  private readonly streams: ResolvedStream[];
-  /** KV buckets and object stores its handles and watchers use, made or verified at start. */
-  private readonly buckets = new BucketRegistry();
-  private readonly subscribers: Intake[] = [];
+  /** Streams, KV buckets and object stores its handlers and handles use, made or verified at start. */
+  private readonly resources = new ResourceRegistry();
+  /** Where each handler's messages come from, once started: one per handler, whatever its kind. */
+  private readonly sources: Source[] = [];
   /** For `app.subscribe`: the app middleware, resolved once. */
   private readonly explore: ExploreContext;
   /** `app.subscribe` handlers waiting for `start` to subscribe them. */
@@ -108,7 +83,7 @@ export class NatsApp {
     this.container.register(LOGGER, { useValue: this.logger });
     this.container.register(Broker, { useValue: this.broker });
     this.container.register(Metrics, { useValue: this.metrics });
-    this.container.register(BUCKETS, { useValue: this.buckets });
+    this.container.register(RESOURCES, { useValue: this.resources });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
     const providers = registerProviders(this.container, options.providers);
@@ -123,19 +98,16 @@ export class NatsApp {
     checkDependencies(this.container, providers, options.controllers, middlewareClasses(options.controllers, options.middleware));
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
-    this.explore = exploreContext(this.container, options.middleware, this.logger, { correlation: options.correlationHeader, tracing: this.tracing }, (cls) =>
-      canReach(this.container, providers, cls, [Broker, NatsApp]),
+    this.explore = exploreContext(
+      this.container,
+      options.middleware,
+      this.logger,
+      { correlation: options.correlationHeader, tracing: this.tracing },
+      (cls) => canReach(this.container, providers, cls, [Broker, NatsApp]),
+      this.resources,
     );
     const explored = exploreControllers(this.explore, options.controllers);
     this.bindings = explored.bindings;
-    this.streams = distinctByName(
-      "stream",
-      this.bindings.flatMap((b) => b.streams.map((stream) => ({ user: b.info.name, name: stream.config.name, resolved: stream }))),
-    );
-    for (const { watch, info } of this.bindings) {
-      if (watch?.kind === "kv") this.buckets.addKv(watch.kv, info.name);
-      else if (watch) this.buckets.addStore(watch.store, info.name);
-    }
     this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
@@ -155,7 +127,7 @@ export class NatsApp {
    * a warning logged). Title and version default to the `service` option's.
    */
   asyncapi(info: Partial<AsyncApiInfo> = {}): Promise<AsyncApiDocument> {
-    const runtime = this.subscribers.flatMap((s) => (s instanceof Subscriber && !this.bindings.includes(s.binding) ? [s.binding] : []));
+    const runtime = this.sources.flatMap((s) => (this.bindings.includes(s.binding) ? [] : [s.binding]));
     const { service, connection } = this.options;
     return asyncApiDocument(
       [...this.bindings, ...this.deferred, ...runtime],
@@ -176,7 +148,7 @@ export class NatsApp {
 
   /** Running, connected, and every subscription live (none ended by the server): what `/readyz` reports. */
   get isReady(): boolean {
-    return this.state === "running" && this.connectedNow && !this.subscribers.some((s) => s.endedBy);
+    return this.state === "running" && this.connectedNow && !this.sources.some((s) => s.endedBy);
   }
 
   /** Where `/healthz`, `/readyz` and `/metrics` are served, when the `http` option is set. */
@@ -211,14 +183,16 @@ export class NatsApp {
     this.watchConnection(transport);
     this.setConnected(true);
     try {
-      // A stream or consumer that cannot be set up fails start like a connection that cannot be made.
-      await this.startConsumers(transport);
-      await this.startWatchers(transport);
-      for (const binding of [...this.bindings.filter((b) => !b.consume && !b.watch), ...this.deferred.splice(0)]) this.startSubscriber(binding);
+      // A stream, bucket or consumer that cannot be set up fails start like a connection that cannot be made.
+      await this.resources.start(transport, this.logger);
+      for (const binding of this.bindings) await this.open(binding, transport);
+      // From here on app.subscribe opens its handler at once.
+      const deferred = this.deferred.splice(0);
       this.subscribed = true;
+      for (const binding of deferred) await this.open(binding, transport);
       if (this.options.service) {
-        // Request endpoints only, run-time ones included: JetStream consumers and KV/object watchers answer no requests.
-        const endpoints = () => this.subscribers.filter((s): s is Subscriber => s instanceof Subscriber);
+        // Request endpoints only, run-time ones included: sources that answer no requests keep no stats.
+        const endpoints = () => this.sources.flatMap((s): DiscoveryEndpoint[] => (s.stats ? [{ info: s.binding.info, metadata: s.binding.metadata, stats: s.stats }] : []));
         this.discovery = new Discovery(this.options.service, endpoints, transport, this.logger);
         this.discovery.start();
       }
@@ -232,7 +206,7 @@ export class NatsApp {
       throw e;
     }
     this.state = "running";
-    if (this.subscribers.length === 0) {
+    if (this.sources.length === 0) {
       // Not an error: handlers may come later, from app.subscribe.
       this.logger.warn(
         "this app has no handlers: no controllers were given. Pass classes with @Subscribe() methods (or an @AuthCallout() class) " +
@@ -250,16 +224,17 @@ export class NatsApp {
     this.discovery?.stop();
     // Closed first: a drain would wait on a round trip that a close never answers.
     await transport.close();
-    await Promise.allSettled(this.subscribers.map((s) => s.stop()));
-    this.buckets.stop();
+    await Promise.allSettled(this.sources.map((s) => s.stop()));
+    this.resources.stop();
     this.state = "stopped";
   }
 
-  private startSubscriber(binding: HandlerBinding): Subscriber {
-    const sub = new Subscriber(binding, this.connected(), this.container, this.metrics);
-    sub.start();
-    this.subscribers.push(sub);
-    return sub;
+  /** Opens the handler's source (listed first, so a failed start still stops it) and starts it. */
+  private async open(binding: HandlerBinding, transport: Transport): Promise<Source> {
+    const source = binding.source.open(binding, { transport, container: this.container, metrics: this.metrics });
+    this.sources.push(source);
+    await source.start();
+    return source;
   }
 
   /**
@@ -278,19 +253,20 @@ export class NatsApp {
       return handle(async () => {
         const at = this.deferred.indexOf(binding);
         if (at >= 0) this.deferred.splice(at, 1);
-        else await this.unsubscribe(this.subscribers.find((s) => s instanceof Subscriber && s.binding === binding));
+        else await this.unsubscribe(this.sources.find((s) => s.binding === binding));
       });
     }
-    const sub = this.startSubscriber(binding);
-    await this.connected().flush();
-    return handle(() => this.unsubscribe(sub));
+    const transport = this.connected();
+    const source = await this.open(binding, transport);
+    await transport.flush();
+    return handle(() => this.unsubscribe(source));
   }
 
-  private async unsubscribe(sub: Intake | undefined): Promise<void> {
-    if (!sub || !this.subscribers.includes(sub)) return;
-    await sub.stop();
-    await sub.settled();
-    this.subscribers.splice(this.subscribers.indexOf(sub), 1);
+  private async unsubscribe(source: Source | undefined): Promise<void> {
+    if (!source || !this.sources.includes(source)) return;
+    await source.stop();
+    await source.settled();
+    this.sources.splice(this.sources.indexOf(source), 1);
   }
 
   /**
@@ -315,33 +291,6 @@ export class NatsApp {
         const name = `${instance.constructor.name}.${hook}`;
         this.logger.warn({ hook: name }, `shutdown timeout: ${name} did not finish; stopping anyway`);
       }
-    }
-  }
-
-  private async startConsumers(transport: Transport): Promise<void> {
-    if (this.streams.length === 0) return;
-    const js = transport.jetstream();
-    for (const stream of this.streams) await ensureStream(js, stream, this.logger);
-    for (const binding of this.bindings) {
-      if (!binding.consume) continue;
-      const consumer = new JetStreamConsumer({ ...binding, consume: binding.consume }, transport, this.container, this.metrics);
-      this.subscribers.push(consumer);
-      await consumer.start(js);
-    }
-  }
-
-  private async startWatchers(transport: Transport): Promise<void> {
-    if (this.buckets.isEmpty) return;
-    await this.buckets.start(transport, this.logger);
-    for (const binding of this.bindings) {
-      const { watch } = binding;
-      if (!watch) continue;
-      const watcher =
-        watch.kind === "kv"
-          ? new Watcher(binding, kvSource(watch, await this.buckets.kvBucket(watch.kv.bucket)), this.container, this.metrics)
-          : new Watcher(binding, objectSource(watch, await this.buckets.storeBucket(watch.store.bucket)), this.container, this.metrics);
-      this.subscribers.push(watcher);
-      await watcher.start();
     }
   }
 
@@ -422,12 +371,12 @@ export class NatsApp {
     this.discovery?.stop();
     if (wasRunning) await this.runHooks("beforeShutdown", [...this.instances].reverse(), until);
     // All at once: every subscription's drain costs the same one round trip.
-    const drained = await settlesBy(until, Promise.allSettled(this.subscribers.map((s) => s.stop())));
+    const drained = await settlesBy(until, Promise.allSettled(this.sources.map((s) => s.stop())));
     if (!drained) this.logger.warn("shutdown timeout: subscriptions did not drain; closing");
-    if (drained && this.subscribers.some((s) => s.pending > 0)) {
-      const settled = await settlesBy(until, Promise.all(this.subscribers.map((s) => s.settled())));
+    if (drained && this.sources.some((s) => s.pending > 0)) {
+      const settled = await settlesBy(until, Promise.all(this.sources.map((s) => s.settled())));
       if (!settled) {
-        const left = this.subscribers.reduce((n, s) => n + s.pending, 0);
+        const left = this.sources.reduce((n, s) => n + s.pending, 0);
         this.logger.warn({ left }, "shutdown timeout: closing with messages still in flight");
       }
     }
@@ -440,7 +389,7 @@ export class NatsApp {
       if (!closed) this.logger.warn("shutdown timeout: drain did not finish; closing");
       if (!transport.isClosed) await transport.close();
     }
-    this.buckets.stop();
+    this.resources.stop();
     // Inside the budget too: a hook or a disposal that hangs must not keep a stopping process alive.
     if (wasRunning) await this.runHooks("onShutdown", [...this.instances].reverse(), until);
     const disposed = Promise.resolve(this.container.dispose()).catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));

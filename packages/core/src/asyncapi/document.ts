@@ -1,6 +1,6 @@
 import { resolveCodec, type CodecOption } from "../codec/codec.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
-import type { HandlerBinding } from "../metadata/explorer.js";
+import type { HandlerBinding } from "../kinds/kind.js";
 import { toJsonSchema } from "./json-schema.js";
 
 type Json = Record<string, unknown>;
@@ -57,8 +57,8 @@ function errorMessage(): Json {
 /**
  * Describes every handler of an app from its decorator metadata: a channel per subject (`{param}`
  * tokens as parameters), a receive operation per handler — with its reply (and the micro error
- * reply) for request handlers, its queue group as a NATS binding, its JetStream consumer or bucket as
- * an `x-natsflow-*` extension — and a send operation per `@Publish` target.
+ * reply) when its source answers requests, its queue group as a NATS binding, the `x-natsflow-*`
+ * extensions its source adds (a JetStream consumer, a bucket) — and a send operation per `@Publish` target.
  */
 export async function asyncApiDocument(bindings: readonly HandlerBinding[], info: AsyncApiInfo, servers: readonly string[], warn: (message: string) => void): Promise<AsyncApiDocument> {
   const channels: Record<string, Json> = {};
@@ -88,14 +88,13 @@ export async function asyncApiDocument(bindings: readonly HandlerBinding[], info
 
   for (const b of bindings) {
     const { doc, info: handler } = b;
+    const source = b.source.doc;
     const opId = idOf(handler.name);
-    const kind = doc.description?.kind ?? "receive";
     const payload = await toJsonSchema(doc.description?.schema, handler.name, warn);
     const type = contentType(doc.description?.codec, handler.name);
     const inbound = `${opId}_message`;
     messages[inbound] = { name: inbound, contentType: type, payload };
-    const address = b.watch?.kind === "kv" ? `$KV.${b.watch.kv.bucket}.${doc.address}` : b.watch ? `$O.${b.watch.store.bucket}.M.>` : doc.address;
-    const channelId = channel(address, doc.params, inbound);
+    const channelId = channel(source.address, doc.params, inbound);
     const operation: Json = {
       action: "receive",
       channel: ref(`#/channels/${channelId}`),
@@ -103,7 +102,7 @@ export async function asyncApiDocument(bindings: readonly HandlerBinding[], info
       ...(doc.description?.summary ? { summary: doc.description.summary } : {}),
       ...(handler.queue ? { bindings: { nats: { queue: handler.queue, bindingVersion: NATS_BINDING_VERSION } } } : {}),
     };
-    if (kind === "receive") {
+    if (source.replies) {
       // Sent when the message has a reply subject: an inbox, so the reply channel has no fixed address.
       const replyId = `${opId}_reply`;
       messages[replyId] = { name: replyId, contentType: type, payload: {} };
@@ -115,21 +114,7 @@ export async function asyncApiDocument(bindings: readonly HandlerBinding[], info
         messages: [ref(`#/channels/${replyChannel}/messages/${replyId}`), ref(`#/channels/${replyChannel}/messages/${ERROR_MESSAGE}`)],
       };
     }
-    if (b.consume) {
-      const { consume } = b;
-      operation["x-natsflow-jetstream"] = consume.ordered
-        ? { stream: consume.stream.config.name, consumer: "ordered", startAt: consume.ordered.startAt }
-        : {
-            stream: consume.stream.config.name,
-            consumer: consume.consumer?.push ? "push" : "pull",
-            durable: consume.consumer?.durable,
-            ack: consume.ack,
-            maxAckPending: consume.consumer?.maxAckPending,
-            maxDeliver: consume.consumer?.maxDeliver,
-            ...(consume.deadLetter ? { deadLetter: consume.deadLetter } : {}),
-          };
-    }
-    if (b.watch) operation["x-natsflow-watch"] = b.watch.kind === "kv" ? { kv: b.watch.kv.bucket, keys: b.watch.filter } : { objectStore: b.watch.store.bucket };
+    Object.assign(operation, source.extensions);
     operations[opId] = operation;
     doc.publishes.forEach((target, i) => {
       const sentId = `${opId}_publish${doc.publishes.length > 1 ? `_${i + 1}` : ""}`;

@@ -1,6 +1,6 @@
 import { inject } from "tsyringe";
 
-import { kvToken, type KvDeclaration } from "../jetstream/kv.js";
+import { kvToken, type KvDeclaration } from "../resources/kv.js";
 
 /** Injects the `KvHandle` of a `defineKv()` bucket; the bucket is set up at `start()`, so use it from then on. */
 export function InjectKv<T>(bucket: KvDeclaration<T>): ParameterDecorator {

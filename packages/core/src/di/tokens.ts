@@ -4,5 +4,5 @@ export const LOGGER = Symbol.for("natsflow:logger");
 export const MESSAGE = Symbol.for("natsflow:message");
 /** In a message's container: its `MessageHeaders`, or undefined. */
 export const HEADERS = Symbol.for("natsflow:headers");
-/** The app's `BucketRegistry`: where KV and object store handles are made and opened. */
-export const BUCKETS = Symbol.for("natsflow:buckets");
+/** The app's `ResourceRegistry`: streams, KV buckets and object stores it uses, set up at start. */
+export const RESOURCES = Symbol.for("natsflow:resources");

@@ -6,6 +6,9 @@ import { HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
 import type { Logger } from "../logging/logger.js";
 import type { MessageTrace } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage } from "../transport/transport.js";
+import type { HandlerInfo } from "./handler-info.js";
+
+export type { HandlerInfo } from "./handler-info.js";
 
 const MAX_CORRELATION_ID = 128;
 
@@ -32,14 +35,6 @@ export interface ContextKey<T> {
 
 export function createContextKey<T>(name: string): ContextKey<T> {
   return Object.freeze({ name });
-}
-
-/** Which handler a message is running through, for logs and errors. */
-export interface HandlerInfo {
-  /** `Class.method` */
-  readonly name: string;
-  readonly subject: string;
-  readonly queue?: string | undefined;
 }
 
 export interface OutboundReply {

@@ -1,19 +1,17 @@
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 
-import { MessageContext, type HandlerInfo } from "../dispatch/context.js";
+import { MessageContext } from "../dispatch/context.js";
+import type { Propagation } from "../dispatch/current.js";
+import type { HandlerInfo } from "../dispatch/handler-info.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, quoted, SetupError, ValidationError } from "../errors.js";
-import type { Propagation } from "../dispatch/current.js";
-import type { ConsumeSpec } from "../jetstream/consume-options.js";
-import type { ResolvedStream } from "../jetstream/stream.js";
-import { resolvePublishTargets, type PublishTarget } from "../pipeline/subscribe-pipeline.js";
-import { DELIVERY } from "../jetstream/delivery.js";
-import { KV_ENTRY, type KvWatchSpec } from "../jetstream/kv-watch.js";
-import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
+import type { HandlerBinding, HandlerDoc, HandlerKind, SourceSite, SourceSpec } from "../kinds/kind.js";
+import { kindOf, runtimeHandler, type AppSubscribeOptions } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
-import { subscribeStages, type SubscribeOptions } from "../decorators/subscribe.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
+import { resolvePublishTargets } from "../pipeline/publish.js";
+import type { ResourceRegistry } from "../resources/resource.js";
 import { checkMetadata } from "../service/micro.js";
 import { compileSubject, queueProblem, wildcardParam, type CompiledSubject } from "../subjects.js";
 import {
@@ -23,7 +21,6 @@ import {
   getParams,
   getPublish,
   getUse,
-  type HandlerDescription,
   type HandlerMetadata,
   type HandlerOptions,
   type ParamSpec,
@@ -37,38 +34,6 @@ export const DEFAULT_CONCURRENCY = 64;
  */
 export const DEFAULT_MAX_PENDING = 1024;
 const RESOLVED = Promise.resolve();
-
-/** A handler made ready to serve: its subject, its limits, and its composed chain. */
-export interface HandlerBinding {
-  readonly info: HandlerInfo;
-  readonly concurrency: number;
-  readonly maxPending: number;
-  readonly logger: Logger;
-  readonly run: (ctx: MessageContext) => Promise<void>;
-  /** Answers a message that found the queue full, without running the handler. */
-  readonly overflow: (ctx: MessageContext) => Promise<void>;
-  /** For `@Consume` handlers: the stream and durable they read. */
-  readonly consume?: ConsumeSpec;
-  /** Streams the handler reads or publishes to: set up at start. */
-  readonly streams: readonly ResolvedStream[];
-  /** For `@WatchKv` and `@WatchObjects` handlers: what they watch. */
-  readonly watch?: KvWatchSpec | ObjectWatchSpec;
-  /** Endpoint metadata for NATS micro discovery; `{}` when none. */
-  readonly metadata: Readonly<Record<string, string>>;
-  /** How its messages are correlated and traced. */
-  readonly propagation: Propagation;
-  /** What the AsyncAPI document says of it. */
-  readonly doc: HandlerDoc;
-}
-
-/** A handler as the AsyncAPI document describes it. */
-export interface HandlerDoc {
-  /** The subject with its `{param}` tokens, prefix included. */
-  readonly address: string;
-  readonly params: readonly string[];
-  readonly description: HandlerDescription | undefined;
-  readonly publishes: readonly PublishTarget[];
-}
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
   return typeof spec === "function" && typeof (spec.prototype as { use?: unknown } | undefined)?.use === "function";
@@ -131,12 +96,11 @@ function argResolvers(name: string, params: readonly ParamSpec[], subjectParams:
       case "ctx":
         resolvers[p.index] = (ctx) => ctx;
         break;
-      case "delivery":
-        resolvers[p.index] = (ctx) => ctx.get(DELIVERY);
+      case "context": {
+        const { key } = p;
+        resolvers[p.index] = (ctx) => ctx.get(key);
         break;
-      case "kvEntry":
-        resolvers[p.index] = (ctx) => ctx.get(KV_ENTRY);
-        break;
+      }
       case "param": {
         const position = subjectParams.get(p.name ?? "");
         if (position === undefined) {
@@ -169,6 +133,8 @@ export interface ExploreContext {
   readonly propagation: Omit<Propagation, "reachesBroker">;
   /** Whether instances of a class can get hold of the Broker through their dependencies. */
   readonly reachesBroker: (cls: Constructor) => boolean;
+  /** The app's streams, buckets and stores: what handlers declare here is set up at start. */
+  readonly resources: ResourceRegistry;
 }
 
 export function exploreContext(
@@ -177,6 +143,7 @@ export function exploreContext(
   logger: Logger,
   propagation: Omit<Propagation, "reachesBroker">,
   reachesBroker: (cls: Constructor) => boolean,
+  resources: ResourceRegistry,
 ): ExploreContext {
   return {
     container,
@@ -185,6 +152,7 @@ export function exploreContext(
     logger,
     propagation,
     reachesBroker,
+    resources,
   };
 }
 
@@ -243,6 +211,15 @@ function checkingParams(params: CompiledSubject["params"], run: (ctx: MessageCon
   };
 }
 
+/** The kind checks the handler's declared options: `site` says where the handler is, its parameters what it reads. */
+function resolveSource(x: ExploreContext, kind: HandlerKind, options: unknown, site: Omit<SourceSite, "reads" | "use">, params: readonly ParamSpec[]): SourceSpec {
+  return kind.resolve(options, {
+    ...site,
+    reads: (key) => params.some((p) => p.kind === "context" && p.key === key),
+    use: (resource) => x.resources.use(resource),
+  });
+}
+
 /** What every binding has: its limits checked, its chain and its overflow chain composed once. */
 function binding(
   x: ExploreContext,
@@ -255,25 +232,21 @@ function binding(
   reachesBroker: boolean,
   doc: HandlerDoc,
   params: CompiledSubject["params"],
+  source: SourceSpec,
 ): HandlerBinding {
   const wrongQueue = info.queue === undefined ? undefined : queueProblem(info.queue);
   if (wrongQueue) throw new SetupError(`${info.name} queue`, `${quoted(String(info.queue))} is not a queue group name: ${wrongQueue}.`);
   return {
     info,
     doc,
+    source,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
     logger: x.logger.child({ handler: info.name }),
     run: checkingParams(params, compose(chain, invoke)),
     overflow: compose(overflowChain, overloaded),
-    streams: [],
   };
-}
-
-/** Options of `app.subscribe`: those of `@Subscribe`, and a name for logs and metrics (default: the subject). */
-export interface AppSubscribeOptions extends SubscribeOptions {
-  name?: string;
 }
 
 /** Called by `app.subscribe` with the decoded payload and the message's context; what it returns is the reply. */
@@ -289,34 +262,34 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   if (typeof fn !== "function") throw new SetupError(name, `is ${typeof fn}, not a handler function.`);
   const compiled = compileSubject(undefined, subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
-  const pipeline = subscribeStages(name, options, x.container, []);
+  const { kind, stages } = runtimeHandler(name, options, x.container);
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
-  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...pipeline, ...x.outer], pipeline, invoke, options, true, {
-    address: subject,
-    params: [...compiled.params.keys()],
-    description: { kind: "receive", schema: options.schema, codec: options.codec, summary: options.summary },
-    publishes: [],
-  }, compiled.params);
+  const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
+  const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [] };
+  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...stages, ...x.outer], stages, invoke, options, true, doc, compiled.params, source);
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
   const { container } = x;
-  const controllerMeta = getControllerMetadata(controller);
   const name = `${controller.name}.${String(meta.method)}`;
-  const compiled = compileSubject(meta.watch ? undefined : controllerMeta?.prefix, meta.subject);
+  const kind = kindOf(meta.source, name);
+  const prefix = kind.prefixed ? getControllerMetadata(controller)?.prefix : undefined;
+  const compiled = compileSubject(prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const bounds = limits(name, meta.options);
   const method = (controller.prototype as Record<string | symbol, unknown>)[meta.method];
   if (typeof method !== "function") throw new SetupError(name, `is not a method of ${controller.name}.`);
   const params = getParams(controller, meta.method);
-  const takesDelivery = params.some((p) => p.kind === "delivery");
-  if (takesDelivery && !meta.consume) throw new SetupError(`${name} @Delivery()`, "is only for @Consume handlers.", "remove it, or consume from a stream.");
-  const watch = meta.watch?.({ name, filter: compiled.filter });
-  if (params.some((p) => p.kind === "kvEntry") && watch?.kind !== "kv") throw new SetupError(`${name} @KvEntry()`, "is only for @WatchKv handlers.", "remove it, or watch a bucket.");
+  for (const p of params) {
+    // A slot only some kinds' sources fill (`@Delivery()`, `@KvEntry()`).
+    if (p.kind === "context" && !p.kinds.includes(kind.name)) throw new SetupError(`${name} ${p.decorator}`, ...p.elsewhere);
+  }
   const args = buildArgs(argResolvers(name, params, compiled.params));
-  const consume = meta.consume?.({ name, filter: compiled.filter, concurrency: bounds.concurrency, takesDelivery });
-  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method));
+  const address = prefix ? `${prefix}.${meta.subject}` : meta.subject;
+  const where = { name, filter: compiled.filter, address, queue: meta.options.queue, concurrency: bounds.concurrency };
+  const source = resolveSource(x, kind, meta.source?.options, where, params);
+  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method), x.resources);
   const site = { target: controller, method: meta.method, name, container, publishes };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
@@ -332,17 +305,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const fn = method as (...a: unknown[]) => unknown;
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
-  return {
-    ...binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, {
-      address: meta.watch || !controllerMeta?.prefix ? meta.subject : `${controllerMeta.prefix}.${meta.subject}`,
-      params: [...compiled.params.keys()],
-      description: meta.describe,
-      publishes,
-    }, compiled.params),
-    ...(consume ? { consume } : {}),
-    streams: [...(consume ? [consume.stream] : []), ...publishes.flatMap((p) => (p.stream ? [p.stream] : []))],
-    ...(watch ? { watch } : {}),
-  };
+  const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes };
+  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source);
 }
 
 /**
@@ -375,24 +339,22 @@ export function exploreControllers(x: ExploreContext, controllers: readonly Cons
     }
     for (const meta of handlers) bindings.push(bindHandler(x, controller, singleton, meta));
   });
-  const seen = new Map<string, string>();
-  for (const b of bindings) {
-    // Watchers and ordered consumers each see every entry: nothing to collide.
-    if (b.watch || b.consume?.ordered) continue;
-    const c = b.consume?.consumer;
-    const key = c ? `\u0000js\u0000${c.stream}\u0000${c.durable}` : `${b.info.subject}\u0000${b.info.queue ?? ""}`;
-    const other = seen.get(key);
-    if (other && c) {
-      throw new SetupError(`${b.info.name} durable`, `"${c.durable}" on stream ${c.stream} is also used by ${other}; one durable has one filter.`, "give each handler its own durable.");
-    }
-    if (other) {
-      throw new SetupError(
-        b.info.name,
-        `listens on "${b.info.subject}"${b.info.queue ? ` in queue "${b.info.queue}"` : ""} like ${other}; each message would run twice.`,
-        "give one of them another subject or queue group.",
-      );
-    }
-    seen.set(key, b.info.name);
+  // One source per group; for now a group is one handler (several need filters to tell them apart).
+  for (const [first, second] of groupBySource(bindings)) {
+    if (first && second?.source.share) throw second.source.share.conflict(first.info.name);
   }
   return { bindings, instances };
+}
+
+/** Handlers by the source they would read (`SourceSpec.share`: one subject and queue, one durable), in declaration order. */
+function groupBySource(bindings: readonly HandlerBinding[]): HandlerBinding[][] {
+  const groups = new Map<unknown, HandlerBinding[]>();
+  for (const b of bindings) {
+    // A source no other handler can share is a group of its own.
+    const key = b.source.share?.key ?? b;
+    const group = groups.get(key);
+    if (group) group.push(b);
+    else groups.set(key, [b]);
+  }
+  return [...groups.values()];
 }

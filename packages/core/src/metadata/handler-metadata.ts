@@ -2,12 +2,9 @@ import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
 import type { CodecOption } from "../codec/codec.js";
-import type { PublishOptions } from "../decorators/publish.js";
-import type { ConsumeSite, ConsumeSpec } from "../jetstream/consume-options.js";
-import type { PublishTarget } from "../pipeline/subscribe-pipeline.js";
-import type { KvWatchSpec } from "../jetstream/kv-watch.js";
-import type { ObjectWatchSpec } from "../jetstream/object-watch.js";
+import type { ContextKey } from "../dispatch/context.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
+import type { PublishSpec, PublishTarget } from "../pipeline/publish.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
 import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
@@ -39,10 +36,8 @@ export interface HandlerSite {
   readonly publishes: readonly PublishTarget[];
 }
 
-/** What a handler is, for its AsyncAPI description: set by each handler decorator. */
+/** What a handler takes, for its AsyncAPI description: set by each handler decorator. */
 export interface HandlerDescription {
-  /** "receive": a subscription (replying when asked); "consume": a JetStream consumer; "watch": a bucket watch. */
-  readonly kind: "receive" | "consume" | "watch";
   readonly schema?: StandardSchemaV1 | undefined;
   readonly codec?: CodecOption | undefined;
   /** One line on what it does. */
@@ -65,14 +60,19 @@ export interface HandlerMetadata {
    * Default: the same stages as `pipeline`, so the error is answered the handler kind's way.
    */
   readonly overflow?: (site: HandlerSite) => MiddlewareSpec[];
-  /** Set by `@Consume`: the handler reads a JetStream durable instead of subscribing. Throws `SetupError`. */
-  readonly consume?: (site: ConsumeSite) => ConsumeSpec;
   /**
-   * Set by `@WatchKv` and `@WatchObjects`: the handler runs for a bucket's entries; `subject` is its
-   * key filter, which the controller prefix does not apply to. Throws `SetupError`.
+   * Which kind of source feeds the handler its messages, with that kind's options: set by the kind's
+   * decorator (`@Consume`, `@WatchKv`, …) and checked by the kind at bootstrap. Default: a core
+   * subscription to `subject` in `options.queue`, as for `@Subscribe` and `@AuthCallout`.
    */
-  readonly watch?: (site: { readonly name: string; readonly filter: string }) => KvWatchSpec | ObjectWatchSpec;
+  readonly source?: SourceDeclaration;
   readonly describe?: HandlerDescription;
+}
+
+/** A handler's kind (a `HandlerKind` name) and that kind's options, as its decorator stored them. */
+export interface SourceDeclaration {
+  readonly kind: string;
+  readonly options?: unknown;
 }
 
 export type ControllerScope = "singleton" | "message";
@@ -84,12 +84,27 @@ export interface ControllerMetadata {
   readonly scope: ControllerScope;
 }
 
-export type ParamKind = "payload" | "headers" | "subject" | "param" | "msg" | "ctx" | "delivery" | "kvEntry";
+/** What a parameter decorator stored: which argument the handler is called with at `index`. */
+export type ParamSpec =
+  | { readonly index: number; readonly kind: "payload" | "headers" | "subject" | "msg" | "ctx" }
+  /** The subject token matched by `{name}`. */
+  | { readonly index: number; readonly kind: "param"; readonly name: string }
+  | ContextParamSpec;
 
-export interface ParamSpec {
+/**
+ * A parameter reading a slot of the message's context that some kinds of source fill (`@Delivery()`,
+ * `@KvEntry()`): refused at bootstrap on a handler of another kind.
+ */
+export interface ContextParamSpec {
   readonly index: number;
-  readonly kind: ParamKind;
-  readonly name?: string;
+  readonly kind: "context";
+  readonly key: ContextKey<unknown>;
+  /** How messages name it: "@Delivery()". */
+  readonly decorator: string;
+  /** The `HandlerKind` names whose sources fill the slot. */
+  readonly kinds: readonly string[];
+  /** What is wrong on another kind, and the fix. */
+  readonly elsewhere: readonly [problem: string, fix: string];
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any class, abstract or not
@@ -125,6 +140,13 @@ export function addParam(target: Target, method: string | symbol, spec: ParamSpe
   map.set(method, [...(map.get(method) ?? []), spec]);
 }
 
+/** A parameter decorator for a context slot some kinds' sources fill (`@Delivery()`, `@KvEntry()`). */
+export function contextParam(spec: Omit<ContextParamSpec, "index" | "kind">) {
+  return (prototype: object, method: string | symbol | undefined, index: number): void => {
+    addParam(prototype.constructor as Target, method as string | symbol, { ...spec, index, kind: "context" });
+  };
+}
+
 export function getParams(target: Target, method: string | symbol): readonly ParamSpec[] {
   return perMethod<ParamSpec[]>(PARAMS_METADATA, target).get(method) ?? [];
 }
@@ -142,11 +164,6 @@ export function getUse(target: Target, method?: string | symbol): readonly Middl
 }
 
 const CLASS_LEVEL = Symbol("class");
-
-/** What `@Publish` stored: checked at bootstrap by `resolvePublishTargets`. */
-export interface PublishSpec extends PublishOptions {
-  readonly subject: string;
-}
 
 export function addPublish(target: Target, method: string | symbol, spec: PublishSpec): void {
   const map = perMethod<PublishSpec[]>(PUBLISH_METADATA, target);

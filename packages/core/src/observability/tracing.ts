@@ -13,7 +13,7 @@ import {
   type TracerProvider,
 } from "@opentelemetry/api";
 
-import type { HandlerInfo } from "../dispatch/context.js";
+import type { HandlerInfo } from "../dispatch/handler-info.js";
 import type { InboundMessage, MessageHeaders } from "../transport/transport.js";
 
 const getter: TextMapGetter<MessageHeaders | undefined> = {

@@ -2,52 +2,10 @@ import type { Broker } from "../broker/broker.js";
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { Reply, type MessageContext } from "../dispatch/context.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
-import { resolveStream, type ResolvedStream } from "../jetstream/stream.js";
-import type { PublishSpec } from "../metadata/handler-metadata.js";
 import type { Middleware } from "../middleware/middleware.js";
-import { checkHeaders, filterCovers, isValidSubject } from "../subjects.js";
 import type { HeadersInit } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
-
-/** A `@Publish` target, checked: a plain subject, or a stream's subject with its PubAck awaited. */
-export interface PublishTarget {
-  readonly subject: string;
-  readonly stream?: ResolvedStream;
-  readonly msgId?: ((result: never, ctx: MessageContext) => string) | undefined;
-  readonly headers?: HeadersInit | ((result: never, ctx: MessageContext) => HeadersInit) | undefined;
-}
-
-/** Checks a handler's `@Publish` specs at bootstrap: literal subjects, stored by the stream named. */
-export function resolvePublishTargets(name: string, specs: readonly PublishSpec[]): PublishTarget[] {
-  return specs.map((spec) => {
-    const where = `${name} @Publish(${JSON.stringify(spec.subject)})`;
-    if (!isValidSubject(spec.subject)) {
-      throw new SetupError(where, "is not a subject to publish on: it must be literal tokens, without * or > wildcards.", 'name one subject, e.g. "orders.events.created".');
-    }
-    if (spec.msgId !== undefined && typeof spec.msgId !== "function") {
-      throw new SetupError(`${where} msgId`, "must be a function of the result, e.g. (order) => order.id.");
-    }
-    if (spec.headers !== undefined && (spec.headers === null || (typeof spec.headers !== "object" && typeof spec.headers !== "function"))) {
-      throw new SetupError(`${where} headers`, "must be an object of header values, or a function of the result returning one.");
-    }
-    if (typeof spec.headers === "object") {
-      try {
-        checkHeaders(spec.headers);
-      } catch (e) {
-        throw new SetupError(`${where} headers`, (e as Error).message, undefined, { cause: e });
-      }
-    }
-    if (spec.stream === undefined) {
-      if (spec.msgId !== undefined) throw new SetupError(`${where} msgId`, "needs a stream: only a stream detects duplicates.", "add stream: defineStream({ … }).");
-      return { subject: spec.subject, headers: spec.headers };
-    }
-    const stream = resolveStream(spec.stream, `${where} stream`);
-    if (!stream.config.subjects.some((f) => filterCovers(f, spec.subject))) {
-      throw new SetupError(`${where} stream`, `stream ${stream.config.name} does not store ${spec.subject} (its subjects: ${stream.config.subjects.join(", ")}).`, "publish on one of its subjects, or add the subject to the stream.");
-    }
-    return { subject: spec.subject, stream, msgId: spec.msgId, headers: spec.headers };
-  });
-}
+import type { PublishTarget } from "./publish.js";
 
 /** A target's headers for this result, with the message's correlation id (given here: a handler that reaches no Broker runs outside the current-message store). */
 function headersOf(target: PublishTarget, ctx: MessageContext): HeadersInit | undefined {

@@ -1,6 +1,7 @@
-import type { Subscriber } from "../dispatch/subscriber.js";
+import type { HandlerInfo } from "../dispatch/handler-info.js";
 import type { Logger } from "../logging/logger.js";
 import type { Transport, TransportSubscription } from "../transport/transport.js";
+import type { EndpointStats } from "./endpoint-stats.js";
 import {
   controlSubjects,
   endpointName,
@@ -14,6 +15,13 @@ import {
   type Verb,
 } from "./micro.js";
 
+/** A handler that answers requests, as discovery lists it. */
+export interface DiscoveryEndpoint {
+  readonly info: HandlerInfo;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly stats: EndpointStats;
+}
+
 const encoder = new TextEncoder();
 const encode = (value: object): Uint8Array => encoder.encode(JSON.stringify(value));
 
@@ -26,10 +34,10 @@ export class Discovery {
   readonly id = newServiceId();
   private subscriptions: TransportSubscription[] = [];
 
-  /** `endpoints`: the app's core subscribers now (run-time ones come and go), each with the counters it keeps. */
+  /** `endpoints`: the app's request handlers now (run-time ones come and go), each with the counters its source keeps. */
   constructor(
     private readonly service: ResolvedService,
-    private readonly endpoints: () => readonly Subscriber[],
+    private readonly endpoints: () => readonly DiscoveryEndpoint[],
     private readonly transport: Transport,
     private readonly logger: Logger,
   ) {}
@@ -41,7 +49,7 @@ export class Discovery {
       service,
       id,
       started,
-      endpoints: this.endpoints().map(({ binding: { info, metadata }, stats }) => ({
+      endpoints: this.endpoints().map(({ info, metadata, stats }) => ({
         info: { name: endpointName(info.name), subject: info.subject, queue_group: info.queue ?? "", metadata },
         stats,
       })),

@@ -1,21 +1,21 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { InvalidHeaderError, OverloadedError, type SubscriptionError } from "../errors.js";
-import type { HandlerBinding } from "../metadata/explorer.js";
-import type { Metrics } from "../observability/metrics.js";
-import { EndpointStats } from "../service/endpoint-stats.js";
-import type { InboundMessage, Transport, TransportSubscription } from "../transport/transport.js";
-import { MessageContext, type OutboundReply } from "./context.js";
-import { handle } from "./current.js";
-import { errorReply } from "./error-reply.js";
-import { IdleWaiters } from "./idle.js";
+import { MessageContext, type OutboundReply } from "../../dispatch/context.js";
+import { handle } from "../../dispatch/current.js";
+import { errorReply } from "../../dispatch/error-reply.js";
+import { IdleWaiters } from "../../dispatch/idle.js";
+import { InvalidHeaderError, OverloadedError, type SubscriptionError } from "../../errors.js";
+import type { Metrics } from "../../observability/metrics.js";
+import { EndpointStats } from "../../service/endpoint-stats.js";
+import type { InboundMessage, Transport, TransportSubscription } from "../../transport/transport.js";
+import type { HandlerBinding, Source } from "../kind.js";
 
 /**
  * Where a message enters: one subscription per handler. Messages run concurrently up to the handler's
  * limit (the rest wait in arrival order), each through the handler's composed chain; when the chain
  * is done, the context's `response` leaves for the reply subject — the one place replies are sent.
  */
-export class Subscriber {
+export class Subscriber implements Source {
   private subscription: TransportSubscription | undefined;
   private inFlight = 0;
   /** Messages waiting for a slot, with their arrival times (deadlines count from arrival). */

@@ -1,4 +1,4 @@
-import { SetupError } from "../errors.js";
+import { SetupError } from "./errors.js";
 
 /** Milliseconds, or a string like "500ms", "30s", "2m", "1h", "7d". */
 export type Duration = number | string;

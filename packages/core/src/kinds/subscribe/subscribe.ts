@@ -1,11 +1,12 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { Broker } from "../broker/broker.js";
-import type { CodecOption } from "../codec/codec.js";
-import { addHandler, type HandlerOptions } from "../metadata/handler-metadata.js";
-import type { Middleware } from "../middleware/middleware.js";
-import { replyStage, resolvePayloadStage, type PublishTarget } from "../pipeline/subscribe-pipeline.js";
-import type { StandardSchemaV1 } from "../validation/standard-schema.js";
+import { Broker } from "../../broker/broker.js";
+import type { CodecOption } from "../../codec/codec.js";
+import { addHandler, type HandlerOptions } from "../../metadata/handler-metadata.js";
+import type { Middleware } from "../../middleware/middleware.js";
+import type { PublishTarget } from "../../pipeline/publish.js";
+import { replyStage, resolvePayloadStage } from "../../pipeline/subscribe-pipeline.js";
+import type { StandardSchemaV1 } from "../../validation/standard-schema.js";
 
 export interface SubscribeOptions extends HandlerOptions {
   /** How payloads are decoded and results encoded: "json" (default), "string", "bytes", or your own. */
@@ -16,6 +17,11 @@ export interface SubscribeOptions extends HandlerOptions {
   maxPayloadBytes?: number;
   /** One line on what the handler does, for its AsyncAPI description. */
   summary?: string;
+}
+
+/** Options of `app.subscribe`: those of `@Subscribe`, and a name for logs and metrics (default: the subject). */
+export interface AppSubscribeOptions extends SubscribeOptions {
+  name?: string;
 }
 
 /**
@@ -35,7 +41,8 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
         ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
       },
-      describe: { kind: "receive", schema: options.schema, codec: options.codec, summary: options.summary },
+      // No `source`: a core subscription.
+      describe: { schema: options.schema, codec: options.codec, summary: options.summary },
       pipeline: ({ name, container, publishes }) => subscribeStages(name, options, container, publishes),
     });
   };

@@ -1,11 +1,12 @@
 import { container as rootContainer, type InjectionToken } from "tsyringe";
 
-import { BUCKETS } from "../di/tokens.js";
+import { RESOURCES } from "../di/tokens.js";
+import { parseDuration, type Duration } from "../duration.js";
 import { SetupError } from "../errors.js";
 import { isValidBucketName } from "../subjects.js";
-import type { ObjectInfo, ObjectStoreBucket, ObjectStoreBucketOptions, StreamConfig } from "../transport/transport.js";
-import type { BucketRegistry } from "./buckets.js";
-import { parseDuration, type Duration } from "./duration.js";
+import type { ObjectInfo, ObjectStoreBucket, ObjectStoreBucketOptions, Transport } from "../transport/transport.js";
+import { BucketResource, type ResolvedBucket } from "./bucket.js";
+import type { ResourceRegistry } from "./resource.js";
 import { limit, STORAGE } from "./stream.js";
 
 export interface ObjectStoreOptions {
@@ -38,7 +39,9 @@ export function defineObjectStore(options: ObjectStoreOptions): ObjectStoreDecla
   const token = Symbol(`natsflow:object-store:${String(options.bucket)}`) as InjectionToken<ObjectStoreHandle>;
   const declaration: ObjectStoreDeclaration = Object.freeze({ [DECLARATION]: true as const, options: Object.freeze({ ...options }), token });
   // In the root container, so every app (a child of it) resolves the token to its own handle.
-  rootContainer.register(token, { useFactory: (c) => c.resolve<BucketRegistry>(BUCKETS).objectStore(declaration) });
+  rootContainer.register(token, {
+    useFactory: (c) => c.resolve<ResourceRegistry>(RESOURCES).use(new ObjectStoreResource(resolveObjectStore(declaration, "@InjectObjectStore store"), "@InjectObjectStore")).handle,
+  });
   return declaration;
 }
 
@@ -46,11 +49,8 @@ export function isObjectStoreDeclaration(value: unknown): value is ObjectStoreDe
   return typeof value === "object" && value !== null && DECLARATION in value;
 }
 
-export interface ResolvedObjectStore {
-  readonly bucket: string;
+export interface ResolvedObjectStore extends ResolvedBucket {
   readonly create: ObjectStoreBucketOptions;
-  readonly declared: Partial<StreamConfig>;
-  readonly update: boolean;
 }
 
 export function resolveObjectStore(declaration: unknown, where: string): ResolvedObjectStore {
@@ -72,6 +72,24 @@ export function resolveObjectStore(declaration: unknown, where: string): Resolve
     declared: { maxAgeMs: ttlMs, maxBytes, storage, replicas },
     update: o.update === true,
   };
+}
+
+/** An object store an app uses, through handles and watchers: its one `ObjectStoreHandle` and the open store. */
+export class ObjectStoreResource extends BucketResource<ResolvedObjectStore, ObjectStoreBucket> {
+  readonly kind = "object store";
+  readonly handle = new ObjectStoreHandle(this.name, () => this.bucket());
+
+  protected get label(): string {
+    return `object store ${this.name}`;
+  }
+
+  protected get stream(): string {
+    return `OBJ_${this.name}`;
+  }
+
+  protected open(transport: Transport): Promise<ObjectStoreBucket> {
+    return transport.objectStore(this.name, this.declared.create);
+  }
 }
 
 /** Named blobs in a JetStream object store. Open from `start()`. */

@@ -1,11 +1,11 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { MessageContext } from "../dispatch/context.js";
-import { handle } from "../dispatch/current.js";
-import { IdleWaiters } from "../dispatch/idle.js";
-import type { HandlerBinding } from "../metadata/explorer.js";
-import type { Metrics } from "../observability/metrics.js";
-import type { InboundMessage } from "../transport/transport.js";
+import { MessageContext } from "../../dispatch/context.js";
+import { handle } from "../../dispatch/current.js";
+import { IdleWaiters } from "../../dispatch/idle.js";
+import type { Metrics } from "../../observability/metrics.js";
+import type { InboundMessage } from "../../transport/transport.js";
+import type { HandlerBinding, Source } from "../kind.js";
 
 /** What a watcher watches: a KV bucket's entries, an object store's changes. */
 export interface WatchSource<E> {
@@ -19,7 +19,7 @@ export interface WatchSource<E> {
  * Runs a watching handler (`@WatchKv`, `@WatchObjects`): one entry at a time, in the order the watch
  * delivers them, through the handler's chain. A failure is logged and counted; the watch goes on.
  */
-export class Watcher<E> {
+export class Watcher<E> implements Source {
   private readonly queue: E[] = [];
   private draining = false;
   private stopped = false;
@@ -30,7 +30,7 @@ export class Watcher<E> {
   private readonly series: ReturnType<Metrics["forHandler"]>;
 
   constructor(
-    private readonly binding: HandlerBinding,
+    readonly binding: HandlerBinding,
     private readonly source: WatchSource<E>,
     private readonly container: DependencyContainer,
     metrics: Metrics,

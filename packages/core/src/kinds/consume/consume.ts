@@ -1,7 +1,9 @@
-import { Broker } from "../broker/broker.js";
-import { resolveConsumeOptions, type ConsumeOptions } from "../jetstream/consume-options.js";
-import { addHandler } from "../metadata/handler-metadata.js";
-import { replyStage, resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
+import { Broker } from "../../broker/broker.js";
+import { addHandler } from "../../metadata/handler-metadata.js";
+import { replyStage, resolvePayloadStage } from "../../pipeline/subscribe-pipeline.js";
+import { declareSource } from "../kind.js";
+import { consume } from "./kind.js";
+import type { ConsumeOptions } from "./options.js";
 
 /**
  * Handles the messages a JetStream consumer delivers from `options.stream`, filtered to `subject`
@@ -22,8 +24,8 @@ export function Consume(subject: string, options: ConsumeOptions) {
         // No reply; a stream publish is stored before the message is acked (after-success).
         return publishes.length > 0 ? [replyStage(codec, publishes, container.resolve(Broker), false), stage] : [stage];
       },
-      consume: (site) => resolveConsumeOptions(options, site),
-      describe: { kind: "consume", schema: options.schema, codec: options.codec, summary: options.summary },
+      source: declareSource(consume, options),
+      describe: { schema: options.schema, codec: options.codec, summary: options.summary },
     });
   };
 }

@@ -1,5 +1,5 @@
-import { headerText, isValidHeaderName } from "../subjects.js";
-import type { HeadersInit, JetStreamMessage } from "../transport/transport.js";
+import { headerText, isValidHeaderName } from "../../subjects.js";
+import type { HeadersInit, JetStreamMessage } from "../../transport/transport.js";
 
 export const DEAD_LETTER_STREAM_HEADER = "Natsflow-Dead-Letter-Stream";
 export const DEAD_LETTER_CONSUMER_HEADER = "Natsflow-Dead-Letter-Consumer";

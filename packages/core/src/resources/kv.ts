@@ -1,13 +1,14 @@
 import { container as rootContainer, type InjectionToken } from "tsyringe";
 
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
-import { BUCKETS } from "../di/tokens.js";
+import { RESOURCES } from "../di/tokens.js";
+import { parseDuration, type Duration } from "../duration.js";
 import { SetupError } from "../errors.js";
 import { isValidBucketName } from "../subjects.js";
-import type { KvBucket, KvBucketOptions, KvEntry, StreamConfig } from "../transport/transport.js";
+import type { KvBucket, KvBucketOptions, KvEntry, Transport } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
-import { parseDuration, type Duration } from "./duration.js";
-import type { BucketRegistry } from "./buckets.js";
+import { BucketResource, type ResolvedBucket } from "./bucket.js";
+import type { ResourceRegistry } from "./resource.js";
 import { limit, STORAGE } from "./stream.js";
 
 export interface KvOptions<T = unknown> {
@@ -49,7 +50,9 @@ export function defineKv<T = unknown>(options: KvOptions<T>): KvDeclaration<T> {
   const token = Symbol(`natsflow:kv:${String(options.bucket)}`) as InjectionToken<KvHandle<T>>;
   const declaration: KvDeclaration<T> = Object.freeze({ [DECLARATION]: true as const, options: Object.freeze({ ...options }), token });
   // In the root container, so every app (a child of it) resolves the token to its own handle.
-  rootContainer.register(token, { useFactory: (c) => c.resolve<BucketRegistry>(BUCKETS).kv(declaration) });
+  rootContainer.register(token, {
+    useFactory: (c) => c.resolve<ResourceRegistry>(RESOURCES).use(new KvResource(resolveKv(declaration, "@InjectKv bucket"), "@InjectKv")).handle as KvHandle<T>,
+  });
   return declaration;
 }
 
@@ -57,13 +60,9 @@ export function isKvDeclaration(value: unknown): value is KvDeclaration {
   return typeof value === "object" && value !== null && DECLARATION in value;
 }
 
-export interface ResolvedKv {
-  readonly bucket: string;
+export interface ResolvedKv extends ResolvedBucket {
   /** How the bucket is created when missing. */
   readonly create: KvBucketOptions;
-  /** What an existing bucket's stream must have. */
-  readonly declared: Partial<StreamConfig>;
-  readonly update: boolean;
   readonly codec: Codec;
   readonly schema: StandardSchemaV1 | undefined;
 }
@@ -93,6 +92,24 @@ export function resolveKv(declaration: unknown, where: string): ResolvedKv {
     codec: resolveCodec(o.codec, `${at} codec`),
     schema: o.schema,
   };
+}
+
+/** A KV bucket an app uses, through handles and watchers: its one `KvHandle` and the open bucket. */
+export class KvResource extends BucketResource<ResolvedKv, KvBucket> {
+  readonly kind = "kv bucket";
+  readonly handle = new KvHandle(this.declared, () => this.bucket());
+
+  protected get label(): string {
+    return `kv ${this.name}`;
+  }
+
+  protected get stream(): string {
+    return `KV_${this.name}`;
+  }
+
+  protected open(transport: Transport): Promise<KvBucket> {
+    return transport.kv(this.name, this.declared.create);
+  }
 }
 
 /** A key's current value, decoded. */

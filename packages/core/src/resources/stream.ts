@@ -2,7 +2,8 @@ import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import { isValidSubjectFilter } from "../subjects.js";
 import type { JetStream, StreamConfig } from "../transport/transport.js";
-import { parseDuration, type Duration } from "./duration.js";
+import { parseDuration, type Duration } from "../duration.js";
+import type { Resource } from "./resource.js";
 
 export interface StreamOptions {
   name: string;
@@ -134,22 +135,7 @@ export async function ensureStream(js: JetStream, stream: ResolvedStream, logger
   logger.info({ stream: config.name, changed: diffs.map((d) => d.field) }, "stream updated");
 }
 
-/**
- * One declaration per name: what several handlers (or handles) use, deduplicated; two different
- * declarations of one name cannot both hold.
- */
-export function distinctByName<T>(kind: string, uses: ReadonlyArray<{ user: string; name: string; resolved: T }>): T[] {
-  const byName = new Map<string, { user: string; resolved: T }>();
-  for (const use of uses) {
-    const seen = byName.get(use.name);
-    if (!seen) byName.set(use.name, use);
-    else if (JSON.stringify(seen.resolved) !== JSON.stringify(use.resolved)) {
-      throw new SetupError(
-        `${use.user} ${kind}`,
-        `declares ${kind} ${use.name} differently from ${seen.user}.`,
-        `define the ${kind} once and share the declaration.`,
-      );
-    }
-  }
-  return [...byName.values()].map((u) => u.resolved);
+/** A stream as a resource: created or verified at start, before the handlers that read or publish to it. */
+export function streamResource(stream: ResolvedStream, user: string): Resource {
+  return { kind: "stream", name: stream.config.name, user, declared: stream, setup: (transport, logger) => ensureStream(transport.jetstream(), stream, logger) };
 }

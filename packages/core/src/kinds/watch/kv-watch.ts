@@ -1,12 +1,13 @@
-import type { Codec, CodecOption } from "../codec/codec.js";
-import { createContextKey } from "../dispatch/context.js";
-import { SetupError } from "../errors.js";
-import type { Middleware } from "../middleware/middleware.js";
-import { resolvePayloadStage } from "../pipeline/subscribe-pipeline.js";
-import type { KvBucket, KvEntry } from "../transport/transport.js";
-import type { StandardSchemaV1 } from "../validation/standard-schema.js";
-import type { WatchSource } from "./watcher.js";
-import { isKvDeclaration, kvOperation, resolveKv, type KvDeclaration, type KvOperation, type KvOptions, type ResolvedKv } from "./kv.js";
+import type { Codec, CodecOption } from "../../codec/codec.js";
+import { createContextKey } from "../../dispatch/context.js";
+import { SetupError } from "../../errors.js";
+import type { Middleware } from "../../middleware/middleware.js";
+import { resolvePayloadStage } from "../../pipeline/subscribe-pipeline.js";
+import { isKvDeclaration, kvOperation, KvResource, resolveKv, type KvDeclaration, type KvOperation, type KvOptions } from "../../resources/kv.js";
+import type { KvEntry } from "../../transport/transport.js";
+import type { StandardSchemaV1 } from "../../validation/standard-schema.js";
+import type { HandlerKind } from "../kind.js";
+import { Watcher, type WatchSource } from "./watcher.js";
 
 export interface WatchKvOptions {
   /** A key or a filter (`features.>`, `users.*`); `{name}` tokens work as with `@Subscribe`. Default every key. */
@@ -21,8 +22,8 @@ export interface WatchKvOptions {
 
 /** What a `@WatchKv` handler watches, checked at `NatsApp.create`. */
 export interface KvWatchSpec {
-  readonly kind: "kv";
-  readonly kv: ResolvedKv;
+  /** The app's bucket, set up at start. */
+  readonly kv: KvResource;
   /** The compiled key filter. */
   readonly filter: string;
   readonly initial: boolean;
@@ -42,12 +43,31 @@ export interface KvEntryInfo {
 
 export const KV_ENTRY = createContextKey<KvEntryInfo>("natsflow:kv-entry");
 
-/** Checks the declaration here (not at decoration), so a mistake fails `create` with the handler's name. */
-export function resolveWatchKv(declaration: KvDeclaration, options: WatchKvOptions, name: string, filter: string): KvWatchSpec {
-  const kv = resolveKv(declaration, `${name} bucket`);
-  if (options.initial !== undefined && typeof options.initial !== "boolean") throw new SetupError(`${name} initial`, "must be true or false.");
-  return { kind: "kv", kv, filter, initial: options.initial ?? true };
+/** What `@WatchKv` declares: the bucket and the watch's options. */
+export interface WatchKvDeclaration extends WatchKvOptions {
+  readonly bucket: KvDeclaration;
 }
+
+/**
+ * A watch of a KV bucket's entries (`@WatchKv`): its subject is the key filter, which a controller's
+ * prefix does not apply to. The bucket is set up at start; entries run one at a time, in order.
+ */
+export const watchKv: HandlerKind<WatchKvDeclaration> = {
+  name: "watch-kv",
+  prefixed: false,
+  // Checked here (not at decoration), so a mistake fails `create` with the handler's name.
+  resolve(options, { name, filter, address, use }) {
+    const kv = use(new KvResource(resolveKv(options.bucket, `${name} bucket`), name));
+    if (options.initial !== undefined && typeof options.initial !== "boolean") throw new SetupError(`${name} initial`, "must be true or false.");
+    const spec: KvWatchSpec = { kv, filter, initial: options.initial ?? true };
+    return {
+      // Every watcher sees every entry: nothing to share.
+      share: undefined,
+      doc: { address: `$KV.${kv.name}.${address}`, replies: false, extensions: { "x-natsflow-watch": { kv: kv.name, keys: filter } } },
+      open: (binding, { container, metrics }) => new Watcher(binding, kvSource(spec), container, metrics),
+    };
+  },
+};
 
 /** Decodes PUT values with the handler's codec and schema; a DEL or PURGE has no value. The codec also encodes what it `@Publish`es. */
 export function kvPayloadStage(declaration: KvDeclaration, options: WatchKvOptions, name: string): { codec: Codec; stage: Middleware } {
@@ -64,11 +84,12 @@ export function kvPayloadStage(declaration: KvDeclaration, options: WatchKvOptio
 }
 
 /** A bucket's entries as a watcher sees them: deleted keys left out of the initial values. */
-export function kvSource(spec: KvWatchSpec, bucket: KvBucket): WatchSource<KvEntry> {
+function kvSource(spec: KvWatchSpec): WatchSource<KvEntry> {
   // Entries up to this revision were in the bucket before the watch: the initial values.
   let initialUpTo = 0;
   return {
     async start(accept, onEnd) {
+      const bucket = await spec.kv.bucket();
       if (spec.initial) initialUpTo = await bucket.revision();
       return bucket.watch(
         (e) => {
@@ -80,7 +101,7 @@ export function kvSource(spec: KvWatchSpec, bucket: KvBucket): WatchSource<KvEnt
     },
     present(entry) {
       const info: KvEntryInfo = {
-        bucket: spec.kv.bucket,
+        bucket: spec.kv.name,
         key: entry.key,
         revision: entry.revision,
         operation: kvOperation(entry),

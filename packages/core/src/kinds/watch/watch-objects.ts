@@ -1,9 +1,10 @@
-import { Broker } from "../broker/broker.js";
-import { jsonCodec } from "../codec/codec.js";
-import type { ObjectStoreDeclaration } from "../jetstream/object-store.js";
-import { resolveWatchObjects, type WatchObjectsOptions } from "../jetstream/object-watch.js";
-import { addHandler } from "../metadata/handler-metadata.js";
-import { replyStage } from "../pipeline/subscribe-pipeline.js";
+import { Broker } from "../../broker/broker.js";
+import { jsonCodec } from "../../codec/codec.js";
+import { addHandler } from "../../metadata/handler-metadata.js";
+import { replyStage } from "../../pipeline/subscribe-pipeline.js";
+import type { ObjectStoreDeclaration } from "../../resources/object-store.js";
+import { declareSource } from "../kind.js";
+import { watchObjects, type WatchObjectsOptions } from "./object-watch.js";
 
 /**
  * Runs for the changes of a `defineObjectStore()` store: every object there at start once (unless
@@ -19,8 +20,7 @@ export function WatchObjects(store: ObjectStoreDeclaration, options: WatchObject
       subject: ">",
       options: {},
       pipeline: ({ container, publishes }) => (publishes.length > 0 ? [replyStage(jsonCodec, publishes, container.resolve(Broker), false)] : []),
-      watch: ({ name }) => resolveWatchObjects(store, options, name),
-      describe: { kind: "watch" },
+      source: declareSource(watchObjects, { ...options, store }),
     });
   };
 }

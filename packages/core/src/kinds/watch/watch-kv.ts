@@ -1,8 +1,9 @@
-import { Broker } from "../broker/broker.js";
-import type { KvDeclaration } from "../jetstream/kv.js";
-import { kvPayloadStage, resolveWatchKv, type WatchKvOptions } from "../jetstream/kv-watch.js";
-import { addHandler } from "../metadata/handler-metadata.js";
-import { replyStage } from "../pipeline/subscribe-pipeline.js";
+import { Broker } from "../../broker/broker.js";
+import { addHandler } from "../../metadata/handler-metadata.js";
+import { replyStage } from "../../pipeline/subscribe-pipeline.js";
+import type { KvDeclaration } from "../../resources/kv.js";
+import { declareSource } from "../kind.js";
+import { kvPayloadStage, watchKv, type WatchKvOptions } from "./kv-watch.js";
 
 /**
  * Runs for the entries of a `defineKv()` bucket: every matching key's current value once (unless
@@ -23,8 +24,8 @@ export function WatchKv(bucket: KvDeclaration<any>, options: WatchKvOptions = {}
         // What it returns is published (stream targets stored) before the next entry runs.
         return publishes.length > 0 ? [replyStage(codec, publishes, container.resolve(Broker), false), stage] : [stage];
       },
-      watch: ({ name, filter }) => resolveWatchKv(bucket, options, name, filter),
-      describe: { kind: "watch", schema: options.schema, codec: options.codec },
+      source: declareSource(watchKv, { ...options, bucket }),
+      describe: { schema: options.schema, codec: options.codec },
     });
   };
 }

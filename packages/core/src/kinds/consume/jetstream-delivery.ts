@@ -1,6 +1,6 @@
-import { createContextKey } from "../dispatch/context.js";
-import { NatsflowError } from "../errors.js";
-import type { JetStreamMessage } from "../transport/transport.js";
+import { createContextKey } from "../../dispatch/context.js";
+import { NatsflowError } from "../../errors.js";
+import type { JetStreamMessage } from "../../transport/transport.js";
 
 export type Settlement = "ack" | "nak" | "term";
 

@@ -1,15 +1,15 @@
 import type { DependencyContainer } from "tsyringe";
 
-import { MessageContext } from "../dispatch/context.js";
-import { handle } from "../dispatch/current.js";
-import { IdleWaiters } from "../dispatch/idle.js";
-import { HandlerError, SetupError, ValidationError } from "../errors.js";
-import type { HandlerBinding } from "../metadata/explorer.js";
-import type { Metrics } from "../observability/metrics.js";
-import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, Transport } from "../transport/transport.js";
-import type { ConsumeSpec } from "./consume-options.js";
+import { MessageContext } from "../../dispatch/context.js";
+import { handle } from "../../dispatch/current.js";
+import { IdleWaiters } from "../../dispatch/idle.js";
+import { HandlerError, SetupError, ValidationError } from "../../errors.js";
+import type { Metrics } from "../../observability/metrics.js";
+import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, Transport } from "../../transport/transport.js";
+import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
-import { DELIVERY, JetStreamDelivery, type Settlement } from "./delivery.js";
+import { DELIVERY, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
+import type { ConsumeSpec } from "./options.js";
 
 /** How long one pull waits at the server for messages before the next one is sent. */
 const PULL_EXPIRES_MS = 5_000;
@@ -27,7 +27,7 @@ const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs"
  * ordered one. It runs each message through the handler's composed chain and settles it by the
  * handler's ack mode: ack, nak with the retry delay, or term and dead-letter.
  */
-export class JetStreamConsumer {
+export class JetStreamConsumer implements Source {
   private inFlight = 0;
   private stopped = false;
   private pull: JetStreamPull | undefined;
@@ -41,7 +41,8 @@ export class JetStreamConsumer {
   private readonly settlements: Record<Settlement | "dead_letter", { inc(): void }>;
 
   constructor(
-    readonly binding: HandlerBinding & { consume: ConsumeSpec },
+    readonly binding: HandlerBinding,
+    private readonly spec: ConsumeSpec,
     private readonly transport: Transport,
     private readonly container: DependencyContainer,
     metrics: Metrics,
@@ -54,8 +55,8 @@ export class JetStreamConsumer {
       term: metrics.jetstream.labels(handler, "term"),
       dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
     };
-    this.maxDeliver = binding.consume.consumer?.maxDeliver ?? 1;
-    this.ackWaitMs = binding.consume.consumer?.ackWaitMs ?? 0;
+    this.maxDeliver = spec.consumer?.maxDeliver ?? 1;
+    this.ackWaitMs = spec.consumer?.ackWaitMs ?? 0;
   }
 
   get pending(): number {
@@ -63,8 +64,9 @@ export class JetStreamConsumer {
   }
 
   /** Makes sure the durable exists as configured (or, bound, that it exists), then starts taking messages. */
-  async start(js: JetStream): Promise<void> {
-    const { stream, ordered, consumer: wanted } = this.binding.consume;
+  async start(): Promise<void> {
+    const js = this.transport.jetstream();
+    const { stream, ordered, consumer: wanted } = this.spec;
     if (ordered) {
       void this.inOrder(await js.orderedConsumer(stream.config.name, ordered));
       return;
@@ -74,13 +76,13 @@ export class JetStreamConsumer {
     this.ackWaitMs = config.ackWaitMs;
     // The server bounds what is out to the slots (max_ack_pending), and a message holds its slot
     // until acked (not so with ack-first).
-    const bounded = config.maxAckPending > 0 && config.maxAckPending <= this.binding.concurrency && this.binding.consume.ack !== "ack-first";
+    const bounded = config.maxAckPending > 0 && config.maxAckPending <= this.binding.concurrency && this.spec.ack !== "ack-first";
     if (config.push) {
       // A push consumer cannot be asked for less, so the bound must hold.
       if (!bounded) {
         throw new SetupError(
           `${this.binding.info.name} durable`,
-          `push consumer "${config.durable}" allows ${config.maxAckPending} unacked messages, more than concurrency ${this.binding.concurrency} can run${this.binding.consume.ack === "ack-first" ? " (and ack-first frees a slot on arrival)" : ""}.`,
+          `push consumer "${config.durable}" allows ${config.maxAckPending} unacked messages, more than concurrency ${this.binding.concurrency} can run${this.spec.ack === "ack-first" ? " (and ack-first frees a slot on arrival)" : ""}.`,
           "set its max_ack_pending to at most the handler's concurrency, or use a pull consumer.",
         );
       }
@@ -104,7 +106,7 @@ export class JetStreamConsumer {
   }
 
   private async ensureConsumer(js: JetStream, wanted: ConsumerConfig): Promise<ConsumerConfig> {
-    const { bind } = this.binding.consume;
+    const { bind } = this.spec;
     const existing = await js.consumerInfo(wanted.stream, wanted.durable);
     if (bind) {
       if (!existing) {
@@ -189,7 +191,7 @@ export class JetStreamConsumer {
   private accept(message: JetStreamMessage): void {
     // Arrived after stop(): back to the server at once, for another instance or the next start.
     if (this.stopped) {
-      if (this.binding.consume.ack !== "none") message.nak();
+      if (this.spec.ack !== "none") message.nak();
     }
     else void this.process(message);
   }
@@ -198,7 +200,7 @@ export class JetStreamConsumer {
     this.inFlight++;
     this.series.inFlight.inc();
     const { binding } = this;
-    const { ack } = binding.consume;
+    const { ack } = this.spec;
     const delivery = new JetStreamDelivery(message, (outcome) => this.settlements[outcome].inc());
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, delivery);
@@ -242,7 +244,7 @@ export class JetStreamConsumer {
   }
 
   private retryDelay(deliveries: number): number {
-    const { backoffMs } = this.binding.consume;
+    const { backoffMs } = this.spec;
     return backoffMs[Math.min(deliveries, backoffMs.length) - 1] ?? 0;
   }
 
@@ -254,7 +256,7 @@ export class JetStreamConsumer {
     if (permanent) ctx.logger.warn({ ...log, error: (error as Error).message }, "handler failed");
     else ctx.logger.error({ ...log, err: error }, "handler failed");
     // ack-first: already acked, so the dead letter is the only copy left; as it is for an ordered consumer.
-    const { ack } = this.binding.consume;
+    const { ack } = this.spec;
     if ((delivery.settled === "ack" && ack === "ack-first") || ack === "none") this.deadLetter(ctx, error);
     else if (delivery.settled) return; // the handler settled it itself
     else if (permanent || message.deliveries >= this.maxDeliver) {
@@ -270,7 +272,7 @@ export class JetStreamConsumer {
   }
 
   private deadLetter(ctx: MessageContext, error: unknown): void {
-    const subject = this.binding.consume.deadLetter;
+    const subject = this.spec.deadLetter;
     if (subject === undefined) return;
     const message = ctx.message as JetStreamMessage;
     this.transport.publish(subject, message.data, { headers: deadLetterHeaders(message, error) });

@@ -1,10 +1,11 @@
-import type { CodecOption } from "../codec/codec.js";
-import { SetupError } from "../errors.js";
-import { filterCovers, isValidSubject } from "../subjects.js";
-import type { ConsumerConfig, StartAt } from "../transport/transport.js";
-import type { StandardSchemaV1 } from "../validation/standard-schema.js";
-import { parseDuration, type Duration } from "./duration.js";
-import { isValidJetStreamName, resolveStream, type ResolvedStream, type StreamDeclaration } from "./stream.js";
+import type { CodecOption } from "../../codec/codec.js";
+import { parseDuration, type Duration } from "../../duration.js";
+import { SetupError } from "../../errors.js";
+import { isValidJetStreamName, resolveStream, type ResolvedStream, type StreamDeclaration } from "../../resources/stream.js";
+import { filterCovers, isValidSubject } from "../../subjects.js";
+import type { ConsumerConfig, StartAt } from "../../transport/transport.js";
+import type { StandardSchemaV1 } from "../../validation/standard-schema.js";
+import type { SourceSite } from "../kind.js";
 
 /**
  * When a message is acknowledged. "after-success": once the whole chain resolved (errors nak or
@@ -88,12 +89,8 @@ const DEFAULT_MAX_DELIVER = 5;
 // Heartbeats go out every third of it; below a second they would be most of the traffic.
 const MIN_ACK_WAIT_MS = 1_000;
 
-export interface ConsumeSite {
-  /** `Class.method` */
-  readonly name: string;
-  /** The compiled subject: the consumer's filter. */
-  readonly filter: string;
-  readonly concurrency: number;
+/** What the options are checked against: the handler's name, its compiled subject (the consumer's filter), its concurrency. */
+export interface ConsumeSite extends Pick<SourceSite, "name" | "filter" | "concurrency"> {
   /** Whether the handler has a `@Delivery()` parameter. */
   readonly takesDelivery: boolean;
 }

@@ -1,0 +1,8 @@
+import { contextParam } from "../../metadata/handler-metadata.js";
+import { DELIVERY } from "./jetstream-delivery.js";
+import { consume } from "./kind.js";
+
+/** The `JetStreamDelivery` of a `@Consume` handler's message: sequence, deliveries, ack/nak/term/working. */
+export function Delivery() {
+  return contextParam({ key: DELIVERY, decorator: "@Delivery()", kinds: [consume.name], elsewhere: ["is only for @Consume handlers.", "remove it, or consume from a stream."] });
+}

@@ -1,0 +1,46 @@
+import { SetupError } from "../../errors.js";
+import { streamResource } from "../../resources/stream.js";
+import type { HandlerKind } from "../kind.js";
+import { JetStreamConsumer } from "./consumer.js";
+import { DELIVERY } from "./jetstream-delivery.js";
+import { resolveConsumeOptions, type ConsumeOptions } from "./options.js";
+
+/**
+ * A JetStream consumer of the handler's subject (`@Consume`): a durable, pull or push, or an
+ * ordered one. Its stream is set up at start; its messages are acked, nak'ed or dead-lettered.
+ */
+export const consume: HandlerKind<ConsumeOptions> = {
+  name: "consume",
+  prefixed: true,
+  resolve(options, site) {
+    const spec = resolveConsumeOptions(options, { name: site.name, filter: site.filter, concurrency: site.concurrency, takesDelivery: site.reads(DELIVERY) });
+    site.use(streamResource(spec.stream, site.name));
+    const { consumer, ordered, stream } = spec;
+    return {
+      // Every instance of an ordered consumer reads every message: nothing to share.
+      share: consumer && {
+        key: `consume\u0000${consumer.stream}\u0000${consumer.durable}`,
+        conflict: (other) =>
+          new SetupError(`${site.name} durable`, `"${consumer.durable}" on stream ${consumer.stream} is also used by ${other}; one durable has one filter.`, "give each handler its own durable."),
+      },
+      doc: {
+        address: site.address,
+        replies: false,
+        extensions: {
+          "x-natsflow-jetstream": ordered
+            ? { stream: stream.config.name, consumer: "ordered", startAt: ordered.startAt }
+            : {
+                stream: stream.config.name,
+                consumer: consumer?.push ? "push" : "pull",
+                durable: consumer?.durable,
+                ack: spec.ack,
+                maxAckPending: consumer?.maxAckPending,
+                maxDeliver: consumer?.maxDeliver,
+                ...(spec.deadLetter ? { deadLetter: spec.deadLetter } : {}),
+              },
+        },
+      },
+      open: (binding, { transport, container, metrics }) => new JetStreamConsumer(binding, spec, transport, container, metrics),
+    };
+  },
+};

@@ -1,0 +1,68 @@
+import type { MessageContext } from "../dispatch/context.js";
+import { SetupError } from "../errors.js";
+import type { ResourceRegistry } from "../resources/resource.js";
+import { resolveStream, streamResource, type ResolvedStream, type StreamDeclaration } from "../resources/stream.js";
+import { checkHeaders, filterCovers, isValidSubject } from "../subjects.js";
+import type { HeadersInit } from "../transport/transport.js";
+
+export interface PublishOptions {
+  /**
+   * Publish to this JetStream stream and wait for its PubAck: the reply (or, for `@Consume`, the ack)
+   * goes only once the event is stored, and a failed PubAck is a 503. The stream is set up at start
+   * like a consumer's and must store `subject`.
+   */
+  stream?: StreamDeclaration;
+  /** `Nats-Msg-Id` from the result, for the stream's duplicate detection (e.g. `(order) => order.id`). */
+  msgId?: (result: never, ctx: MessageContext) => string;
+  /** Headers on the published message, or a function of the result returning them. */
+  headers?: HeadersInit | ((result: never, ctx: MessageContext) => HeadersInit);
+}
+
+/** What `@Publish` stored: checked at bootstrap by `resolvePublishTargets`. */
+export interface PublishSpec extends PublishOptions {
+  readonly subject: string;
+}
+
+/** A `@Publish` target, checked: a plain subject, or a stream's subject with its PubAck awaited. */
+export interface PublishTarget {
+  readonly subject: string;
+  readonly stream?: ResolvedStream;
+  readonly msgId?: ((result: never, ctx: MessageContext) => string) | undefined;
+  readonly headers?: HeadersInit | ((result: never, ctx: MessageContext) => HeadersInit) | undefined;
+}
+
+/**
+ * Checks a handler's `@Publish` specs at bootstrap: literal subjects, stored by the stream named.
+ * A target's stream is declared to the app's `resources`, which set it up at start.
+ */
+export function resolvePublishTargets(name: string, specs: readonly PublishSpec[], resources: ResourceRegistry): PublishTarget[] {
+  return specs.map((spec) => {
+    const where = `${name} @Publish(${JSON.stringify(spec.subject)})`;
+    if (!isValidSubject(spec.subject)) {
+      throw new SetupError(where, "is not a subject to publish on: it must be literal tokens, without * or > wildcards.", 'name one subject, e.g. "orders.events.created".');
+    }
+    if (spec.msgId !== undefined && typeof spec.msgId !== "function") {
+      throw new SetupError(`${where} msgId`, "must be a function of the result, e.g. (order) => order.id.");
+    }
+    if (spec.headers !== undefined && (spec.headers === null || (typeof spec.headers !== "object" && typeof spec.headers !== "function"))) {
+      throw new SetupError(`${where} headers`, "must be an object of header values, or a function of the result returning one.");
+    }
+    if (typeof spec.headers === "object") {
+      try {
+        checkHeaders(spec.headers);
+      } catch (e) {
+        throw new SetupError(`${where} headers`, (e as Error).message, undefined, { cause: e });
+      }
+    }
+    if (spec.stream === undefined) {
+      if (spec.msgId !== undefined) throw new SetupError(`${where} msgId`, "needs a stream: only a stream detects duplicates.", "add stream: defineStream({ … }).");
+      return { subject: spec.subject, headers: spec.headers };
+    }
+    const stream = resolveStream(spec.stream, `${where} stream`);
+    if (!stream.config.subjects.some((f) => filterCovers(f, spec.subject))) {
+      throw new SetupError(`${where} stream`, `stream ${stream.config.name} does not store ${spec.subject} (its subjects: ${stream.config.subjects.join(", ")}).`, "publish on one of its subjects, or add the subject to the stream.");
+    }
+    resources.use(streamResource(stream, name));
+    return { subject: spec.subject, stream, msgId: spec.msgId, headers: spec.headers };
+  });
+}
