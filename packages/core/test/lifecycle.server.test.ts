@@ -3,11 +3,12 @@
  * then what only a server shows: that the drain at stop, not luck, answers what was already on its way.
  */
 import "reflect-metadata";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 
 import { connectNats, Controller, NatsApp, Payload, Subscribe, type Transport } from "@natsflow/core";
 import { captureLogs, spawnTracked, startNatsServer, type NatsServer } from "@natsflow/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { lifecycleSuite } from "./lifecycle-suite.js";
 
@@ -115,5 +116,29 @@ describe("a SIGTERM'd process whose onShutdown hook hangs", () => {
     if (exit === undefined) child.child.kill("SIGKILL");
     expect(exit, `still running ${Date.now() - sent} ms after SIGTERM`).toMatchObject({ code: 0 });
     expect(child.output).toMatch(/shutdown timeout: StuckPool\.onShutdown did not finish/);
+  });
+});
+
+describe("stop() while connecting to a server that never answers", () => {
+  it("returns at once instead of waiting out the connect timeout, and the late connection is not kept", async () => {
+    // Accepts the TCP connection and never sends INFO: the client waits for its connect timeout.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => void sockets.add(s.on("close", () => sockets.delete(s))));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const { port } = silent.address() as AddressInfo;
+    const logs = captureLogs();
+    const app = await NatsApp.create({ servers: `nats://127.0.0.1:${port}`, connectTimeoutMs: 20_000, logger: logs.logger });
+    try {
+      const starting = app.start();
+      await vi.waitFor(() => expect(sockets.size).toBe(1));
+      const stopped = app.stop().then(() => "stopped" as const);
+      const outcome = await Promise.race([stopped, new Promise((r) => setTimeout(() => r("still waiting"), 5_000))]);
+      expect(outcome).toBe("stopped");
+      await expect(starting).resolves.toBeUndefined();
+      expect(app.isRunning).toBe(false);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });

@@ -173,13 +173,20 @@ export class NatsApp {
     // After onStartup, where an app may register its OpenTelemetry SDK.
     this.tracing.decide();
     const factory = this.options.transport ?? connectNats;
+    const connecting = factory(this.options.connection);
     try {
-      this.transport = await factory(this.options.connection);
+      // A stop while connecting does not wait for a server that may never answer (up to the connect timeout).
+      this.transport = await Promise.race([connecting, this.stopRequested.then(() => undefined)]);
     } catch (e) {
       this.state = "stopped";
       throw e;
     }
     const transport = this.transport;
+    if (!transport) {
+      // Nothing was started; a connection made after all is closed at once.
+      connecting.then((late) => late.close(), () => undefined);
+      return;
+    }
     this.watchConnection(transport);
     this.setConnected(true);
     try {
@@ -320,6 +327,8 @@ export class NatsApp {
     process.once("SIGTERM", onSignal);
     try {
       if (this.state === "created") await this.start();
+      // Stopped while connecting: there is nothing to watch.
+      if (!this.transport) return await this.stop();
       const transport = this.connected();
       const lost = transport.closed().then((err) => {
         if (this.state !== "stopping" && this.state !== "stopped") {
