@@ -129,7 +129,8 @@ describe("users-file example: repository injected by constructor type", () => {
       const own = await startNatsServer({ config: callout.serverConfig });
       const service = launch(own.url, callout);
       try {
-        await service.waitForOutput(/natsflow app started/);
+        // Four start at once: on a loaded machine that takes more than the default 10 s.
+        await service.waitForOutput(/natsflow app started/, 30_000);
       } finally {
         // Both at once: the service's drain meets a server that is going away.
         void service.stop();
