@@ -58,8 +58,8 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
       await env?.stop();
     });
 
-    const startApp = async (controllers: Constructor[], logs: CapturedLogs = captureLogs("warn")) => {
-      const app = await NatsApp.create({ ...env.appOptions(), controllers, logger: logs.logger, shutdownTimeoutMs: 5_000 });
+    const startApp = async (controllers: Constructor[], logs: CapturedLogs = captureLogs("warn"), options: Partial<NatsAppOptions> = {}) => {
+      const app = await NatsApp.create({ ...env.appOptions(), controllers, logger: logs.logger, shutdownTimeoutMs: 5_000, ...options });
       apps.push(app);
       await app.start();
       return app;
@@ -93,7 +93,7 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
           return "updated";
         }
       }
-      const app = await startApp([Orders]);
+      const app = await startApp([Orders], captureLogs("warn"), { service: { name: "flt", version: "1.0.0" } });
       const ask = async (id: number, type?: string) =>
         app.broker.request<string>("flt.orders.events", { id }, type === undefined ? {} : { headers: { type } });
       expect(await ask(1, "created")).toBe("created");
@@ -116,6 +116,10 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
       const counted = (await app.metrics.messages.get()).values.filter((v) => v.labels.result === "ok");
       const ok = Object.fromEntries(counted.map((v) => [v.labels.handler, v.value]));
       expect(ok).toMatchObject({ "Orders.created": 2, "Orders.updated": 2, "Orders.other": 2 });
+      // One subscription, so one micro endpoint: named by its handlers, counting every request it answered.
+      const info = await client.request("$SRV.STATS.flt", new Uint8Array(0), { timeoutMs: 2_000 });
+      const endpoints = (JSON.parse(dec.decode(info.data)) as { endpoints: Array<{ name: string; subject: string; num_requests: number }> }).endpoints;
+      expect(endpoints).toEqual([expect.objectContaining({ name: "Orders-created-Orders-other-Orders-updated", subject: "flt.orders.events", num_requests: 6 })]);
     });
 
     it("routes by a predicate on the payload decoded with each handler's schema; a payload its schema refuses does not match it", async () => {
@@ -177,6 +181,10 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
       expect(ran).toBe(before);
       const unmatched = (await app.metrics.messages.get()).values.filter((v) => v.labels.result === "unmatched");
       expect(unmatched.reduce((n, v) => n + v.value, 0)).toBe(2);
+      // A run-time handler with a filter: what it declines is unmatched too.
+      await app.subscribe("flt.only.runtime", { filter: { headers: { type: "a" } } }, () => "runtime");
+      expect(await app.broker.request("flt.only.runtime", null, { headers: { type: "a" } })).toBe("runtime");
+      await expect(app.broker.request("flt.only.runtime", null)).rejects.toMatchObject({ code: 404 });
     });
 
     it("routes one durable's messages by header to three handlers, each message to exactly one, acked once", async () => {
@@ -286,6 +294,19 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
         @Subscribe("flt.limits")
         b() {}
       }
+      @Controller()
+      class NoHeaders {
+        @Subscribe("flt.bad", { filter: { headers: {} } })
+        a() {}
+      }
+      await expect(NatsApp.create({ ...env.appOptions(), controllers: [NoHeaders] })).rejects.toThrow(/NoHeaders\.a filter headers: names no header/);
+      @Controller()
+      class NotText {
+        @Subscribe("flt.bad", { filter: { headers: { t: 5 as unknown as string } } })
+        a() {}
+      }
+      await expect(NatsApp.create({ ...env.appOptions(), controllers: [NotText] })).rejects.toThrow(/NotText\.a filter headers\.t: must be a string or a non-empty array of strings/);
+
       await expect(NatsApp.create({ ...env.appOptions(), controllers: [Disagree] })).rejects.toThrow(
         /Disagree\.b concurrency: is 64, but Disagree\.a, which reads the same source, has 4\./,
       );
