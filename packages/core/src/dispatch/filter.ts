@@ -73,9 +73,9 @@ export interface Routable {
  * declaration order, runs; the one without a filter (at most one) runs when none does. Header
  * filters are checked before any decoding. A predicate handler's chain is tried: a payload its codec
  * or schema refuses, or its predicate declines, passes the message on to the next handler. None
- * matching is a `NoMatchError`.
+ * matching is a `NoMatchError`, logged and counted as `group`'s (the shared subscription).
  */
-export function routeByFilter(members: readonly Routable[]): (ctx: MessageContext) => Promise<void> {
+export function routeByFilter(members: readonly Routable[], group: Pick<Routable, "info" | "logger">): (ctx: MessageContext) => Promise<void> {
   const filtered = members.filter((m) => m.filter);
   const fallback = members.find((m) => !m.filter);
   return async (ctx) => {
@@ -93,7 +93,10 @@ export function routeByFilter(members: readonly Routable[]): (ctx: MessageContex
         if (error !== DECLINED && !(error instanceof HandlerError && (error.code === 400 || error.code === 413))) throw error;
       }
     }
-    if (!fallback) throw new NoMatchError();
+    if (!fallback) {
+      ctx.routeTo(group.info, group.logger);
+      throw new NoMatchError();
+    }
     ctx.routeTo(fallback.info, fallback.logger);
     return fallback.run(ctx);
   };

@@ -391,15 +391,16 @@ function shared(x: ExploreContext, group: readonly HandlerBinding[]): HandlerBin
       }
     }
   }
-  const run = routeByFilter(group);
-  if (group.length === 1) return { ...first, run };
+  if (group.length === 1) return { ...first, run: routeByFilter(group, first) };
   // The shared subscription in logs, the in-flight gauge and micro discovery; each message is then logged and counted as its handler's.
   const name = group.map((b) => b.info.name).join("|");
+  const info = { ...first.info, name };
+  const logger = x.logger.child({ handler: name });
   return {
     ...first,
-    info: { ...first.info, name },
-    logger: x.logger.child({ handler: name }),
-    run,
+    info,
+    logger,
+    run: routeByFilter(group, { info, logger }),
     metadata: Object.assign({}, ...group.map((b) => b.metadata)) as Record<string, string>,
     propagation: { ...first.propagation, reachesBroker: group.some((b) => b.propagation.reachesBroker) },
   };
