@@ -4,6 +4,8 @@
  */
 import "reflect-metadata";
 
+import { createRequire } from "node:module";
+
 import {
   Consume,
   Controller,
@@ -21,6 +23,7 @@ import {
   type Transport,
 } from "@natsflow/core";
 import { captureLogs, type CapturedLogs } from "@natsflow/testing";
+import { Ajv } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
@@ -31,6 +34,7 @@ export interface FilterEnvironment {
   stop(): Promise<void>;
 }
 
+const specs = createRequire(import.meta.url)("@asyncapi/specs") as { schemas: Record<string, object> };
 const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,8 +109,11 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
       app.broker.publish("flt.orders.events", { id: 6 }, { headers: { type: "created" } });
       await waitFor("the published message", () => seen.length === 6);
       expect(seen).toEqual(["created:1", "updated:2", "updated:3", "other:4:deleted", "other:5:-", "created:6"]);
-      // Each handler is its own operation on the shared channel, its filter described.
+      // Each handler is its own operation on the shared channel, its filter described; the document stays valid.
       const doc = await app.asyncapi();
+      const ajv = new Ajv({ strict: false, allErrors: true, meta: false, validateSchema: false, logger: false });
+      expect(ajv.validate(specs.schemas["3.0.0"] as object, doc) ? [] : ajv.errors).toEqual([]);
+      expect(Object.values(doc.channels as Record<string, { address: string }>).filter((c) => c.address === "flt.orders.events")).toHaveLength(1);
       const ops = doc.operations as Record<string, Record<string, unknown>>;
       expect(Object.keys(ops).filter((k) => k.startsWith("Orders_"))).toHaveLength(3);
       expect(Object.values(ops).map((o) => o["x-natsflow-filter"])).toEqual(
