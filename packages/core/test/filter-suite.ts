@@ -22,7 +22,7 @@ import {
   type NatsAppOptions,
   type Transport,
 } from "@natsflow/core";
-import { captureLogs, type CapturedLogs } from "@natsflow/testing";
+import { captureLogs, captureSpans, type CapturedLogs } from "@natsflow/testing";
 import { Ajv } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -317,6 +317,28 @@ export function filterSuite(name: string, setup: () => Promise<FilterEnvironment
       await expect(NatsApp.create({ ...env.appOptions(), controllers: [Disagree] })).rejects.toThrow(
         /Disagree\.b concurrency: is 64, but Disagree\.a, which reads the same source, has 4\./,
       );
+    });
+
+    // Last: registering an OpenTelemetry SDK turns tracing on for the apps started after it.
+    it("names the handler its filter chose on the message's span", async () => {
+      const spans = captureSpans();
+      @Controller("flt.traced")
+      class Traced {
+        @Subscribe("in", { filter: { headers: { type: "a" } } })
+        a() {
+          return "a";
+        }
+
+        @Subscribe("in")
+        b() {
+          return "b";
+        }
+      }
+      const app = await startApp([Traced]);
+      expect(await app.broker.request("flt.traced.in", null, { headers: { type: "a" } })).toBe("a");
+      expect(await app.broker.request("flt.traced.in", null)).toBe("b");
+      await waitFor("the spans", () => spans.find(/^process flt\.traced\.in$/).length === 2);
+      expect(spans.find(/^process flt\.traced\.in$/).map((s) => s.attributes["natsflow.handler"])).toEqual(["Traced.a", "Traced.b"]);
     });
   });
 }
