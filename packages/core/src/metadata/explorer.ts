@@ -6,7 +6,7 @@ import { compileFilter, predicateStage, routeByFilter, type CompiledFilter } fro
 import type { HandlerInfo } from "../dispatch/handler-info.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, quoted, SetupError, ValidationError } from "../errors.js";
-import type { HandlerBinding, HandlerDoc, HandlerKind, SourceSite, SourceSpec } from "../kinds/kind.js";
+import type { HandlerBinding, HandlerDoc, HandlerKind, SourceShare, SourceSite, SourceSpec } from "../kinds/kind.js";
 import { kindOf, runtimeHandler, type AppSubscribeOptions } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
@@ -379,8 +379,8 @@ function shared(x: ExploreContext, group: readonly HandlerBinding[]): HandlerBin
   if (group.length === 1 && !first.filter) return first;
   let fallback: HandlerBinding | undefined;
   for (const b of group) {
-    const share = b.source.share as NonNullable<SourceSpec["share"]>;
-    if (b !== first && share.terms !== first.source.share?.terms) throw (share.mismatch ?? share.conflict)(first.info.name);
+    const share = b.source.share as SourceShare;
+    if (b !== first && share.terms !== first.source.share?.terms) throw share.mismatch ? share.mismatch(first.info.name) : share.conflict(first.info.name);
     if (!b.filter) {
       if (fallback) throw share.conflict(fallback.info.name);
       fallback = b;
@@ -401,6 +401,7 @@ function shared(x: ExploreContext, group: readonly HandlerBinding[]): HandlerBin
     info,
     logger,
     run: routeByFilter(group, { info, logger }),
+    filter: undefined,
     metadata: Object.assign({}, ...group.map((b) => b.metadata)) as Record<string, string>,
     propagation: { ...first.propagation, reachesBroker: group.some((b) => b.propagation.reachesBroker) },
   };
