@@ -49,6 +49,16 @@ export class ValidationError extends HandlerError {
   }
 }
 
+/**
+ * No handler on a shared subscription (or durable) has a filter that takes the message, and none is
+ * the default: a request is answered 404, a JetStream message terminated and dead-lettered.
+ */
+export class NoMatchError extends HandlerError {
+  constructor() {
+    super("no handler matches this message", 404);
+  }
+}
+
 /** More messages are waiting for a handler than its `maxPending` allows: answered 503 without running it. */
 export class OverloadedError extends HandlerError {
   constructor() {

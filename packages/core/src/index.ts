@@ -71,6 +71,7 @@ export {
   InvalidHeaderError,
   InvalidSubjectError,
   NatsflowError,
+  NoMatchError,
   NoRespondersError,
   OverloadedError,
   PubAckError,
@@ -89,7 +90,7 @@ export type { HttpOptions } from "./observability/http-server.js";
 export type { Logger } from "./logging/logger.js";
 
 export { addHandler, defineController, getControllerMetadata, getHandlers } from "./metadata/handler-metadata.js";
-export type { ControllerMetadata, ControllerScope, HandlerMetadata, HandlerOptions, HandlerSite } from "./metadata/handler-metadata.js";
+export type { ControllerMetadata, ControllerScope, HandlerMetadata, HandlerOptions, HandlerSite, MessageFilter } from "./metadata/handler-metadata.js";
 
 export { compose } from "./middleware/compose.js";
 export type { Middleware, MiddlewareClass, MiddlewareSpec, NatsMiddleware, Next } from "./middleware/middleware.js";

@@ -49,11 +49,13 @@ export class NatsApp {
   private http: Server | undefined;
   private connectedNow = false;
   private readonly bindings: HandlerBinding[];
+  /** What `start` opens: one binding per source (handlers sharing one routed by their filters). */
+  private readonly opened: HandlerBinding[];
   /** Providers and controllers with one instance per app, in creation order: lifespan hooks run on them. */
   private readonly instances: object[];
   /** Streams, KV buckets and object stores its handlers and handles use, made or verified at start. */
   private readonly resources = new ResourceRegistry();
-  /** Where each handler's messages come from, once started: one per handler, whatever its kind. */
+  /** Where each handler's messages come from, once started: one per handler (or group sharing one), whatever its kind. */
   private readonly sources: Source[] = [];
   /** For `app.subscribe`: the app middleware, resolved once. */
   private readonly explore: ExploreContext;
@@ -108,6 +110,7 @@ export class NatsApp {
     );
     const explored = exploreControllers(this.explore, options.controllers);
     this.bindings = explored.bindings;
+    this.opened = explored.opened;
     this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
@@ -127,7 +130,7 @@ export class NatsApp {
    * a warning logged). Title and version default to the `service` option's.
    */
   asyncapi(info: Partial<AsyncApiInfo> = {}): Promise<AsyncApiDocument> {
-    const runtime = this.sources.flatMap((s) => (this.bindings.includes(s.binding) ? [] : [s.binding]));
+    const runtime = this.sources.flatMap((s) => (this.opened.includes(s.binding) ? [] : [s.binding]));
     const { service, connection } = this.options;
     return asyncApiDocument(
       [...this.bindings, ...this.deferred, ...runtime],
@@ -192,7 +195,7 @@ export class NatsApp {
     try {
       // A stream, bucket or consumer that cannot be set up fails start like a connection that cannot be made.
       await this.resources.start(transport, this.logger);
-      for (const binding of this.bindings) await this.open(binding, transport);
+      for (const binding of this.opened) await this.open(binding, transport);
       // From here on app.subscribe opens its handler at once.
       const deferred = this.deferred.splice(0);
       this.subscribed = true;

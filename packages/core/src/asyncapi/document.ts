@@ -115,6 +115,8 @@ export async function asyncApiDocument(bindings: readonly HandlerBinding[], info
       };
     }
     Object.assign(operation, source.extensions);
+    // One of several handlers on the channel: which of its messages this one takes.
+    if (b.filter) operation["x-natsflow-filter"] = b.filter.doc;
     operations[opId] = operation;
     doc.publishes.forEach((target, i) => {
       const sentId = `${opId}_publish${doc.publishes.length > 1 ? `_${i + 1}` : ""}`;

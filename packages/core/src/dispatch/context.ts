@@ -76,13 +76,26 @@ export class MessageContext {
 
   constructor(
     readonly message: InboundMessage,
-    readonly handler: HandlerInfo,
-    private readonly handlerLogger: Logger,
+    private current: HandlerInfo,
+    private handlerLogger: Logger,
     private readonly appContainer: DependencyContainer,
     /** Epoch ms when the message arrived, before any wait for a concurrency slot. */
     readonly receivedAt: number = Date.now(),
   ) {
     this.payload = message.data;
+  }
+
+  /** The handler the message runs through (of those sharing a subscription, the one whose filter took it). */
+  get handler(): HandlerInfo {
+    return this.current;
+  }
+
+  /** @internal Hands the message to `handler` (a shared subscription's filters chose it): its logs and errors name it from here on. */
+  routeTo(handler: HandlerInfo, logger: Logger): void {
+    this.current = handler;
+    this.handlerLogger = logger;
+    this.messageLogger = undefined;
+    this.trace?.span.setAttribute("natsflow.handler", handler.name);
   }
 
   /**

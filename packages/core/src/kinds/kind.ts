@@ -2,6 +2,7 @@ import type { DependencyContainer } from "tsyringe";
 
 import type { ContextKey, MessageContext } from "../dispatch/context.js";
 import type { Propagation } from "../dispatch/current.js";
+import type { CompiledFilter } from "../dispatch/filter.js";
 import type { HandlerInfo } from "../dispatch/handler-info.js";
 import type { SetupError, SubscriptionError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
@@ -52,15 +53,26 @@ export interface SourceSite {
 /** What a handler's source runs with: made once at create by its kind. */
 export interface SourceSpec {
   /**
-   * Handlers whose specs share a key would read one source: one subscription (subject and queue),
-   * one durable. Today a second handler on a key is refused with `conflict` (naming the first);
-   * undefined when every handler has its own (a watch, an ordered consumer).
+   * Handlers whose specs share a key read one source: one subscription (subject and queue), one
+   * durable; their filters tell them apart (see `routeByFilter`). Undefined when every handler has
+   * its own (a watch, an ordered consumer).
    */
-  readonly share: { readonly key: string; conflict(other: string): SetupError } | undefined;
+  readonly share: SourceShare | undefined;
   /** How the AsyncAPI document shows it. */
   readonly doc: SourceDoc;
-  /** At start, once the resources are set up: the source that feeds `binding`'s chain. */
+  /** At start, once the resources are set up: the source that feeds `binding`'s chain (for a shared source, the chain that routes to each handler). */
   open(binding: HandlerBinding, env: SourceEnv): Source;
+}
+
+/** How handlers share a source: the first one's spec opens it for all. */
+export interface SourceShare {
+  readonly key: string;
+  /** What the handlers sharing it must also agree on (a durable's subject and settings); undefined when nothing. */
+  readonly terms?: string;
+  /** A second handler on it without a filter: refused at create, naming the first (`other`). */
+  conflict(other: string): SetupError;
+  /** Its terms differ from `other`'s. */
+  mismatch?(other: string): SetupError;
 }
 
 /** A source as the AsyncAPI document describes it. */
@@ -110,6 +122,8 @@ export interface HandlerBinding {
   readonly run: (ctx: MessageContext) => Promise<void>;
   /** Answers a message that found the queue full, without running the handler. */
   readonly overflow: (ctx: MessageContext) => Promise<void>;
+  /** Which of its source's messages it takes, when it shares the source with other handlers. */
+  readonly filter: CompiledFilter | undefined;
   /** Endpoint metadata for NATS micro discovery; `{}` when none. */
   readonly metadata: Readonly<Record<string, string>>;
   /** How its messages are correlated and traced. */

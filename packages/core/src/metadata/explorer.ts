@@ -2,10 +2,11 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 
 import { MessageContext } from "../dispatch/context.js";
 import type { Propagation } from "../dispatch/current.js";
+import { compileFilter, predicateStage, routeByFilter, type CompiledFilter } from "../dispatch/filter.js";
 import type { HandlerInfo } from "../dispatch/handler-info.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, quoted, SetupError, ValidationError } from "../errors.js";
-import type { HandlerBinding, HandlerDoc, HandlerKind, SourceSite, SourceSpec } from "../kinds/kind.js";
+import type { HandlerBinding, HandlerDoc, HandlerKind, SourceShare, SourceSite, SourceSpec } from "../kinds/kind.js";
 import { kindOf, runtimeHandler, type AppSubscribeOptions } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
@@ -233,6 +234,7 @@ function binding(
   doc: HandlerDoc,
   params: CompiledSubject["params"],
   source: SourceSpec,
+  filter: CompiledFilter | undefined,
 ): HandlerBinding {
   const wrongQueue = info.queue === undefined ? undefined : queueProblem(info.queue);
   if (wrongQueue) throw new SetupError(`${info.name} queue`, `${quoted(String(info.queue))} is not a queue group name: ${wrongQueue}.`);
@@ -240,6 +242,7 @@ function binding(
     info,
     doc,
     source,
+    filter,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
@@ -263,11 +266,19 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   const compiled = compileSubject(undefined, subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const { kind, stages } = runtimeHandler(name, options, x.container);
+  const filter = compileFilter(name, options.filter);
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
   const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
   const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [] };
-  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...stages, ...x.outer], stages, invoke, options, true, doc, compiled.params, source);
+  const chain = [...stages, ...filterStages(name, filter), ...x.outer];
+  // Its own subscription: filtered, it routes as a group of one (what it declines is unmatched).
+  return shared(x, [binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, chain, stages, invoke, options, true, doc, compiled.params, source, filter)]);
+}
+
+/** A predicate filter runs after the kind's stages, on the payload they decoded and validated. */
+function filterStages(name: string, filter: CompiledFilter | undefined): Middleware[] {
+  return filter?.predicate ? [predicateStage(name, filter.predicate)] : [];
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
@@ -293,8 +304,10 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const site = { target: controller, method: meta.method, name, container, publishes };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
+  const filter = compileFilter(name, meta.options.filter);
   const chain = [
     ...pipeline,
+    ...filterStages(name, filter),
     ...x.outer,
     ...getUse(controller).map((m, i) => resolveMiddleware(container, m, `${controller.name} @Use[${i}]`)),
     ...getUse(controller, meta.method).map((m, i) => resolveMiddleware(container, m, `${name} @Use[${i}]`)),
@@ -306,14 +319,14 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
   const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
   const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes };
-  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source);
+  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source, filter);
 }
 
 /**
  * Bootstrap: create each controller through the container (so its constructor dependencies are
  * injected) and turn the metadata its decorators stored into ready-to-run handler bindings.
  */
-export function exploreControllers(x: ExploreContext, controllers: readonly Constructor[]): { bindings: HandlerBinding[]; instances: object[] } {
+export function exploreControllers(x: ExploreContext, controllers: readonly Constructor[]): { bindings: HandlerBinding[]; opened: HandlerBinding[]; instances: object[] } {
   const { container, logger } = x;
   const bindings: HandlerBinding[] = [];
   const instances: object[] = [];
@@ -339,11 +352,7 @@ export function exploreControllers(x: ExploreContext, controllers: readonly Cons
     }
     for (const meta of handlers) bindings.push(bindHandler(x, controller, singleton, meta));
   });
-  // One source per group; for now a group is one handler (several need filters to tell them apart).
-  for (const [first, second] of groupBySource(bindings)) {
-    if (first && second?.source.share) throw second.source.share.conflict(first.info.name);
-  }
-  return { bindings, instances };
+  return { bindings, opened: groupBySource(bindings).map((group) => shared(x, group)), instances };
 }
 
 /** Handlers by the source they would read (`SourceSpec.share`: one subject and queue, one durable), in declaration order. */
@@ -357,4 +366,43 @@ function groupBySource(bindings: readonly HandlerBinding[]): HandlerBinding[][] 
     else groups.set(key, [b]);
   }
   return [...groups.values()];
+}
+
+/**
+ * What opens a group's one source: its binding when it is one handler without a filter (so a plain
+ * subscription pays nothing for routing), else a binding whose run routes each message by filter
+ * (`routeByFilter`). Refuses a group the handlers cannot share: two defaults, different terms
+ * (a durable's subject or settings), different limits.
+ */
+function shared(x: ExploreContext, group: readonly HandlerBinding[]): HandlerBinding {
+  const first = group[0] as HandlerBinding;
+  if (group.length === 1 && !first.filter) return first;
+  let fallback: HandlerBinding | undefined;
+  for (const b of group) {
+    const share = b.source.share as SourceShare;
+    if (b !== first && share.terms !== first.source.share?.terms) throw share.mismatch ? share.mismatch(first.info.name) : share.conflict(first.info.name);
+    if (!b.filter) {
+      if (fallback) throw share.conflict(fallback.info.name);
+      fallback = b;
+    }
+    for (const limit of ["concurrency", "maxPending"] as const) {
+      if (b[limit] !== first[limit]) {
+        throw new SetupError(`${b.info.name} ${limit}`, `is ${b[limit]}, but ${first.info.name}, which reads the same source, has ${first[limit]}.`, `give the handlers sharing it the same ${limit}.`);
+      }
+    }
+  }
+  if (group.length === 1) return { ...first, run: routeByFilter(group, first) };
+  // The shared subscription in logs, the in-flight gauge and micro discovery; each message is then logged and counted as its handler's.
+  const name = group.map((b) => b.info.name).join("|");
+  const info = { ...first.info, name };
+  const logger = x.logger.child({ handler: name });
+  return {
+    ...first,
+    info,
+    logger,
+    run: routeByFilter(group, { info, logger }),
+    filter: undefined,
+    metadata: Object.assign({}, ...group.map((b) => b.metadata)) as Record<string, string>,
+    propagation: { ...first.propagation, reachesBroker: group.some((b) => b.propagation.reachesBroker) },
+  };
 }

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import type { DependencyContainer } from "tsyringe";
 
 import type { CodecOption } from "../codec/codec.js";
-import type { ContextKey } from "../dispatch/context.js";
+import type { ContextKey, MessageContext } from "../dispatch/context.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { PublishSpec, PublishTarget } from "../pipeline/publish.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
@@ -21,9 +21,21 @@ export interface HandlerOptions {
   maxPending?: number;
   /** Shown as this handler's endpoint metadata by NATS micro discovery (the app's `service` option). */
   metadata?: Record<string, string>;
+  /**
+   * Which of the messages on its subject (or durable) this handler takes, when several share it:
+   * headers that must hold one of the given values, checked before decoding, or a synchronous
+   * predicate on the payload decoded (and validated) with this handler's codec and schema. The first
+   * handler whose filter matches, in declaration order, runs; the one without a filter is the default.
+   */
+  filter?: MessageFilter;
   /** `false`: no correlation ids for this handler's messages, whatever the app says (for protocol handlers like the auth callout). */
   correlation?: false;
 }
+
+/** See `HandlerOptions.filter`. */
+export type MessageFilter =
+  | { readonly headers: Readonly<Record<string, string | readonly string[]>> }
+  | ((payload: never, ctx: MessageContext) => boolean);
 
 /** Where in a class a handler is, for pipeline factories that need to read more metadata. */
 export interface HandlerSite {

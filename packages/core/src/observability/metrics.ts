@@ -24,7 +24,7 @@ export class Metrics {
     this.inFlight = new Gauge({ name: "natsflow_handler_in_flight", help: "messages being handled now", labelNames: ["handler"], registers: [this.registry] });
     this.messages = new Counter({
       name: "natsflow_handler_messages_total",
-      help: "messages handled, by result (ok, error, overloaded)",
+      help: "messages handled, by result (ok, error, overloaded, unmatched)",
       labelNames: ["handler", "result"],
       registers: [this.registry],
     });

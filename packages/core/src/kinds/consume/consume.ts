@@ -18,7 +18,10 @@ export function Consume(subject: string, options: ConsumeOptions) {
       method,
       subject,
       // In stream order means one at a time.
-      options: options.ordered ? { concurrency: 1 } : options.concurrency !== undefined ? { concurrency: options.concurrency } : {},
+      options: {
+        ...(options.ordered ? { concurrency: 1 } : options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+        ...(options.filter !== undefined ? { filter: options.filter } : {}),
+      },
       pipeline: ({ name, container, publishes }) => {
         const { codec, stage } = resolvePayloadStage(name, options);
         // No reply; a stream publish is stored before the message is acked (after-success).

@@ -3,9 +3,10 @@ import type { DependencyContainer } from "tsyringe";
 import { MessageContext } from "../../dispatch/context.js";
 import { handle } from "../../dispatch/current.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
-import { HandlerError, SetupError, ValidationError } from "../../errors.js";
+import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, Transport } from "../../transport/transport.js";
+import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
 import { DELIVERY, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
@@ -37,8 +38,7 @@ export class JetStreamConsumer implements Source {
   private ackWaitMs: number;
 
   // Label children bound once: a message pays for the increments only.
-  private readonly series: ReturnType<Metrics["forHandler"]>;
-  private readonly settlements: Record<Settlement | "dead_letter", { inc(): void }>;
+  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]> & Record<Settlement | "dead_letter", { inc(): void }>>;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -47,14 +47,13 @@ export class JetStreamConsumer implements Source {
     private readonly container: DependencyContainer,
     metrics: Metrics,
   ) {
-    const handler = binding.info.name;
-    this.series = metrics.forHandler(handler);
-    this.settlements = {
+    this.series = new SeriesByHandler(binding.info, (handler) => ({
+      ...metrics.forHandler(handler),
       ack: metrics.jetstream.labels(handler, "ack"),
       nak: metrics.jetstream.labels(handler, "nak"),
       term: metrics.jetstream.labels(handler, "term"),
       dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
-    };
+    }));
     this.maxDeliver = spec.consumer?.maxDeliver ?? 1;
     this.ackWaitMs = spec.consumer?.ackWaitMs ?? 0;
   }
@@ -198,10 +197,11 @@ export class JetStreamConsumer implements Source {
 
   private async process(message: JetStreamMessage): Promise<void> {
     this.inFlight++;
-    this.series.inFlight.inc();
+    this.series.own.inFlight.inc();
     const { binding } = this;
     const { ack } = this.spec;
-    const delivery = new JetStreamDelivery(message, (outcome) => this.settlements[outcome].inc());
+    // Counted as the handler's its filters routed the message to (settled once ctx exists).
+    const delivery = new JetStreamDelivery(message, (outcome) => this.series.of(ctx.handler)[outcome].inc());
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, delivery);
     // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
@@ -224,10 +224,10 @@ export class JetStreamConsumer implements Source {
     clearInterval(heartbeat);
     try {
       if (failed) {
-        this.series.failed.inc();
+        this.series.of(ctx.handler).failed.inc();
         this.failure(ctx, delivery, error);
       } else {
-        this.series.ok.inc();
+        this.series.of(ctx.handler).ok.inc();
         if (!delivery.settled && ack === "manual") {
           ctx.logger.warn({ subject: message.subject, sequence: message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
           delivery.nak(this.retryDelay(message.deliveries));
@@ -238,7 +238,7 @@ export class JetStreamConsumer implements Source {
     }
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
-    this.series.inFlight.dec();
+    this.series.own.inFlight.dec();
     this.wake?.();
     if (this.inFlight === 0) this.idle.notify();
   }
@@ -251,7 +251,8 @@ export class JetStreamConsumer implements Source {
   /** Invalid input is dead at once; other errors are retried after the backoff until `maxDeliver`. */
   private failure(ctx: MessageContext, delivery: JetStreamDelivery, error: unknown): void {
     const message = ctx.message as JetStreamMessage;
-    const permanent = error instanceof ValidationError || (error instanceof HandlerError && error.code === 413);
+    // As is one no handler's filter takes: redelivered, it would not match either.
+    const permanent = error instanceof ValidationError || error instanceof NoMatchError || (error instanceof HandlerError && error.code === 413);
     const log = { subject: message.subject, sequence: message.sequence, deliveries: message.deliveries };
     if (permanent) ctx.logger.warn({ ...log, error: (error as Error).message }, "handler failed");
     else ctx.logger.error({ ...log, err: error }, "handler failed");
@@ -276,6 +277,6 @@ export class JetStreamConsumer implements Source {
     if (subject === undefined) return;
     const message = ctx.message as JetStreamMessage;
     this.transport.publish(subject, message.data, { headers: deadLetterHeaders(message, error) });
-    this.settlements.dead_letter.inc();
+    this.series.of(ctx.handler).dead_letter.inc();
   }
 }

@@ -20,8 +20,20 @@ export const consume: HandlerKind<ConsumeOptions> = {
       // Every instance of an ordered consumer reads every message: nothing to share.
       share: consumer && {
         key: `consume\u0000${consumer.stream}\u0000${consumer.durable}`,
+        // One durable is one consumer on the server: one subject, one set of settings.
+        terms: JSON.stringify({ consumer, ack: spec.ack, bind: spec.bind, deadLetter: spec.deadLetter }),
         conflict: (other) =>
-          new SetupError(`${site.name} durable`, `"${consumer.durable}" on stream ${consumer.stream} is also used by ${other}; one durable has one filter.`, "give each handler its own durable."),
+          new SetupError(
+            `${site.name} durable`,
+            `"${consumer.durable}" on stream ${consumer.stream} is also used by ${other}, and neither has a filter; each message would reach one of them at random.`,
+            "give each handler its own durable, or a filter to tell them apart.",
+          ),
+        mismatch: (other) =>
+          new SetupError(
+            `${site.name} durable`,
+            `"${consumer.durable}" on stream ${consumer.stream} is also used by ${other} with another subject or other settings; one durable has one subject and one set of settings.`,
+            "give each handler its own durable, or the same subject and consume options.",
+          ),
       },
       doc: {
         address: site.address,

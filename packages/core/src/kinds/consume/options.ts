@@ -1,6 +1,7 @@
 import type { CodecOption } from "../../codec/codec.js";
 import { parseDuration, type Duration } from "../../duration.js";
 import { SetupError } from "../../errors.js";
+import type { MessageFilter } from "../../metadata/handler-metadata.js";
 import { isValidJetStreamName, resolveStream, type ResolvedStream, type StreamDeclaration } from "../../resources/stream.js";
 import { filterCovers, isValidSubject } from "../../subjects.js";
 import type { ConsumerConfig, StartAt } from "../../transport/transport.js";
@@ -33,6 +34,8 @@ interface CommonConsumeOptions {
   maxPayloadBytes?: number;
   /** One line on what the handler does, for its AsyncAPI description. */
   summary?: string;
+  /** Which of the durable's messages this handler takes (see `HandlerOptions.filter`); one no handler takes is terminated and dead-lettered. */
+  filter?: MessageFilter;
 }
 
 /** A durable consumer: instances sharing its name split the messages, each acked after its work. */

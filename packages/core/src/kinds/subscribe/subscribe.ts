@@ -40,6 +40,7 @@ export function Subscribe(subject: string, options: SubscribeOptions = {}) {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
         ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
+        ...(options.filter !== undefined ? { filter: options.filter } : {}),
       },
       // No `source`: a core subscription.
       describe: { schema: options.schema, codec: options.codec, summary: options.summary },

@@ -4,14 +4,15 @@ import { MessageContext, type OutboundReply } from "../../dispatch/context.js";
 import { handle } from "../../dispatch/current.js";
 import { errorReply } from "../../dispatch/error-reply.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
-import { InvalidHeaderError, OverloadedError, type SubscriptionError } from "../../errors.js";
+import { InvalidHeaderError, NoMatchError, OverloadedError, type SubscriptionError } from "../../errors.js";
 import type { Metrics } from "../../observability/metrics.js";
 import { EndpointStats } from "../../service/endpoint-stats.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../../transport/transport.js";
+import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
 
 /**
- * Where a message enters: one subscription per handler. Messages run concurrently up to the handler's
+ * Where a message enters: one subscription per handler, or per group of handlers sharing it (its binding routes by filter). Messages run concurrently up to the handler's
  * limit (the rest wait in arrival order), each through the handler's composed chain; when the chain
  * is done, the context's `response` leaves for the reply subject — the one place replies are sent.
  */
@@ -26,8 +27,9 @@ export class Subscriber implements Source {
   private ended: SubscriptionError | undefined;
 
   // Label children bound once: a message pays for the increments only.
-  private readonly series: ReturnType<Metrics["forHandler"]>;
+  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]>>;
   private readonly overloaded;
+  private readonly unmatched;
   private readonly errors;
 
   constructor(
@@ -37,8 +39,9 @@ export class Subscriber implements Source {
     metrics: Metrics,
   ) {
     const handler = binding.info.name;
-    this.series = metrics.forHandler(handler);
+    this.series = new SeriesByHandler(binding.info, (name) => metrics.forHandler(name));
     this.overloaded = metrics.messages.labels(handler, "overloaded");
+    this.unmatched = metrics.messages.labels(handler, "unmatched");
     this.errors = metrics.subscriptionErrors.labels(handler);
   }
 
@@ -88,14 +91,14 @@ export class Subscriber implements Source {
   private async process(message: InboundMessage, receivedAt: number, overflowing = false): Promise<void> {
     const startedAt = performance.now();
     this.inFlight++;
-    this.series.inFlight.inc();
+    this.series.own.inFlight.inc();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container, receivedAt);
     try {
       await handle(ctx, binding.propagation, overflowing ? binding.overflow : binding.run);
-      (overflowing ? this.overloaded : this.series.ok).inc();
+      (overflowing ? this.overloaded : this.series.of(ctx.handler).ok).inc();
     } catch (error) {
-      (error instanceof OverloadedError ? this.overloaded : this.series.failed).inc();
+      (error instanceof OverloadedError ? this.overloaded : error instanceof NoMatchError ? this.unmatched : this.series.of(ctx.handler).failed).inc();
       ctx.response = this.failure(ctx, error);
     }
     if (message.reply && ctx.response) {
@@ -111,7 +114,7 @@ export class Subscriber implements Source {
     this.stats.processingMs += performance.now() - startedAt;
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
-    this.series.inFlight.dec();
+    this.series.own.inFlight.dec();
     // An overflowing message never held a concurrency slot, so it hands none on.
     const next = overflowing ? undefined : this.waiting.shift();
     if (next) void this.process(next.message, next.receivedAt);
