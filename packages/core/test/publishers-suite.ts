@@ -128,6 +128,10 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       expect(JSON.parse(dec.decode(reply.data))).toEqual({ ok: true });
       await until(() => seen.length === 1);
       expect(seen[0]?.headers?.get("X-Publisher")).toBe("order-created");
+      // The handler reaches the Broker only through its publisher: its sends still carry the message's correlation id.
+      const id = seen[0]?.headers?.get("Correlation-Id");
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(reply.headers?.get("Correlation-Id")).toBe(id);
       // A handler's invalid payload fails the handler, and nothing is sent.
       const bad = await client.request("pub.create", enc.encode(JSON.stringify({ id: "8", total: -1 })), { timeoutMs: 2000 });
       expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");

@@ -4,7 +4,7 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 
 import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
-import { Publishers, type Publisher, type PublisherDeclaration } from "../broker/publisher.js";
+import { publisherTokens, Publishers, type Publisher, type PublisherDeclaration } from "../broker/publisher.js";
 import { MessageContext } from "../dispatch/context.js";
 import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
@@ -110,7 +110,7 @@ export class NatsApp {
       options.middleware,
       this.logger,
       { correlation: options.correlationHeader, tracing: this.tracing },
-      (cls) => canReach(this.container, providers, cls, [Broker, NatsApp]),
+      (cls) => canReach(this.container, providers, cls, [Broker, NatsApp, ...publisherTokens]),
       this.resources,
     );
     const explored = exploreControllers(this.explore, options.controllers);

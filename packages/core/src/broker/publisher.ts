@@ -30,6 +30,9 @@ export interface PublisherOptions<T = unknown> {
 
 const DECLARATION = Symbol("natsflow:publisher");
 
+/** Every publisher's injection token: a class that injects one can reach the Broker (so its sends carry the message's correlation id). */
+export const publisherTokens = new Set<InjectionToken>();
+
 /** A declared publisher: `T` is its payload, `R` what `publish` resolves with (a `PubAck` for a stream). */
 export interface PublisherDeclaration<T = unknown, R = void> {
   readonly [DECLARATION]: true;
@@ -49,6 +52,7 @@ export function definePublisher<T = unknown>(subject: string, options: Publisher
 export function definePublisher<T = unknown>(subject: string, options: PublisherOptions<T> = {}): PublisherDeclaration<T, void | PubAck> {
   const token = Symbol(`natsflow:publisher:${String(subject)}`) as InjectionToken<Publisher<T, void | PubAck>>;
   const declaration = Object.freeze({ [DECLARATION]: true as const, subject, options: Object.freeze({ ...options }), token });
+  publisherTokens.add(token);
   // In the root container, so every app (a child of it) resolves the token to its own handle.
   rootContainer.register(token, { useFactory: (c) => c.resolve<Publishers>(PUBLISHERS).handle(declaration, "@InjectPublisher") });
   return declaration;
