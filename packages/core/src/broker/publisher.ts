@@ -4,8 +4,9 @@ import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { PUBLISHERS } from "../di/tokens.js";
 import { SetupError } from "../errors.js";
 import type { ResourceRegistry } from "../resources/resource.js";
-import { resolveStream, streamResource, type ResolvedStream, type StreamDeclaration } from "../resources/stream.js";
-import { checkHeaders, filterCovers, isValidSubject } from "../subjects.js";
+import { checkHeadersAt, outgoingOf, storingStream } from "../pipeline/publish.js";
+import { streamResource, type ResolvedStream, type StreamDeclaration } from "../resources/stream.js";
+import { isValidSubject } from "../subjects.js";
 import type { HeadersInit, PubAck } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 import type { Broker } from "./broker.js";
@@ -91,24 +92,9 @@ export function resolvePublisher(declaration: unknown, where: string): ResolvedP
   if (o.schema !== undefined && !isStandardSchema(o.schema)) throw new SetupError(`${at} schema`, "is not a Standard Schema.", "use a zod, valibot or arktype schema.");
   if (o.name !== undefined && (typeof o.name !== "string" || o.name === "")) throw new SetupError(`${at} name`, "must be a non-empty string.");
   if (o.description !== undefined && typeof o.description !== "string") throw new SetupError(`${at} description`, "must be a string.");
-  if (o.headers !== undefined) {
-    try {
-      checkHeaders(o.headers);
-    } catch (e) {
-      throw new SetupError(`${at} headers`, (e as Error).message, undefined, { cause: e });
-    }
-  }
-  const middleware = o.middleware ?? [];
-  if (!Array.isArray(middleware) || middleware.some((m) => typeof m !== "function")) {
-    throw new SetupError(`${at} middleware`, "must be an array of outgoing middleware functions, (message, next) => Promise<void>.");
-  }
-  let stream: ResolvedStream | undefined;
-  if (o.stream !== undefined) {
-    stream = resolveStream(o.stream, `${at} stream`);
-    if (!stream.config.subjects.some((f) => filterCovers(f, subject))) {
-      throw new SetupError(`${at} stream`, `stream ${stream.config.name} does not store ${subject} (its subjects: ${stream.config.subjects.join(", ")}).`, "publish on one of its subjects, or add the subject to the stream.");
-    }
-  }
+  if (o.headers !== undefined) checkHeadersAt(at, o.headers);
+  const middleware = outgoingOf(at, o.middleware);
+  const stream = o.stream === undefined ? undefined : storingStream(at, o.stream, subject);
   return {
     name: o.name ?? subject,
     subject,
