@@ -21,6 +21,7 @@ import {
   Subscribe,
   ValidationError,
   type InboundMessage,
+  type OnReady,
   type OutgoingMessage,
   type OutgoingMiddleware,
   type PubAck,
@@ -136,6 +137,27 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       const bad = await client.request("pub.create", enc.encode(JSON.stringify({ id: "8", total: -1 })), { timeoutMs: 2000 });
       expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
       expect(seen).toHaveLength(1);
+    });
+
+    it("sends from a lifecycle hook and from a timer", async () => {
+      @injectable()
+      class Announcer implements OnReady {
+        constructor(@InjectPublisher(AUDIT) private readonly audit: Publisher<string>) {}
+        async onReady() {
+          await this.audit.publish("ready");
+          setTimeout(() => void this.audit.publish("tick"), 10);
+        }
+      }
+      const seen = listen(client, "pub.audit");
+      await client.flush();
+      const other = await NatsApp.create({ ...env.appOptions(), providers: [Announcer], logger: captureLogs().logger });
+      await other.start();
+      try {
+        await until(() => seen.length === 2);
+        expect(seen.map((m) => dec.decode(m.data))).toEqual(["ready", "tick"]);
+      } finally {
+        await other.stop();
+      }
     });
 
     it("puts the declaration's headers under the call's, and publishes to a stream with its PubAck", async () => {
