@@ -54,7 +54,7 @@ export {
 export { Broker, encodePayload, JetStreamPublisher } from "./broker/broker.js";
 export { definePublisher, Publisher, publisherToken } from "./broker/publisher.js";
 export type { AnyPublisherDeclaration, PublisherDeclaration, PublisherOptions, PublisherSendOptions } from "./broker/publisher.js";
-export type { OutgoingMessage, OutgoingMiddleware } from "./broker/outgoing.js";
+export type { NatsOutgoingMiddleware, OutgoingMessage, OutgoingMiddleware, OutgoingMiddlewareSpec } from "./broker/outgoing.js";
 export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";
 
 export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";

@@ -21,6 +21,7 @@ import {
   Subscribe,
   ValidationError,
   type InboundMessage,
+  type NatsOutgoingMiddleware,
   type OnReady,
   type OutgoingMessage,
   type OutgoingMiddleware,
@@ -66,6 +67,20 @@ class Orders {
   }
 }
 
+class Keys {
+  readonly id = "key-1";
+}
+
+/** An outgoing middleware class, created through the container with what it injects. */
+@injectable()
+class Signer implements NatsOutgoingMiddleware {
+  constructor(private readonly keys: Keys) {}
+  async use(m: OutgoingMessage, next: () => Promise<void>) {
+    m.headers["X-Signed-By"] = this.keys.id;
+    await next();
+  }
+}
+
 /** Messages a plain client sees on `subject`, from now on. */
 function listen(client: Transport, subject: string): InboundMessage[] {
   const seen: InboundMessage[] = [];
@@ -95,7 +110,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
     beforeAll(async () => {
       env = await setup();
       client = await env.client();
-      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp], logger: captureLogs().logger });
+      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], providers: [Keys], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp, Signer], logger: captureLogs().logger });
       await expect(app.publisher(AUDIT).publish("too early")).rejects.toBeInstanceOf(ConnectionError);
       await app.start();
     });
@@ -119,6 +134,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       expect(JSON.parse(dec.decode(seen[0]?.data))).toEqual({ id: "3", total: 9 });
       expect(seen[0]?.headers?.get("X-Publisher")).toBe("order-created");
       expect(seen[0]?.headers?.get("X-App")).toBe("natsflow");
+      expect(seen[0]?.headers?.get("X-Signed-By")).toBe("key-1");
       expect(outgoing.at(-1)).toMatchObject({ operation: "publish", sender: "pub.orders.created", value: { id: "3", total: 9 } });
     });
 

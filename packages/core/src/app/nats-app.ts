@@ -4,6 +4,7 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 
 import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
+import { isOutgoingMiddlewareClass } from "../broker/outgoing.js";
 import { publisherTokens, Publishers, type Publisher, type PublisherDeclaration } from "../broker/publisher.js";
 import { MessageContext } from "../dispatch/context.js";
 import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
@@ -82,7 +83,7 @@ export class NatsApp {
     this.logger = options.logger ?? createLogger(options.connection.name ? { name: options.connection.name } : {});
     this.container = rootContainer.createChildContainer();
     this.tracing = new Tracing(options.tracing);
-    this.broker = new Broker(() => this.connected(), this.tracing, options.outgoingMiddleware);
+    this.broker = new Broker(() => this.connected(), this.tracing);
     this.broker.onRefused = (err, subject) => this.logger.warn({ err, subject }, `publish to ${subject} not sent: an outgoing middleware refused it`);
     this.publishers = new Publishers(this.broker, this.resources);
     this.container.register(LOGGER, { useValue: this.logger });
@@ -90,7 +91,6 @@ export class NatsApp {
     this.container.register(Metrics, { useValue: this.metrics });
     this.container.register(RESOURCES, { useValue: this.resources });
     this.container.register(PUBLISHERS, { useValue: this.publishers });
-    options.publishers.forEach((p, i) => this.publishers.handle(p, `publishers[${i}]`));
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
     const providers = registerProviders(this.container, options.providers);
@@ -102,9 +102,19 @@ export class NatsApp {
         providers.classes.set(c, c);
       }
     }
-    checkDependencies(this.container, providers, options.controllers, middlewareClasses(options.controllers, options.middleware));
+    const outgoingClasses = options.outgoingMiddleware.filter(isOutgoingMiddlewareClass);
+    checkDependencies(this.container, providers, options.controllers, [...middlewareClasses(options.controllers, options.middleware), ...outgoingClasses]);
+    // Before anything that sends composes its chain: providers, publishers, handlers.
+    this.broker.outgoing.use(
+      options.outgoingMiddleware.map((spec, i) => {
+        if (!isOutgoingMiddlewareClass(spec)) return spec;
+        const instance = resolveOrExplain(this.container, spec, `outgoingMiddleware[${i}]`);
+        return (message, next) => instance.use(message, next);
+      }),
+    );
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
+    options.publishers.forEach((p, i) => this.publishers.handle(p, `publishers[${i}]`));
     this.explore = exploreContext(
       this.container,
       options.middleware,

@@ -1,6 +1,6 @@
 import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
-import type { OutgoingMiddleware } from "../broker/outgoing.js";
+import type { OutgoingMiddlewareSpec } from "../broker/outgoing.js";
 import type { AnyPublisherDeclaration } from "../broker/publisher.js";
 import type { Logger } from "../logging/logger.js";
 import { getHandlers } from "../metadata/handler-metadata.js";
@@ -20,9 +20,10 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   /**
    * Middleware around every send — `Broker` publish, request and JetStream publish, `@Publish`,
    * declared publishers — outermost first, outside a publisher's own. It may change the subject,
-   * payload or headers, or throw to refuse the send.
+   * payload or headers, or throw to refuse the send. A class with `use(message, next)` is created
+   * once through the container.
    */
-  outgoingMiddleware?: OutgoingMiddleware[];
+  outgoingMiddleware?: OutgoingMiddlewareSpec[];
   /**
    * Publishers (`definePublisher`) this app sends with: checked at create and listed in its AsyncAPI
    * document. One injected with `@InjectPublisher` is listed without being named here.
@@ -57,7 +58,7 @@ export interface ResolvedAppOptions {
   controllers: Constructor[];
   providers: Provider[];
   middleware: MiddlewareSpec[];
-  outgoingMiddleware: OutgoingMiddleware[];
+  outgoingMiddleware: OutgoingMiddlewareSpec[];
   publishers: AnyPublisherDeclaration[];
   logger: Logger | undefined;
   transport: TransportFactory | undefined;
@@ -87,7 +88,7 @@ function list<T>(setting: string, value: T[] | undefined): T[] {
 function functions<T>(setting: string, value: T[] | undefined): T[] {
   const given = list(setting, value);
   given.forEach((f, i) => {
-    if (typeof f !== "function") throw new SetupError(`${setting}[${i}]`, `is ${typeof f}, not a middleware function.`, "pass async (message, next) => { …; await next(); }.");
+    if (typeof f !== "function") throw new SetupError(`${setting}[${i}]`, `is ${typeof f}, not a middleware function or class.`, "pass async (message, next) => { …; await next(); }, or a class with use(message, next).");
   });
   return given;
 }

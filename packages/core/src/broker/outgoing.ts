@@ -1,5 +1,6 @@
 import type { Context } from "@opentelemetry/api";
 
+import type { Constructor } from "../di/providers.js";
 import { outbound } from "../dispatch/current.js";
 import { compose } from "../middleware/compose.js";
 import type { Next } from "../middleware/middleware.js";
@@ -26,6 +27,18 @@ export interface OutgoingMessage {
 
 /** Onion middleware around a send: work before `await next()` runs before it leaves; throwing refuses it (nothing is sent). */
 export type OutgoingMiddleware = (message: OutgoingMessage, next: Next) => Promise<void>;
+
+/** An outgoing middleware class, created once through the app's container, so it can inject services. */
+export interface NatsOutgoingMiddleware {
+  use(message: OutgoingMessage, next: Next): Promise<void>;
+}
+
+/** What `outgoingMiddleware` accepts: a function, or an injectable class. */
+export type OutgoingMiddlewareSpec = OutgoingMiddleware | Constructor<NatsOutgoingMiddleware>;
+
+export function isOutgoingMiddlewareClass(spec: OutgoingMiddlewareSpec): spec is Constructor<NatsOutgoingMiddleware> {
+  return typeof (spec.prototype as { use?: unknown } | undefined)?.use === "function";
+}
 
 /** A composed outgoing chain, ending in the send itself. */
 export type OutgoingChain = (message: OutgoingMessage) => Promise<void>;
@@ -57,13 +70,19 @@ const hasAny = (headers: HeadersInit) => Object.keys(headers).length > 0;
  */
 export class Outgoing {
   /** The app-level chain alone (Broker calls); undefined when the app has no outgoing middleware. */
-  readonly app: OutgoingChain | undefined;
+  app: OutgoingChain | undefined;
 
   constructor(
     private readonly transport: () => Transport,
     private readonly tracing: Tracing,
-    private readonly middleware: readonly OutgoingMiddleware[],
+    private middleware: readonly OutgoingMiddleware[],
   ) {
+    this.app = this.chain([]);
+  }
+
+  /** Sets the app's middleware, once its classes are created: before any sender composes its chain. */
+  use(middleware: readonly OutgoingMiddleware[]): void {
+    this.middleware = middleware;
     this.app = this.chain([]);
   }
 
