@@ -28,6 +28,7 @@ export { WatchObjects } from "./kinds/watch/watch-objects.js";
 export { KvEntry } from "./kinds/watch/kv-entry.js";
 export { InjectKv } from "./decorators/inject-kv.js";
 export { InjectObjectStore } from "./decorators/inject-object-store.js";
+export { InjectPublisher } from "./decorators/inject-publisher.js";
 
 export { defineStream } from "./resources/stream.js";
 export type { StreamDeclaration, StreamOptions } from "./resources/stream.js";
@@ -51,6 +52,9 @@ export {
 } from "./kinds/consume/dead-letter.js";
 
 export { Broker, encodePayload, JetStreamPublisher } from "./broker/broker.js";
+export { definePublisher, Publisher, publisherToken } from "./broker/publisher.js";
+export type { AnyPublisherDeclaration, PublisherDeclaration, PublisherOptions, PublisherSendOptions } from "./broker/publisher.js";
+export type { NatsOutgoingMiddleware, OutgoingMessage, OutgoingMiddleware, OutgoingMiddlewareSpec } from "./broker/outgoing.js";
 export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";
 
 export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";

@@ -11,7 +11,9 @@ import {
   Broker,
   Consume,
   Controller,
+  definePublisher,
   defineStream,
+  InjectPublisher,
   HandlerError,
   InvalidSubjectError,
   NatsApp,
@@ -19,6 +21,7 @@ import {
   Payload,
   Publish,
   Subscribe,
+  type Publisher,
   type Transport,
 } from "@natsflow/core";
 import { captureLogs, captureSpans, registerSecret } from "@natsflow/testing";
@@ -165,6 +168,50 @@ export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment
       // The reply carries the handler span's trace context.
       expect(reply.headers?.get("traceparent")).toContain(handled?.spanContext().spanId);
       expect(audited).toContain("7");
+    });
+
+    it("a declared publisher's send through outgoing middleware is the same trace: handler → send → the event's handler", async () => {
+      const PLACED = definePublisher<{ id: string }>("traced.audit.placed");
+      @Controller("traced.via")
+      class Via {
+        constructor(@InjectPublisher(PLACED) private readonly placed: Publisher<{ id: string }>) {}
+
+        @Subscribe("{id}.place")
+        async place(@Param("id") id: string) {
+          await this.placed.publish({ id });
+          return { id };
+        }
+      }
+      const seen: string[] = [];
+      const via = await NatsApp.create({
+        ...env.appOptions(),
+        controllers: [Via],
+        outgoingMiddleware: [
+          async (m, next) => {
+            seen.push(String(m.headers.traceparent ?? "none"));
+            await next();
+          },
+        ],
+        logger: captureLogs("fatal").logger,
+      });
+      await via.start();
+      try {
+        spans.reset();
+        const { parent } = await tracedRequest("traced.via.8.place", {});
+        await expect.poll(() => spans.find(/^process traced\.audit\.placed$/).length).toBe(1);
+        const [handled] = spans.find(/^process traced\.via\.\*\.place$/);
+        const [sent] = spans.find(/^send traced\.audit\.placed$/);
+        const [audit] = spans.find(/^process traced\.audit\.placed$/);
+        const traceId = parent.spanContext().traceId;
+        expect([handled, sent, audit].map((s) => s?.spanContext().traceId)).toEqual([traceId, traceId, traceId]);
+        expect(sent?.parentSpanContext?.spanId).toBe(handled?.spanContext().spanId);
+        expect(audit?.parentSpanContext?.spanId).toBe(sent?.spanContext().spanId);
+        // The middleware runs before the send's span exists: it sees no trace context yet.
+        expect(seen).toEqual(["none"]);
+        expect(audited).toContain("8");
+      } finally {
+        await via.stop();
+      }
     });
 
     it("marks failures with the reply's code and safe text, never the raw error", async () => {

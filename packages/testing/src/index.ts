@@ -34,3 +34,5 @@ export { freePort, startNatsCluster } from "./nats-server/cluster.js";
 export type { NatsCluster } from "./nats-server/cluster.js";
 export { forkTracked, processesLeftRunning, ProcessLeftRunningError, spawnTracked, trackChildProcess, TrackedProcess } from "./processes.js";
 export type { ProcessExit } from "./processes.js";
+export { AppSpy, CallSpy, createSpy } from "./spy.js";
+export type { Expected, HandlerCall, SentCall } from "./spy.js";

@@ -4,10 +4,12 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 
 import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
+import { isOutgoingMiddlewareClass } from "../broker/outgoing.js";
+import { publisherTokens, Publishers, type Publisher, type PublisherDeclaration } from "../broker/publisher.js";
 import { MessageContext } from "../dispatch/context.js";
 import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
-import { HEADERS, LOGGER, MESSAGE, RESOURCES } from "../di/tokens.js";
+import { HEADERS, LOGGER, MESSAGE, PUBLISHERS, RESOURCES } from "../di/tokens.js";
 import { ConnectionError, NatsflowError } from "../errors.js";
 import type { HandlerBinding, Source } from "../kinds/kind.js";
 import type { AppSubscribeOptions } from "../kinds/registry.js";
@@ -55,6 +57,8 @@ export class NatsApp {
   private readonly instances: object[];
   /** Streams, KV buckets and object stores its handlers and handles use, made or verified at start. */
   private readonly resources = new ResourceRegistry();
+  /** Its declared publishers, one handle each, listed in its AsyncAPI document. */
+  private readonly publishers: Publishers;
   /** Where each handler's messages come from, once started: one per handler (or group sharing one), whatever its kind. */
   private readonly sources: Source[] = [];
   /** For `app.subscribe`: the app middleware, resolved once. */
@@ -82,10 +86,13 @@ export class NatsApp {
     this.container = rootContainer.createChildContainer();
     this.tracing = new Tracing(options.tracing);
     this.broker = new Broker(() => this.connected(), this.tracing);
+    this.broker.onRefused = (err, subject) => this.logger.warn({ err, subject }, `publish to ${subject} not sent: an outgoing middleware refused it`);
+    this.publishers = new Publishers(this.broker, this.resources);
     this.container.register(LOGGER, { useValue: this.logger });
     this.container.register(Broker, { useValue: this.broker });
     this.container.register(Metrics, { useValue: this.metrics });
     this.container.register(RESOURCES, { useValue: this.resources });
+    this.container.register(PUBLISHERS, { useValue: this.publishers });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
     const providers = registerProviders(this.container, options.providers);
@@ -97,15 +104,25 @@ export class NatsApp {
         providers.classes.set(c, c);
       }
     }
-    checkDependencies(this.container, providers, options.controllers, middlewareClasses(options.controllers, options.middleware));
+    const outgoingClasses = options.outgoingMiddleware.filter(isOutgoingMiddlewareClass);
+    checkDependencies(this.container, providers, options.controllers, [...middlewareClasses(options.controllers, options.middleware), ...outgoingClasses]);
+    // Before anything that sends composes its chain: providers, publishers, handlers.
+    this.broker.outgoing.use(
+      options.outgoingMiddleware.map((spec, i) => {
+        if (!isOutgoingMiddlewareClass(spec)) return spec;
+        const instance = resolveOrExplain(this.container, spec, `outgoingMiddleware[${i}]`);
+        return (message, next) => instance.use(message, next);
+      }),
+    );
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
+    options.publishers.forEach((p, i) => this.publishers.handle(p, `publishers[${i}]`));
     this.explore = exploreContext(
       this.container,
       options.middleware,
       this.logger,
       { correlation: options.correlationHeader, tracing: this.tracing },
-      (cls) => canReach(this.container, providers, cls, [Broker, NatsApp]),
+      (cls) => canReach(this.container, providers, cls, [Broker, NatsApp, ...publisherTokens]),
       this.resources,
     );
     const explored = exploreControllers(this.explore, options.controllers);
@@ -137,7 +154,16 @@ export class NatsApp {
       { title: info.title ?? service?.name ?? connection.name ?? "natsflow app", version: info.version ?? service?.version ?? "0.0.0", description: info.description ?? service?.description },
       [connection.servers].flat(),
       (message) => this.logger.warn(message),
+      this.publishers.resolved,
     );
+  }
+
+  /**
+   * This app's `Publisher` of a declared publisher (the one `@InjectPublisher` injects), for code
+   * outside its handlers: it sends once the app has started. Throws `SetupError` for a bad declaration.
+   */
+  publisher<T, R>(declaration: PublisherDeclaration<T, R>): Publisher<T, R> {
+    return this.publishers.handle(declaration, "app.publisher");
   }
 
   /** This instance's NATS micro id (`$SRV.PING.<name>.<id>`), once started with the `service` option. */

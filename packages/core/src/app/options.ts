@@ -1,5 +1,7 @@
 import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
+import type { OutgoingMiddlewareSpec } from "../broker/outgoing.js";
+import type { AnyPublisherDeclaration } from "../broker/publisher.js";
 import type { Logger } from "../logging/logger.js";
 import { getHandlers } from "../metadata/handler-metadata.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
@@ -15,6 +17,18 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   providers?: Provider[];
   /** Middleware around every handler, outermost first. */
   middleware?: MiddlewareSpec[];
+  /**
+   * Middleware around every send — `Broker` publish, request and JetStream publish, `@Publish`,
+   * declared publishers — outermost first, outside a publisher's own. It may change the subject,
+   * payload or headers, or throw to refuse the send. A class with `use(message, next)` is created
+   * once through the container.
+   */
+  outgoingMiddleware?: OutgoingMiddlewareSpec[];
+  /**
+   * Publishers (`definePublisher`) this app sends with: checked at create and listed in its AsyncAPI
+   * document. One injected with `@InjectPublisher` is listed without being named here.
+   */
+  publishers?: AnyPublisherDeclaration[];
   /** Default: a pino logger to standard output named after `name` (else "natsflow"), at `LOG_LEVEL` (default info). */
   logger?: Logger;
   /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
@@ -44,6 +58,8 @@ export interface ResolvedAppOptions {
   controllers: Constructor[];
   providers: Provider[];
   middleware: MiddlewareSpec[];
+  outgoingMiddleware: OutgoingMiddlewareSpec[];
+  publishers: AnyPublisherDeclaration[];
   logger: Logger | undefined;
   transport: TransportFactory | undefined;
   shutdownTimeoutMs: number;
@@ -67,6 +83,14 @@ function list<T>(setting: string, value: T[] | undefined): T[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
   return value;
+}
+
+function functions<T>(setting: string, value: T[] | undefined): T[] {
+  const given = list(setting, value);
+  given.forEach((f, i) => {
+    if (typeof f !== "function") throw new SetupError(`${setting}[${i}]`, `is ${typeof f}, not a middleware function or class.`, "pass async (message, next) => { …; await next(); }, or a class with use(message, next).");
+  });
+  return given;
 }
 
 function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string | undefined {
@@ -148,6 +172,8 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     controllers,
     providers,
     middleware: list("middleware", options.middleware),
+    outgoingMiddleware: functions("outgoingMiddleware", options.outgoingMiddleware),
+    publishers: list("publishers", options.publishers),
     logger: options.logger,
     transport: options.transport,
     http: options.http,

@@ -1,3 +1,4 @@
+import type { ResolvedPublisher } from "../broker/publisher.js";
 import { resolveCodec, type CodecOption } from "../codec/codec.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import type { HandlerBinding } from "../kinds/kind.js";
@@ -58,9 +59,16 @@ function errorMessage(): Json {
  * Describes every handler of an app from its decorator metadata: a channel per subject (`{param}`
  * tokens as parameters), a receive operation per handler — with its reply (and the micro error
  * reply) when its source answers requests, its queue group as a NATS binding, the `x-natsflow-*`
- * extensions its source adds (a JetStream consumer, a bucket) — and a send operation per `@Publish` target.
+ * extensions its source adds (a JetStream consumer, a bucket) — and a send operation per `@Publish`
+ * target and per declared publisher (with its payload schema).
  */
-export async function asyncApiDocument(bindings: readonly HandlerBinding[], info: AsyncApiInfo, servers: readonly string[], warn: (message: string) => void): Promise<AsyncApiDocument> {
+export async function asyncApiDocument(
+  bindings: readonly HandlerBinding[],
+  info: AsyncApiInfo,
+  servers: readonly string[],
+  warn: (message: string) => void,
+  publishers: readonly ResolvedPublisher[] = [],
+): Promise<AsyncApiDocument> {
   const channels: Record<string, Json> = {};
   const operations: Record<string, Json> = {};
   const messages: Record<string, Json> = { [ERROR_MESSAGE]: errorMessage() };
@@ -130,6 +138,20 @@ export async function asyncApiDocument(bindings: readonly HandlerBinding[], info
         ...(target.stream ? { "x-natsflow-jetstream": { stream: target.stream.config.name, pubAck: true } } : {}),
       };
     });
+  }
+  for (const p of publishers) {
+    const base = `publish_${idOf(p.name)}`;
+    let sentId = base;
+    for (let n = 2; operations[sentId]; n++) sentId = `${base}_${n}`;
+    messages[sentId] = { name: sentId, contentType: contentType(p.codecOption, p.name), payload: await toJsonSchema(p.schema, p.name, warn) };
+    const sentChannel = channel(p.subject, [], sentId);
+    operations[sentId] = {
+      action: "send",
+      channel: ref(`#/channels/${sentChannel}`),
+      messages: [ref(`#/channels/${sentChannel}/messages/${sentId}`)],
+      ...(p.description ? { summary: p.description } : {}),
+      ...(p.stream ? { "x-natsflow-jetstream": { stream: p.stream.config.name, pubAck: true } } : {}),
+    };
   }
   if (!errorChannelUsed) delete messages[ERROR_MESSAGE];
   return {

@@ -1,12 +1,12 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
-import { outbound } from "../dispatch/current.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
 import { endWhen, Tracing } from "../observability/tracing.js";
-import { checkSubject } from "../subjects.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
+import { Outgoing, prepare, type OutgoingChain, type OutgoingMiddleware } from "./outgoing.js";
 
 const encoder = new TextEncoder();
+const RESOLVED = Promise.resolve();
 
 export type Payload = Uint8Array | string | object | number | boolean | null;
 
@@ -38,30 +38,22 @@ export interface JetStreamBrokerPublishOptions extends JetStreamPublishOptions {
   codec?: CodecOption;
 }
 
-/** How a send made now is correlated and traced: its headers, and its span when tracing is on. */
-function prepare(tracing: Tracing, operation: "publish" | "request", subject: string, data: Uint8Array, headers: HeadersInit | undefined) {
-  const out = outbound(headers);
-  if (!tracing.enabled) return { headers: out.headers, span: undefined };
-  // Before the span is named after it; the transport checks the rest.
-  checkSubject(subject);
-  const carrier: Record<string, string | readonly string[]> = { ...out.headers };
-  const span = tracing.send(operation, subject, data.length, out.parent, carrier);
-  return { headers: carrier, span };
-}
-
 /** Publishing to streams: each publish resolves once the stream stored it. */
 export class JetStreamPublisher {
   constructor(
     private readonly transport: () => Transport,
     private readonly tracing: Tracing,
+    private readonly outgoing: Outgoing,
   ) {}
 
-  /** Resolves with the stream's PubAck; rejects with `PubAckError` when the message was not stored. */
+  /** Resolves with the stream's PubAck; rejects with `PubAckError` when the message was not stored (or an outgoing middleware refused it). */
   publish(subject: string, payload: Payload, options: JetStreamBrokerPublishOptions = {}): Promise<PubAck> {
     // Every failure a rejection, a refused subject included; not async, so a publish costs no promise of its own.
     try {
       const { codec, headers: given, ...rest } = options;
       const data = encodeWith(codec, payload);
+      const chain = this.outgoing.app;
+      if (chain) return this.outgoing.send(chain, "jetstream", subject, data, payload, given, "broker", { jetstream: rest }) as Promise<PubAck>;
       const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
       const stored = this.transport().jetstream().publish(subject, data, headers ? { ...rest, headers } : rest);
       return span ? endWhen(span, stored) : stored;
@@ -79,27 +71,52 @@ export class JetStreamPublisher {
 export class Broker {
   /** JetStream publishing with PubAcks, deduplication (`msgId`) and expectations. */
   readonly jetstream: JetStreamPublisher;
+  /** @internal the app's outgoing middleware: every send of this Broker, `@Publish` and declared publishers runs through it */
+  readonly outgoing: Outgoing;
 
   constructor(
     private readonly transport: () => Transport,
     private readonly tracing: Tracing = new Tracing(false),
+    outgoing: readonly OutgoingMiddleware[] = [],
   ) {
-    this.jetstream = new JetStreamPublisher(transport, tracing);
+    this.outgoing = new Outgoing(transport, tracing, outgoing);
+    this.jetstream = new JetStreamPublisher(transport, tracing, this.outgoing);
   }
 
-  publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): void {
-    this.publishBytes(subject, encodeWith(options.codec, payload), options.headers);
+  /**
+   * Publishes at once. A bad subject or header, or no connection, throws. The promise matters only
+   * with outgoing middleware: it resolves once the message left, and rejects when a middleware
+   * refused it (nothing was sent); unawaited, such a refusal is only logged by the app.
+   */
+  publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): Promise<void> {
+    return this.reported(this.send(this.outgoing.app, subject, encodeWith(options.codec, payload), payload, options.headers, "broker"), subject);
   }
 
-  /** Already-encoded bytes. */
-  publishBytes(subject: string, data: Uint8Array, given?: HeadersInit): void {
+  /** Already-encoded bytes; see `publish`. */
+  publishBytes(subject: string, data: Uint8Array, given?: HeadersInit): Promise<void> {
+    return this.reported(this.send(this.outgoing.app, subject, data, data, given, "broker"), subject);
+  }
+
+  private reported(sent: Promise<void>, subject: string): Promise<void> {
+    // A caller that does not await still has a refusal reported, not an unhandled rejection.
+    if (sent !== RESOLVED) sent.catch((err: unknown) => this.onRefused(err, subject));
+    return sent;
+  }
+
+  /** @internal a core publish through `chain` (the app's, or one with a router's or publisher's middleware inside it) */
+  send(chain: OutgoingChain | undefined, subject: string, data: Uint8Array, value: unknown, given: HeadersInit | undefined, sender: string): Promise<void> {
+    if (chain) return this.outgoing.send(chain, "publish", subject, data, value, given, sender) as Promise<void>;
     const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
     try {
       this.transport().publish(subject, data, headers ? { headers } : {});
     } finally {
       span?.end();
     }
+    return RESOLVED;
   }
+
+  /** @internal set by the app: where a refused publish nobody awaited is reported */
+  onRefused: (err: unknown, subject: string) => void = () => undefined;
 
   /**
    * Sends a request and decodes the reply (JSON unless `replyCodec` says otherwise). An error reply
@@ -114,9 +131,7 @@ export class Broker {
   /** Like `request`, but returns the raw reply (after checking it is not an error). */
   async requestMessage(subject: string, payload: Payload, options: BrokerRequestOptions = {}): Promise<InboundMessage> {
     const data = encodeWith(options.codec, payload);
-    const { headers, span } = prepare(this.tracing, "request", subject, data, options.headers);
-    const sent = this.transport().request(subject, data, { timeoutMs: options.timeoutMs ?? 5000, ...(headers ? { headers } : {}) });
-    const reply = await (span ? endWhen(span, sent) : sent);
+    const reply = await this.sendRequest(subject, data, payload, options);
     const code = reply.headers?.get(SERVICE_ERROR_CODE_HEADER);
     if (code !== undefined) {
       let body: unknown;
@@ -128,6 +143,15 @@ export class Broker {
       throw new ServiceError(subject, Number(code), reply.headers?.get(SERVICE_ERROR_HEADER) ?? "", body);
     }
     return reply;
+  }
+
+  private sendRequest(subject: string, data: Uint8Array, payload: Payload, options: BrokerRequestOptions): Promise<InboundMessage> {
+    const chain = this.outgoing.app;
+    const timeoutMs = options.timeoutMs ?? 5000;
+    if (chain) return this.outgoing.send(chain, "request", subject, data, payload, options.headers, "broker", { timeoutMs }) as Promise<InboundMessage>;
+    const { headers, span } = prepare(this.tracing, "request", subject, data, options.headers);
+    const sent = this.transport().request(subject, data, { timeoutMs, ...(headers ? { headers } : {}) });
+    return span ? endWhen(span, sent) : sent;
   }
 
   /** Opens (or creates) a JetStream key-value bucket on the app's connection. */

@@ -6,3 +6,5 @@ export const MESSAGE = Symbol.for("natsflow:message");
 export const HEADERS = Symbol.for("natsflow:headers");
 /** The app's `ResourceRegistry`: streams, KV buckets and object stores it uses, set up at start. */
 export const RESOURCES = Symbol.for("natsflow:resources");
+/** The app's declared publishers (`Publishers`), one `Publisher` per declaration. */
+export const PUBLISHERS = Symbol.for("natsflow:publishers");

@@ -1,4 +1,5 @@
 import type { Broker } from "../broker/broker.js";
+import type { OutgoingChain } from "../broker/outgoing.js";
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { Reply, type MessageContext } from "../dispatch/context.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
@@ -24,14 +25,25 @@ function headersOf(target: PublishTarget, ctx: MessageContext): HeadersInit | un
  * to the dispatcher, which answers them.
  */
 export function replyStage(codec: Codec, targets: readonly PublishTarget[], broker: Broker, reply = true): Middleware {
-  const stored = targets.filter((t) => t.stream);
-  const plain = targets.filter((t) => !t.stream);
-  const finish = (ctx: MessageContext, data: Uint8Array) => {
-    for (const t of plain) broker.publishBytes(t.subject, data, headersOf(t, ctx));
+  // Each target's outgoing chain composed once; undefined (the plain send) when there is no outgoing middleware.
+  const sends = targets.map((target) => ({ target, chain: broker.outgoing.chain(target.outgoing) }));
+  const stored = sends.filter((s) => s.target.stream);
+  const plain = sends.filter((s) => !s.target.stream);
+  const answer = (ctx: MessageContext, data: Uint8Array) => {
     if (reply && ctx.message.reply) {
       const kept = ctx.response?.headers;
       ctx.response = kept ? { data, headers: kept } : { data };
     }
+  };
+  const finish = (ctx: MessageContext, data: Uint8Array): Promise<void> | void => {
+    let chained: Promise<void>[] | undefined;
+    for (const { target, chain } of plain) {
+      const sent = broker.send(chain, target.subject, data, ctx.result, headersOf(target, ctx), target.sender);
+      // Without middleware the send is done already; with it, a refusal fails the handler before its reply.
+      if (chain) (chained ??= []).push(sent);
+    }
+    if (!chained) return answer(ctx, data);
+    return Promise.all(chained).then(() => answer(ctx, data));
   };
   return (ctx, next) => next().then(() => {
     if (ctx.result instanceof Reply) {
@@ -47,17 +59,21 @@ export function replyStage(codec: Codec, targets: readonly PublishTarget[], brok
     }
     // Nothing to wait for: no promise of its own.
     if (stored.length === 0) return finish(ctx, data);
-    return Promise.all(stored.map((t) => storeEvent(broker, t, data, ctx))).then(() => finish(ctx, data));
+    return Promise.all(stored.map((s) => storeEvent(broker, s.target, s.chain, data, ctx))).then(() => finish(ctx, data));
   });
 }
 
 const withHeaders = (headers: HeadersInit | undefined) => (headers ? { headers } : {});
 
-function storeEvent(broker: Broker, target: PublishTarget, data: Uint8Array, ctx: MessageContext): Promise<unknown> {
+function storeEvent(broker: Broker, target: PublishTarget, chain: OutgoingChain | undefined, data: Uint8Array, ctx: MessageContext): Promise<unknown> {
   const stream = target.stream?.config.name as string;
   const msgId = target.msgId?.(ctx.result as never, ctx);
-  return broker.jetstream
-    .publish(target.subject, data, { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}), ...withHeaders(headersOf(target, ctx)) })
+  const options = { expect: { stream }, ...(msgId !== undefined ? { msgId } : {}) };
+  const headers = headersOf(target, ctx);
+  const stored = chain
+    ? new Promise((resolve) => resolve(broker.outgoing.send(chain, "jetstream", target.subject, data, ctx.result, headers, target.sender, { jetstream: options })))
+    : broker.jetstream.publish(target.subject, data, { ...options, ...withHeaders(headers) });
+  return stored
     .catch((e: unknown) => {
       throw new HandlerError(`event not stored in stream ${stream}: ${(e as Error).message}`, 503, { cause: e });
     });

@@ -1,0 +1,244 @@
+/**
+ * Declared publishers and the outgoing chain, run against the in-memory TestBroker and a real
+ * nats-server (publishers.memory.test.ts, publishers.server.test.ts).
+ */
+import "reflect-metadata";
+
+import { Parser } from "@asyncapi/parser";
+import {
+  Broker,
+  ConnectionError,
+  Controller,
+  defineStream,
+  definePublisher,
+  injectable,
+  InjectPublisher,
+  NatsApp,
+  Payload,
+  Publish,
+  Publisher,
+  SetupError,
+  Subscribe,
+  ValidationError,
+  type InboundMessage,
+  type NatsOutgoingMiddleware,
+  type OnReady,
+  type OutgoingMessage,
+  type OutgoingMiddleware,
+  type PubAck,
+  type Transport,
+} from "@natsflow/core";
+import { captureLogs } from "@natsflow/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+
+import type { SuiteEnvironment } from "./handler-suite.js";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const Created = z.object({ id: z.string(), total: z.number().nonnegative() });
+type Created = z.infer<typeof Created>;
+
+const stamp: OutgoingMiddleware = async (m, next) => {
+  m.headers["X-Publisher"] = "order-created";
+  await next();
+};
+const ORDER_CREATED = definePublisher<Created>("pub.orders.created", { schema: Created, description: "An order was created.", middleware: [stamp] });
+const AUDIT = definePublisher("pub.audit", { codec: "string", headers: { "X-Kind": "audit" } });
+const EVENTS = defineStream({ name: "PUB_EVENTS", subjects: ["pub.events.>"], storage: "memory" });
+const STORED = definePublisher<Created>("pub.events.stored", { schema: Created, stream: EVENTS });
+
+@injectable()
+@Controller("pub")
+class Orders {
+  constructor(@InjectPublisher(ORDER_CREATED) private readonly created: Publisher<Created>) {}
+
+  @Subscribe("create")
+  async create(@Payload() order: Created) {
+    await this.created.publish(order);
+    return { ok: true };
+  }
+
+  @Subscribe("echo")
+  @Publish("pub.echoed")
+  echo(@Payload() body: unknown) {
+    return body;
+  }
+}
+
+class Keys {
+  readonly id = "key-1";
+}
+
+/** An outgoing middleware class, created through the container with what it injects. */
+@injectable()
+class Signer implements NatsOutgoingMiddleware {
+  constructor(private readonly keys: Keys) {}
+  async use(m: OutgoingMessage, next: () => Promise<void>) {
+    m.headers["X-Signed-By"] = this.keys.id;
+    await next();
+  }
+}
+
+/** Messages a plain client sees on `subject`, from now on. */
+function listen(client: Transport, subject: string): InboundMessage[] {
+  const seen: InboundMessage[] = [];
+  client.subscribe(subject, {}, (m) => seen.push(m));
+  return seen;
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(check()).toBe(true);
+}
+
+export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironment>): void {
+  describe(`declared publishers and outgoing middleware on ${name}`, () => {
+    let env: SuiteEnvironment;
+    let client: Transport;
+    let app: NatsApp;
+    const outgoing: OutgoingMessage[] = [];
+    const appStamp: OutgoingMiddleware = async (m, next) => {
+      if (m.subject === "pub.refused") throw new Error("refused by policy");
+      m.headers["X-App"] = "natsflow";
+      if (m.subject === "pub.rewrite") m.data = enc.encode("rewritten");
+      outgoing.push(m);
+      await next();
+    };
+
+    beforeAll(async () => {
+      env = await setup();
+      client = await env.client();
+      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], providers: [Keys], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp, Signer], logger: captureLogs().logger });
+      await expect(app.publisher(AUDIT).publish("too early")).rejects.toBeInstanceOf(ConnectionError);
+      await app.start();
+    });
+    afterAll(async () => {
+      await app?.stop();
+      await client?.close();
+      await env?.stop();
+    });
+
+    it("refuses an invalid payload with a ValidationError before anything is sent; a valid one arrives with the outgoing middleware's headers", async () => {
+      const seen = listen(client, "pub.orders.created");
+      await client.flush();
+      const publisher = app.publisher(ORDER_CREATED);
+      await expect(publisher.publish({ id: "1", total: -5 })).rejects.toBeInstanceOf(ValidationError);
+      await expect(publisher.publish({ id: 2 } as never)).rejects.toBeInstanceOf(ValidationError);
+      await client.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toEqual([]);
+      await publisher.publish({ id: "3", total: 9 });
+      await until(() => seen.length === 1);
+      expect(JSON.parse(dec.decode(seen[0]?.data))).toEqual({ id: "3", total: 9 });
+      expect(seen[0]?.headers?.get("X-Publisher")).toBe("order-created");
+      expect(seen[0]?.headers?.get("X-App")).toBe("natsflow");
+      expect(seen[0]?.headers?.get("X-Signed-By")).toBe("key-1");
+      expect(outgoing.at(-1)).toMatchObject({ operation: "publish", sender: "pub.orders.created", value: { id: "3", total: 9 } });
+    });
+
+    it("is injected into handlers: one sent from a handler reaches a subscriber", async () => {
+      const seen = listen(client, "pub.orders.created");
+      await client.flush();
+      const reply = await client.request("pub.create", enc.encode(JSON.stringify({ id: "7", total: 1 })), { timeoutMs: 2000 });
+      expect(JSON.parse(dec.decode(reply.data))).toEqual({ ok: true });
+      await until(() => seen.length === 1);
+      expect(seen[0]?.headers?.get("X-Publisher")).toBe("order-created");
+      // The handler reaches the Broker only through its publisher: its sends still carry the message's correlation id.
+      const id = seen[0]?.headers?.get("Correlation-Id");
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(reply.headers?.get("Correlation-Id")).toBe(id);
+      // A handler's invalid payload fails the handler, and nothing is sent.
+      const bad = await client.request("pub.create", enc.encode(JSON.stringify({ id: "8", total: -1 })), { timeoutMs: 2000 });
+      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(seen).toHaveLength(1);
+    });
+
+    it("sends from a lifecycle hook and from a timer", async () => {
+      @injectable()
+      class Announcer implements OnReady {
+        constructor(@InjectPublisher(AUDIT) private readonly audit: Publisher<string>) {}
+        async onReady() {
+          await this.audit.publish("ready");
+          setTimeout(() => void this.audit.publish("tick"), 10);
+        }
+      }
+      const seen = listen(client, "pub.audit");
+      await client.flush();
+      const other = await NatsApp.create({ ...env.appOptions(), providers: [Announcer], logger: captureLogs().logger });
+      await other.start();
+      try {
+        await until(() => seen.length === 2);
+        expect(seen.map((m) => dec.decode(m.data))).toEqual(["ready", "tick"]);
+      } finally {
+        await other.stop();
+      }
+    });
+
+    it("puts the declaration's headers under the call's, and publishes to a stream with its PubAck", async () => {
+      const seen = listen(client, "pub.audit");
+      await client.flush();
+      await app.publisher(AUDIT).publish("hello", { headers: { "X-Call": "1" } });
+      await until(() => seen.length === 1);
+      expect(dec.decode(seen[0]?.data)).toBe("hello");
+      expect(seen[0]?.headers?.get("X-Kind")).toBe("audit");
+      expect(seen[0]?.headers?.get("X-Call")).toBe("1");
+      const ack: PubAck = await app.publisher(STORED).publish({ id: "s1", total: 3 }, { msgId: "s1" });
+      expect(ack.stream).toBe("PUB_EVENTS");
+      expect(outgoing.at(-1)).toMatchObject({ operation: "jetstream", subject: "pub.events.stored", result: ack });
+      await expect(app.publisher(STORED).publish({ id: "s2", total: -3 })).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it("runs the app's outgoing chain for Broker publish, request, JetStream publish and @Publish; a refusal sends nothing", async () => {
+      const broker = app.container.resolve(Broker);
+      const rewritten = listen(client, "pub.rewrite");
+      const echoed = listen(client, "pub.echoed");
+      const refused = listen(client, "pub.refused");
+      await client.flush();
+      await broker.publish("pub.rewrite", "original");
+      await until(() => rewritten.length === 1);
+      expect(dec.decode(rewritten[0]?.data)).toBe("rewritten");
+      expect(rewritten[0]?.headers?.get("X-App")).toBe("natsflow");
+
+      await expect(broker.publish("pub.refused", "x")).rejects.toThrow("refused by policy");
+      // Unawaited, a refusal is reported, not an unhandled rejection.
+      void broker.publish("pub.refused", "y");
+      await broker.request("pub.echo", { n: 1 });
+      expect(outgoing.at(-2)).toMatchObject({ operation: "request", subject: "pub.echo", sender: "broker" });
+      expect(outgoing.at(-1)).toMatchObject({ operation: "publish", subject: "pub.echoed", sender: "Orders.echo @Publish", value: { n: 1 } });
+      await until(() => echoed.length === 1);
+      expect(echoed[0]?.headers?.get("X-App")).toBe("natsflow");
+
+      const ack = await broker.jetstream.publish("pub.events.raw", { raw: true });
+      expect(ack.stream).toBe("PUB_EVENTS");
+      expect(outgoing.at(-1)).toMatchObject({ operation: "jetstream", subject: "pub.events.raw", sender: "broker" });
+      await client.flush();
+      expect(refused).toEqual([]);
+      // Argument mistakes still throw at once, as without middleware.
+      expect(() => broker.publish("pub.a b", 1)).toThrow();
+    });
+
+    it("lists declared publishers as send operations with their schemas in a document the AsyncAPI parser accepts", async () => {
+      const doc = await app.asyncapi({ title: "pubs", version: "1.0.0" });
+      const { document, diagnostics } = await new Parser().parse(JSON.stringify(doc));
+      expect(diagnostics.filter((d) => d.severity === 0)).toEqual([]);
+      const send = document?.operations().all().find((o) => o.id() === "publish_pub_orders_created");
+      expect(send?.action()).toBe("send");
+      expect(send?.summary()).toBe("An order was created.");
+      expect(send?.channels().all()[0]?.address()).toBe("pub.orders.created");
+      const payload = send?.messages().all()[0]?.payload()?.json() as { required?: string[] } | undefined;
+      expect(payload?.required).toEqual(["id", "total"]);
+      expect(document?.operations().all().some((o) => o.id() === "publish_pub_events_stored" && o.action() === "send")).toBe(true);
+      expect(document?.operations().all().some((o) => o.id() === "publish_pub_audit")).toBe(true);
+    });
+
+    it("refuses bad declarations and bad outgoing middleware at create, naming the setting", async () => {
+      const wild = definePublisher("pub.*.x");
+      await expect(NatsApp.create({ ...env.appOptions(), publishers: [wild] })).rejects.toThrow(SetupError);
+      const elsewhere = definePublisher("other.subject", { stream: EVENTS });
+      await expect(NatsApp.create({ ...env.appOptions(), publishers: [elsewhere] })).rejects.toThrow(/does not store other.subject/);
+      await expect(NatsApp.create({ ...env.appOptions(), outgoingMiddleware: ["nope" as never] })).rejects.toThrow(/outgoingMiddleware\[0\]/);
+    });
+  });
+}
