@@ -12,7 +12,7 @@ import { ConnectionError, NatsflowError } from "../errors.js";
 import type { HandlerBinding, Source } from "../kinds/kind.js";
 import type { AppSubscribeOptions } from "../kinds/registry.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { bindFunction, exploreContext, middlewareClasses, exploreControllers, resolveOrExplain, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
+import { bindFunction, checkSharing, exploreContext, middlewareClasses, exploreControllers, resolveOrExplain, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
 import { httpAddress, startHttpServer } from "../observability/http-server.js";
@@ -22,6 +22,7 @@ import { Discovery, type DiscoveryEndpoint } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
+import { mountRouters, type Mounted } from "./router.js";
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
@@ -42,6 +43,8 @@ export interface AppSubscription {
  */
 export class NatsApp {
   readonly container: DependencyContainer;
+  /** The routers' containers, children of `container`, outermost first: disposed before it. */
+  private readonly routerContainers: readonly DependencyContainer[];
   readonly logger: Logger;
   readonly broker: Broker;
   /** Prometheus metrics of this app; served on `/metrics` when the `http` option is set. */
@@ -107,8 +110,12 @@ export class NatsApp {
       this.resources,
     );
     const explored = exploreControllers(this.explore, options.controllers);
-    this.bindings = explored.bindings;
-    this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
+    const mounted: Mounted = { bindings: explored.bindings, instances: [...provided, ...explored.instances], containers: [] };
+    mountRouters({ x: this.explore, registered: providers }, options.routers, [Broker, NatsApp], mounted);
+    checkSharing(mounted.bindings);
+    this.bindings = mounted.bindings;
+    this.routerContainers = mounted.containers;
+    this.instances = [...new Set(mounted.instances)].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
   /** Validates the options and creates the controllers; throws `SetupError` on bad configuration. */
@@ -238,7 +245,7 @@ export class NatsApp {
 
   /** Opens the handler's source (listed first, so a failed start still stops it) and starts it. */
   private async open(binding: HandlerBinding, transport: Transport): Promise<Source> {
-    const source = binding.source.open(binding, { transport, container: this.container, metrics: this.metrics });
+    const source = binding.source.open(binding, { transport, container: binding.container, metrics: this.metrics });
     this.sources.push(source);
     await source.start();
     return source;
@@ -401,7 +408,12 @@ export class NatsApp {
     this.resources.stop();
     // Inside the budget too: a hook or a disposal that hangs must not keep a stopping process alive.
     if (wasRunning) await this.runHooks("onShutdown", [...this.instances].reverse(), until);
-    const disposed = Promise.resolve(this.container.dispose()).catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));
+    const disposeAll = async () => {
+      // Innermost first: a router's providers may use its parent's.
+      for (const c of [...this.routerContainers].reverse()) await c.dispose();
+      await this.container.dispose();
+    };
+    const disposed = disposeAll().catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));
     if (!(await settlesBy(until, disposed))) this.logger.warn("shutdown timeout: disposing the app's providers did not finish; stopping anyway");
     this.state = "stopped";
     if (wasRunning) this.logger.info("natsflow app stopped");

@@ -1,9 +1,9 @@
 import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import { getHandlers } from "../metadata/handler-metadata.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
+import { checkProviderList, type Router } from "./router.js";
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
 import { isValidHeaderName } from "../subjects.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
@@ -11,6 +11,8 @@ import type { ConnectionOptions, TransportFactory } from "../transport/transport
 export interface NatsAppOptions extends Partial<ConnectionOptions> {
   /** Classes whose decorators define handlers (`@AuthCallout()`, …); created through the container. */
   controllers?: Constructor[];
+  /** Groups of controllers under a subject prefix, with their own middleware, providers and defaults: see `defineRouter`. */
+  routers?: Router[];
   /** Services the controllers depend on; see `Provider`. */
   providers?: Provider[];
   /** Middleware around every handler, outermost first. */
@@ -42,6 +44,7 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
 export interface ResolvedAppOptions {
   connection: ConnectionOptions;
   controllers: Constructor[];
+  routers: Router[];
   providers: Provider[];
   middleware: MiddlewareSpec[];
   logger: Logger | undefined;
@@ -133,12 +136,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   }
   const controllers = list("controllers", options.controllers);
   const providers = list("providers", options.providers);
-  providers.forEach((p, i) => {
-    // As a provider it would be made, but none of its handlers subscribed.
-    if (typeof p === "function" && getHandlers(p).length > 0 && !controllers.includes(p)) {
-      throw new SetupError(`providers[${i}] (${p.name})`, "has handlers (@AuthCallout or @Subscribe…) but is listed as a provider, so none of them would run.", `move ${p.name} to controllers.`);
-    }
-  });
+  checkProviderList("", providers, controllers);
   const connection: ConnectionOptions = { servers };
   for (const key of CONNECTION_KEYS) {
     if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
@@ -146,6 +144,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   return {
     connection,
     controllers,
+    routers: list("routers", options.routers),
     providers,
     middleware: list("middleware", options.middleware),
     logger: options.logger,

@@ -135,6 +135,24 @@ export interface ExploreContext {
   readonly reachesBroker: (cls: Constructor) => boolean;
   /** The app's streams, buckets and stores: what handlers declare here is set up at start. */
   readonly resources: ResourceRegistry;
+  /** The routers' prefixes, joined: put before each controller's prefix (for kinds that take one). */
+  readonly prefix: string | undefined;
+  /** The nearest router's default queue group, for kinds that take one and handlers that name none. */
+  readonly queue: string | undefined;
+  /** The routers' tags, outermost first. */
+  readonly tags: readonly string[];
+  /** Where in the app, for start-up errors: "" or "routers[0] (billing) > ". */
+  readonly path: string;
+}
+
+/** What a router adds to the context its controllers are bound in. */
+export interface RouterScope {
+  readonly prefix: string | undefined;
+  readonly queue: string | undefined;
+  readonly tags: readonly string[];
+  readonly middleware: readonly MiddlewareSpec[];
+  /** "routers[0] (billing) > " */
+  readonly path: string;
 }
 
 export function exploreContext(
@@ -153,7 +171,33 @@ export function exploreContext(
     propagation,
     reachesBroker,
     resources,
+    prefix: undefined,
+    queue: undefined,
+    tags: [],
+    path: "",
   };
+}
+
+/**
+ * The context of a router's controllers: its own container, the parent's middleware then its own
+ * (resolved in its container), the prefixes joined, its queue (else the parent's), the tags added.
+ */
+export function routerContext(parent: ExploreContext, container: DependencyContainer, scope: RouterScope, reachesBroker: (cls: Constructor) => boolean): ExploreContext {
+  return {
+    ...parent,
+    container,
+    outer: [...parent.outer, ...scope.middleware.map((m, i) => resolveMiddleware(container, m, `${scope.path}middleware[${i}]`))],
+    appMiddlewareClasses: [...parent.appMiddlewareClasses, ...scope.middleware.filter(isMiddlewareClass)],
+    reachesBroker,
+    prefix: joinSubject(parent.prefix, scope.prefix),
+    queue: scope.queue ?? parent.queue,
+    tags: [...parent.tags, ...scope.tags],
+    path: scope.path,
+  };
+}
+
+function joinSubject(first: string | undefined, second: string | undefined): string | undefined {
+  return first && second ? `${first}.${second}` : first || second;
 }
 
 /** The middleware classes an app uses (app-wide and `@Use`): singletons, so the scope check covers them. */
@@ -240,6 +284,7 @@ function binding(
     info,
     doc,
     source,
+    container: x.container,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
@@ -266,7 +311,7 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
   const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
-  const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [] };
+  const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [], tags: x.tags };
   return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...stages, ...x.outer], stages, invoke, options, true, doc, compiled.params, source);
 }
 
@@ -274,7 +319,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const { container } = x;
   const name = `${controller.name}.${String(meta.method)}`;
   const kind = kindOf(meta.source, name);
-  const prefix = kind.prefixed ? getControllerMetadata(controller)?.prefix : undefined;
+  const prefix = kind.prefixed ? joinSubject(x.prefix, getControllerMetadata(controller)?.prefix) : undefined;
   const compiled = compileSubject(prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const bounds = limits(name, meta.options);
@@ -287,7 +332,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   }
   const args = buildArgs(argResolvers(name, params, compiled.params));
   const address = prefix ? `${prefix}.${meta.subject}` : meta.subject;
-  const where = { name, filter: compiled.filter, address, queue: meta.options.queue, concurrency: bounds.concurrency };
+  const queue = meta.options.queue ?? (kind.queued ? x.queue : undefined);
+  const where = { name, filter: compiled.filter, address, queue, concurrency: bounds.concurrency };
   const source = resolveSource(x, kind, meta.source?.options, where, params);
   const publishes = resolvePublishTargets(name, getPublish(controller, meta.method), x.resources);
   const site = { target: controller, method: meta.method, name, container, publishes };
@@ -304,8 +350,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const reachesBroker = used.some((c) => x.reachesBroker(c as Constructor));
   const fn = method as (...a: unknown[]) => unknown;
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
-  const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
-  const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes };
+  const info: HandlerInfo = { name, subject: compiled.filter, queue };
+  const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes, tags: x.tags };
   return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source);
 }
 
@@ -318,7 +364,7 @@ export function exploreControllers(x: ExploreContext, controllers: readonly Cons
   const bindings: HandlerBinding[] = [];
   const instances: object[] = [];
   controllers.forEach((controller, i) => {
-    const where = `controllers[${i}] (${describeToken(controller)})`;
+    const where = `${x.path}controllers[${i}] (${describeToken(controller)})`;
     const handlers = typeof controller === "function" ? getHandlers(controller) : [];
     if (handlers.length === 0) {
       throw new SetupError(where, "has no handlers.", "decorate the class with @AuthCallout() or give it @Subscribe() methods.");
@@ -339,11 +385,15 @@ export function exploreControllers(x: ExploreContext, controllers: readonly Cons
     }
     for (const meta of handlers) bindings.push(bindHandler(x, controller, singleton, meta));
   });
+  return { bindings, instances };
+}
+
+/** Refuses handlers that would read one source (the app's and its routers' together). */
+export function checkSharing(bindings: readonly HandlerBinding[]): void {
   // One source per group; for now a group is one handler (several need filters to tell them apart).
   for (const [first, second] of groupBySource(bindings)) {
     if (first && second?.source.share) throw second.source.share.conflict(first.info.name);
   }
-  return { bindings, instances };
 }
 
 /** Handlers by the source they would read (`SourceSpec.share`: one subject and queue, one durable), in declaration order. */
