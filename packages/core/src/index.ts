@@ -61,6 +61,7 @@ export { validate } from "./validation/standard-schema.js";
 export type { StandardSchemaV1 } from "./validation/standard-schema.js";
 
 export type { Constructor, Provider, ProviderScope } from "./di/providers.js";
+export type { CreateOptions, Override } from "./di/overrides.js";
 export { HEADERS, LOGGER, MESSAGE } from "./di/tokens.js";
 
 export { MessageContext, createContextKey, reply, Reply } from "./dispatch/context.js";

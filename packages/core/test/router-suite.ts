@@ -85,12 +85,23 @@ class RequestStamp {
   constructor(@inject("region") readonly region: string) {}
 }
 
+/** Invoices level: what a test swaps for a fake. */
+@injectable()
+class InvoiceRepository {
+  find(id: string) {
+    return { id, status: "open" };
+  }
+}
+
 @Controller()
 class InvoiceController {
-  constructor(private readonly billing: BillingService) {}
+  constructor(
+    private readonly billing: BillingService,
+    private readonly repository: InvoiceRepository,
+  ) {}
   @Subscribe("{id}.get")
   get(@Param("id") id: string) {
-    return { id, currency: this.billing.currency };
+    return { ...this.repository.find(id), currency: this.billing.currency };
   }
   @Subscribe("audit", { queue: "auditors" })
   audit() {
@@ -151,7 +162,7 @@ function routers() {
     tags: ["invoices"],
     controllers: [InvoiceController, ScopedController],
     middleware: [InvoicesAudit],
-    providers: [{ provide: "region", useValue: "invoices-region" }, { provide: RequestStamp, useClass: RequestStamp, scope: "message" }],
+    providers: [InvoiceRepository, { provide: "region", useValue: "invoices-region" }, { provide: RequestStamp, useClass: RequestStamp, scope: "message" }],
     routers: [lines],
   });
   const billing = defineRouter({
@@ -194,7 +205,7 @@ export function routerSuite(name: string, setup: () => Promise<RouterEnvironment
     const ask = async (subject: string) => JSON.parse(dec.decode((await client.request(subject, enc.encode("{}"), { timeoutMs: 5000 })).data)) as unknown;
 
     it("serves composed subjects three routers deep, with each level's providers and the nearest one first", async () => {
-      expect(await ask("billing.invoices.42.get")).toEqual({ id: "42", currency: "EUR" });
+      expect(await ask("billing.invoices.42.get")).toEqual({ id: "42", status: "open", currency: "EUR" });
       expect(await ask("billing.invoices.lines.v1.7.get")).toEqual({ line: "7", region: "invoices-region", currency: "EUR", clock: "app-clock" });
       // A message-scoped controller is made in a child of its router's container.
       expect(await ask("billing.invoices.scoped.region")).toBe("invoices-region");
@@ -255,5 +266,26 @@ export function routerSuite(name: string, setup: () => Promise<RouterEnvironment
       expect((notRouter as Error).message).toContain("routers[0]");
       expect((notRouter as Error).message).toContain("defineRouter");
     });
+    it("replaces providers by token in the app and inside a router with overrides, and refuses one that replaces nothing", async () => {
+      const fakeRepository = { find: (id: string) => ({ id, status: "fake" }) };
+      const overridden = await NatsApp.create(
+        { ...env.appOptions(), logger: captureLogs("warn").logger, providers: [Clock, { provide: "region", useValue: "app-region" }], routers: routers() },
+        { overrides: [{ provide: InvoiceRepository, useValue: fakeRepository }, { provide: Clock, useValue: { made: "fake-clock" } }] },
+      );
+      expect(overridden.container.resolve(Clock).made).toBe("fake-clock");
+      // Last in the suite: the first app makes way, so the overridden one answers every request.
+      await app.stop();
+      await overridden.start();
+      try {
+        expect(await ask("billing.invoices.42.get")).toEqual({ id: "42", status: "fake", currency: "EUR" });
+        expect(await ask("billing.invoices.lines.v1.7.get")).toMatchObject({ clock: "fake-clock" });
+      } finally {
+        await overridden.stop();
+      }
+      const typo = await NatsApp.create({ ...env.appOptions(), providers: [Clock, { provide: "region", useValue: "app-region" }], routers: routers() }, { overrides: [{ provide: "regoin", useValue: "x" }] }).catch((e: unknown) => e);
+      expect(typo).toBeInstanceOf(SetupError);
+      expect((typo as Error).message).toContain("overrides (regoin)");
+    });
+
   });
 }

@@ -5,6 +5,7 @@ import { container as rootContainer, Lifecycle, type DependencyContainer, type I
 import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
 import { MessageContext } from "../dispatch/context.js";
+import { Overrides, type CreateOptions } from "../di/overrides.js";
 import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
 import { HEADERS, LOGGER, MESSAGE, RESOURCES } from "../di/tokens.js";
@@ -75,7 +76,10 @@ export class NatsApp {
   private readonly stopRequested: Promise<void>;
   private requestStop!: () => void;
 
-  private constructor(private readonly options: ResolvedAppOptions) {
+  private constructor(
+    private readonly options: ResolvedAppOptions,
+    overrides: Overrides,
+  ) {
     this.stopRequested = new Promise((resolve) => (this.requestStop = resolve));
     this.metrics = new Metrics({ processMetrics: options.http?.processMetrics === true });
     // Two apps in one process tell their lines apart by name.
@@ -89,7 +93,7 @@ export class NatsApp {
     this.container.register(RESOURCES, { useValue: this.resources });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
-    const providers = registerProviders(this.container, options.providers);
+    const providers = registerProviders(this.container, overrides.apply(options.providers));
     // Registered in each message's container: message-scoped, for the checks below.
     for (const token of [MessageContext, MESSAGE, HEADERS]) providers.message.add(token);
     for (const c of options.controllers) {
@@ -111,16 +115,20 @@ export class NatsApp {
     );
     const explored = exploreControllers(this.explore, options.controllers);
     const mounted: Mounted = { bindings: explored.bindings, instances: [...provided, ...explored.instances], containers: [] };
-    mountRouters({ x: this.explore, registered: providers }, options.routers, [Broker, NatsApp], mounted);
+    mountRouters({ x: this.explore, registered: providers }, options.routers, [Broker, NatsApp], overrides, mounted);
+    overrides.checkUsed();
     checkSharing(mounted.bindings);
     this.bindings = mounted.bindings;
     this.routerContainers = mounted.containers;
     this.instances = [...new Set(mounted.instances)].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
-  /** Validates the options and creates the controllers; throws `SetupError` on bad configuration. */
-  static async create(options: NatsAppOptions): Promise<NatsApp> {
-    return new NatsApp(resolveAppOptions(options));
+  /**
+   * Validates the options and creates the controllers; throws `SetupError` on bad configuration.
+   * `overrides` replace providers by token (in the app and its routers) before any is made: for tests.
+   */
+  static async create(options: NatsAppOptions, { overrides }: CreateOptions = {}): Promise<NatsApp> {
+    return new NatsApp(resolveAppOptions(options), new Overrides(overrides));
   }
 
   /** The handlers this app serves, as `{ name, subject, queue }`. */

@@ -1,5 +1,6 @@
 import { Lifecycle, type DependencyContainer } from "tsyringe";
 
+import type { Overrides } from "../di/overrides.js";
 import { canReach, checkDependencies, inheritProviders, registerProviders, type Constructor, type Provider, type RegisteredProviders } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { HandlerBinding } from "../kinds/kind.js";
@@ -79,7 +80,7 @@ export interface Mounted {
  * include: a child container each, its providers made and checked, its controllers bound.
  * `reaches`: the tokens that let a class call the Broker.
  */
-export function mountRouters(parent: Mount, routers: readonly unknown[], reaches: readonly unknown[], into: Mounted): void {
+export function mountRouters(parent: Mount, routers: readonly unknown[], reaches: readonly unknown[], overrides: Overrides, into: Mounted): void {
   routers.forEach((router, i) => {
     const at = `${parent.x.path}routers[${i}]`;
     if (!isRouter(router)) throw new SetupError(at, `is ${router === null ? "null" : typeof router}, not a router.`, "make it with defineRouter({ prefix, controllers, … }).");
@@ -99,7 +100,7 @@ export function mountRouters(parent: Mount, routers: readonly unknown[], reaches
 
     const container = parent.x.container.createChildContainer();
     into.containers.push(container);
-    const own = registerProviders(container, providers, path);
+    const own = registerProviders(container, overrides.apply(providers), path);
     for (const c of controllers) {
       if (typeof c === "function" && getControllerMetadata(c)?.scope !== "message") {
         container.register(c, { useClass: c }, { lifecycle: Lifecycle.Singleton });
@@ -115,6 +116,6 @@ export function mountRouters(parent: Mount, routers: readonly unknown[], reaches
     const explored = exploreControllers(x, controllers);
     into.bindings.push(...explored.bindings);
     into.instances.push(...explored.instances);
-    mountRouters({ x, registered }, list(`${path}routers`, router.routers), reaches, into);
+    mountRouters({ x, registered }, list(`${path}routers`, router.routers), reaches, overrides, into);
   });
 }
