@@ -17,6 +17,7 @@ export { Subscribe } from "./kinds/subscribe/subscribe.js";
 export type { SubscribeOptions } from "./kinds/subscribe/subscribe.js";
 export { Publish } from "./decorators/publish.js";
 export { Use } from "./decorators/use.js";
+export { Catch } from "./decorators/catch.js";
 export { Payload } from "./decorators/payload.js";
 export { Headers } from "./decorators/headers.js";
 export { Subject } from "./decorators/subject.js";
@@ -67,6 +68,8 @@ export { HEADERS, LOGGER, MESSAGE } from "./di/tokens.js";
 export { MessageContext, createContextKey, reply, Reply } from "./dispatch/context.js";
 export type { ContextKey, HandlerInfo, OutboundReply } from "./dispatch/context.js";
 export { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "./dispatch/error-reply.js";
+export { catchErrors, HandledError } from "./dispatch/exceptions.js";
+export type { ErrorClass, ErrorOutcome, ExceptionHandler, ReplyOutcome, SettleOutcome } from "./dispatch/exceptions.js";
 
 export {
   ConnectionError,

@@ -112,6 +112,7 @@ export class NatsApp {
       { correlation: options.correlationHeader, tracing: this.tracing },
       (cls) => canReach(this.container, providers, cls, [Broker, NatsApp]),
       this.resources,
+      options.exceptionHandlers,
     );
     const explored = exploreControllers(this.explore, options.controllers);
     const mounted: Mounted = { bindings: explored.bindings, instances: [...provided, ...explored.instances], containers: [] };

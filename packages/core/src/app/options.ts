@@ -1,5 +1,6 @@
 import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
+import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/exceptions.js";
 import type { Logger } from "../logging/logger.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
@@ -17,6 +18,8 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
   providers?: Provider[];
   /** Middleware around every handler, outermost first. */
   middleware?: MiddlewareSpec[];
+  /** Exception handlers (`catchErrors(…)`) of every handler: tried after `@Catch` and the routers'. */
+  exceptionHandlers?: ExceptionHandler[];
   /** Default: a pino logger to standard output named after `name` (else "natsflow"), at `LOG_LEVEL` (default info). */
   logger?: Logger;
   /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
@@ -47,6 +50,7 @@ export interface ResolvedAppOptions {
   routers: Router[];
   providers: Provider[];
   middleware: MiddlewareSpec[];
+  exceptionHandlers: readonly ExceptionHandler[];
   logger: Logger | undefined;
   transport: TransportFactory | undefined;
   shutdownTimeoutMs: number;
@@ -147,6 +151,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     routers: list("routers", options.routers),
     providers,
     middleware: list("middleware", options.middleware),
+    exceptionHandlers: checkExceptionHandlers("exceptionHandlers", options.exceptionHandlers),
     logger: options.logger,
     transport: options.transport,
     http: options.http,

@@ -1,6 +1,7 @@
 import { Lifecycle, type DependencyContainer } from "tsyringe";
 
 import type { Overrides } from "../di/overrides.js";
+import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/exceptions.js";
 import { canReach, checkDependencies, inheritProviders, registerProviders, type Constructor, type Provider, type RegisteredProviders } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { HandlerBinding } from "../kinds/kind.js";
@@ -26,6 +27,8 @@ export interface RouterOptions {
   middleware?: MiddlewareSpec[];
   /** Queue group of its handlers that name none, for kinds that take one (`@Subscribe`); the nearest router's wins. */
   queue?: string;
+  /** Exception handlers (`catchErrors(…)`) of its handlers: tried after `@Catch` on the method and class, before its parents' and the app's. */
+  exceptionHandlers?: ExceptionHandler[];
   /** Tags of its handlers' operations in the AsyncAPI document, after those of its parent routers. */
   tags?: string[];
 }
@@ -111,7 +114,8 @@ export function mountRouters(parent: Mount, routers: readonly unknown[], reaches
     checkDependencies(container, registered, controllers, middlewareClasses(controllers, middleware), { path, own });
     // Like the app's: every router-scoped provider is made now, so a broken one fails at create.
     into.instances.push(...own.app.map((token, j) => resolveOrExplain(container, token, `${path}providers[${j}]`)));
-    const scope = { prefix: prefix || undefined, queue, tags, middleware, path };
+    const exceptionHandlers = checkExceptionHandlers(`${path}exceptionHandlers`, router.exceptionHandlers);
+    const scope = { prefix: prefix || undefined, queue, tags, middleware, exceptionHandlers, path };
     const x = routerContext(parent.x, container, scope, (cls) => canReach(container, registered, cls, reaches));
     const explored = exploreControllers(x, controllers);
     into.bindings.push(...explored.bindings);

@@ -2,6 +2,7 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 
 import { MessageContext } from "../dispatch/context.js";
 import type { Propagation } from "../dispatch/current.js";
+import { catching, type ExceptionHandler } from "../dispatch/exceptions.js";
 import type { HandlerInfo } from "../dispatch/handler-info.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, quoted, SetupError, ValidationError } from "../errors.js";
@@ -16,6 +17,7 @@ import { checkMetadata } from "../service/micro.js";
 import { compileSubject, queueProblem, wildcardParam, type CompiledSubject } from "../subjects.js";
 import {
   decoratedMethods,
+  getCatch,
   getControllerMetadata,
   getHandlers,
   getParams,
@@ -143,6 +145,8 @@ export interface ExploreContext {
   readonly tags: readonly string[];
   /** Where in the app, for start-up errors: "" or "routers[0] (billing) > ". */
   readonly path: string;
+  /** Exception handlers of the app, then of each router, outermost first. */
+  readonly catchers: readonly (readonly ExceptionHandler[])[];
 }
 
 /** What a router adds to the context its controllers are bound in. */
@@ -151,6 +155,7 @@ export interface RouterScope {
   readonly queue: string | undefined;
   readonly tags: readonly string[];
   readonly middleware: readonly MiddlewareSpec[];
+  readonly exceptionHandlers: readonly ExceptionHandler[];
   /** "routers[0] (billing) > " */
   readonly path: string;
 }
@@ -162,6 +167,7 @@ export function exploreContext(
   propagation: Omit<Propagation, "reachesBroker">,
   reachesBroker: (cls: Constructor) => boolean,
   resources: ResourceRegistry,
+  exceptionHandlers: readonly ExceptionHandler[],
 ): ExploreContext {
   return {
     container,
@@ -175,6 +181,7 @@ export function exploreContext(
     queue: undefined,
     tags: [],
     path: "",
+    catchers: [exceptionHandlers],
   };
 }
 
@@ -193,6 +200,7 @@ export function routerContext(parent: ExploreContext, container: DependencyConta
     queue: scope.queue ?? parent.queue,
     tags: [...parent.tags, ...scope.tags],
     path: scope.path,
+    catchers: [...parent.catchers, scope.exceptionHandlers],
   };
 }
 
@@ -277,6 +285,8 @@ function binding(
   doc: HandlerDoc,
   params: CompiledSubject["params"],
   source: SourceSpec,
+  // Nearest first: method, class, routers, app.
+  catchers: readonly (readonly ExceptionHandler[])[],
 ): HandlerBinding {
   const wrongQueue = info.queue === undefined ? undefined : queueProblem(info.queue);
   if (wrongQueue) throw new SetupError(`${info.name} queue`, `${quoted(String(info.queue))} is not a queue group name: ${wrongQueue}.`);
@@ -289,7 +299,7 @@ function binding(
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
     logger: x.logger.child({ handler: info.name }),
-    run: checkingParams(params, compose(chain, invoke)),
+    run: checkingParams(params, catching(catchers, compose(chain, invoke))),
     overflow: compose(overflowChain, overloaded),
   };
 }
@@ -312,7 +322,8 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   const bounds = limits(name, options);
   const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
   const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [], tags: x.tags };
-  return binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, [...stages, ...x.outer], stages, invoke, options, true, doc, compiled.params, source);
+  const info = { name, subject: compiled.filter, queue: options.queue };
+  return binding(x, info, bounds, [...stages, ...x.outer], stages, invoke, options, true, doc, compiled.params, source, [...x.catchers].reverse());
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
@@ -352,7 +363,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
   const info: HandlerInfo = { name, subject: compiled.filter, queue };
   const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes, tags: x.tags };
-  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source);
+  const catchers = [getCatch(controller, meta.method), getCatch(controller), ...[...x.catchers].reverse()];
+  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source, catchers);
 }
 
 /**

@@ -3,10 +3,11 @@ import type { DependencyContainer } from "tsyringe";
 
 import type { CodecOption } from "../codec/codec.js";
 import type { ContextKey } from "../dispatch/context.js";
+import type { ExceptionHandler } from "../dispatch/exceptions.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { PublishSpec, PublishTarget } from "../pipeline/publish.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
-import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
+import { CATCH_METADATA, CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
 export interface HandlerOptions {
   /** Queue group: instances of a service sharing it split the messages between them. */
@@ -164,6 +165,18 @@ export function getUse(target: Target, method?: string | symbol): readonly Middl
 }
 
 const CLASS_LEVEL = Symbol("class");
+
+/** Exception handlers from `@Catch()`: `method` undefined means the whole class. */
+export function addCatch(target: Target, method: string | symbol | undefined, handlers: readonly ExceptionHandler[]): void {
+  const map = perMethod<ExceptionHandler[]>(CATCH_METADATA, target);
+  const key = method ?? CLASS_LEVEL;
+  // Decorators apply bottom-up; prepend so that `@Catch(a) @Catch(b)` tries a first.
+  map.set(key, [...handlers, ...(map.get(key) ?? [])]);
+}
+
+export function getCatch(target: Target, method?: string | symbol): readonly ExceptionHandler[] {
+  return perMethod<ExceptionHandler[]>(CATCH_METADATA, target).get(method ?? CLASS_LEVEL) ?? [];
+}
 
 export function addPublish(target: Target, method: string | symbol, spec: PublishSpec): void {
   const map = perMethod<PublishSpec[]>(PUBLISH_METADATA, target);
