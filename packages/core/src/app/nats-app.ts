@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
 
@@ -239,6 +240,21 @@ export class NatsApp {
     this.logger.info(
       { handlers: this.handlers.map((h) => ({ handler: h.name, subject: h.subject, queue: h.queue })) },
       "natsflow app started",
+    );
+    if (cluster.isWorker) this.warnFanOut();
+  }
+
+  /**
+   * Workers of one app (`natsflow run --workers N`, pm2's cluster mode) each hold a subscription:
+   * a handler without a queue group runs once per worker for each message. Said at start, by name.
+   */
+  private warnFanOut(): void {
+    const fanOut = this.sources.filter((s) => s.binding.fanOut).map((s) => ({ handler: s.binding.info.name, subject: s.binding.info.subject }));
+    if (fanOut.length === 0) return;
+    this.logger.warn(
+      { handlers: fanOut },
+      `running as a cluster worker, but ${fanOut.map((h) => h.handler).join(", ")} ${fanOut.length === 1 ? "has" : "have"} no queue group: every worker runs each message ` +
+        "(and publishes what it returns) once. Give each a queue (@Subscribe(subject, { queue }), or a router's queue), unless every worker must see every message.",
     );
   }
 

@@ -119,6 +119,11 @@ export interface HandlerBinding {
   /** What the AsyncAPI document says of it, besides what its source says. */
   readonly doc: HandlerDoc;
   readonly source: SourceSpec;
+  /**
+   * Its kind takes a queue group but it has none: every instance of the app (every `--workers`
+   * worker) gets each of its messages. Warned about when running as a cluster worker.
+   */
+  readonly fanOut: boolean;
   /** The container its messages' containers are made from: the app's, or its router's. */
   readonly container: DependencyContainer;
 }

@@ -280,6 +280,7 @@ function binding(
   chain: readonly Middleware[],
   overflowChain: readonly Middleware[],
   invoke: (ctx: MessageContext) => Promise<void>,
+  kind: HandlerKind,
   options: Pick<HandlerOptions, "metadata" | "correlation">,
   reachesBroker: boolean,
   doc: HandlerDoc,
@@ -289,11 +290,13 @@ function binding(
   catchers: readonly (readonly ExceptionHandler[])[],
 ): HandlerBinding {
   const wrongQueue = info.queue === undefined ? undefined : queueProblem(info.queue);
+  const fanOut = kind.queued && info.queue === undefined;
   if (wrongQueue) throw new SetupError(`${info.name} queue`, `${quoted(String(info.queue))} is not a queue group name: ${wrongQueue}.`);
   return {
     info,
     doc,
     source,
+    fanOut,
     container: x.container,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
@@ -323,7 +326,7 @@ export function bindFunction(x: ExploreContext, subject: string, options: AppSub
   const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
   const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [], tags: x.tags };
   const info = { name, subject: compiled.filter, queue: options.queue };
-  return binding(x, info, bounds, [...stages, ...x.outer], stages, invoke, options, true, doc, compiled.params, source, [...x.catchers].reverse());
+  return binding(x, info, bounds, [...stages, ...x.outer], stages, invoke, kind, options, true, doc, compiled.params, source, [...x.catchers].reverse());
 }
 
 function bindHandler(x: ExploreContext, controller: Constructor, singleton: object | undefined, meta: HandlerMetadata): HandlerBinding {
@@ -364,7 +367,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const info: HandlerInfo = { name, subject: compiled.filter, queue };
   const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes, tags: x.tags };
   const catchers = [getCatch(controller, meta.method), getCatch(controller), ...[...x.catchers].reverse()];
-  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source, catchers);
+  return binding(x, info, bounds, chain, overflowChain, invoke, kind, meta.options, reachesBroker, doc, compiled.params, source, catchers);
 }
 
 /**
