@@ -21,17 +21,13 @@ import {
   Subscribe,
   type InboundMessage,
   type JetStreamDelivery,
-  type NatsAppOptions,
   type Transport,
 } from "@natsflow/core";
 import { captureLogs } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-export interface ExceptionEnvironment {
-  appOptions(): Partial<NatsAppOptions>;
-  client(): Promise<Transport>;
-  stop(): Promise<void>;
-}
+import type { SuiteEnvironment } from "./handler-suite.js";
+
 
 const enc = new TextEncoder();
 
@@ -123,9 +119,9 @@ const shop = defineRouter({
   ],
 });
 
-export function exceptionSuite(name: string, setup: () => Promise<ExceptionEnvironment>): void {
+export function exceptionSuite(name: string, setup: () => Promise<SuiteEnvironment>): void {
   describe(`exception handlers on ${name}`, () => {
-    let env: ExceptionEnvironment;
+    let env: SuiteEnvironment;
     let client: Transport;
     let app: NatsApp;
 

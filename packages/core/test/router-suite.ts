@@ -28,11 +28,8 @@ import {
 import { captureLogs } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-export interface RouterEnvironment {
-  appOptions(): Partial<NatsAppOptions>;
-  client(): Promise<Transport>;
-  stop(): Promise<void>;
-}
+import type { SuiteEnvironment } from "./handler-suite.js";
+
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -177,9 +174,9 @@ function routers() {
   return [billing];
 }
 
-export function routerSuite(name: string, setup: () => Promise<RouterEnvironment>): void {
+export function routerSuite(name: string, setup: () => Promise<SuiteEnvironment>): void {
   describe(`routers on ${name}`, () => {
-    let env: RouterEnvironment;
+    let env: SuiteEnvironment;
     let client: Transport;
     let app: NatsApp;
 

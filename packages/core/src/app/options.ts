@@ -4,7 +4,7 @@ import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/excep
 import type { Logger } from "../logging/logger.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
-import { checkProviderList, type Router } from "./router.js";
+import { checkProviderList, list, type Router } from "./router.js";
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
 import { isValidHeaderName } from "../subjects.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
@@ -70,11 +70,6 @@ function nonEmptyString(setting: string, value: unknown, fix?: string): void {
   }
 }
 
-function list<T>(setting: string, value: T[] | undefined): T[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
-  return value;
-}
 
 function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string | undefined {
   if (correlation === false) return undefined;

@@ -50,7 +50,8 @@ function isRouter(value: unknown): value is Router {
   return typeof value === "object" && value !== null && (value as Partial<Router>)[ROUTER] === true;
 }
 
-function list<T>(setting: string, value: T[] | undefined): T[] {
+/** An optional list option: `[]` when left out. */
+export function list<T>(setting: string, value: T[] | undefined): T[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
   return value;

@@ -152,30 +152,36 @@ export function getParams(target: Target, method: string | symbol): readonly Par
   return perMethod<ParamSpec[]>(PARAMS_METADATA, target).get(method) ?? [];
 }
 
+const CLASS_LEVEL = Symbol("class");
+
+/** A list stored per method, or for the whole class when `method` is undefined (`@Use`, `@Catch`). */
+function addToLevel<T>(key: symbol, target: Target, method: string | symbol | undefined, items: readonly T[]): void {
+  const map = perMethod<T[]>(key, target);
+  const level = method ?? CLASS_LEVEL;
+  // Decorators apply bottom-up; prepend so that `@Use(a) @Use(b)` runs a, then b.
+  map.set(level, [...items, ...(map.get(level) ?? [])]);
+}
+
+function getLevel<T>(key: symbol, target: Target, method: string | symbol | undefined): readonly T[] {
+  return perMethod<T[]>(key, target).get(method ?? CLASS_LEVEL) ?? [];
+}
+
 /** Middleware from `@Use()`: `method` undefined means the whole class. */
 export function addUse(target: Target, method: string | symbol | undefined, middleware: readonly MiddlewareSpec[]): void {
-  const map = perMethod<MiddlewareSpec[]>(USE_METADATA, target);
-  const key = method ?? CLASS_LEVEL;
-  // Decorators apply bottom-up; prepend so that `@Use(a) @Use(b)` runs a, then b.
-  map.set(key, [...middleware, ...(map.get(key) ?? [])]);
+  addToLevel(USE_METADATA, target, method, middleware);
 }
 
 export function getUse(target: Target, method?: string | symbol): readonly MiddlewareSpec[] {
-  return perMethod<MiddlewareSpec[]>(USE_METADATA, target).get(method ?? CLASS_LEVEL) ?? [];
+  return getLevel(USE_METADATA, target, method);
 }
 
-const CLASS_LEVEL = Symbol("class");
-
-/** Exception handlers from `@Catch()`: `method` undefined means the whole class. */
+/** Exception handlers from `@Catch()`, tried in declaration order: `method` undefined means the whole class. */
 export function addCatch(target: Target, method: string | symbol | undefined, handlers: readonly ExceptionHandler[]): void {
-  const map = perMethod<ExceptionHandler[]>(CATCH_METADATA, target);
-  const key = method ?? CLASS_LEVEL;
-  // Decorators apply bottom-up; prepend so that `@Catch(a) @Catch(b)` tries a first.
-  map.set(key, [...handlers, ...(map.get(key) ?? [])]);
+  addToLevel(CATCH_METADATA, target, method, handlers);
 }
 
 export function getCatch(target: Target, method?: string | symbol): readonly ExceptionHandler[] {
-  return perMethod<ExceptionHandler[]>(CATCH_METADATA, target).get(method ?? CLASS_LEVEL) ?? [];
+  return getLevel(CATCH_METADATA, target, method);
 }
 
 export function addPublish(target: Target, method: string | symbol, spec: PublishSpec): void {
