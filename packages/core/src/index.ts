@@ -4,7 +4,7 @@ export { NatsApp } from "./app/nats-app.js";
 export type { AppSubscription } from "./app/nats-app.js";
 export type { NatsAppOptions } from "./app/options.js";
 export { defineRouter } from "./app/router.js";
-export type { Router, RouterOptions } from "./app/router.js";
+export type { Router, RouterOptions, RouterSubscription } from "./app/router.js";
 export type { BeforeShutdown, OnReady, OnShutdown, OnStartup } from "./app/lifespan.js";
 export { DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING } from "./metadata/explorer.js";
 export type { AppSubscribeOptions } from "./kinds/subscribe/subscribe.js";

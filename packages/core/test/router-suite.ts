@@ -158,6 +158,7 @@ function routers() {
     prefix: "invoices",
     tags: ["invoices"],
     controllers: [InvoiceController, ScopedController],
+    subscriptions: [{ subject: "{id}.total", handle: (_payload: unknown, ctx: MessageContext) => ({ subject: ctx.message.subject, total: 3 }) }],
     middleware: [InvoicesAudit],
     providers: [InvoiceRepository, { provide: "region", useValue: "invoices-region" }, { provide: RequestStamp, useClass: RequestStamp, scope: "message" }],
     routers: [lines],
@@ -206,6 +207,8 @@ export function routerSuite(name: string, setup: () => Promise<SuiteEnvironment>
       expect(await ask("billing.invoices.lines.v1.7.get")).toEqual({ line: "7", region: "invoices-region", currency: "EUR", clock: "app-clock" });
       // A message-scoped controller is made in a child of its router's container.
       expect(await ask("billing.invoices.scoped.region")).toBe("invoices-region");
+      // A function handler of a router, like app.subscribe.
+      expect(await ask("billing.invoices.7.total")).toEqual({ subject: "billing.invoices.7.total", total: 3 });
     });
 
     it("runs middleware app → outer router → inner router → controller @Use → method @Use", async () => {
@@ -221,6 +224,7 @@ export function routerSuite(name: string, setup: () => Promise<SuiteEnvironment>
         "InvoiceController.get": { subject: "billing.invoices.*.get", queue: "billing" },
         "InvoiceController.audit": { subject: "billing.invoices.audit", queue: "auditors" },
         "ScopedController.region": { subject: "billing.invoices.scoped.region", queue: "billing" },
+        "billing.invoices.{id}.total": { subject: "billing.invoices.*.total", queue: "billing" },
         "LineController.get": { subject: "billing.invoices.lines.v1.*.get", queue: "lines" },
       });
     });
@@ -237,7 +241,7 @@ export function routerSuite(name: string, setup: () => Promise<SuiteEnvironment>
       expect(diagnostics.filter((d) => d.severity === 0)).toEqual([]);
       const addresses = document?.channels().all().map((c) => c.address());
       expect(addresses).toEqual(
-        expect.arrayContaining(["billing.jobs.run", "billing.invoices.{id}.get", "billing.invoices.audit", "billing.invoices.scoped.region", "billing.invoices.lines.v1.{line}.get"]),
+        expect.arrayContaining(["billing.jobs.run", "billing.invoices.{id}.get", "billing.invoices.audit", "billing.invoices.scoped.region", "billing.invoices.{id}.total", "billing.invoices.lines.v1.{line}.get"]),
       );
       const line = document?.operations().all().find((o) => o.id() === "LineController_get");
       expect(line?.tags().all().map((t) => t.name())).toEqual(["billing", "invoices", "lines"]);
@@ -250,6 +254,7 @@ export function routerSuite(name: string, setup: () => Promise<SuiteEnvironment>
         ["billing.invoices.*.get", "billing"],
         ["billing.invoices.audit", "auditors"],
         ["billing.invoices.scoped.region", "billing"],
+        ["billing.invoices.*.total", "billing"],
         ["billing.invoices.lines.v1.*.get", "lines"],
       ]);
     });

@@ -3,9 +3,11 @@ import { Lifecycle, type DependencyContainer } from "tsyringe";
 import type { Overrides } from "../di/overrides.js";
 import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/exceptions.js";
 import { canReach, checkDependencies, inheritProviders, registerProviders, type Constructor, type Provider, type RegisteredProviders } from "../di/providers.js";
+import type { MessageContext } from "../dispatch/context.js";
 import { SetupError } from "../errors.js";
 import type { HandlerBinding } from "../kinds/kind.js";
-import { exploreControllers, middlewareClasses, resolveOrExplain, routerContext, type ExploreContext } from "../metadata/explorer.js";
+import type { AppSubscribeOptions } from "../kinds/registry.js";
+import { bindFunction, exploreControllers, middlewareClasses, resolveOrExplain, routerContext, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
 import { getControllerMetadata, getHandlers } from "../metadata/handler-metadata.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import { queueProblem } from "../subjects.js";
@@ -16,6 +18,8 @@ export interface RouterOptions {
   /** How start-up errors name it; default its prefix. */
   name?: string;
   controllers?: Constructor[];
+  /** Function handlers, as `app.subscribe` takes them: `{ subject, options?, handle(payload, ctx) }` (subject relative to the prefix). */
+  subscriptions?: RouterSubscription[];
   /** Routers it includes: their prefixes are joined to its own. */
   routers?: Router[];
   /**
@@ -31,6 +35,14 @@ export interface RouterOptions {
   exceptionHandlers?: ExceptionHandler[];
   /** Tags of its handlers' operations in the AsyncAPI document, after those of its parent routers. */
   tags?: string[];
+}
+
+/** A function handler of a router: `handle`'s return value is the reply, as with `app.subscribe`. */
+export interface RouterSubscription {
+  readonly subject: string;
+  readonly options?: AppSubscribeOptions;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the payload is what its schema or codec makes it
+  readonly handle: (payload: any, ctx: MessageContext) => unknown;
 }
 
 const ROUTER = Symbol.for("natsflow:router");
@@ -121,6 +133,10 @@ export function mountRouters(parent: Mount, routers: readonly unknown[], reaches
     const explored = exploreControllers(x, controllers);
     into.bindings.push(...explored.bindings);
     into.instances.push(...explored.instances);
+    list(`${path}subscriptions`, router.subscriptions).forEach((s, j) => {
+      if (s === null || typeof s !== "object" || typeof s.subject !== "string") throw new SetupError(`${path}subscriptions[${j}]`, "is not a { subject, options?, handle } object.");
+      into.bindings.push(bindFunction(x, s.subject, s.options ?? {}, s.handle as SubscribeFunction));
+    });
     mountRouters({ x, registered }, list(`${path}routers`, router.routers), reaches, overrides, into);
   });
 }

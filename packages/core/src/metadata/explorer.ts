@@ -311,21 +311,24 @@ function binding(
 export type SubscribeFunction = (payload: never, ctx: MessageContext) => unknown;
 
 /**
- * A handler added at run time (`app.subscribe`): the stages of a `@Subscribe` handler, then the app
- * middleware, then the function; the same limits, errors and dispatcher as a decorated handler.
+ * A function handler (`app.subscribe`, a router's `subscriptions`): the stages of a `@Subscribe`
+ * handler, then the app (and router) middleware, then the function; the same limits, errors and
+ * dispatcher as a decorated handler. In a router, its prefix and default queue apply.
  */
 export function bindFunction(x: ExploreContext, subject: string, options: AppSubscribeOptions, fn: SubscribeFunction): HandlerBinding {
-  const name = options.name ?? subject;
+  const address = x.prefix ? `${x.prefix}.${subject}` : subject;
+  const name = options.name ?? address;
   if (typeof name !== "string" || name === "") throw new SetupError(`subscribe(${JSON.stringify(subject)}) name`, "must be a non-empty string.");
   if (typeof fn !== "function") throw new SetupError(name, `is ${typeof fn}, not a handler function.`);
-  const compiled = compileSubject(undefined, subject);
+  const compiled = compileSubject(x.prefix, subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const { kind, stages } = runtimeHandler(name, options, x.container);
+  const queue = options.queue ?? x.queue;
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
-  const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
+  const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address, queue, concurrency: bounds.concurrency }, []);
   const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [], tags: x.tags };
-  const info = { name, subject: compiled.filter, queue: options.queue };
+  const info = { name, subject: compiled.filter, queue };
   return binding(x, info, bounds, [...stages, ...x.outer], stages, invoke, kind, options, true, doc, compiled.params, source, [...x.catchers].reverse());
 }
 
