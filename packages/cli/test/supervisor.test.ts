@@ -111,6 +111,36 @@ async function answering(enough: (pids: Set<number>) => boolean, what: string, w
 const serving = (n: number) => answering((pids) => pids.size >= n, `${n} app processes never answered`);
 
 describe("natsflow run --workers", () => {
+  /** `n` requests to fanout.create, answered; then what was published on fanout.created, each id once per publish. */
+  async function published(n: number, settled: (ids: string[]) => boolean): Promise<string[]> {
+    const ids: string[] = [];
+    const sub = client.subscribe("fanout.created", {}, (m) => ids.push(new TextDecoder().decode(m.data)));
+    await client.flush();
+    for (let i = 0; i < n; i++) await client.request("fanout.create", new TextEncoder().encode(`r${i}`), { timeoutMs: 5_000 });
+    // A worker publishes before it replies, on one connection: what it published is here by its reply.
+    await eventually(`publishes never settled (got ${ids.join(", ")})`, () => settled(ids), 10_000);
+    sub.unsubscribe();
+    return ids.sort();
+  }
+
+  it("a handler without a queue group runs on every worker, and each worker says so at start; with a queue, once per request", async () => {
+    const fanOut = supervised([APP, "--workers", "2"], { FIXTURE_FANOUT: "none" });
+    await serving(2);
+    await eventually("both workers warn", () => fanOut.output.match(/fanout\.create has no queue group/g)?.length === 2, 10_000);
+    // Each of the 2 workers got the one request, and published its event.
+    expect(await published(1, (ids) => ids.length >= 2)).toEqual(["r0", "r0"]);
+    expect((await fanOut.stop()).code).toBe(0);
+    await noneLeft(fanOut);
+
+    const queued = supervised([APP, "--workers", "2"], { FIXTURE_FANOUT: "creators" });
+    await serving(2);
+    const ids = await published(10, (got) => got.length >= 10);
+    expect(ids).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`).sort());
+    expect(queued.output).not.toMatch(/no queue group/);
+    expect((await queued.stop()).code).toBe(0);
+    await noneLeft(queued);
+  }, 90_000);
+
   it("gives up on a server it cannot reach: exit 1 with a line saying why, no worker left", async () => {
     const p = supervised([APP, "--workers", "2"], { NATS_URL: `nats://127.0.0.1:${await freePort()}` });
     const exit = await exitWithin(p, 60_000);

@@ -3,6 +3,8 @@ import "reflect-metadata";
 export { NatsApp } from "./app/nats-app.js";
 export type { AppSubscription } from "./app/nats-app.js";
 export type { NatsAppOptions } from "./app/options.js";
+export { defineRouter } from "./app/router.js";
+export type { Router, RouterOptions, RouterSubscription } from "./app/router.js";
 export type { BeforeShutdown, OnReady, OnShutdown, OnStartup } from "./app/lifespan.js";
 export { DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING } from "./metadata/explorer.js";
 export type { AppSubscribeOptions } from "./kinds/subscribe/subscribe.js";
@@ -15,6 +17,7 @@ export { Subscribe } from "./kinds/subscribe/subscribe.js";
 export type { SubscribeOptions } from "./kinds/subscribe/subscribe.js";
 export { Publish } from "./decorators/publish.js";
 export { Use } from "./decorators/use.js";
+export { Catch } from "./decorators/catch.js";
 export { Payload } from "./decorators/payload.js";
 export { Headers } from "./decorators/headers.js";
 export { Subject } from "./decorators/subject.js";
@@ -63,11 +66,14 @@ export { validate } from "./validation/standard-schema.js";
 export type { StandardSchemaV1 } from "./validation/standard-schema.js";
 
 export type { Constructor, Provider, ProviderScope } from "./di/providers.js";
+export type { CreateOptions, Override } from "./di/overrides.js";
 export { HEADERS, LOGGER, MESSAGE } from "./di/tokens.js";
 
 export { MessageContext, createContextKey, reply, Reply } from "./dispatch/context.js";
 export type { ContextKey, HandlerInfo, OutboundReply } from "./dispatch/context.js";
 export { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "./dispatch/error-reply.js";
+export { catchErrors, HandledError } from "./dispatch/exceptions.js";
+export type { ErrorClass, ErrorOutcome, ExceptionHandler, ReplyOutcome, SettleOutcome } from "./dispatch/exceptions.js";
 
 export {
   ConnectionError,

@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
 
@@ -7,6 +8,7 @@ import { Broker } from "../broker/broker.js";
 import { isOutgoingMiddlewareClass } from "../broker/outgoing.js";
 import { publisherTokens, Publishers, type Publisher, type PublisherDeclaration } from "../broker/publisher.js";
 import { MessageContext } from "../dispatch/context.js";
+import { Overrides, type CreateOptions } from "../di/overrides.js";
 import { canReach, checkDependencies, registerProviders } from "../di/providers.js";
 import { hasHook, type LifespanHook } from "./lifespan.js";
 import { HEADERS, LOGGER, MESSAGE, PUBLISHERS, RESOURCES } from "../di/tokens.js";
@@ -14,7 +16,7 @@ import { ConnectionError, NatsflowError } from "../errors.js";
 import type { HandlerBinding, Source } from "../kinds/kind.js";
 import type { AppSubscribeOptions } from "../kinds/registry.js";
 import { createLogger, type Logger } from "../logging/logger.js";
-import { bindFunction, exploreContext, middlewareClasses, exploreControllers, resolveOrExplain, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
+import { bindFunction, exploreContext, openSources, middlewareClasses, exploreControllers, resolveOrExplain, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
 import { httpAddress, startHttpServer } from "../observability/http-server.js";
@@ -24,6 +26,7 @@ import { Discovery, type DiscoveryEndpoint } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
+import { mountRouters, type Mounted } from "./router.js";
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
@@ -44,6 +47,8 @@ export interface AppSubscription {
  */
 export class NatsApp {
   readonly container: DependencyContainer;
+  /** The routers' containers, children of `container`, outermost first: disposed before it. */
+  private readonly routerContainers: readonly DependencyContainer[];
   readonly logger: Logger;
   readonly broker: Broker;
   /** Prometheus metrics of this app; served on `/metrics` when the `http` option is set. */
@@ -78,7 +83,10 @@ export class NatsApp {
   private readonly stopRequested: Promise<void>;
   private requestStop!: () => void;
 
-  private constructor(private readonly options: ResolvedAppOptions) {
+  private constructor(
+    private readonly options: ResolvedAppOptions,
+    overrides: Overrides,
+  ) {
     this.stopRequested = new Promise((resolve) => (this.requestStop = resolve));
     this.metrics = new Metrics({ processMetrics: options.http?.processMetrics === true });
     // Two apps in one process tell their lines apart by name.
@@ -95,7 +103,7 @@ export class NatsApp {
     this.container.register(PUBLISHERS, { useValue: this.publishers });
     // The constructor is private (use `create`), so the class is a token only by cast.
     this.container.register(NatsApp as unknown as InjectionToken<NatsApp>, { useValue: this });
-    const providers = registerProviders(this.container, options.providers);
+    const providers = registerProviders(this.container, overrides.apply(options.providers));
     // Registered in each message's container: message-scoped, for the checks below.
     for (const token of [MessageContext, MESSAGE, HEADERS]) providers.message.add(token);
     for (const c of options.controllers) {
@@ -124,16 +132,25 @@ export class NatsApp {
       { correlation: options.correlationHeader, tracing: this.tracing },
       (cls) => canReach(this.container, providers, cls, [Broker, NatsApp, ...publisherTokens]),
       this.resources,
+      options.exceptionHandlers,
     );
     const explored = exploreControllers(this.explore, options.controllers);
-    this.bindings = explored.bindings;
-    this.opened = explored.opened;
-    this.instances = [...new Set([...provided, ...explored.instances])].filter((x): x is object => typeof x === "object" && x !== null);
+    const mounted: Mounted = { bindings: explored.bindings, instances: [...provided, ...explored.instances], containers: [] };
+    mountRouters({ x: this.explore, registered: providers }, options.routers, [Broker, NatsApp], overrides, mounted);
+    overrides.checkUsed();
+    this.bindings = mounted.bindings;
+    // The app's and its routers' handlers together: those reading one source share it.
+    this.opened = openSources(this.explore, mounted.bindings);
+    this.routerContainers = mounted.containers;
+    this.instances = [...new Set(mounted.instances)].filter((x): x is object => typeof x === "object" && x !== null);
   }
 
-  /** Validates the options and creates the controllers; throws `SetupError` on bad configuration. */
-  static async create(options: NatsAppOptions): Promise<NatsApp> {
-    return new NatsApp(resolveAppOptions(options));
+  /**
+   * Validates the options and creates the controllers; throws `SetupError` on bad configuration.
+   * `overrides` replace providers by token (in the app and its routers) before any is made: for tests.
+   */
+  static async create(options: NatsAppOptions, { overrides }: CreateOptions = {}): Promise<NatsApp> {
+    return new NatsApp(resolveAppOptions(options), new Overrides(overrides));
   }
 
   /** The handlers this app serves, as `{ name, subject, queue }`. */
@@ -253,6 +270,21 @@ export class NatsApp {
       { handlers: this.handlers.map((h) => ({ handler: h.name, subject: h.subject, queue: h.queue })) },
       "natsflow app started",
     );
+    if (cluster.isWorker) this.warnFanOut();
+  }
+
+  /**
+   * Workers of one app (`natsflow run --workers N`, pm2's cluster mode) each hold a subscription:
+   * a handler without a queue group runs once per worker for each message. Said at start, by name.
+   */
+  private warnFanOut(): void {
+    const fanOut = this.sources.filter((s) => s.binding.fanOut).map((s) => ({ handler: s.binding.info.name, subject: s.binding.info.subject }));
+    if (fanOut.length === 0) return;
+    this.logger.warn(
+      { handlers: fanOut },
+      `running as a cluster worker, but ${fanOut.map((h) => h.handler).join(", ")} ${fanOut.length === 1 ? "has" : "have"} no queue group: every worker runs each message ` +
+        "(and publishes what it returns) once. Give each a queue (@Subscribe(subject, { queue }), or a router's queue), unless every worker must see every message.",
+    );
   }
 
   /** Undoes a start that failed once connected: nothing is left subscribed or open; the error is the caller's. */
@@ -267,7 +299,7 @@ export class NatsApp {
 
   /** Opens the handler's source (listed first, so a failed start still stops it) and starts it. */
   private async open(binding: HandlerBinding, transport: Transport): Promise<Source> {
-    const source = binding.source.open(binding, { transport, container: this.container, metrics: this.metrics });
+    const source = binding.source.open(binding, { transport, container: binding.container, metrics: this.metrics });
     this.sources.push(source);
     await source.start();
     return source;
@@ -281,7 +313,8 @@ export class NatsApp {
    */
   async subscribe<T = unknown>(subject: string, options: AppSubscribeOptions, fn: (payload: T, ctx: MessageContext) => unknown): Promise<AppSubscription> {
     if (this.state === "stopping" || this.state === "stopped") throw new NatsflowError(`cannot subscribe on an app that is ${this.state}`);
-    const binding = bindFunction(this.explore, subject, options, fn as SubscribeFunction);
+    // Its own subscription: filtered, it routes as a group of one (what it declines is unmatched).
+    const [binding] = openSources(this.explore, [bindFunction(this.explore, subject, options, fn as SubscribeFunction)]) as [HandlerBinding];
     const handle = (unsubscribe: () => Promise<void>): AppSubscription => ({ name: binding.info.name, subject: binding.info.subject, unsubscribe });
     if (!this.subscribed) {
       this.deferred.push(binding);
@@ -430,7 +463,12 @@ export class NatsApp {
     this.resources.stop();
     // Inside the budget too: a hook or a disposal that hangs must not keep a stopping process alive.
     if (wasRunning) await this.runHooks("onShutdown", [...this.instances].reverse(), until);
-    const disposed = Promise.resolve(this.container.dispose()).catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));
+    const disposeAll = async () => {
+      // Innermost first: a router's providers may use its parent's.
+      for (const c of [...this.routerContainers].reverse()) await c.dispose();
+      await this.container.dispose();
+    };
+    const disposed = disposeAll().catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));
     if (!(await settlesBy(until, disposed))) this.logger.warn("shutdown timeout: disposing the app's providers did not finish; stopping anyway");
     this.state = "stopped";
     if (wasRunning) this.logger.info("natsflow app stopped");

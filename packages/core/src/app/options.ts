@@ -2,10 +2,11 @@ import type { Constructor, Provider } from "../di/providers.js";
 import { SetupError } from "../errors.js";
 import type { OutgoingMiddlewareSpec } from "../broker/outgoing.js";
 import type { AnyPublisherDeclaration } from "../broker/publisher.js";
+import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/exceptions.js";
 import type { Logger } from "../logging/logger.js";
-import { getHandlers } from "../metadata/handler-metadata.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
+import { checkProviderList, list, type Router } from "./router.js";
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
 import { isValidHeaderName } from "../subjects.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
@@ -13,6 +14,8 @@ import type { ConnectionOptions, TransportFactory } from "../transport/transport
 export interface NatsAppOptions extends Partial<ConnectionOptions> {
   /** Classes whose decorators define handlers (`@AuthCallout()`, …); created through the container. */
   controllers?: Constructor[];
+  /** Groups of controllers under a subject prefix, with their own middleware, providers and defaults: see `defineRouter`. */
+  routers?: Router[];
   /** Services the controllers depend on; see `Provider`. */
   providers?: Provider[];
   /** Middleware around every handler, outermost first. */
@@ -29,6 +32,8 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
    * document. One injected with `@InjectPublisher` is listed without being named here.
    */
   publishers?: AnyPublisherDeclaration[];
+  /** Exception handlers (`catchErrors(…)`) of every handler: tried after `@Catch` and the routers'. */
+  exceptionHandlers?: ExceptionHandler[];
   /** Default: a pino logger to standard output named after `name` (else "natsflow"), at `LOG_LEVEL` (default info). */
   logger?: Logger;
   /** Replaces the `nats` client, e.g. with the in-memory broker of `@natsflow/testing`. */
@@ -56,10 +61,12 @@ export interface NatsAppOptions extends Partial<ConnectionOptions> {
 export interface ResolvedAppOptions {
   connection: ConnectionOptions;
   controllers: Constructor[];
+  routers: Router[];
   providers: Provider[];
   middleware: MiddlewareSpec[];
   outgoingMiddleware: OutgoingMiddlewareSpec[];
   publishers: AnyPublisherDeclaration[];
+  exceptionHandlers: readonly ExceptionHandler[];
   logger: Logger | undefined;
   transport: TransportFactory | undefined;
   shutdownTimeoutMs: number;
@@ -79,11 +86,6 @@ function nonEmptyString(setting: string, value: unknown, fix?: string): void {
   }
 }
 
-function list<T>(setting: string, value: T[] | undefined): T[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
-  return value;
-}
 
 function functions<T>(setting: string, value: T[] | undefined): T[] {
   const given = list(setting, value);
@@ -157,12 +159,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   }
   const controllers = list("controllers", options.controllers);
   const providers = list("providers", options.providers);
-  providers.forEach((p, i) => {
-    // As a provider it would be made, but none of its handlers subscribed.
-    if (typeof p === "function" && getHandlers(p).length > 0 && !controllers.includes(p)) {
-      throw new SetupError(`providers[${i}] (${p.name})`, "has handlers (@AuthCallout or @Subscribe…) but is listed as a provider, so none of them would run.", `move ${p.name} to controllers.`);
-    }
-  });
+  checkProviderList("", providers, controllers);
   const connection: ConnectionOptions = { servers };
   for (const key of CONNECTION_KEYS) {
     if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
@@ -170,10 +167,12 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   return {
     connection,
     controllers,
+    routers: list("routers", options.routers),
     providers,
     middleware: list("middleware", options.middleware),
     outgoingMiddleware: functions("outgoingMiddleware", options.outgoingMiddleware),
     publishers: list("publishers", options.publishers),
+    exceptionHandlers: checkExceptionHandlers("exceptionHandlers", options.exceptionHandlers),
     logger: options.logger,
     transport: options.transport,
     http: options.http,

@@ -108,6 +108,7 @@ export async function asyncApiDocument(
       channel: ref(`#/channels/${channelId}`),
       messages: [ref(`#/channels/${channelId}/messages/${inbound}`)],
       ...(doc.description?.summary ? { summary: doc.description.summary } : {}),
+      ...(doc.tags.length > 0 ? { tags: doc.tags.map((name) => ({ name })) } : {}),
       ...(handler.queue ? { bindings: { nats: { queue: handler.queue, bindingVersion: NATS_BINDING_VERSION } } } : {}),
     };
     if (source.replies) {

@@ -32,7 +32,8 @@ export interface RegisteredProviders {
   factories: Set<InjectionToken>;
 }
 
-export function registerProviders(container: DependencyContainer, providers: readonly Provider[]): RegisteredProviders {
+/** Registers `providers` in `container`; `path` says where they are listed, for errors ("" or "routers[0] (billing) > "). */
+export function registerProviders(container: DependencyContainer, providers: readonly Provider[], path = ""): RegisteredProviders {
   const registered: RegisteredProviders = { app: [], message: new Set(), classes: new Map(), factories: new Set() };
   providers.forEach((p, i) => {
     if (typeof p === "function") {
@@ -42,7 +43,7 @@ export function registerProviders(container: DependencyContainer, providers: rea
     } else if (p && typeof p === "object" && "provide" in p) {
       const perMessage = "scope" in p && p.scope === "message";
       if ("scope" in p && p.scope !== undefined && p.scope !== "app" && p.scope !== "message") {
-        throw new SetupError(`providers[${i}].scope`, `must be "app" or "message", got ${JSON.stringify(p.scope)}.`);
+        throw new SetupError(`${path}providers[${i}].scope`, `must be "app" or "message", got ${JSON.stringify(p.scope)}.`);
       }
       if ("useValue" in p) container.register(p.provide, { useValue: p.useValue });
       else if ("useClass" in p) {
@@ -56,19 +57,34 @@ export function registerProviders(container: DependencyContainer, providers: rea
           useFactory: perMessage ? instancePerContainerCachingFactory(factory) : instanceCachingFactory(factory),
         });
       } else {
-        throw new SetupError(`providers[${i}]`, "has `provide` but no useValue, useClass or useFactory.");
+        throw new SetupError(`${path}providers[${i}]`, "has `provide` but no useValue, useClass or useFactory.");
       }
       if (perMessage) registered.message.add(p.provide);
       else registered.app.push(p.provide);
     } else {
       throw new SetupError(
-        `providers[${i}]`,
+        `${path}providers[${i}]`,
         `is ${p === null ? "null" : typeof p}, not a class or a { provide, use… } object.`,
         "list classes, or objects like { provide: Token, useValue: value }.",
       );
     }
   });
   return registered;
+}
+
+/**
+ * What a child container (a router's) sees: its own providers, then its parent's for the tokens it
+ * does not provide itself. `app` is its own only: the parent's instances are made by the parent.
+ */
+export function inheritProviders(parent: RegisteredProviders, own: RegisteredProviders): RegisteredProviders {
+  const mine = new Set<unknown>([...own.app, ...own.message, ...own.classes.keys(), ...own.factories]);
+  const inherited = (t: unknown) => !mine.has(t);
+  return {
+    app: own.app,
+    message: new Set([...[...parent.message].filter(inherited), ...own.message]),
+    classes: new Map([...[...parent.classes].filter(([t]) => inherited(t)), ...own.classes]),
+    factories: new Set([...[...parent.factories].filter(inherited), ...own.factories]),
+  };
 }
 
 export function describeToken(token: unknown): string {
@@ -180,17 +196,17 @@ interface Root {
   singleton: boolean;
 }
 
-/** Every class the app makes instances of through the container. Controllers first, so errors show the longest chain. */
-function roots(registered: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[]): Root[] {
+/** Every class the app (or a router) makes instances of through its container. Controllers first, so errors show the longest chain. */
+function roots(registered: RegisteredProviders, own: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[], path: string): Root[] {
   return [
     ...controllers.flatMap((c, i) =>
-      typeof c === "function" ? [{ token: c as InjectionToken, cls: c, where: `controllers[${i}] (${describeToken(c)})`, controller: true, singleton: registered.classes.has(c) }] : [],
+      typeof c === "function" ? [{ token: c as InjectionToken, cls: c, where: `${path}controllers[${i}] (${describeToken(c)})`, controller: true, singleton: registered.classes.has(c) }] : [],
     ),
-    ...[...registered.classes].flatMap(([token, cls]) =>
-      controllers.includes(token as Constructor) ? [] : [{ token, cls, where: `providers (${describeToken(token)})`, controller: false, singleton: !registered.message.has(token) }],
+    ...[...own.classes].flatMap(([token, cls]) =>
+      controllers.includes(token as Constructor) ? [] : [{ token, cls, where: `${path}providers (${describeToken(token)})`, controller: false, singleton: !registered.message.has(token) }],
     ),
     // One instance per app, made by the container: singletons too.
-    ...middleware.map((cls) => ({ token: cls as InjectionToken, cls, where: `middleware ${describeToken(cls)}`, controller: false, singleton: true })),
+    ...middleware.map((cls) => ({ token: cls as InjectionToken, cls, where: `${path}middleware ${describeToken(cls)}`, controller: false, singleton: true })),
   ];
 }
 
@@ -202,9 +218,16 @@ function roots(registered: RegisteredProviders, controllers: readonly Constructo
  *   default arguments and all, one per resolution;
  * - a singleton that reaches a message-scoped provider: it would keep the first message's instance for good.
  */
-export function checkDependencies(container: DependencyContainer, registered: RegisteredProviders, controllers: readonly Constructor[], middleware: readonly Constructor[] = []): void {
+export function checkDependencies(
+  container: DependencyContainer,
+  registered: RegisteredProviders,
+  controllers: readonly Constructor[],
+  middleware: readonly Constructor[] = [],
+  // A router's: where it is, and its own providers (its parent's were checked by the parent).
+  scope: { path: string; own: RegisteredProviders } = { path: "", own: registered },
+): void {
   const known = (token: unknown) => registered.message.has(token as InjectionToken) || container.isRegistered(token as InjectionToken, true);
-  for (const { token, cls, where, controller, singleton } of roots(registered, controllers, middleware)) {
+  for (const { token, cls, where, controller, singleton } of roots(registered, scope.own, controllers, middleware, scope.path)) {
     const own = constructorProblem(cls);
     if (own) throw new SetupError(where, `cannot be created: ${own.problem}`, own.fix);
     let broken: { which: string; fix: string } | undefined;

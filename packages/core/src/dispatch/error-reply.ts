@@ -1,6 +1,7 @@
 import { HandlerError, OverloadedError, ValidationError } from "../errors.js";
 import { headerText } from "../subjects.js";
 import type { OutboundReply } from "./context.js";
+import { HandledError } from "./exceptions.js";
 
 /** NATS micro services convention: the error travels in headers; the body repeats it as JSON. */
 export const SERVICE_ERROR_HEADER = "Nats-Service-Error";
@@ -18,16 +19,30 @@ export interface ErrorReply {
   level: "warn" | "error";
 }
 
-/** The answer to a failed handler: a HandlerError's own code and text; anything else a bare 500. */
+/**
+ * The answer to a failed handler: an exception handler's reply outcome; a HandlerError's own code
+ * and text; anything else a bare 500.
+ */
 export function errorReply(error: unknown): ErrorReply {
+  if (error instanceof HandledError) {
+    const { outcome } = error;
+    // A settle outcome says nothing to a requester: answered as the error itself.
+    if (!("code" in outcome)) return errorReply(error.cause);
+    const description = headerText(outcome.description ?? error.message, MAX_DESCRIPTION);
+    return answer(outcome.code, description, undefined, outcome.headers, error.cause);
+  }
   const known = error instanceof HandlerError;
   const code = known ? error.code : 500;
   const description = headerText(known ? error.message : "internal error", MAX_DESCRIPTION);
-  const body = { code, description, ...(error instanceof ValidationError ? { issues: error.issues } : {}) };
+  return answer(code, description, error instanceof ValidationError ? error.issues : undefined, undefined, error);
+}
+
+function answer(code: number, description: string, issues: unknown, extra: Readonly<Record<string, string>> | undefined, error: unknown): ErrorReply {
+  const body = { code, description, ...(issues !== undefined ? { issues } : {}) };
   return {
     reply: {
       data: encoder.encode(JSON.stringify(body)),
-      headers: { [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: String(code) },
+      headers: { ...extra, [SERVICE_ERROR_HEADER]: description, [SERVICE_ERROR_CODE_HEADER]: String(code) },
     },
     code,
     description,

@@ -25,6 +25,8 @@ export interface HandlerKind<O = unknown> {
   readonly name: string;
   /** Whether a controller's prefix is joined to the handler's subject (not to a bucket's key filter). */
   readonly prefixed: boolean;
+  /** Whether its source reads `SourceSite.queue` (a queue group): a router's default queue is given only to these. */
+  readonly queued: boolean;
   /** The kind's factory: every option and combination checked, with `SetupError`s naming the setting. */
   resolve(options: O, site: SourceSite): SourceSpec;
 }
@@ -131,6 +133,13 @@ export interface HandlerBinding {
   /** What the AsyncAPI document says of it, besides what its source says. */
   readonly doc: HandlerDoc;
   readonly source: SourceSpec;
+  /**
+   * Its kind takes a queue group but it has none: every instance of the app (every `--workers`
+   * worker) gets each of its messages. Warned about when running as a cluster worker.
+   */
+  readonly fanOut: boolean;
+  /** The container its messages' containers are made from: the app's, or its router's. */
+  readonly container: DependencyContainer;
 }
 
 /** A handler as the AsyncAPI document describes it. */
@@ -139,4 +148,6 @@ export interface HandlerDoc {
   readonly params: readonly string[];
   readonly description: HandlerDescription | undefined;
   readonly publishes: readonly PublishTarget[];
+  /** Tags of the routers it is in, outermost first. */
+  readonly tags: readonly string[];
 }

@@ -3,6 +3,7 @@ import type { DependencyContainer, InjectionToken } from "tsyringe";
 import { MessageContext } from "../dispatch/context.js";
 import type { Propagation } from "../dispatch/current.js";
 import { compileFilter, predicateStage, routeByFilter, type CompiledFilter } from "../dispatch/filter.js";
+import { catching, type ExceptionHandler } from "../dispatch/exceptions.js";
 import type { HandlerInfo } from "../dispatch/handler-info.js";
 import { describeToken, type Constructor } from "../di/providers.js";
 import { OverloadedError, quoted, SetupError, ValidationError } from "../errors.js";
@@ -17,6 +18,7 @@ import { checkMetadata } from "../service/micro.js";
 import { compileSubject, queueProblem, wildcardParam, type CompiledSubject } from "../subjects.js";
 import {
   decoratedMethods,
+  getCatch,
   getControllerMetadata,
   getHandlers,
   getParams,
@@ -136,6 +138,27 @@ export interface ExploreContext {
   readonly reachesBroker: (cls: Constructor) => boolean;
   /** The app's streams, buckets and stores: what handlers declare here is set up at start. */
   readonly resources: ResourceRegistry;
+  /** The routers' prefixes, joined: put before each controller's prefix (for kinds that take one). */
+  readonly prefix: string | undefined;
+  /** The nearest router's default queue group, for kinds that take one and handlers that name none. */
+  readonly queue: string | undefined;
+  /** The routers' tags, outermost first. */
+  readonly tags: readonly string[];
+  /** Where in the app, for start-up errors: "" or "routers[0] (billing) > ". */
+  readonly path: string;
+  /** Exception handlers of the app, then of each router, outermost first. */
+  readonly catchers: readonly (readonly ExceptionHandler[])[];
+}
+
+/** What a router adds to the context its controllers are bound in. */
+export interface RouterScope {
+  readonly prefix: string | undefined;
+  readonly queue: string | undefined;
+  readonly tags: readonly string[];
+  readonly middleware: readonly MiddlewareSpec[];
+  readonly exceptionHandlers: readonly ExceptionHandler[];
+  /** "routers[0] (billing) > " */
+  readonly path: string;
 }
 
 export function exploreContext(
@@ -145,6 +168,7 @@ export function exploreContext(
   propagation: Omit<Propagation, "reachesBroker">,
   reachesBroker: (cls: Constructor) => boolean,
   resources: ResourceRegistry,
+  exceptionHandlers: readonly ExceptionHandler[],
 ): ExploreContext {
   return {
     container,
@@ -154,7 +178,35 @@ export function exploreContext(
     propagation,
     reachesBroker,
     resources,
+    prefix: undefined,
+    queue: undefined,
+    tags: [],
+    path: "",
+    catchers: [exceptionHandlers],
   };
+}
+
+/**
+ * The context of a router's controllers: its own container, the parent's middleware then its own
+ * (resolved in its container), the prefixes joined, its queue (else the parent's), the tags added.
+ */
+export function routerContext(parent: ExploreContext, container: DependencyContainer, scope: RouterScope, reachesBroker: (cls: Constructor) => boolean): ExploreContext {
+  return {
+    ...parent,
+    container,
+    outer: [...parent.outer, ...scope.middleware.map((m, i) => resolveMiddleware(container, m, `${scope.path}middleware[${i}]`))],
+    appMiddlewareClasses: [...parent.appMiddlewareClasses, ...scope.middleware.filter(isMiddlewareClass)],
+    reachesBroker,
+    prefix: joinSubject(parent.prefix, scope.prefix),
+    queue: scope.queue ?? parent.queue,
+    tags: [...parent.tags, ...scope.tags],
+    path: scope.path,
+    catchers: [...parent.catchers, scope.exceptionHandlers],
+  };
+}
+
+function joinSubject(first: string | undefined, second: string | undefined): string | undefined {
+  return first && second ? `${first}.${second}` : first || second;
 }
 
 /** The middleware classes an app uses (app-wide and `@Use`): singletons, so the scope check covers them. */
@@ -229,25 +281,31 @@ function binding(
   chain: readonly Middleware[],
   overflowChain: readonly Middleware[],
   invoke: (ctx: MessageContext) => Promise<void>,
+  kind: HandlerKind,
   options: Pick<HandlerOptions, "metadata" | "correlation">,
   reachesBroker: boolean,
   doc: HandlerDoc,
   params: CompiledSubject["params"],
   source: SourceSpec,
+  // Nearest first: method, class, routers, app.
+  catchers: readonly (readonly ExceptionHandler[])[],
   filter: CompiledFilter | undefined,
 ): HandlerBinding {
   const wrongQueue = info.queue === undefined ? undefined : queueProblem(info.queue);
+  const fanOut = kind.queued && info.queue === undefined;
   if (wrongQueue) throw new SetupError(`${info.name} queue`, `${quoted(String(info.queue))} is not a queue group name: ${wrongQueue}.`);
   return {
     info,
     doc,
     source,
     filter,
+    fanOut,
+    container: x.container,
     ...bounds,
     metadata: checkMetadata(`${info.name} metadata`, options.metadata),
     propagation: { ...x.propagation, ...(options.correlation === false ? { correlation: undefined } : {}), reachesBroker },
     logger: x.logger.child({ handler: info.name }),
-    run: checkingParams(params, compose(chain, invoke)),
+    run: checkingParams(params, catching(catchers, compose(chain, invoke))),
     overflow: compose(overflowChain, overloaded),
   };
 }
@@ -256,24 +314,27 @@ function binding(
 export type SubscribeFunction = (payload: never, ctx: MessageContext) => unknown;
 
 /**
- * A handler added at run time (`app.subscribe`): the stages of a `@Subscribe` handler, then the app
- * middleware, then the function; the same limits, errors and dispatcher as a decorated handler.
+ * A function handler (`app.subscribe`, a router's `subscriptions`): the stages of a `@Subscribe`
+ * handler, then the app (and router) middleware, then the function; the same limits, errors and
+ * dispatcher as a decorated handler. In a router, its prefix and default queue apply.
  */
 export function bindFunction(x: ExploreContext, subject: string, options: AppSubscribeOptions, fn: SubscribeFunction): HandlerBinding {
-  const name = options.name ?? subject;
+  const address = x.prefix ? `${x.prefix}.${subject}` : subject;
+  const name = options.name ?? address;
   if (typeof name !== "string" || name === "") throw new SetupError(`subscribe(${JSON.stringify(subject)}) name`, "must be a non-empty string.");
   if (typeof fn !== "function") throw new SetupError(name, `is ${typeof fn}, not a handler function.`);
-  const compiled = compileSubject(undefined, subject);
+  const compiled = compileSubject(x.prefix, subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const { kind, stages } = runtimeHandler(name, options, x.container);
+  const queue = options.queue ?? x.queue;
   const filter = compileFilter(name, options.filter);
   const invoke = invoker((ctx) => fn(ctx.payload as never, ctx));
   const bounds = limits(name, options);
-  const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address: subject, queue: options.queue, concurrency: bounds.concurrency }, []);
-  const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [] };
+  const source = resolveSource(x, kind, undefined, { name, filter: compiled.filter, address, queue, concurrency: bounds.concurrency }, []);
+  const doc = { params: [...compiled.params.keys()], description: { schema: options.schema, codec: options.codec, summary: options.summary }, publishes: [], tags: x.tags };
+  const info = { name, subject: compiled.filter, queue };
   const chain = [...stages, ...filterStages(name, filter), ...x.outer];
-  // Its own subscription: filtered, it routes as a group of one (what it declines is unmatched).
-  return shared(x, [binding(x, { name, subject: compiled.filter, queue: options.queue }, bounds, chain, stages, invoke, options, true, doc, compiled.params, source, filter)]);
+  return binding(x, info, bounds, chain, stages, invoke, kind, options, true, doc, compiled.params, source, [...x.catchers].reverse(), filter);
 }
 
 /** A predicate filter runs after the kind's stages, on the payload they decoded and validated. */
@@ -285,7 +346,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const { container } = x;
   const name = `${controller.name}.${String(meta.method)}`;
   const kind = kindOf(meta.source, name);
-  const prefix = kind.prefixed ? getControllerMetadata(controller)?.prefix : undefined;
+  const prefix = kind.prefixed ? joinSubject(x.prefix, getControllerMetadata(controller)?.prefix) : undefined;
   const compiled = compileSubject(prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const bounds = limits(name, meta.options);
@@ -298,7 +359,8 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   }
   const args = buildArgs(argResolvers(name, params, compiled.params));
   const address = prefix ? `${prefix}.${meta.subject}` : meta.subject;
-  const where = { name, filter: compiled.filter, address, queue: meta.options.queue, concurrency: bounds.concurrency };
+  const queue = meta.options.queue ?? (kind.queued ? x.queue : undefined);
+  const where = { name, filter: compiled.filter, address, queue, concurrency: bounds.concurrency };
   const source = resolveSource(x, kind, meta.source?.options, where, params);
   const publishes = resolvePublishTargets(name, getPublish(controller, meta.method), x.resources);
   const site = { target: controller, method: meta.method, name, container, publishes };
@@ -317,21 +379,22 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const reachesBroker = used.some((c) => x.reachesBroker(c as Constructor));
   const fn = method as (...a: unknown[]) => unknown;
   const invoke = invoker((ctx) => fn.apply(singleton ?? ctx.container.resolve(controller), args(ctx)));
-  const info: HandlerInfo = { name, subject: compiled.filter, queue: meta.options.queue };
-  const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes };
-  return binding(x, info, bounds, chain, overflowChain, invoke, meta.options, reachesBroker, doc, compiled.params, source, filter);
+  const info: HandlerInfo = { name, subject: compiled.filter, queue };
+  const doc = { params: [...compiled.params.keys()], description: meta.describe, publishes, tags: x.tags };
+  const catchers = [getCatch(controller, meta.method), getCatch(controller), ...[...x.catchers].reverse()];
+  return binding(x, info, bounds, chain, overflowChain, invoke, kind, meta.options, reachesBroker, doc, compiled.params, source, catchers, filter);
 }
 
 /**
  * Bootstrap: create each controller through the container (so its constructor dependencies are
  * injected) and turn the metadata its decorators stored into ready-to-run handler bindings.
  */
-export function exploreControllers(x: ExploreContext, controllers: readonly Constructor[]): { bindings: HandlerBinding[]; opened: HandlerBinding[]; instances: object[] } {
+export function exploreControllers(x: ExploreContext, controllers: readonly Constructor[]): { bindings: HandlerBinding[]; instances: object[] } {
   const { container, logger } = x;
   const bindings: HandlerBinding[] = [];
   const instances: object[] = [];
   controllers.forEach((controller, i) => {
-    const where = `controllers[${i}] (${describeToken(controller)})`;
+    const where = `${x.path}controllers[${i}] (${describeToken(controller)})`;
     const handlers = typeof controller === "function" ? getHandlers(controller) : [];
     if (handlers.length === 0) {
       throw new SetupError(where, "has no handlers.", "decorate the class with @AuthCallout() or give it @Subscribe() methods.");
@@ -352,7 +415,15 @@ export function exploreControllers(x: ExploreContext, controllers: readonly Cons
     }
     for (const meta of handlers) bindings.push(bindHandler(x, controller, singleton, meta));
   });
-  return { bindings, opened: groupBySource(bindings).map((group) => shared(x, group)), instances };
+  return { bindings, instances };
+}
+
+/**
+ * What the app opens for its handlers (its own, its routers' and run-time ones): one binding per
+ * source, handlers that read the same source (`SourceSpec.share`) grouped into one, in declaration order.
+ */
+export function openSources(x: ExploreContext, bindings: readonly HandlerBinding[]): HandlerBinding[] {
+  return groupBySource(bindings).map((group) => shared(x, group));
 }
 
 /** Handlers by the source they would read (`SourceSpec.share`: one subject and queue, one durable), in declaration order. */

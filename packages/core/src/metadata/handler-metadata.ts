@@ -3,10 +3,11 @@ import type { DependencyContainer } from "tsyringe";
 
 import type { CodecOption } from "../codec/codec.js";
 import type { ContextKey, MessageContext } from "../dispatch/context.js";
+import type { ExceptionHandler } from "../dispatch/exceptions.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { PublishSpec, PublishTarget } from "../pipeline/publish.js";
 import type { StandardSchemaV1 } from "../validation/standard-schema.js";
-import { CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
+import { CATCH_METADATA, CONTROLLER_METADATA, HANDLERS_METADATA, PARAMS_METADATA, PUBLISH_METADATA, USE_METADATA } from "./keys.js";
 
 export interface HandlerOptions {
   /** Queue group: instances of a service sharing it split the messages between them. */
@@ -163,19 +164,37 @@ export function getParams(target: Target, method: string | symbol): readonly Par
   return perMethod<ParamSpec[]>(PARAMS_METADATA, target).get(method) ?? [];
 }
 
+const CLASS_LEVEL = Symbol("class");
+
+/** A list stored per method, or for the whole class when `method` is undefined (`@Use`, `@Catch`). */
+function addToLevel<T>(key: symbol, target: Target, method: string | symbol | undefined, items: readonly T[]): void {
+  const map = perMethod<T[]>(key, target);
+  const level = method ?? CLASS_LEVEL;
+  // Decorators apply bottom-up; prepend so that `@Use(a) @Use(b)` runs a, then b.
+  map.set(level, [...items, ...(map.get(level) ?? [])]);
+}
+
+function getLevel<T>(key: symbol, target: Target, method: string | symbol | undefined): readonly T[] {
+  return perMethod<T[]>(key, target).get(method ?? CLASS_LEVEL) ?? [];
+}
+
 /** Middleware from `@Use()`: `method` undefined means the whole class. */
 export function addUse(target: Target, method: string | symbol | undefined, middleware: readonly MiddlewareSpec[]): void {
-  const map = perMethod<MiddlewareSpec[]>(USE_METADATA, target);
-  const key = method ?? CLASS_LEVEL;
-  // Decorators apply bottom-up; prepend so that `@Use(a) @Use(b)` runs a, then b.
-  map.set(key, [...middleware, ...(map.get(key) ?? [])]);
+  addToLevel(USE_METADATA, target, method, middleware);
 }
 
 export function getUse(target: Target, method?: string | symbol): readonly MiddlewareSpec[] {
-  return perMethod<MiddlewareSpec[]>(USE_METADATA, target).get(method ?? CLASS_LEVEL) ?? [];
+  return getLevel(USE_METADATA, target, method);
 }
 
-const CLASS_LEVEL = Symbol("class");
+/** Exception handlers from `@Catch()`, tried in declaration order: `method` undefined means the whole class. */
+export function addCatch(target: Target, method: string | symbol | undefined, handlers: readonly ExceptionHandler[]): void {
+  addToLevel(CATCH_METADATA, target, method, handlers);
+}
+
+export function getCatch(target: Target, method?: string | symbol): readonly ExceptionHandler[] {
+  return getLevel(CATCH_METADATA, target, method);
+}
 
 export function addPublish(target: Target, method: string | symbol, spec: PublishSpec): void {
   const map = perMethod<PublishSpec[]>(PUBLISH_METADATA, target);

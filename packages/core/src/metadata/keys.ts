@@ -7,3 +7,5 @@ export const PARAMS_METADATA = Symbol.for("natsflow:params");
 export const USE_METADATA = Symbol.for("natsflow:use");
 /** `@Publish()` subjects, per method, on the class. */
 export const PUBLISH_METADATA = Symbol.for("natsflow:publish");
+/** `@Catch()` exception handlers: on the class for every handler, per method for one. */
+export const CATCH_METADATA = Symbol.for("natsflow:catch");

@@ -2,6 +2,7 @@ import type { DependencyContainer } from "tsyringe";
 
 import { MessageContext } from "../../dispatch/context.js";
 import { handle } from "../../dispatch/current.js";
+import { HandledError, type SettleOutcome } from "../../dispatch/exceptions.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
 import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
 import type { Metrics } from "../../observability/metrics.js";
@@ -248,9 +249,18 @@ export class JetStreamConsumer implements Source {
     return backoffMs[Math.min(deliveries, backoffMs.length) - 1] ?? 0;
   }
 
-  /** Invalid input is dead at once; other errors are retried after the backoff until `maxDeliver`. */
-  private failure(ctx: MessageContext, delivery: JetStreamDelivery, error: unknown): void {
+  /**
+   * An exception handler's settle outcome is applied as it says; otherwise invalid input is dead at
+   * once, and other errors are retried after the backoff until `maxDeliver`.
+   */
+  private failure(ctx: MessageContext, delivery: JetStreamDelivery, handled: unknown): void {
     const message = ctx.message as JetStreamMessage;
+    // A reply outcome means nothing to a consumer: the error is handled as if no handler had matched.
+    const error = handled instanceof HandledError ? handled.cause : handled;
+    if (handled instanceof HandledError && "settle" in handled.outcome && !delivery.settled && this.spec.ack !== "none") {
+      ctx.logger.warn({ subject: message.subject, sequence: message.sequence, deliveries: message.deliveries, error: (error as Error)?.message, settle: handled.outcome.settle }, "handler failed; settled by its exception handler");
+      return this.settle(ctx, delivery, handled.outcome, error);
+    }
     // As is one no handler's filter takes: redelivered, it would not match either.
     const permanent = error instanceof ValidationError || error instanceof NoMatchError || (error instanceof HandlerError && error.code === 413);
     const log = { subject: message.subject, sequence: message.sequence, deliveries: message.deliveries };
@@ -260,16 +270,30 @@ export class JetStreamConsumer implements Source {
     const { ack } = this.spec;
     if ((delivery.settled === "ack" && ack === "ack-first") || ack === "none") this.deadLetter(ctx, error);
     else if (delivery.settled) return; // the handler settled it itself
-    else if (permanent || message.deliveries >= this.maxDeliver) {
-      try {
-        this.deadLetter(ctx, error);
-      } catch (e) {
-        ctx.logger.error({ ...log, err: e }, "could not dead-letter the message; nak'ed for redelivery");
-        delivery.nak(this.retryDelay(message.deliveries));
-        return;
+    else if (permanent || message.deliveries >= this.maxDeliver) this.settle(ctx, delivery, { settle: "dead-letter" }, error);
+    else delivery.nak(this.retryDelay(message.deliveries));
+  }
+
+  private settle(ctx: MessageContext, delivery: JetStreamDelivery, outcome: SettleOutcome, error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    switch (outcome.settle) {
+      case "ack":
+        return delivery.ack();
+      case "nak":
+        return delivery.nak(outcome.delayMs);
+      case "term":
+        return delivery.term(outcome.reason ?? reason);
+      case "dead-letter": {
+        const message = ctx.message as JetStreamMessage;
+        try {
+          this.deadLetter(ctx, error);
+        } catch (e) {
+          ctx.logger.error({ subject: message.subject, sequence: message.sequence, deliveries: message.deliveries, err: e }, "could not dead-letter the message; nak'ed for redelivery");
+          return delivery.nak(this.retryDelay(message.deliveries));
+        }
+        return delivery.term(reason);
       }
-      delivery.term(error instanceof Error ? error.message : String(error));
-    } else delivery.nak(this.retryDelay(message.deliveries));
+    }
   }
 
   private deadLetter(ctx: MessageContext, error: unknown): void {

@@ -12,6 +12,7 @@ import { resolveConsumeOptions, type ConsumeOptions } from "./options.js";
 export const consume: HandlerKind<ConsumeOptions> = {
   name: "consume",
   prefixed: true,
+  queued: false,
   resolve(options, site) {
     const spec = resolveConsumeOptions(options, { name: site.name, filter: site.filter, concurrency: site.concurrency, takesDelivery: site.reads(DELIVERY) });
     site.use(streamResource(spec.stream, site.name));

@@ -9,6 +9,7 @@ import { Subscriber } from "./subscriber.js";
 export const subscription: HandlerKind<undefined> = {
   name: "subscribe",
   prefixed: true,
+  queued: true,
   resolve(_options, { name, filter, address, queue }) {
     return {
       share: {

@@ -55,6 +55,7 @@ export interface WatchKvDeclaration extends WatchKvOptions {
 export const watchKv: HandlerKind<WatchKvDeclaration> = {
   name: "watch-kv",
   prefixed: false,
+  queued: false,
   // Checked here (not at decoration), so a mistake fails `create` with the handler's name.
   resolve(options, { name, filter, address, use }) {
     const kv = use(new KvResource(resolveKv(options.bucket, `${name} bucket`), name));

@@ -34,6 +34,7 @@ export interface ObjectChangeInfo {
 export const watchObjects: HandlerKind<WatchObjectsDeclaration> = {
   name: "watch-objects",
   prefixed: false,
+  queued: false,
   resolve(options, { name, use }) {
     const store = use(new ObjectStoreResource(resolveObjectStore(options.store, `${name} store`), name));
     if (options.initial !== undefined && typeof options.initial !== "boolean") throw new SetupError(`${name} initial`, "must be true or false.");
