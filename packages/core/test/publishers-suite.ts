@@ -9,11 +9,13 @@ import {
   Broker,
   ConnectionError,
   Controller,
+  defineRouter,
   defineStream,
   definePublisher,
   injectable,
   InjectPublisher,
   NatsApp,
+  Headers,
   Payload,
   Publish,
   Publisher,
@@ -21,6 +23,7 @@ import {
   Subscribe,
   ValidationError,
   type InboundMessage,
+  type MessageHeaders,
   type NatsOutgoingMiddleware,
   type OnReady,
   type OutgoingMessage,
@@ -78,6 +81,55 @@ class Signer implements NatsOutgoingMiddleware {
   async use(m: OutgoingMessage, next: () => Promise<void>) {
     m.headers["X-Signed-By"] = this.keys.id;
     await next();
+  }
+}
+
+/** Outgoing middleware that appends `label` to the X-Trail header: the order the chain ran in. */
+const trail =
+  (label: string): OutgoingMiddleware =>
+  async (m, next) => {
+    const was = m.headers["X-Trail"];
+    m.headers["X-Trail"] = was ? `${String(was)},${label}` : label;
+    await next();
+  };
+const ROUTED = definePublisher<{ n: number }>("rout.out.publisher", { middleware: [trail("publisher")] });
+const ROUTED_STREAM = defineStream({ name: "ROUT_EVENTS", subjects: ["rout.js.>"], storage: "memory" });
+const ROUTED_STORED = definePublisher("rout.js.declared", { stream: ROUTED_STREAM });
+
+@injectable()
+@Controller("orders")
+class RoutedOrders {
+  constructor(
+    @InjectPublisher(ROUTED) private readonly routed: Publisher<{ n: number }>,
+    private readonly broker: Broker,
+  ) {}
+
+  @Subscribe("publish")
+  @Publish("rout.out.target", { middleware: [trail("target")] })
+  publish(@Payload() body: unknown) {
+    return body;
+  }
+
+  @Subscribe("publisher")
+  async publisher() {
+    await this.routed.publish({ n: 1 });
+    return { ok: true };
+  }
+
+  @Subscribe("broker")
+  async viaBroker() {
+    await this.broker.publish("rout.out.broker", { n: 2 });
+    const echoed = await this.broker.request<string>("rout.echo", { n: 3 });
+    await this.broker.jetstream.publish("rout.js.broker", { n: 4 });
+    return { echoed };
+  }
+}
+
+@Controller("rout")
+class Echo {
+  @Subscribe("echo")
+  echo(@Headers() headers: MessageHeaders | undefined) {
+    return headers?.get("X-Trail") ?? "";
   }
 }
 
@@ -217,6 +269,45 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       expect(refused).toEqual([]);
       // Argument mistakes still throw at once, as without middleware.
       expect(() => broker.publish("pub.a b", 1)).toThrow();
+    });
+
+    it("runs a router's outgoing middleware, nested routers' in order between the app's and the sender's, for @Publish, declared publishers and the Broker in its handlers", async () => {
+      const inner = defineRouter({ prefix: "inner", controllers: [RoutedOrders], outgoingMiddleware: [trail("inner")] });
+      const outer = defineRouter({ prefix: "rout", routers: [inner], outgoingMiddleware: [trail("outer")] });
+      const routed = await NatsApp.create({
+        ...env.appOptions(),
+        controllers: [Echo],
+        routers: [outer],
+        publishers: [ROUTED_STORED],
+        outgoingMiddleware: [trail("app")],
+        logger: captureLogs().logger,
+      });
+      await routed.start();
+      try {
+        const seen = listen(client, "rout.out.>");
+        const stored = listen(client, "rout.js.>");
+        await client.flush();
+        const trailOf = (list: InboundMessage[], subject: string) => list.filter((m) => m.subject === subject).map((m) => m.headers?.get("X-Trail"));
+        const ask = (subject: string) => client.request(subject, enc.encode("{}"), { timeoutMs: 2000 });
+        await ask("rout.inner.orders.publish");
+        await ask("rout.inner.orders.publisher");
+        const reply = await ask("rout.inner.orders.broker");
+        await until(() => seen.length === 3 && stored.length === 1);
+        expect(trailOf(seen, "rout.out.target")).toEqual(["app,outer,inner,target"]);
+        expect(trailOf(seen, "rout.out.publisher")).toEqual(["app,outer,inner,publisher"]);
+        expect(trailOf(seen, "rout.out.broker")).toEqual(["app,outer,inner"]);
+        expect(JSON.parse(dec.decode(reply.data))).toEqual({ echoed: "app,outer,inner" });
+        expect(trailOf(stored, "rout.js.broker")).toEqual(["app,outer,inner"]);
+
+        // Outside any router's handler: the app's chain only (and the publisher's own).
+        await routed.container.resolve(Broker).publish("rout.out.broker", { n: 5 });
+        await routed.publisher(ROUTED).publish({ n: 6 });
+        await until(() => seen.length === 5);
+        expect(trailOf(seen, "rout.out.broker")).toEqual(["app,outer,inner", "app"]);
+        expect(trailOf(seen, "rout.out.publisher")).toEqual(["app,outer,inner,publisher", "app,publisher"]);
+      } finally {
+        await routed.stop();
+      }
     });
 
     it("lists declared publishers as send operations with their schemas in a document the AsyncAPI parser accepts", async () => {
