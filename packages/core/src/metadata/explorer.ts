@@ -355,6 +355,13 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const name = `${controller.name}.${String(meta.method)}`;
   const kind = kindOf(meta.source, name);
   const prefix = kind.prefixed ? joinSubject(x.prefix, getControllerMetadata(controller)?.prefix) : undefined;
+  if (meta.fixedSubject && prefix) {
+    throw new SetupError(
+      `${x.path}${name}`,
+      `listens on the fixed subject ${meta.subject}, which the prefix ${JSON.stringify(prefix)} would change: it would never receive a message.`,
+      `list ${controller.name} in the app's controllers, or in a router without a prefix.`,
+    );
+  }
   const compiled = compileSubject(prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const bounds = limits(name, meta.options);
