@@ -50,6 +50,21 @@ export class ValidationError extends HandlerError {
 }
 
 /**
+ * A payload the service itself was about to send (a declared publisher's) is not what its schema
+ * accepts. Not a `ValidationError`: in a handler it is the service's fault, answered as a bare 500
+ * and logged at error with the issues, not a 400 blaming the caller. Nothing was sent.
+ */
+export class OutgoingValidationError extends NatsflowError {
+  constructor(
+    /** The publisher's name. */
+    readonly sender: string,
+    readonly issues: ValidationIssue[],
+  ) {
+    super(`invalid payload sent by ${sender}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+  }
+}
+
+/**
  * No handler on a shared subscription (or durable) has a filter that takes the message, and none is
  * the default: a request is answered 404, a JetStream message terminated and dead-lettered.
  */

@@ -12,10 +12,11 @@ import {
   defineRouter,
   defineStream,
   definePublisher,
+  Headers,
   injectable,
   InjectPublisher,
   NatsApp,
-  Headers,
+  OutgoingValidationError,
   Payload,
   Publish,
   Publisher,
@@ -151,6 +152,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
     let client: Transport;
     let app: NatsApp;
     const outgoing: OutgoingMessage[] = [];
+    const logs = captureLogs();
     const appStamp: OutgoingMiddleware = async (m, next) => {
       if (m.subject === "pub.refused") throw new Error("refused by policy");
       m.headers["X-App"] = "natsflow";
@@ -162,7 +164,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
     beforeAll(async () => {
       env = await setup();
       client = await env.client();
-      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], providers: [Keys], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp, Signer], logger: captureLogs().logger });
+      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], providers: [Keys], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp, Signer], logger: logs.logger });
       await expect(app.publisher(AUDIT).publish("too early")).rejects.toBeInstanceOf(ConnectionError);
       await app.start();
     });
@@ -172,12 +174,16 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       await env?.stop();
     });
 
-    it("refuses an invalid payload with a ValidationError before anything is sent; a valid one arrives with the outgoing middleware's headers", async () => {
+    it("refuses an invalid payload with an OutgoingValidationError before anything is sent; a valid one arrives with the outgoing middleware's headers", async () => {
       const seen = listen(client, "pub.orders.created");
       await client.flush();
       const publisher = app.publisher(ORDER_CREATED);
-      await expect(publisher.publish({ id: "1", total: -5 })).rejects.toBeInstanceOf(ValidationError);
-      await expect(publisher.publish({ id: 2 } as never)).rejects.toBeInstanceOf(ValidationError);
+      const refused = await publisher.publish({ id: "1", total: -5 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(OutgoingValidationError);
+      // The service's own fault, not the caller's: not a ValidationError (a 400).
+      expect(refused).not.toBeInstanceOf(ValidationError);
+      expect(refused).toMatchObject({ sender: "pub.orders.created", issues: [{ path: "total" }] });
+      await expect(publisher.publish({ id: 2 } as never)).rejects.toBeInstanceOf(OutgoingValidationError);
       await client.flush();
       await new Promise((r) => setTimeout(r, 50));
       expect(seen).toEqual([]);
@@ -201,9 +207,14 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       const id = seen[0]?.headers?.get("Correlation-Id");
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
       expect(reply.headers?.get("Correlation-Id")).toBe(id);
-      // A handler's invalid payload fails the handler, and nothing is sent.
+      // An invalid event made by a handler fails the handler with a 500 (the service's fault, not the
+      // caller's), logged at error with the issues; nothing is sent.
       const bad = await client.request("pub.create", enc.encode(JSON.stringify({ id: "8", total: -1 })), { timeoutMs: 2000 });
-      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(bad.headers?.get("Nats-Service-Error")).toBe("internal error");
+      const logged = logs.find(/handler failed/).at(-1) as { level: number; err?: { type?: string; issues?: unknown } } | undefined;
+      expect(logged?.level).toBe(50);
+      expect(logged?.err).toMatchObject({ type: "OutgoingValidationError", issues: [{ path: "total" }] });
       expect(seen).toHaveLength(1);
     });
 
@@ -239,7 +250,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       const ack: PubAck = await app.publisher(STORED).publish({ id: "s1", total: 3 }, { msgId: "s1" });
       expect(ack.stream).toBe("PUB_EVENTS");
       expect(outgoing.at(-1)).toMatchObject({ operation: "jetstream", subject: "pub.events.stored", result: ack });
-      await expect(app.publisher(STORED).publish({ id: "s2", total: -3 })).rejects.toBeInstanceOf(ValidationError);
+      await expect(app.publisher(STORED).publish({ id: "s2", total: -3 })).rejects.toBeInstanceOf(OutgoingValidationError);
     });
 
     it("runs the app's outgoing chain for Broker publish, request, JetStream publish and @Publish; a refusal sends nothing", async () => {

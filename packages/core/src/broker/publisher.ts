@@ -2,7 +2,7 @@ import { container as rootContainer, type InjectionToken } from "tsyringe";
 
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { PUBLISHERS } from "../di/tokens.js";
-import { SetupError } from "../errors.js";
+import { OutgoingValidationError, SetupError } from "../errors.js";
 import { checkHeadersAt, outgoingOf, storingStream } from "../pipeline/publish.js";
 import type { ResourceRegistry } from "../resources/resource.js";
 import { streamResource, type ResolvedStream, type StreamDeclaration } from "../resources/stream.js";
@@ -117,7 +117,7 @@ export interface PublisherSendOptions {
 
 /**
  * A declared publisher in one app. `publish` validates the payload against the schema (an invalid
- * one rejects with `ValidationError`, and nothing is sent), encodes it, runs the outgoing chain and
+ * one rejects with `OutgoingValidationError`, and nothing is sent: in a handler, a 500), encodes it, runs the outgoing chain and
  * sends; with a stream it resolves with the PubAck. Usable once the app started (before, it rejects
  * with a `ConnectionError`).
  */
@@ -139,7 +139,7 @@ export class Publisher<T = unknown, R = void> {
 
   async publish(payload: T, options: PublisherSendOptions = {}): Promise<R> {
     const { p } = this;
-    const value = p.schema ? await validate(p.schema, payload) : payload;
+    const value = p.schema ? await validate(p.schema, payload, (issues) => new OutgoingValidationError(p.name, issues)) : payload;
     const data = p.codec.encode(value);
     const headers = p.headers && options.headers ? { ...p.headers, ...options.headers } : (options.headers ?? p.headers);
     if (!p.stream) {
