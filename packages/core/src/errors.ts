@@ -39,13 +39,17 @@ export interface ValidationIssue {
   message: string;
 }
 
+function describeIssues(issues: readonly ValidationIssue[]): string {
+  return issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
+}
+
 /** The payload is not what the handler accepts: malformed for its codec, or rejected by its schema. */
 export class ValidationError extends HandlerError {
   constructor(
     readonly issues: ValidationIssue[],
     options?: { cause?: unknown; description?: string },
   ) {
-    super(options?.description ?? `invalid payload: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`, 400, options);
+    super(options?.description ?? `invalid payload: ${describeIssues(issues)}`, 400, options);
   }
 }
 
@@ -60,7 +64,7 @@ export class OutgoingValidationError extends NatsflowError {
     readonly sender: string,
     readonly issues: ValidationIssue[],
   ) {
-    super(`invalid payload sent by ${sender}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+    super(`invalid payload sent by ${sender}: ${describeIssues(issues)}`);
   }
 }
 
