@@ -126,6 +126,29 @@ class RoutedOrders {
   }
 }
 
+/** Two handlers on one subject, in two routers without prefixes: each message runs through its own handler's router chain. */
+@injectable()
+class SharedA {
+  constructor(private readonly broker: Broker) {}
+
+  @Subscribe("rout.shared", { filter: { headers: { "X-To": "a" } } })
+  async take() {
+    await this.broker.publish("rout.out.shared", "a");
+    return "a";
+  }
+}
+
+@injectable()
+class SharedB {
+  constructor(private readonly broker: Broker) {}
+
+  @Subscribe("rout.shared")
+  async take() {
+    await this.broker.publish("rout.out.shared", "b");
+    return "b";
+  }
+}
+
 @Controller("rout")
 class Echo {
   @Subscribe("echo")
@@ -316,6 +339,29 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
         await until(() => seen.length === 5);
         expect(trailOf(seen, "rout.out.broker")).toEqual(["app,outer,inner", "app"]);
         expect(trailOf(seen, "rout.out.publisher")).toEqual(["app,outer,inner,publisher", "app,publisher"]);
+      } finally {
+        await routed.stop();
+      }
+    });
+
+    it("runs the chain of the router whose handler a shared subscription's filter chose", async () => {
+      const routed = await NatsApp.create({
+        ...env.appOptions(),
+        routers: [defineRouter({ name: "a", controllers: [SharedA], outgoingMiddleware: [trail("a")] }), defineRouter({ name: "b", controllers: [SharedB], outgoingMiddleware: [trail("b")] })],
+        outgoingMiddleware: [trail("app")],
+        logger: captureLogs().logger,
+      });
+      await routed.start();
+      try {
+        const seen = listen(client, "rout.out.shared");
+        await client.flush();
+        await client.request("rout.shared", enc.encode("{}"), { timeoutMs: 2000, headers: { "X-To": "a" } });
+        await client.request("rout.shared", enc.encode("{}"), { timeoutMs: 2000 });
+        await until(() => seen.length === 2);
+        expect(seen.map((m) => [dec.decode(m.data), m.headers?.get("X-Trail")])).toEqual([
+          ["a", "app,a"],
+          ["b", "app,b"],
+        ]);
       } finally {
         await routed.stop();
       }
