@@ -26,7 +26,6 @@ export function isOutgoingMiddlewareClass(spec: OutgoingMiddlewareSpec): spec is
   return typeof (spec.prototype as { use?: unknown } | undefined)?.use === "function";
 }
 
-
 interface Sending extends OutgoingMessage {
   /** The trace context of the message being handled, taken before the chain ran. */
   readonly parent: Context | undefined;
@@ -55,6 +54,8 @@ const hasAny = (headers: HeadersInit) => Object.keys(headers).length > 0;
 export class Outgoing {
   /** The app-level chain alone (Broker calls); undefined when the app has no outgoing middleware. */
   app: OutgoingChain | undefined;
+  /** Whether a router has outgoing middleware: only then does a Broker send look for the message being handled. */
+  private routed = false;
 
   constructor(
     private readonly transport: () => Transport,
@@ -63,9 +64,6 @@ export class Outgoing {
   ) {
     this.app = this.chain([]);
   }
-
-  /** Whether a router has outgoing middleware: only then does a Broker send look for the message being handled. */
-  private routed = false;
 
   /** Sets the app's middleware, once its classes are created: before any sender composes its chain. */
   use(middleware: readonly OutgoingMiddleware[]): void {
