@@ -1,6 +1,6 @@
-import { NatsApp, type Logger, type NatsAppOptions, type ServiceOptions } from "@natsflow/core";
+import { catchErrors, defineRouter, NatsApp, type Logger, type NatsAppOptions, type ServiceOptions } from "@natsflow/core";
 
-import { OrderRepository } from "./orders.js";
+import { ORDER_CREATED, OrderNotFoundError, OrderRepository } from "./orders.js";
 import { OrdersController } from "./orders.controller.js";
 import { StatsController } from "./stats.controller.js";
 
@@ -10,12 +10,25 @@ export interface OrdersAppOptions extends Pick<NatsAppOptions, "servers" | "user
   service: Pick<ServiceOptions, "name" | "version">;
 }
 
-export function createOrdersApp({ service, ...options }: OrdersAppOptions): Promise<NatsApp> {
-  return NatsApp.create({
+/** Every subject under `orders.`, with the repository as the router's own provider. */
+export const ordersRouter = defineRouter({
+  prefix: "orders",
+  controllers: [OrdersController, StatsController],
+  providers: [OrderRepository],
+  exceptionHandlers: [catchErrors(OrderNotFoundError, (err) => ({ code: 404, description: err.message }))],
+});
+
+/** The app's options, for `NatsApp.create` (tests add a spy and overrides to them). */
+export function createOrdersOptions({ service, ...options }: OrdersAppOptions): NatsAppOptions {
+  return {
     name: "orders-service",
     ...options,
     service: { ...service, description: "Orders: create, get, cancel and list; counts order events" },
-    controllers: [OrdersController, StatsController],
-    providers: [OrderRepository],
-  });
+    routers: [ordersRouter],
+    publishers: [ORDER_CREATED],
+  };
+}
+
+export function createOrdersApp(options: OrdersAppOptions): Promise<NatsApp> {
+  return NatsApp.create(createOrdersOptions(options));
 }

@@ -1,33 +1,33 @@
-import { Controller, HandlerError, Headers, Param, Payload, Publish, Subscribe, type MessageHeaders } from "@natsflow/core";
+import { Controller, Headers, InjectPublisher, Param, Payload, Publish, Subscribe, type MessageHeaders, type Publisher } from "@natsflow/core";
 
-import { NewOrder, OrderRepository, type Order } from "./orders.js";
+import { NewOrder, ORDER_CREATED, OrderRepository, type Order } from "./orders.js";
 
-/** orders.create, orders.{id}.get, orders.{id}.cancel, orders.list: plain JSON any NATS client can call. */
-@Controller("orders")
+/** create, {id}.get, {id}.cancel, list under the orders router's prefix: plain JSON any NATS client can call. */
+@Controller()
 export class OrdersController {
-  constructor(private readonly repo: OrderRepository) {}
+  constructor(
+    private readonly repo: OrderRepository,
+    @InjectPublisher(ORDER_CREATED) private readonly created: Publisher<Order>,
+  ) {}
 
   @Subscribe("create", { schema: NewOrder, queue: "orders" })
-  @Publish("orders.events.created")
-  create(@Payload() input: NewOrder, @Headers() headers: MessageHeaders | undefined): Order & { requestId?: string } {
+  async create(@Payload() input: NewOrder, @Headers() headers: MessageHeaders | undefined): Promise<Order & { requestId?: string }> {
     const order = this.repo.create(input);
+    await this.created.publish(order);
     const requestId = headers?.get("Request-Id");
     return requestId ? { ...order, requestId } : order;
   }
 
+  // An unknown id throws OrderNotFoundError, which the router answers with a 404.
   @Subscribe("{id}.get", { queue: "orders" })
   get(@Param("id") id: string): Order {
-    const order = this.repo.find(id);
-    if (!order) throw new HandlerError(`order ${id} not found`, 404);
-    return order;
+    return this.repo.get(id);
   }
 
   @Subscribe("{id}.cancel", { queue: "orders" })
   @Publish("orders.events.cancelled")
   cancel(@Param("id") id: string): Order {
-    const order = this.repo.cancel(id);
-    if (!order) throw new HandlerError(`order ${id} not found`, 404);
-    return order;
+    return this.repo.cancel(id);
   }
 
   @Subscribe("list", { queue: "orders" })

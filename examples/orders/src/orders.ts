@@ -1,3 +1,4 @@
+import { definePublisher } from "@natsflow/core";
 import { z } from "zod";
 
 export const NewOrder = z.object({
@@ -7,10 +8,25 @@ export const NewOrder = z.object({
 });
 export type NewOrder = z.infer<typeof NewOrder>;
 
-export interface Order extends NewOrder {
-  id: string;
-  status: "open" | "cancelled";
+export const Order = NewOrder.extend({
+  id: z.string(),
+  status: z.enum(["open", "cancelled"]),
+});
+export type Order = z.infer<typeof Order>;
+
+/** A domain error: the orders router maps it to a 404 reply (see app.ts). */
+export class OrderNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`order ${id} not found`);
+    this.name = "OrderNotFoundError";
+  }
 }
+
+/** The "created" event: validated before it is sent, listed in the AsyncAPI document. */
+export const ORDER_CREATED = definePublisher("orders.events.created", {
+  schema: Order,
+  description: "An order was created: the order as stored.",
+});
 
 /** Stand-in for a database: one instance per app, injected by type. */
 export class OrderRepository {
@@ -23,13 +39,16 @@ export class OrderRepository {
     return order;
   }
 
-  find(id: string): Order | undefined {
-    return this.orders.get(id);
+  /** Throws `OrderNotFoundError` for an unknown id. */
+  get(id: string): Order {
+    const order = this.orders.get(id);
+    if (!order) throw new OrderNotFoundError(id);
+    return order;
   }
 
-  cancel(id: string): Order | undefined {
-    const order = this.orders.get(id);
-    if (order) order.status = "cancelled";
+  cancel(id: string): Order {
+    const order = this.get(id);
+    order.status = "cancelled";
     return order;
   }
 

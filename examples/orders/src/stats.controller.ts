@@ -1,7 +1,7 @@
 import { Controller, Subject, Subscribe } from "@natsflow/core";
 
 /** Counts order events. No queue group: every instance sees every event. */
-@Controller("orders")
+@Controller()
 export class StatsController {
   private readonly counts = new Map<string, number>();
 

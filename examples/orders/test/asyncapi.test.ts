@@ -18,7 +18,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ERROR = 0;
 
 describe("the orders example's AsyncAPI document", () => {
-  it("npm run asyncapi prints a document the AsyncAPI parser accepts, with orders.{id}.get and NewOrder's fields", async () => {
+  it("npm run asyncapi prints a document the AsyncAPI parser accepts, with orders.{id}.get, NewOrder's fields and the declared publisher", async () => {
     const npm = spawnTracked("npm", ["run", "--silent", "asyncapi"], { label: "npm run asyncapi", cwd: EXAMPLE });
     const exit = await npm.exited;
     expect(exit.code).toBe(0);
@@ -30,6 +30,11 @@ describe("the orders example's AsyncAPI document", () => {
     const create = document?.operations().all().find((o) => o.id() === "OrdersController_create");
     const payload = create?.messages().all()[0]?.payload()?.json() as { required?: string[]; properties?: Record<string, unknown> } | undefined;
     expect(payload?.required).toEqual(expect.arrayContaining(["item", "qty", "customer"]));
+    // ORDER_CREATED: a send operation with its description and the Order schema.
+    const created = document?.operations().all().find((o) => o.action() === "send" && o.channels().all()[0]?.address() === "orders.events.created");
+    expect(created?.summary()).toBe("An order was created: the order as stored.");
+    const event = created?.messages().all()[0]?.payload()?.json() as { required?: string[] } | undefined;
+    expect(event?.required).toEqual(expect.arrayContaining(["id", "status", "item"]));
   });
 
   it("natsflow docs serve shows it as a page that headless Chromium renders", async () => {

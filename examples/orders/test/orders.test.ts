@@ -1,13 +1,15 @@
 // The orders example in this process against a real nats-server, called by a plain `nats` client: no
-// envelope, plain JSON. The built example as a process: process.test.ts.
+// envelope, plain JSON; a spy records what its handlers got and what it published. In memory, with
+// the repository overridden by a fake. The built example as a process: process.test.ts.
 import "reflect-metadata";
 
-import type { NatsApp } from "@natsflow/core";
-import { captureLogs, startNatsServer, TestBroker, type NatsServer } from "@natsflow/testing";
+import { NatsApp } from "@natsflow/core";
+import { captureLogs, createSpy, startNatsServer, TestBroker, type AppSpy, type NatsServer } from "@natsflow/testing";
 import { connect, headers as natsHeaders, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { createOrdersApp } from "../src/app.js";
+import { createOrdersOptions } from "../src/app.js";
+import { ORDER_CREATED, OrderNotFoundError, OrderRepository, type NewOrder, type Order } from "../src/orders.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -16,6 +18,7 @@ const service = { name: "orders", version: "0.0.0-test" };
 describe("orders example on nats-server", () => {
   let server: NatsServer;
   let app: NatsApp;
+  let spy: AppSpy;
   let nc: NatsConnection;
 
   const call = async (subject: string, body?: unknown, hdrs?: Record<string, string>) => {
@@ -27,7 +30,8 @@ describe("orders example on nats-server", () => {
 
   beforeAll(async () => {
     server = await startNatsServer();
-    app = await createOrdersApp({ servers: server.url, service, logger: captureLogs().logger });
+    spy = createSpy();
+    app = await NatsApp.create(spy.wrap(createOrdersOptions({ servers: server.url, service, logger: captureLogs().logger })));
     await app.start();
     nc = await connect({ servers: server.url });
   });
@@ -46,6 +50,9 @@ describe("orders example on nats-server", () => {
     expect(created.code).toBeUndefined();
     expect(created.body).toMatchObject({ item: "tea", qty: 2, customer: "ann", status: "open", requestId: "r-1" });
     const id = created.body.id as string;
+    // What the handler got (decoded and validated), and what the declared publisher sent.
+    spy.handler("OrdersController.create").assertCalledOnceWith({ item: "tea", qty: 2, customer: "ann" }, { headers: { "Request-Id": "r-1" } });
+    spy.publisher(ORDER_CREATED).assertCalledOnceWith({ id, item: "tea", qty: 2, customer: "ann", status: "open" });
     expect((await call(`orders.${id}.get`)).body).toMatchObject({ id, item: "tea" });
     expect((await call(`orders.${id}.cancel`)).body).toMatchObject({ id, status: "cancelled" });
     await expect.poll(() => events.length).toBe(2);
@@ -59,20 +66,57 @@ describe("orders example on nats-server", () => {
     expect((invalid.body.issues as Array<{ path: string }>).map((i) => i.path).sort()).toEqual(["customer", "item", "qty"]);
     const malformed = await nc.request("orders.create", enc.encode("{oops"), { timeout: 2000 });
     expect(malformed.headers?.get("Nats-Service-Error-Code")).toBe("400");
-    expect((await call("orders.999.get")).code).toBe("404");
+    const unknown = await call("orders.999.get");
+    expect(unknown).toEqual({ code: "404", body: { code: 404, description: "order 999 not found" } });
+    expect(spy.handler("OrdersController.get").lastCall?.error).toBeInstanceOf(OrderNotFoundError);
+    expect((await call("orders.999.cancel")).code).toBe("404");
     expect(Array.isArray((await call("orders.list")).body)).toBe(true);
   });
 });
 
-describe("orders example in memory", () => {
-  it("runs the same controllers on the TestBroker", async () => {
+describe("orders example in memory, its repository overridden", () => {
+  /** Hands out fixed ids and knows one order only; the real repository is never made. */
+  class FakeOrderRepository extends OrderRepository {
+    readonly created: NewOrder[] = [];
+    override create(input: NewOrder): Order {
+      this.created.push(input);
+      return { ...input, id: `fake-${this.created.length}`, status: "open" };
+    }
+    override get(id: string): Order {
+      if (id !== "fake-1") throw new OrderNotFoundError(id);
+      return { ...this.created[0]!, id, status: "open" };
+    }
+  }
+
+  it("runs the same controllers on the TestBroker, with the fake from the override", async () => {
     const broker = new TestBroker();
-    const app = await createOrdersApp({ transport: broker.transport, service, logger: captureLogs().logger });
+    const fake = new FakeOrderRepository();
+    const spy = createSpy();
+    const app = await NatsApp.create(spy.wrap(createOrdersOptions({ transport: broker.transport, service, logger: captureLogs().logger })), {
+      overrides: [{ provide: OrderRepository, useValue: fake }],
+    });
     await app.start();
     const client = broker.connect();
-    const reply = await client.request("orders.create", enc.encode(JSON.stringify({ item: "cake", qty: 1, customer: "bo" })), { timeoutMs: 1000 });
-    expect(JSON.parse(dec.decode(reply.data))).toMatchObject({ id: "1", item: "cake" });
-    await client.close();
-    await app.stop();
+    const request = async (subject: string, body?: unknown) => {
+      const reply = await client.request(subject, body === undefined ? new Uint8Array() : enc.encode(JSON.stringify(body)), { timeoutMs: 1000 });
+      return { code: reply.headers?.get("Nats-Service-Error-Code") || undefined, body: JSON.parse(dec.decode(reply.data)) as unknown };
+    };
+    try {
+      expect((await request("orders.create", { item: "cake", qty: 1, customer: "bo" })).body).toEqual({ id: "fake-1", item: "cake", qty: 1, customer: "bo", status: "open" });
+      expect(fake.created).toEqual([{ item: "cake", qty: 1, customer: "bo" }]);
+      const created = await spy.publisher(ORDER_CREATED).called();
+      expect(created.subject).toBe("orders.events.created");
+      spy.publisher(ORDER_CREATED).assertCalledOnceWith({ id: "fake-1", item: "cake", qty: 1, customer: "bo", status: "open" });
+      // The event reaches the stats handler, in the same app.
+      await spy.handler("StatsController.record").called();
+      expect((await request("orders.stats")).body).toEqual({ created: 1 });
+
+      expect((await request("orders.fake-1.get")).body).toMatchObject({ id: "fake-1", item: "cake" });
+      expect(await request("orders.2.get")).toEqual({ code: "404", body: { code: 404, description: "order 2 not found" } });
+      expect(spy.handler("OrdersController.get").lastCall?.error).toBeInstanceOf(OrderNotFoundError);
+    } finally {
+      await client.close();
+      await app.stop();
+    }
   });
 });

@@ -160,7 +160,8 @@ describe("the users-db service on a real nats-server", () => {
     } finally {
       await app.stop();
     }
-  });
+    // Three admin processes and the service each open PGlite (seconds apiece on a busy machine).
+  }, 90_000);
 
   it("admin add refuses permissions the callout would not understand, stores nothing, and exits non-zero", async () => {
     const bad: Array<[unknown, RegExp]> = [
