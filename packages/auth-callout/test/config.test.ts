@@ -1,7 +1,7 @@
 import "reflect-metadata";
 
 import { AuthCallout, AuthCalloutConfig, authCalloutConfig, type Authorizer, type Grant } from "@natsflow/auth-callout";
-import { NatsApp, SetupError } from "@natsflow/core";
+import { defineRouter, NatsApp, SetupError } from "@natsflow/core";
 import { TestBroker, newAccountKey, newCurveKey } from "@natsflow/testing";
 import { createUser } from "nkeys.js";
 import { describe, expect, it } from "vitest";
@@ -75,6 +75,27 @@ describe("callout configuration fails at start-up, naming the setting and the fi
     await expect(NatsApp.create({ transport: new TestBroker().transport, providers: [authCalloutConfig({ issuerSeed: account.seed }), Lonely] })).rejects.toThrow(
       /^providers\[1\] \(Lonely\): has handlers .*Fix: move Lonely to controllers\.$/,
     );
+  });
+
+  it("refuses an @AuthCallout() class in a prefixed router, naming the router and the fix; one without a prefix serves the fixed subject", async () => {
+    @AuthCallout()
+    class Routed implements Authorizer {
+      authorize(): Grant {
+        return { account: "APP", permissions: "all" };
+      }
+    }
+    const providers = [authCalloutConfig({ issuerSeed: account.seed })];
+    const prefixed = defineRouter({ prefix: "auth", controllers: [Routed] });
+    const refused = await NatsApp.create({ transport: new TestBroker().transport, providers, routers: [defineRouter({ prefix: "outer", routers: [prefixed] })] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(SetupError);
+    expect((refused as Error).message).toMatch(
+      /^routers\[0\] \(outer\) > routers\[0\] \(auth\) > Routed\.authorize: listens on the fixed subject \$SYS\.REQ\.USER\.AUTH, which the prefix "outer\.auth" would change.*Fix: list Routed in the app's controllers, or in a router without a prefix\.$/,
+    );
+    const app = await NatsApp.create({ transport: new TestBroker().transport, providers, routers: [defineRouter({ controllers: [Routed] })] });
+    expect(app.handlers.map((h) => h.subject)).toEqual(["$SYS.REQ.USER.AUTH"]);
   });
 
   it("@AuthCallout() on a class without authorize fails at decoration", () => {

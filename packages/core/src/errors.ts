@@ -39,13 +39,32 @@ export interface ValidationIssue {
   message: string;
 }
 
+function describeIssues(issues: readonly ValidationIssue[]): string {
+  return issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
+}
+
 /** The payload is not what the handler accepts: malformed for its codec, or rejected by its schema. */
 export class ValidationError extends HandlerError {
   constructor(
     readonly issues: ValidationIssue[],
     options?: { cause?: unknown; description?: string },
   ) {
-    super(options?.description ?? `invalid payload: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`, 400, options);
+    super(options?.description ?? `invalid payload: ${describeIssues(issues)}`, 400, options);
+  }
+}
+
+/**
+ * A payload the service itself was about to send (a declared publisher's) is not what its schema
+ * accepts. Not a `ValidationError`: in a handler it is the service's fault, answered as a bare 500
+ * and logged at error with the issues, not a 400 blaming the caller. Nothing was sent.
+ */
+export class OutgoingValidationError extends NatsflowError {
+  constructor(
+    /** The publisher's name. */
+    readonly sender: string,
+    readonly issues: ValidationIssue[],
+  ) {
+    super(`invalid payload sent by ${sender}: ${describeIssues(issues)}`);
   }
 }
 

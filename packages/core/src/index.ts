@@ -83,6 +83,7 @@ export {
   NatsflowError,
   NoMatchError,
   NoRespondersError,
+  OutgoingValidationError,
   OverloadedError,
   PubAckError,
   RequestTimeoutError,

@@ -9,11 +9,14 @@ import {
   Broker,
   ConnectionError,
   Controller,
+  defineRouter,
   defineStream,
   definePublisher,
+  Headers,
   injectable,
   InjectPublisher,
   NatsApp,
+  OutgoingValidationError,
   Payload,
   Publish,
   Publisher,
@@ -21,6 +24,7 @@ import {
   Subscribe,
   ValidationError,
   type InboundMessage,
+  type MessageHeaders,
   type NatsOutgoingMiddleware,
   type OnReady,
   type OutgoingMessage,
@@ -81,6 +85,78 @@ class Signer implements NatsOutgoingMiddleware {
   }
 }
 
+/** Outgoing middleware that appends `label` to the X-Trail header: the order the chain ran in. */
+const trail =
+  (label: string): OutgoingMiddleware =>
+  async (m, next) => {
+    const was = m.headers["X-Trail"];
+    m.headers["X-Trail"] = was ? `${String(was)},${label}` : label;
+    await next();
+  };
+const ROUTED = definePublisher<{ n: number }>("rout.out.publisher", { middleware: [trail("publisher")] });
+const ROUTED_STREAM = defineStream({ name: "ROUT_EVENTS", subjects: ["rout.js.>"], storage: "memory" });
+const ROUTED_STORED = definePublisher("rout.js.declared", { stream: ROUTED_STREAM });
+
+@injectable()
+@Controller("orders")
+class RoutedOrders {
+  constructor(
+    @InjectPublisher(ROUTED) private readonly routed: Publisher<{ n: number }>,
+    private readonly broker: Broker,
+  ) {}
+
+  @Subscribe("publish")
+  @Publish("rout.out.target", { middleware: [trail("target")] })
+  publish(@Payload() body: unknown) {
+    return body;
+  }
+
+  @Subscribe("publisher")
+  async publisher() {
+    await this.routed.publish({ n: 1 });
+    return { ok: true };
+  }
+
+  @Subscribe("broker")
+  async viaBroker() {
+    await this.broker.publish("rout.out.broker", { n: 2 });
+    const echoed = await this.broker.request<string>("rout.echo", { n: 3 });
+    await this.broker.jetstream.publish("rout.js.broker", { n: 4 });
+    return { echoed };
+  }
+}
+
+/** Two handlers on one subject, in two routers without prefixes: each message runs through its own handler's router chain. */
+@injectable()
+class SharedA {
+  constructor(private readonly broker: Broker) {}
+
+  @Subscribe("rout.shared", { filter: { headers: { "X-To": "a" } } })
+  async take() {
+    await this.broker.publish("rout.out.shared", "a");
+    return "a";
+  }
+}
+
+@injectable()
+class SharedB {
+  constructor(private readonly broker: Broker) {}
+
+  @Subscribe("rout.shared")
+  async take() {
+    await this.broker.publish("rout.out.shared", "b");
+    return "b";
+  }
+}
+
+@Controller("rout")
+class Echo {
+  @Subscribe("echo")
+  echo(@Headers() headers: MessageHeaders | undefined) {
+    return headers?.get("X-Trail") ?? "";
+  }
+}
+
 /** Messages a plain client sees on `subject`, from now on. */
 function listen(client: Transport, subject: string): InboundMessage[] {
   const seen: InboundMessage[] = [];
@@ -99,6 +175,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
     let client: Transport;
     let app: NatsApp;
     const outgoing: OutgoingMessage[] = [];
+    const logs = captureLogs();
     const appStamp: OutgoingMiddleware = async (m, next) => {
       if (m.subject === "pub.refused") throw new Error("refused by policy");
       m.headers["X-App"] = "natsflow";
@@ -110,7 +187,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
     beforeAll(async () => {
       env = await setup();
       client = await env.client();
-      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], providers: [Keys], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp, Signer], logger: captureLogs().logger });
+      app = await NatsApp.create({ ...env.appOptions(), controllers: [Orders], providers: [Keys], publishers: [AUDIT, STORED], outgoingMiddleware: [appStamp, Signer], logger: logs.logger });
       await expect(app.publisher(AUDIT).publish("too early")).rejects.toBeInstanceOf(ConnectionError);
       await app.start();
     });
@@ -120,12 +197,16 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       await env?.stop();
     });
 
-    it("refuses an invalid payload with a ValidationError before anything is sent; a valid one arrives with the outgoing middleware's headers", async () => {
+    it("refuses an invalid payload with an OutgoingValidationError before anything is sent; a valid one arrives with the outgoing middleware's headers", async () => {
       const seen = listen(client, "pub.orders.created");
       await client.flush();
       const publisher = app.publisher(ORDER_CREATED);
-      await expect(publisher.publish({ id: "1", total: -5 })).rejects.toBeInstanceOf(ValidationError);
-      await expect(publisher.publish({ id: 2 } as never)).rejects.toBeInstanceOf(ValidationError);
+      const refused = await publisher.publish({ id: "1", total: -5 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(OutgoingValidationError);
+      // The service's own fault, not the caller's: not a ValidationError (a 400).
+      expect(refused).not.toBeInstanceOf(ValidationError);
+      expect(refused).toMatchObject({ sender: "pub.orders.created", issues: [{ path: "total" }] });
+      await expect(publisher.publish({ id: 2 } as never)).rejects.toBeInstanceOf(OutgoingValidationError);
       await client.flush();
       await new Promise((r) => setTimeout(r, 50));
       expect(seen).toEqual([]);
@@ -149,9 +230,14 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       const id = seen[0]?.headers?.get("Correlation-Id");
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
       expect(reply.headers?.get("Correlation-Id")).toBe(id);
-      // A handler's invalid payload fails the handler, and nothing is sent.
+      // An invalid event made by a handler fails the handler with a 500 (the service's fault, not the
+      // caller's), logged at error with the issues; nothing is sent.
       const bad = await client.request("pub.create", enc.encode(JSON.stringify({ id: "8", total: -1 })), { timeoutMs: 2000 });
-      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("500");
+      expect(bad.headers?.get("Nats-Service-Error")).toBe("internal error");
+      const logged = logs.find(/handler failed/).at(-1) as { level: number; err?: { type?: string; issues?: unknown } } | undefined;
+      expect(logged?.level).toBe(50);
+      expect(logged?.err).toMatchObject({ type: "OutgoingValidationError", issues: [{ path: "total" }] });
       expect(seen).toHaveLength(1);
     });
 
@@ -187,7 +273,7 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       const ack: PubAck = await app.publisher(STORED).publish({ id: "s1", total: 3 }, { msgId: "s1" });
       expect(ack.stream).toBe("PUB_EVENTS");
       expect(outgoing.at(-1)).toMatchObject({ operation: "jetstream", subject: "pub.events.stored", result: ack });
-      await expect(app.publisher(STORED).publish({ id: "s2", total: -3 })).rejects.toBeInstanceOf(ValidationError);
+      await expect(app.publisher(STORED).publish({ id: "s2", total: -3 })).rejects.toBeInstanceOf(OutgoingValidationError);
     });
 
     it("runs the app's outgoing chain for Broker publish, request, JetStream publish and @Publish; a refusal sends nothing", async () => {
@@ -217,6 +303,68 @@ export function publishersSuite(name: string, setup: () => Promise<SuiteEnvironm
       expect(refused).toEqual([]);
       // Argument mistakes still throw at once, as without middleware.
       expect(() => broker.publish("pub.a b", 1)).toThrow();
+    });
+
+    it("runs a router's outgoing middleware, nested routers' in order between the app's and the sender's, for @Publish, declared publishers and the Broker in its handlers", async () => {
+      const inner = defineRouter({ prefix: "inner", controllers: [RoutedOrders], outgoingMiddleware: [trail("inner")] });
+      const outer = defineRouter({ prefix: "rout", routers: [inner], outgoingMiddleware: [trail("outer")] });
+      const routed = await NatsApp.create({
+        ...env.appOptions(),
+        controllers: [Echo],
+        routers: [outer],
+        publishers: [ROUTED_STORED],
+        outgoingMiddleware: [trail("app")],
+        logger: captureLogs().logger,
+      });
+      await routed.start();
+      try {
+        const seen = listen(client, "rout.out.>");
+        const stored = listen(client, "rout.js.>");
+        await client.flush();
+        const trailOf = (list: InboundMessage[], subject: string) => list.filter((m) => m.subject === subject).map((m) => m.headers?.get("X-Trail"));
+        const ask = (subject: string) => client.request(subject, enc.encode("{}"), { timeoutMs: 2000 });
+        await ask("rout.inner.orders.publish");
+        await ask("rout.inner.orders.publisher");
+        const reply = await ask("rout.inner.orders.broker");
+        await until(() => seen.length === 3 && stored.length === 1);
+        expect(trailOf(seen, "rout.out.target")).toEqual(["app,outer,inner,target"]);
+        expect(trailOf(seen, "rout.out.publisher")).toEqual(["app,outer,inner,publisher"]);
+        expect(trailOf(seen, "rout.out.broker")).toEqual(["app,outer,inner"]);
+        expect(JSON.parse(dec.decode(reply.data))).toEqual({ echoed: "app,outer,inner" });
+        expect(trailOf(stored, "rout.js.broker")).toEqual(["app,outer,inner"]);
+
+        // Outside any router's handler: the app's chain only (and the publisher's own).
+        await routed.container.resolve(Broker).publish("rout.out.broker", { n: 5 });
+        await routed.publisher(ROUTED).publish({ n: 6 });
+        await until(() => seen.length === 5);
+        expect(trailOf(seen, "rout.out.broker")).toEqual(["app,outer,inner", "app"]);
+        expect(trailOf(seen, "rout.out.publisher")).toEqual(["app,outer,inner,publisher", "app,publisher"]);
+      } finally {
+        await routed.stop();
+      }
+    });
+
+    it("runs the chain of the router whose handler a shared subscription's filter chose", async () => {
+      const routed = await NatsApp.create({
+        ...env.appOptions(),
+        routers: [defineRouter({ name: "a", controllers: [SharedA], outgoingMiddleware: [trail("a")] }), defineRouter({ name: "b", controllers: [SharedB], outgoingMiddleware: [trail("b")] })],
+        outgoingMiddleware: [trail("app")],
+        logger: captureLogs().logger,
+      });
+      await routed.start();
+      try {
+        const seen = listen(client, "rout.out.shared");
+        await client.flush();
+        await client.request("rout.shared", enc.encode("{}"), { timeoutMs: 2000, headers: { "X-To": "a" } });
+        await client.request("rout.shared", enc.encode("{}"), { timeoutMs: 2000 });
+        await until(() => seen.length === 2);
+        expect(seen.map((m) => [dec.decode(m.data), m.headers?.get("X-Trail")])).toEqual([
+          ["a", "app,a"],
+          ["b", "app,b"],
+        ]);
+      } finally {
+        await routed.stop();
+      }
     });
 
     it("lists declared publishers as send operations with their schemas in a document the AsyncAPI parser accepts", async () => {

@@ -75,6 +75,8 @@ export function AuthCallout(options: AuthCalloutDecoratorOptions = {}) {
     addHandler(target, {
       method: "authorize",
       subject: AUTH_CALLOUT_SUBJECT,
+      // nats-server sends here: a router's prefix would leave the callout silently unanswered.
+      fixedSubject: true,
       options: {
         queue: options.queue ?? DEFAULT_AUTH_QUEUE,
         concurrency: options.concurrency ?? DEFAULT_AUTH_CONCURRENCY,

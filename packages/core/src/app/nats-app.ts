@@ -26,7 +26,7 @@ import { Discovery, type DiscoveryEndpoint } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
-import { mountRouters, type Mounted } from "./router.js";
+import { mountRouters, resolveOutgoing, type Mounted } from "./router.js";
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
@@ -115,13 +115,7 @@ export class NatsApp {
     const outgoingClasses = options.outgoingMiddleware.filter(isOutgoingMiddlewareClass);
     checkDependencies(this.container, providers, options.controllers, [...middlewareClasses(options.controllers, options.middleware), ...outgoingClasses]);
     // Before anything that sends composes its chain: providers, publishers, handlers.
-    this.broker.outgoing.use(
-      options.outgoingMiddleware.map((spec, i) => {
-        if (!isOutgoingMiddlewareClass(spec)) return spec;
-        const instance = resolveOrExplain(this.container, spec, `outgoingMiddleware[${i}]`);
-        return (message, next) => instance.use(message, next);
-      }),
-    );
+    this.broker.outgoing.use(resolveOutgoing(this.container, options.outgoingMiddleware, "outgoingMiddleware"));
     // Every app-scoped provider is created now: a broken one fails here, not on the first message.
     const provided = providers.app.map((token, i) => resolveOrExplain(this.container, token, `providers[${i}]`));
     options.publishers.forEach((p, i) => this.publishers.handle(p, `publishers[${i}]`));

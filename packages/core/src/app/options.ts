@@ -6,7 +6,7 @@ import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/excep
 import type { Logger } from "../logging/logger.js";
 import type { MiddlewareSpec } from "../middleware/middleware.js";
 import type { HttpOptions } from "../observability/http-server.js";
-import { checkProviderList, list, type Router } from "./router.js";
+import { checkProviderList, list, outgoingSpecs, type Router } from "./router.js";
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
 import { isValidHeaderName } from "../subjects.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
@@ -87,14 +87,6 @@ function nonEmptyString(setting: string, value: unknown, fix?: string): void {
 }
 
 
-function functions<T>(setting: string, value: T[] | undefined): T[] {
-  const given = list(setting, value);
-  given.forEach((f, i) => {
-    if (typeof f !== "function") throw new SetupError(`${setting}[${i}]`, `is ${typeof f}, not a middleware function or class.`, "pass async (message, next) => { …; await next(); }, or a class with use(message, next).");
-  });
-  return given;
-}
-
 function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string | undefined {
   if (correlation === false) return undefined;
   if (correlation !== undefined && (correlation === null || typeof correlation !== "object")) {
@@ -170,7 +162,7 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
     routers: list("routers", options.routers),
     providers,
     middleware: list("middleware", options.middleware),
-    outgoingMiddleware: functions("outgoingMiddleware", options.outgoingMiddleware),
+    outgoingMiddleware: outgoingSpecs("outgoingMiddleware", options.outgoingMiddleware),
     publishers: list("publishers", options.publishers),
     exceptionHandlers: checkExceptionHandlers("exceptionHandlers", options.exceptionHandlers),
     logger: options.logger,

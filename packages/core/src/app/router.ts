@@ -1,6 +1,10 @@
 import { Lifecycle, type DependencyContainer } from "tsyringe";
 
+import { Broker } from "../broker/broker.js";
+import { isOutgoingMiddlewareClass, type OutgoingMiddleware, type OutgoingMiddlewareSpec } from "../broker/outgoing.js";
+import type { Publishers } from "../broker/publisher.js";
 import type { Overrides } from "../di/overrides.js";
+import { PUBLISHERS } from "../di/tokens.js";
 import { checkExceptionHandlers, type ExceptionHandler } from "../dispatch/exceptions.js";
 import { canReach, checkDependencies, inheritProviders, registerProviders, type Constructor, type Provider, type RegisteredProviders } from "../di/providers.js";
 import type { MessageContext } from "../dispatch/context.js";
@@ -29,6 +33,12 @@ export interface RouterOptions {
   providers?: Provider[];
   /** Around each of its handlers, inside the app's and its parent routers' middleware, outside `@Use`. */
   middleware?: MiddlewareSpec[];
+  /**
+   * Outgoing middleware around every send of its handlers — `@Publish`, declared publishers injected
+   * into its classes, and Broker calls made while one of its messages is handled — inside the app's
+   * and its parent routers', outside the sender's own.
+   */
+  outgoingMiddleware?: OutgoingMiddlewareSpec[];
   /** Queue group of its handlers that name none, for kinds that take one (`@Subscribe`); the nearest router's wins. */
   queue?: string;
   /** Exception handlers (`catchErrors(…)`) of its handlers: tried after `@Catch` on the method and class, before its parents' and the app's. */
@@ -67,6 +77,24 @@ export function list<T>(setting: string, value: T[] | undefined): T[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SetupError(setting, "must be an array.");
   return value;
+}
+
+/** `outgoingMiddleware` of the app or a router, checked: functions or classes with `use`. */
+export function outgoingSpecs(setting: string, value: OutgoingMiddlewareSpec[] | undefined): OutgoingMiddlewareSpec[] {
+  const given = list(setting, value);
+  given.forEach((f, i) => {
+    if (typeof f !== "function") throw new SetupError(`${setting}[${i}]`, `is ${typeof f}, not a middleware function or class.`, "pass async (message, next) => { …; await next(); }, or a class with use(message, next).");
+  });
+  return given;
+}
+
+/** Outgoing middleware as functions: each class created once, in `container`, so it can inject what it provides. */
+export function resolveOutgoing(container: DependencyContainer, specs: readonly OutgoingMiddlewareSpec[], setting: string): OutgoingMiddleware[] {
+  return specs.map((spec, i) => {
+    if (!isOutgoingMiddlewareClass(spec)) return spec;
+    const instance = resolveOrExplain(container, spec, `${setting}[${i}]`);
+    return (message, next) => instance.use(message, next);
+  });
 }
 
 /** Refuses a class with handlers listed as a provider: it would be made, but none of its handlers subscribed. */
@@ -112,6 +140,7 @@ export function mountRouters(parent: Mount, routers: readonly unknown[], reaches
     const controllers = list(`${path}controllers`, router.controllers);
     const providers = list(`${path}providers`, router.providers);
     const middleware = list(`${path}middleware`, router.middleware);
+    const outgoingMiddleware = outgoingSpecs(`${path}outgoingMiddleware`, router.outgoingMiddleware);
     checkProviderList(path, providers, controllers);
 
     const container = parent.x.container.createChildContainer();
@@ -124,11 +153,19 @@ export function mountRouters(parent: Mount, routers: readonly unknown[], reaches
       }
     }
     const registered = inheritProviders(parent.registered, own);
-    checkDependencies(container, registered, controllers, middlewareClasses(controllers, middleware), { path, own });
+    const outgoingClasses = outgoingMiddleware.filter(isOutgoingMiddlewareClass);
+    checkDependencies(container, registered, controllers, [...middlewareClasses(controllers, middleware), ...outgoingClasses], { path, own });
+    const outgoing = outgoingMiddleware.length === 0 ? undefined : resolveOutgoing(container, outgoingMiddleware, `${path}outgoingMiddleware`);
+    if (outgoing) {
+      // Before anything here is made: publishers injected into its classes get handles whose chains hold its outgoing middleware.
+      container.register(PUBLISHERS, { useValue: parent.x.container.resolve<Publishers>(PUBLISHERS).within(outgoing) });
+    }
     // Like the app's: every router-scoped provider is made now, so a broken one fails at create.
     into.instances.push(...own.app.map((token, j) => resolveOrExplain(container, token, `${path}providers[${j}]`)));
     const exceptionHandlers = checkExceptionHandlers(`${path}exceptionHandlers`, router.exceptionHandlers);
-    const scope = { prefix: prefix || undefined, queue, tags, middleware, exceptionHandlers, path };
+    const sends = outgoing ? [...parent.x.outgoing, ...outgoing] : parent.x.outgoing;
+    const chain = outgoing ? container.resolve(Broker).outgoing.routerChain(sends) : parent.x.propagation.outgoing;
+    const scope = { prefix: prefix || undefined, queue, tags, middleware, exceptionHandlers, path, outgoing: { middleware: sends, chain } };
     const x = routerContext(parent.x, container, scope, (cls) => canReach(container, registered, cls, reaches));
     const explored = exploreControllers(x, controllers);
     into.bindings.push(...explored.bindings);

@@ -52,7 +52,7 @@ export class JetStreamPublisher {
     try {
       const { codec, headers: given, ...rest } = options;
       const data = encodeWith(codec, payload);
-      const chain = this.outgoing.app;
+      const chain = this.outgoing.current();
       if (chain) return this.outgoing.send(chain, "jetstream", subject, data, payload, given, "broker", { jetstream: rest }) as Promise<PubAck>;
       const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
       const stored = this.transport().jetstream().publish(subject, data, headers ? { ...rest, headers } : rest);
@@ -89,12 +89,12 @@ export class Broker {
    * refused it (nothing was sent); unawaited, such a refusal is only logged by the app.
    */
   publish(subject: string, payload: Payload, options: BrokerPublishOptions = {}): Promise<void> {
-    return this.reported(this.send(this.outgoing.app, subject, encodeWith(options.codec, payload), payload, options.headers, "broker"), subject);
+    return this.reported(this.send(this.outgoing.current(), subject, encodeWith(options.codec, payload), payload, options.headers, "broker"), subject);
   }
 
   /** Already-encoded bytes; see `publish`. */
   publishBytes(subject: string, data: Uint8Array, given?: HeadersInit): Promise<void> {
-    return this.reported(this.send(this.outgoing.app, subject, data, data, given, "broker"), subject);
+    return this.reported(this.send(this.outgoing.current(), subject, data, data, given, "broker"), subject);
   }
 
   private reported(sent: Promise<void>, subject: string): Promise<void> {
@@ -146,7 +146,7 @@ export class Broker {
   }
 
   private sendRequest(subject: string, data: Uint8Array, payload: Payload, options: BrokerRequestOptions): Promise<InboundMessage> {
-    const chain = this.outgoing.app;
+    const chain = this.outgoing.current();
     const timeoutMs = options.timeoutMs ?? 5000;
     if (chain) return this.outgoing.send(chain, "request", subject, data, payload, options.headers, "broker", { timeoutMs }) as Promise<InboundMessage>;
     const { headers, span } = prepare(this.tracing, "request", subject, data, options.headers);

@@ -1,29 +1,15 @@
 import type { Context } from "@opentelemetry/api";
 
 import type { Constructor } from "../di/providers.js";
-import { outbound } from "../dispatch/current.js";
+import { currentOutgoing, outbound } from "../dispatch/current.js";
 import { compose } from "../middleware/compose.js";
 import type { Next } from "../middleware/middleware.js";
 import { endWhen, type Tracing } from "../observability/tracing.js";
 import { checkJetStreamSend, checkSend, checkSubject } from "../subjects.js";
 import type { HeadersInit, JetStreamPublishOptions, Transport } from "../transport/transport.js";
+import type { OutgoingChain, OutgoingMessage } from "./outgoing-message.js";
 
-/** One send on its way out, as outgoing middleware sees (and may change) it. */
-export interface OutgoingMessage {
-  /** A core publish, a request (awaiting its reply), or a JetStream publish (awaiting its PubAck). */
-  readonly operation: "publish" | "request" | "jetstream";
-  subject: string;
-  /** The encoded payload: replace it to change what is sent. */
-  data: Uint8Array;
-  /** The value `data` was encoded from, when the sender had one (changing it does not re-encode). */
-  readonly value: unknown;
-  /** What is sent as headers, the correlation id included: add, change or delete entries. */
-  headers: Record<string, string | readonly string[]>;
-  /** Who sends: a declared publisher's name, `Class.method @Publish`, or `broker`. */
-  readonly sender: string;
-  /** Once `next()` resolved: the reply of a request, the PubAck of a JetStream publish. */
-  result: unknown;
-}
+export type { OutgoingChain, OutgoingMessage } from "./outgoing-message.js";
 
 /** Onion middleware around a send: work before `await next()` runs before it leaves; throwing refuses it (nothing is sent). */
 export type OutgoingMiddleware = (message: OutgoingMessage, next: Next) => Promise<void>;
@@ -39,9 +25,6 @@ export type OutgoingMiddlewareSpec = OutgoingMiddleware | Constructor<NatsOutgoi
 export function isOutgoingMiddlewareClass(spec: OutgoingMiddlewareSpec): spec is Constructor<NatsOutgoingMiddleware> {
   return typeof (spec.prototype as { use?: unknown } | undefined)?.use === "function";
 }
-
-/** A composed outgoing chain, ending in the send itself. */
-export type OutgoingChain = (message: OutgoingMessage) => Promise<void>;
 
 interface Sending extends OutgoingMessage {
   /** The trace context of the message being handled, taken before the chain ran. */
@@ -71,6 +54,8 @@ const hasAny = (headers: HeadersInit) => Object.keys(headers).length > 0;
 export class Outgoing {
   /** The app-level chain alone (Broker calls); undefined when the app has no outgoing middleware. */
   app: OutgoingChain | undefined;
+  /** Whether a router has outgoing middleware: only then does a Broker send look for the message being handled. */
+  private routed = false;
 
   constructor(
     private readonly transport: () => Transport,
@@ -93,6 +78,18 @@ export class Outgoing {
   chain(inner: readonly OutgoingMiddleware[]): OutgoingChain | undefined {
     const all = [...this.middleware, ...inner];
     return all.length === 0 ? undefined : compose<OutgoingMessage>(all, (m) => this.deliver(m as Sending));
+  }
+
+  /** A router's chain (the app's middleware, then its routers', outermost first), for Broker sends made while one of its handlers runs. */
+  routerChain(routers: readonly OutgoingMiddleware[]): OutgoingChain | undefined {
+    if (routers.length === 0) return this.app;
+    this.routed = true;
+    return this.chain(routers);
+  }
+
+  /** The chain of a Broker send made now: its router's while a router's handler runs, else the app's. */
+  current(): OutgoingChain | undefined {
+    return this.routed ? (currentOutgoing() ?? this.app) : this.app;
   }
 
   /**

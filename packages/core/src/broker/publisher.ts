@@ -2,7 +2,7 @@ import { container as rootContainer, type InjectionToken } from "tsyringe";
 
 import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { PUBLISHERS } from "../di/tokens.js";
-import { SetupError } from "../errors.js";
+import { OutgoingValidationError, SetupError } from "../errors.js";
 import { checkHeadersAt, outgoingOf, storingStream } from "../pipeline/publish.js";
 import type { ResourceRegistry } from "../resources/resource.js";
 import { streamResource, type ResolvedStream, type StreamDeclaration } from "../resources/stream.js";
@@ -117,7 +117,7 @@ export interface PublisherSendOptions {
 
 /**
  * A declared publisher in one app. `publish` validates the payload against the schema (an invalid
- * one rejects with `ValidationError`, and nothing is sent), encodes it, runs the outgoing chain and
+ * one rejects with `OutgoingValidationError`, and nothing is sent: in a handler, a 500), encodes it, runs the outgoing chain and
  * sends; with a stream it resolves with the PubAck. Usable once the app started (before, it rejects
  * with a `ConnectionError`).
  */
@@ -139,7 +139,7 @@ export class Publisher<T = unknown, R = void> {
 
   async publish(payload: T, options: PublisherSendOptions = {}): Promise<R> {
     const { p } = this;
-    const value = p.schema ? await validate(p.schema, payload) : payload;
+    const value = p.schema ? await validate(p.schema, payload, (issues) => new OutgoingValidationError(p.name, issues)) : payload;
     const data = p.codec.encode(value);
     const headers = p.headers && options.headers ? { ...p.headers, ...options.headers } : (options.headers ?? p.headers);
     if (!p.stream) {
@@ -153,26 +153,45 @@ export class Publisher<T = unknown, R = void> {
   }
 }
 
-/** An app's declared publishers: one `Publisher` per declaration, made on first use. */
+/**
+ * An app's declared publishers: one `Publisher` per declaration, made on first use; and, for a
+ * router with outgoing middleware (`within`), one per declaration with that middleware in its chain.
+ */
 export class Publishers {
   private readonly handles = new Map<unknown, Publisher<never, unknown>>();
   /** What the AsyncAPI document lists: every publisher the app has used or declared, in that order. */
-  readonly resolved: ResolvedPublisher[] = [];
+  readonly resolved: ResolvedPublisher[];
+  private readonly checked: Map<unknown, ResolvedPublisher>;
 
   constructor(
     private readonly broker: Broker,
     private readonly resources: ResourceRegistry,
-  ) {}
+    /** The routers' outgoing middleware, outermost first: between the app's and the publisher's own. */
+    private readonly outer: readonly OutgoingMiddleware[] = [],
+    app?: Publishers,
+  ) {
+    this.resolved = app?.resolved ?? [];
+    this.checked = app?.checked ?? new Map();
+  }
 
-  /** The app's `Publisher` for `declaration`; checks it (and declares its stream) the first time. */
+  /** The publishers of a router with outgoing middleware `outer`, inside this one's. */
+  within(outer: readonly OutgoingMiddleware[]): Publishers {
+    return new Publishers(this.broker, this.resources, [...this.outer, ...outer], this);
+  }
+
+  /** The `Publisher` for `declaration` here; checks it (and declares its stream) the first time the app sees it. */
   handle<T, R>(declaration: PublisherDeclaration<T, R>, where: string): Publisher<T, R> {
     let handle = this.handles.get(declaration);
     if (!handle) {
-      const resolved = resolvePublisher(declaration, where);
-      if (resolved.stream) this.resources.use(streamResource(resolved.stream, `${where} ${resolved.name}`));
-      handle = new Publisher(resolved, this.broker, this.broker.outgoing.chain(resolved.middleware));
+      let resolved = this.checked.get(declaration);
+      if (!resolved) {
+        resolved = resolvePublisher(declaration, where);
+        if (resolved.stream) this.resources.use(streamResource(resolved.stream, `${where} ${resolved.name}`));
+        this.checked.set(declaration, resolved);
+        this.resolved.push(resolved);
+      }
+      handle = new Publisher(resolved, this.broker, this.broker.outgoing.chain([...this.outer, ...resolved.middleware]));
       this.handles.set(declaration, handle);
-      this.resolved.push(resolved);
     }
     return handle as unknown as Publisher<T, R>;
   }

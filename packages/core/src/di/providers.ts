@@ -185,7 +185,8 @@ function chainTo(container: DependencyContainer, registered: RegisteredProviders
 /** The class the container makes for `token`, when it is made from one. */
 function classOf(container: DependencyContainer, registered: RegisteredProviders, token: unknown): Constructor | undefined {
   const t = token as InjectionToken;
-  return registered.classes.get(t) ?? (typeof token === "function" && !container.isRegistered(t) && !registered.message.has(t) ? (token as Constructor) : undefined);
+  // Registered in the app or a parent router (the Broker, a provided value): not made from the class.
+  return registered.classes.get(t) ?? (typeof token === "function" && !container.isRegistered(t, true) && !registered.message.has(t) ? (token as Constructor) : undefined);
 }
 
 interface Root {

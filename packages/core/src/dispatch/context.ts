@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 
 import type { DependencyContainer } from "tsyringe";
 
+import type { OutgoingChain } from "../broker/outgoing-message.js";
 import { HEADERS, LOGGER, MESSAGE } from "../di/tokens.js";
 import type { Logger } from "../logging/logger.js";
 import type { MessageTrace } from "../observability/tracing.js";
@@ -68,6 +69,8 @@ export class MessageContext {
   correlationHeader: string | undefined = undefined;
   /** This message's span, when tracing is on: middleware may add attributes (never secrets). */
   trace: MessageTrace | undefined = undefined;
+  /** @internal its handler's router's outgoing chain: what Broker sends made meanwhile run through */
+  outgoing: OutgoingChain | undefined = undefined;
   private slots: Map<ContextKey<unknown>, unknown> | undefined;
   private child: DependencyContainer | undefined;
   private extraHeaders: Record<string, string | readonly string[]> | undefined;
@@ -91,8 +94,9 @@ export class MessageContext {
   }
 
   /** @internal Hands the message to `handler` (a shared subscription's filters chose it): its logs and errors name it from here on. */
-  routeTo(handler: HandlerInfo, logger: Logger): void {
+  routeTo(handler: HandlerInfo, logger: Logger, outgoing?: OutgoingChain): void {
     this.current = handler;
+    this.outgoing = outgoing;
     this.handlerLogger = logger;
     this.messageLogger = undefined;
     this.trace?.span.setAttribute("natsflow.handler", handler.name);

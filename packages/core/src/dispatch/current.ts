@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 
 import type { Context } from "@opentelemetry/api";
 
+import type { OutgoingChain } from "../broker/outgoing-message.js";
 import type { Tracing } from "../observability/tracing.js";
 import type { HeadersInit } from "../transport/transport.js";
 import type { MessageContext } from "./context.js";
@@ -24,6 +25,11 @@ export interface Propagation {
    * or when the message arrives with a correlation id, is it made the current message for Broker calls.
    */
   readonly reachesBroker: boolean;
+  /**
+   * Its router's outgoing chain, for Broker sends made while the message is handled; undefined
+   * outside routers with outgoing middleware. When set (and the Broker is reachable), the message is made the current one.
+   */
+  readonly outgoing?: OutgoingChain | undefined;
 }
 
 /**
@@ -37,9 +43,11 @@ export function handle(
   attributes?: () => Record<string, string | number>,
 ): Promise<void> {
   const header = (ctx.correlationHeader = propagation.correlation);
+  ctx.outgoing = propagation.outgoing;
   // Not async, off the traced path: a message pays for no promise of its own here.
   if (!propagation.tracing.enabled) {
-    const current = header !== undefined && (propagation.reachesBroker || ctx.message.headers?.has(header) === true);
+    const current =
+      (propagation.outgoing !== undefined && propagation.reachesBroker) || (header !== undefined && (propagation.reachesBroker || ctx.message.headers?.has(header) === true));
     return current ? currentMessage.run(ctx, run, ctx) : run(ctx);
   }
   return traced(ctx, propagation.tracing, run, attributes);
@@ -70,4 +78,9 @@ export function outbound(headers: HeadersInit | undefined): { headers: HeadersIn
   const parent = ctx.trace?.context;
   if (name === undefined || (headers !== undefined && name in headers)) return { headers, parent };
   return { headers: { ...headers, [name]: ctx.correlationId as string }, parent };
+}
+
+/** The outgoing chain of the router whose handler is running now, if it has one. */
+export function currentOutgoing(): OutgoingChain | undefined {
+  return currentMessage.getStore()?.outgoing;
 }

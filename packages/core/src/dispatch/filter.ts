@@ -1,3 +1,4 @@
+import type { OutgoingChain } from "../broker/outgoing-message.js";
 import { HandlerError, NoMatchError, SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { MessageFilter } from "../metadata/handler-metadata.js";
@@ -66,6 +67,8 @@ export interface Routable {
   readonly logger: Logger;
   readonly run: (ctx: MessageContext) => Promise<void>;
   readonly filter: CompiledFilter | undefined;
+  /** Its router's outgoing chain, if any (see `Propagation.outgoing`). */
+  readonly propagation: { readonly outgoing?: OutgoingChain | undefined };
 }
 
 /**
@@ -82,7 +85,7 @@ export function routeByFilter(members: readonly Routable[], group: Pick<Routable
     for (const m of filtered) {
       const filter = m.filter as CompiledFilter;
       if (!headersMatch(filter.headers, ctx.message.headers)) continue;
-      ctx.routeTo(m.info, m.logger);
+      ctx.routeTo(m.info, m.logger, m.propagation.outgoing);
       if (!filter.predicate) return m.run(ctx);
       try {
         return await m.run(ctx);
@@ -97,7 +100,7 @@ export function routeByFilter(members: readonly Routable[], group: Pick<Routable
       ctx.routeTo(group.info, group.logger);
       throw new NoMatchError();
     }
-    ctx.routeTo(fallback.info, fallback.logger);
+    ctx.routeTo(fallback.info, fallback.logger, fallback.propagation.outgoing);
     return fallback.run(ctx);
   };
 }

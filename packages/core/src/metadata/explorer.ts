@@ -1,5 +1,6 @@
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 
+import type { OutgoingChain, OutgoingMiddleware } from "../broker/outgoing.js";
 import { MessageContext } from "../dispatch/context.js";
 import type { Propagation } from "../dispatch/current.js";
 import { compileFilter, predicateStage, routeByFilter, type CompiledFilter } from "../dispatch/filter.js";
@@ -148,6 +149,8 @@ export interface ExploreContext {
   readonly path: string;
   /** Exception handlers of the app, then of each router, outermost first. */
   readonly catchers: readonly (readonly ExceptionHandler[])[];
+  /** The routers' outgoing middleware, outermost first (the app's is in every chain already): around its handlers' `@Publish` targets. */
+  readonly outgoing: readonly OutgoingMiddleware[];
 }
 
 /** What a router adds to the context its controllers are bound in. */
@@ -159,6 +162,8 @@ export interface RouterScope {
   readonly exceptionHandlers: readonly ExceptionHandler[];
   /** "routers[0] (billing) > " */
   readonly path: string;
+  /** Its and its parents' outgoing middleware, outermost first, and the chain (the app's, then those) of Broker sends made by its handlers. */
+  readonly outgoing: { readonly middleware: readonly OutgoingMiddleware[]; readonly chain: OutgoingChain | undefined };
 }
 
 export function exploreContext(
@@ -183,6 +188,7 @@ export function exploreContext(
     tags: [],
     path: "",
     catchers: [exceptionHandlers],
+    outgoing: [],
   };
 }
 
@@ -202,6 +208,8 @@ export function routerContext(parent: ExploreContext, container: DependencyConta
     tags: [...parent.tags, ...scope.tags],
     path: scope.path,
     catchers: [...parent.catchers, scope.exceptionHandlers],
+    outgoing: scope.outgoing.middleware,
+    propagation: { ...parent.propagation, outgoing: scope.outgoing.chain },
   };
 }
 
@@ -347,6 +355,13 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const name = `${controller.name}.${String(meta.method)}`;
   const kind = kindOf(meta.source, name);
   const prefix = kind.prefixed ? joinSubject(x.prefix, getControllerMetadata(controller)?.prefix) : undefined;
+  if (meta.fixedSubject && prefix) {
+    throw new SetupError(
+      `${x.path}${name}`,
+      `listens on the fixed subject ${meta.subject}, which the prefix ${JSON.stringify(prefix)} would change: it would never receive a message.`,
+      `list ${controller.name} in the app's controllers, or in a router without a prefix.`,
+    );
+  }
   const compiled = compileSubject(prefix, meta.subject);
   if (typeof compiled === "string") throw new SetupError(`${name} subject`, `${compiled}.`);
   const bounds = limits(name, meta.options);
@@ -362,7 +377,7 @@ function bindHandler(x: ExploreContext, controller: Constructor, singleton: obje
   const queue = meta.options.queue ?? (kind.queued ? x.queue : undefined);
   const where = { name, filter: compiled.filter, address, queue, concurrency: bounds.concurrency };
   const source = resolveSource(x, kind, meta.source?.options, where, params);
-  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method), x.resources);
+  const publishes = resolvePublishTargets(name, getPublish(controller, meta.method), x.resources, x.outgoing);
   const site = { target: controller, method: meta.method, name, container, publishes };
   const pipeline = meta.pipeline(site).map((m, i) => resolveMiddleware(container, m, `${name} pipeline[${i}]`));
   const overflowChain = meta.overflow ? meta.overflow(site).map((m, i) => resolveMiddleware(container, m, `${name} overflow[${i}]`)) : pipeline;
@@ -474,6 +489,7 @@ function shared(x: ExploreContext, group: readonly HandlerBinding[]): HandlerBin
     run: routeByFilter(group, { info, logger }),
     filter: undefined,
     metadata: Object.assign({}, ...group.map((b) => b.metadata)) as Record<string, string>,
-    propagation: { ...first.propagation, reachesBroker: group.some((b) => b.propagation.reachesBroker) },
+    // Any member's router chain makes its messages current; the one each runs through is set as it is routed.
+    propagation: { ...first.propagation, reachesBroker: group.some((b) => b.propagation.reachesBroker), outgoing: group.find((b) => b.propagation.outgoing)?.propagation.outgoing },
   };
 }

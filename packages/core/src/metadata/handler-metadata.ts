@@ -80,6 +80,11 @@ export interface HandlerMetadata {
    */
   readonly source?: SourceDeclaration;
   readonly describe?: HandlerDescription;
+  /**
+   * `subject` is fixed by something outside the app (the subject nats-server sends auth requests
+   * to): a router's or controller's prefix, which would move it, is refused at create.
+   */
+  readonly fixedSubject?: true;
 }
 
 /** A handler's kind (a `HandlerKind` name) and that kind's options, as its decorator stored them. */
