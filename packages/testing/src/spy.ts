@@ -19,7 +19,7 @@ export interface HandlerCall {
   readonly error: unknown;
 }
 
-/** One send, as it left: after every other outgoing middleware. */
+/** One send, as the app-level chain passes it on: after the app's other outgoing middleware, before router, publisher and `@Publish` middleware. */
 export interface SentCall {
   readonly operation: OutgoingMessage["operation"];
   readonly subject: string;
