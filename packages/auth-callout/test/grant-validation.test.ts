@@ -218,14 +218,15 @@ describe("grant fuzz through the whole pipeline", () => {
             expect(isPlainObject(r) && onlyKeys(r, ["max", "ttl"])).toBe(true);
             expect(r.max === undefined || (Number.isSafeInteger(r.max) && (r.max as number) >= -1)).toBe(true);
             expect(r.ttl === undefined || (Number.isSafeInteger(r.ttl) && (r.ttl as number) >= 0)).toBe(true);
-            expect(nats.resp).toEqual({ max: r.max ?? 1, ttl: r.ttl ?? 0 });
+            // `+ 0`: JSON has no -0, so a -0 the author wrote is issued as 0.
+            expect(nats.resp).toEqual({ max: ((r.max as number | undefined) ?? 1) + 0, ttl: ((r.ttl as number | undefined) ?? 0) + 0 });
           }
         }
         const l = (g as { limits?: Record<string, unknown> }).limits;
         if (l !== undefined) expect(isPlainObject(l) && onlyKeys(l, ["subs", "data", "payload"])).toBe(true);
         for (const k of ["subs", "data", "payload"] as const) {
           expect(l?.[k] === undefined || (Number.isSafeInteger(l[k]) && (l[k] as number) >= -1), `limits.${k} = ${String(l?.[k])} was issued`).toBe(true);
-          expect(nats[k]).toBe(l?.[k] ?? -1);
+          expect(nats[k]).toBe(((l?.[k] as number | undefined) ?? -1) + 0);
         }
       }),
       { numRuns: 2000 },
