@@ -159,7 +159,14 @@ export class NatsServer {
       }
       const file = (await readdir(this.dir)).find((f) => f.endsWith(".ports"));
       if (file) {
-        const ports = JSON.parse(await readFile(join(this.dir, file), "utf8")) as Record<string, string[]>;
+        const text = await readFile(join(this.dir, file), "utf8");
+        // The server may be midway through writing it: an incomplete file is read again on the next turn.
+        let ports: Record<string, string[]> = {};
+        try {
+          ports = JSON.parse(text) as Record<string, string[]>;
+        } catch {
+          // not written whole yet
+        }
         const port = Number(new URL(ports.nats?.[0] ?? "nats://x:0").port);
         if (port > 0 && (await tcpReady(port))) {
           this.ports = ports;
