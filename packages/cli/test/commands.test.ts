@@ -66,6 +66,19 @@ describe("natsflow run", () => {
     expect((await app.exited).code).toBe(0);
   });
 
+  it("SIGTERM with a handler that outlasts shutdownTimeoutMs: the process exits at the deadline, not when the handler's timer ends", async () => {
+    const app = cli(["run", join(work, "app.ts#createQuickStopApp")]);
+    await answered("fixture.hello", "x");
+    void ask("fixture.stuck", "", 60_000).catch(() => undefined);
+    // Time for the request to reach the handler.
+    await new Promise((r) => setTimeout(r, 300));
+    void app.stop();
+    const exit = await Promise.race([app.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_500))]);
+    if (exit === undefined) await app.stop("SIGKILL");
+    expect(exit, app.output.slice(-2000)).toMatchObject({ code: 0 });
+    expect(app.output).toMatch(/shutdown timeout: closing with 1 message\(s\) still in flight/);
+  });
+
   it("--workers 2: both workers serve the queue group; SIGTERM stops both, exit 0", async () => {
     const app = cli(["run", join(work, "app.ts#createApp"), "--workers", "2"]);
     await answered("fixture.hello", "x");

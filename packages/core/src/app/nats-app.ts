@@ -80,6 +80,8 @@ export class NatsApp {
   private state: State = "created";
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /** Set when a stop ran out of its budget and left work behind (a hook, a handler, a disposal). */
+  private overran = false;
   private readonly stopRequested: Promise<void>;
   private requestStop!: () => void;
 
@@ -352,7 +354,7 @@ export class NatsApp {
       if (until === undefined) await ran;
       else if (!(await settlesBy(until, ran))) {
         const name = `${instance.constructor.name}.${hook}`;
-        this.logger.warn({ hook: name }, `shutdown timeout: ${name} did not finish; stopping anyway`);
+        this.late(`${name} did not finish; stopping anyway`, { hook: name });
       }
     }
   }
@@ -371,10 +373,15 @@ export class NatsApp {
 
   /**
    * Starts, stops on SIGINT/SIGTERM, and resolves once stopped. Rejects when the connection is
-   * lost for good, so a supervisor can restart the process.
+   * lost for good, so a supervisor can restart the process. A signal's stop that ran out of
+   * `shutdownTimeoutMs` with work left behind (a handler still running, a hook) also ends the
+   * process, right after the code awaiting `listen()` has run up to its next wait: what was left
+   * behind would otherwise keep it alive past the budget.
    */
   async listen(): Promise<void> {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      signalled = true;
       this.logger.info({ signal }, "shutting down");
       void this.stop();
     };
@@ -393,6 +400,11 @@ export class NatsApp {
       });
       await Promise.race([lost, this.stopRequested]);
       await this.stop();
+      if (signalled && this.overran) {
+        this.logger.warn("shutdown timeout: exiting; what was left behind would keep the process alive");
+        // Unref'd: it fires only if something still holds the process open.
+        setTimeout(() => process.exit(), 0).unref();
+      }
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
@@ -420,6 +432,24 @@ export class NatsApp {
     void transport.closed().then(() => this.setConnected(false));
   }
 
+  private late(what: string, fields: Record<string, unknown> = {}): void {
+    this.overran = true;
+    this.logger.warn(fields, `shutdown timeout: ${what}`);
+  }
+
+  /**
+   * The deadline came with handlers still running: the messages they hold go back to the server now
+   * (a consumer naks them) instead of waiting out its ack wait, flushed before the connection closes.
+   */
+  private async giveBack(transport: Transport | undefined): Promise<void> {
+    const left = this.sources.reduce((n, s) => n + s.pending, 0);
+    const given = this.sources.reduce((n, s) => n + (s.abandon?.() ?? 0), 0);
+    this.late(`closing with ${left} message(s) still in flight; giving back ${given} unfinished message(s) for redelivery`, { left, givenBack: given });
+    if (given > 0 && transport && !transport.isClosed) {
+      await settlesBy(Date.now() + GIVE_BACK_FLUSH_MS, transport.flush().catch(() => undefined));
+    }
+  }
+
   private async shutdown(): Promise<void> {
     const wasRunning = this.state === "running";
     this.state = "stopping";
@@ -437,21 +467,17 @@ export class NatsApp {
     if (wasRunning) await this.runHooks("beforeShutdown", [...this.instances].reverse(), until);
     // All at once: every subscription's drain costs the same one round trip.
     const drained = await settlesBy(until, Promise.allSettled(this.sources.map((s) => s.stop())));
-    if (!drained) this.logger.warn("shutdown timeout: subscriptions did not drain; closing");
-    if (drained && this.sources.some((s) => s.pending > 0)) {
-      const settled = await settlesBy(until, Promise.all(this.sources.map((s) => s.settled())));
-      if (!settled) {
-        const left = this.sources.reduce((n, s) => n + s.pending, 0);
-        this.logger.warn({ left }, "shutdown timeout: closing with messages still in flight");
-      }
-    }
+    if (!drained) this.late("subscriptions did not drain; closing");
+    let settled = !this.sources.some((s) => s.pending > 0);
+    if (drained && !settled) settled = await settlesBy(until, Promise.all(this.sources.map((s) => s.settled())));
     const transport = this.transport;
+    if (!settled) await this.giveBack(transport);
     if (transport) {
       const closed = await settlesBy(
         until,
         transport.drain().catch((e: unknown) => this.logger.warn({ err: e }, "drain failed; closing")),
       );
-      if (!closed) this.logger.warn("shutdown timeout: drain did not finish; closing");
+      if (!closed) this.late("drain did not finish; closing");
       if (!transport.isClosed) await transport.close();
     }
     this.resources.stop();
@@ -463,11 +489,14 @@ export class NatsApp {
       await this.container.dispose();
     };
     const disposed = disposeAll().catch((e: unknown) => this.logger.error({ err: e }, "disposing the app's providers failed"));
-    if (!(await settlesBy(until, disposed))) this.logger.warn("shutdown timeout: disposing the app's providers did not finish; stopping anyway");
+    if (!(await settlesBy(until, disposed))) this.late("disposing the app's providers did not finish; stopping anyway");
     this.state = "stopped";
     if (wasRunning) this.logger.info("natsflow app stopped");
   }
 }
+
+/** How long past a stop's deadline the naks of `giveBack` may take to reach the server. */
+const GIVE_BACK_FLUSH_MS = 500;
 
 /** Whether `work` settles before the epoch-ms `until`; the timer never outlives the answer. */
 async function settlesBy(until: number, work: Promise<unknown>): Promise<boolean> {

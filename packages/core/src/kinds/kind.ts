@@ -109,6 +109,11 @@ export interface Source {
   readonly pending: number;
   /** Resolves once none is. */
   settled(): Promise<void>;
+  /**
+   * At a stop's deadline, with handlers still running: hands their messages back to the server now
+   * (a consumer naks them) rather than leave them to its ack wait. Returns how many it gave back.
+   */
+  abandon?(): number;
   /** Set when the server ended it: the app is not ready. */
   readonly endedBy?: SubscriptionError | undefined;
   /** Set by a source that answers requests: its counters for NATS micro discovery, which lists it as an endpoint. */

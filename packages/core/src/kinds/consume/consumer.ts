@@ -35,6 +35,8 @@ export class JetStreamConsumer implements Source {
   private pull: JetStreamPull | undefined;
   private wake: (() => void) | undefined;
   private readonly idle = new IdleWaiters();
+  /** Deliveries whose handlers are running, for `abandon`. */
+  private readonly running = new Set<JetStreamDelivery>();
   private maxDeliver: number;
   private ackWaitMs: number;
 
@@ -103,6 +105,25 @@ export class JetStreamConsumer implements Source {
 
   settled(): Promise<void> {
     return this.idle.wait(this.inFlight === 0);
+  }
+
+  /**
+   * Naks, without delay, every message whose handler still runs and has not settled it: the stream
+   * redelivers it to another instance (or the next start) at once. A handler that finishes later
+   * finds it settled, so nothing is acked for work the stop cut short.
+   */
+  abandon(): number {
+    let given = 0;
+    for (const delivery of this.running) {
+      if (delivery.settled) continue;
+      try {
+        delivery.nak();
+        given++;
+      } catch (e) {
+        this.binding.logger.warn({ err: e, sequence: delivery.sequence }, "could not give the message back; the server redelivers it after its ack wait");
+      }
+    }
+    return given;
   }
 
   private async ensureConsumer(js: JetStream, wanted: ConsumerConfig): Promise<ConsumerConfig> {
@@ -205,6 +226,7 @@ export class JetStreamConsumer implements Source {
     const delivery = new JetStreamDelivery(message, (outcome) => this.series.of(ctx.handler)[outcome].inc());
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, delivery);
+    if (ack !== "none") this.running.add(delivery);
     // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
     const heartbeat = ack === "none" ? undefined : setInterval(() => delivery.working(), this.ackWaitMs / 3);
     heartbeat?.unref();
@@ -223,6 +245,7 @@ export class JetStreamConsumer implements Source {
       error = e;
     }
     clearInterval(heartbeat);
+    this.running.delete(delivery);
     try {
       if (failed) {
         this.series.of(ctx.handler).failed.inc();
