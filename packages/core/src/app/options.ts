@@ -10,8 +10,14 @@ import { checkProviderList, list, outgoingSpecs, type Router } from "./router.js
 import { checkMetadata, MICRO_NAME, SEMVER, type ResolvedService, type ServiceOptions } from "../service/micro.js";
 import { isValidHeaderName } from "../subjects.js";
 import type { ConnectionOptions, TransportFactory } from "../transport/transport.js";
+import { resolveConnection, type Environment } from "./connection-options.js";
 
-export interface NatsAppOptions extends Partial<ConnectionOptions> {
+export interface NatsAppOptions extends Partial<Omit<ConnectionOptions, "from">> {
+  /**
+   * Where the connection settings the options leave out are read from: `NATS_URL`, `NATS_CREDS`,
+   * `NATS_USER`/`NATS_PASSWORD`, … (docs/configuration.md). Default `process.env`; `false` reads none.
+   */
+  env?: Environment | false;
   /** Classes whose decorators define handlers (`@AuthCallout()`, …); created through the container. */
   controllers?: Constructor[];
   /** Groups of controllers under a subject prefix, with their own middleware, providers and defaults: see `defineRouter`. */
@@ -77,15 +83,6 @@ export interface ResolvedAppOptions {
   tracing: boolean | undefined;
 }
 
-const DEFAULT_SERVER = "nats://127.0.0.1:4222";
-const CONNECTION_KEYS = ["name", "user", "pass", "token", "creds", "tls", "connectTimeoutMs", "maxReconnectAttempts", "reconnectTimeWaitMs"] as const;
-
-function nonEmptyString(setting: string, value: unknown, fix?: string): void {
-  if (value !== undefined && (typeof value !== "string" || value.length === 0)) {
-    throw new SetupError(setting, "must be a non-empty string when given.", fix);
-  }
-}
-
 
 function resolveCorrelation(correlation: NatsAppOptions["correlation"]): string | undefined {
   if (correlation === false) return undefined;
@@ -124,18 +121,10 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   if (options === null || typeof options !== "object") {
     throw new SetupError("NatsApp.create options", "must be an object.");
   }
-  const servers = options.servers ?? DEFAULT_SERVER;
-  const serverList = Array.isArray(servers) ? servers : [servers];
-  if (serverList.length === 0 || serverList.some((s) => typeof s !== "string" || s.trim() === "")) {
-    throw new SetupError("servers", "must be a URL like nats://host:4222, or a list of them.");
+  if (options.env !== undefined && options.env !== false && (options.env === null || typeof options.env !== "object")) {
+    throw new SetupError("env", "must be a record of variables (like process.env), or false to read none.");
   }
-  for (const key of ["user", "pass", "token", "creds", "name"] as const) nonEmptyString(key, options[key]);
-  if (options.token !== undefined && options.user !== undefined) {
-    throw new SetupError("token", "cannot be combined with user/pass.", "use either a token or a user and password.");
-  }
-  if (options.creds !== undefined && !options.creds.includes("-----BEGIN NATS USER JWT-----")) {
-    throw new SetupError("creds", "is not the contents of a NATS .creds file.", "pass the file's text, e.g. readFileSync(path, 'utf8').");
-  }
+  const connection = resolveConnection(options, options.env === false ? {} : (options.env ?? process.env));
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
   if (!Number.isFinite(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
     throw new SetupError("shutdownTimeoutMs", "must be a number of milliseconds ≥ 0.");
@@ -152,10 +141,6 @@ export function resolveAppOptions(options: NatsAppOptions): ResolvedAppOptions {
   const controllers = list("controllers", options.controllers);
   const providers = list("providers", options.providers);
   checkProviderList("", providers, controllers);
-  const connection: ConnectionOptions = { servers };
-  for (const key of CONNECTION_KEYS) {
-    if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
-  }
   return {
     connection,
     controllers,

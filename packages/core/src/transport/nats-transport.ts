@@ -7,6 +7,7 @@ import {
   connect,
   consumerOpts,
   credsAuthenticator,
+  nkeyAuthenticator,
   DebugEvents,
   DeliverPolicy,
   ErrorCode,
@@ -618,28 +619,31 @@ class NatsTransport implements Transport {
   }
 }
 
+/** `o` without its undefined values: the client tells "not given" from undefined for some options. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 export async function connectNats(given: ConnectionOptions): Promise<Transport> {
   const options = withUrlCredentials(given);
+  const { servers, connectTimeoutMs, reconnectTimeWaitMs, reconnectJitterMs, reconnectJitterTlsMs, pingIntervalMs, creds, nkeySeed, tls, from, ...same } = options;
   const opts: NatsConnectionOptions = {
-    servers: options.servers,
+    ...definedOnly(same),
+    servers,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
     // An auth service should be back within moments of its server; the client adds jitter.
-    reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
-    ...(options.name !== undefined ? { name: options.name } : {}),
-    ...(options.user !== undefined ? { user: options.user } : {}),
-    ...(options.pass !== undefined ? { pass: options.pass } : {}),
-    ...(options.token !== undefined ? { token: options.token } : {}),
-    ...(options.connectTimeoutMs !== undefined ? { timeout: options.connectTimeoutMs } : {}),
-    ...(options.tls !== undefined ? { tls: { ...options.tls } } : {}),
-    ...(options.creds !== undefined
-      ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) }
-      : {}),
+    reconnectTimeWait: reconnectTimeWaitMs ?? 250,
+    ...definedOnly({ timeout: connectTimeoutMs, reconnectJitter: reconnectJitterMs, reconnectJitterTLS: reconnectJitterTlsMs, pingInterval: pingIntervalMs }),
+    ...(tls !== undefined ? { tls: { ...tls } } : {}),
+    ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+    ...(nkeySeed !== undefined ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(nkeySeed)) } : {}),
   };
   try {
     return new NatsTransport(await connect(opts));
   } catch (e) {
-    const servers = Array.isArray(options.servers) ? options.servers.join(", ") : options.servers;
+    const list = Array.isArray(servers) ? servers.join(", ") : servers;
+    const source = from?.servers ? ` (${from.servers})` : "";
     // The client's message names the failure (refused, authorization violation, …) but never the secret.
-    throw new ConnectionError(`cannot connect to NATS at ${servers}: ${(e as Error).message}`, { cause: e });
+    throw new ConnectionError(`cannot connect to NATS at ${list}${source}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -308,6 +308,11 @@ export interface Transport {
 }
 
 /** How to reach and authenticate to NATS. */
+/**
+ * How to reach NATS: every option of the `nats` client, in natsflow's words (durations in ms). Left
+ * out on purpose: `debug` (it prints the protocol, credentials included, to the console), `port`
+ * (`servers` says it) and `authenticator` (built from the credentials below).
+ */
 export interface ConnectionOptions {
   servers: string | string[];
   /** Client name shown in the server's monitoring. */
@@ -317,13 +322,44 @@ export interface ConnectionOptions {
   token?: string;
   /** Contents of a `.creds` file (user JWT + seed). */
   creds?: string;
+  /** An nkey user's seed (`SU…`): the client signs the server's nonce with it. */
+  nkeySeed?: string;
   /** TLS: a CA to trust, and a client certificate for servers that verify clients. Paths or PEM text. */
   tls?: TlsOptions;
   /** Give up connecting at start-up after this many ms. */
   connectTimeoutMs?: number;
+  /** Keep trying the first connect (in the background) instead of failing `start()`. Default false. */
+  waitOnFirstConnect?: boolean;
+  /** Reconnect after a lost connection. Default true. */
+  reconnect?: boolean;
   /** -1 (the default) reconnects forever, which suits a long-running service. */
   maxReconnectAttempts?: number;
   reconnectTimeWaitMs?: number;
+  /** Random extra wait before a reconnect, so a fleet does not come back at once. Client default 100 ms (1 s with TLS). */
+  reconnectJitterMs?: number;
+  reconnectJitterTlsMs?: number;
+  /** How often the client pings the server, and how many unanswered pings mean the connection is gone. Client defaults 2 min and 2. */
+  pingIntervalMs?: number;
+  maxPingOut?: number;
+  /** Try the servers in the order given instead of shuffled. */
+  noRandomize?: boolean;
+  /** Ignore the servers a cluster announces; use only `servers`. */
+  ignoreClusterUpdates?: boolean;
+  /** Resolve host names to every address they have (default true). */
+  resolve?: boolean;
+  /** Do not receive this connection's own publishes on its subscriptions. */
+  noEcho?: boolean;
+  /** Where request replies come back (default `_INBOX`): for accounts that allow replies only under a prefix of their own. */
+  inboxPrefix?: string;
+  /** Keep reconnecting after the same authorization error twice in a row (the client gives up by default). */
+  ignoreAuthErrorAbort?: boolean;
+  /** Protocol-level acknowledgements (+OK) and strict checking by the server: for debugging servers, slow. */
+  verbose?: boolean;
+  pedantic?: boolean;
+  /** Skip the stack traces the client records for asynchronous errors: a little faster. */
+  noAsyncTraces?: boolean;
+  /** Where the options came from, when not from code: a variable's name per option, for error messages. */
+  from?: Readonly<Partial<Record<"servers" | "credentials" | "tls", string>>>;
 }
 
 export interface TlsOptions {
@@ -333,6 +369,8 @@ export interface TlsOptions {
   ca?: string;
   cert?: string;
   key?: string;
+  /** TLS before the NATS INFO, for servers configured with `handshake_first`. */
+  handshakeFirst?: boolean;
 }
 
 export type TransportFactory = (options: ConnectionOptions) => Promise<Transport>;
