@@ -3,10 +3,10 @@ import "reflect-metadata";
 
 import { SetupError } from "@natsflow/core";
 
-import { createOrdersAppFromEnv } from "./env.js";
+import { createOrdersAppFromSettings } from "./settings.js";
 
 try {
-  const app = await createOrdersAppFromEnv();
+  const app = await createOrdersAppFromSettings();
   await app.listen();
 } catch (e) {
   // A configuration problem is one readable line; anything else keeps its stack.

@@ -39,7 +39,7 @@ describe("the orders example's AsyncAPI document", () => {
 
   it("natsflow docs serve shows it as a page that headless Chromium renders", async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run scripts/setup-browser.sh (or set CHROMIUM_PATH).`);
-    const serve = spawnTracked(process.execPath, [CLI, "docs", "serve", "dist/env.js#createOrdersAppFromEnv", "--port", "0"], { label: "natsflow docs serve", cwd: EXAMPLE });
+    const serve = spawnTracked(process.execPath, [CLI, "docs", "serve", "dist/settings.js#createOrdersAppFromSettings", "--port", "0"], { label: "natsflow docs serve", cwd: EXAMPLE });
     try {
       await serve.waitForOutput(/natsflow docs: (http:\/\/\S+)/);
       const url = /natsflow docs: (http:\/\/\S+)/.exec(serve.output)?.[1] as string;

@@ -92,7 +92,8 @@ describe("connection settings from the environment", () => {
 
   it.each([
     [{ NATS_PASSWORD: "pw-secret-1" }, /^NATS_PASSWORD: is set without NATS_USER\./],
-    [{ NATS_USER: "u", NATS_TOKEN: "tok-secret-2" }, /^NATS_USER: is set, and so is NATS_TOKEN: which one logs in\?/],
+    [{ NATS_USER: "u", NATS_PASSWORD: "pw-secret-5", NATS_TOKEN: "tok-secret-2" }, /^NATS_USER: is set, and so is NATS_TOKEN: which one logs in\?/],
+    [{ NATS_USER: "u" }, /^NATS_PASSWORD: is missing: NATS_USER logs in with a password\./],
     [{ NATS_CREDS: "/nonexistent/app.creds" }, /^NATS_CREDS: cannot read \/nonexistent\/app\.creds \(ENOENT\)\. Fix: point it at a \.creds file/],
     [{ NATS_NKEY_SEED: "SUNOTASEED-secret-3" }, /^NATS_NKEY_SEED: is not a user nkey seed/],
     [{ NATS_CERT: "/nonexistent/cert.pem" }, /^NATS_CERT: \/nonexistent\/cert\.pem does not exist\./],

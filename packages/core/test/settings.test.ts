@@ -48,13 +48,13 @@ describe("loadSettings", () => {
   });
 
   it("a refused variable is a SetupError naming it, never quoting a secret", async () => {
-    const failed = await loadSettings(Zod, { env: { DATABASE_URL: "mysql://x", API_TOKEN: "short" }, envFile: false }).catch((e: unknown) => e as SetupError);
+    const failed = (await loadSettings(Zod, { env: { DATABASE_URL: "mysql://x", API_TOKEN: "short" }, envFile: false }).then(() => undefined, (e: unknown) => e)) as SetupError;
     expect(failed).toBeInstanceOf(SetupError);
     expect(failed.setting).toBe("DATABASE_URL");
     expect(failed.message).toMatch(/^DATABASE_URL: .*\(also API_TOKEN: .*\)\. Fix: set DATABASE_URL in the environment\.$/);
     // valibot quotes what it received: a secret's value is hidden.
     const Secret = v.object({ DB_PASSWORD: v.pipe(v.string(), v.regex(/^[a-z]{20,}$/)) });
-    const hidden = await loadSettings(Secret, { env: { DB_PASSWORD: "hunter2-Secret" }, envFile: false }).catch((e: unknown) => e as SetupError);
+    const hidden = (await loadSettings(Secret, { env: { DB_PASSWORD: "hunter2-Secret" }, envFile: false }).then(() => undefined, (e: unknown) => e)) as SetupError;
     expect(hidden.message).toMatch(/^DB_PASSWORD: /);
     expect(hidden.message).not.toContain("hunter2-Secret");
   });

@@ -97,6 +97,7 @@ function checkExplicit(options: Partial<ConnectionOptions>): void {
 function credentialsFromEnv(env: Environment): { variable: string; options: Partial<ConnectionOptions> } | undefined {
   const ways = (["NATS_CREDS", "NATS_NKEY_SEED", "NATS_NKEY", "NATS_TOKEN", "NATS_USER"] as const).filter((v) => present(env[v]));
   if (present(env.NATS_PASSWORD) && !ways.includes("NATS_USER")) throw new SetupError("NATS_PASSWORD", "is set without NATS_USER.", "set NATS_USER too, or unset NATS_PASSWORD.");
+  if (ways.includes("NATS_USER") && !present(env.NATS_PASSWORD)) throw new SetupError("NATS_PASSWORD", "is missing: NATS_USER logs in with a password.", "set NATS_PASSWORD too, or unset NATS_USER.");
   if (ways.length > 1) throw new SetupError(ways[1] as string, `is set, and so is ${ways[0]}: which one logs in?`, "set one way to log in.");
   const [variable] = ways;
   switch (variable) {
@@ -116,7 +117,7 @@ function credentialsFromEnv(env: Environment): { variable: string; options: Part
     case "NATS_TOKEN":
       return { variable, options: { token: env.NATS_TOKEN as string } };
     case "NATS_USER":
-      return { variable, options: { user: env.NATS_USER as string, pass: env.NATS_PASSWORD ?? "" } };
+      return { variable, options: { user: env.NATS_USER as string, pass: env.NATS_PASSWORD as string } };
   }
 }
 
