@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { connectNats, type Transport } from "@natsflow/core";
-import { spawnTracked, startNatsServer, type NatsServer, type TrackedProcess } from "@natsflow/testing";
+import { freePort, spawnTracked, startNatsServer, type NatsServer, type TrackedProcess } from "@natsflow/testing";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -220,6 +220,34 @@ describe("natsflow docs serve", () => {
 });
 
 describe("natsflow dev", () => {
+  it("runs the README's first handler example (no servers option, no env code) on the --port it is given", async () => {
+    const readme = await readFile(fileURLToPath(new URL("../../../README.md", import.meta.url)), "utf8");
+    const block = [...readme.matchAll(/```ts\n([\s\S]*?)^```/gm)].map((m) => m[1] as string).find((code) => code.includes("export const app = await NatsApp.create"));
+    expect(block, "the README's handler example exporting its app").toBeDefined();
+    expect(block).not.toMatch(/servers|process\.env/);
+    const file = join(work, "readme-app.ts");
+    await writeFile(file, `import "reflect-metadata";\n${block}`);
+    const port = await freePort();
+    const { NATS_URL: _, ...env } = process.env;
+    const dev = spawnTracked(process.execPath, [CLI, "dev", file, "--port", String(port)], { label: "natsflow dev (README)", env });
+    try {
+      await dev.waitForOutput(new RegExp(`nats-server with JetStream at nats://127\\.0\\.0\\.1:${port}`));
+      const own = await connectNats({ servers: `nats://127.0.0.1:${port}` });
+      try {
+        let reply: string | undefined;
+        for (const until = Date.now() + 15_000; reply === undefined && Date.now() < until; ) {
+          reply = await own.request("orders.create", enc.encode('{"item":"tea","qty":2}'), { timeoutMs: 500 }).then((m) => dec.decode(m.data), () => undefined);
+        }
+        expect(JSON.parse(reply ?? "null")).toMatchObject({ item: "tea", qty: 2, id: expect.any(String) });
+      } finally {
+        await own.close();
+      }
+    } finally {
+      void dev.stop();
+    }
+    expect((await dev.exited).code).toBe(0);
+  }, 40_000);
+
   it("starts a nats-server with JetStream and the app, which serves within 10 s; Ctrl-C stops both", async () => {
     const started = Date.now();
     const dev = spawnTracked(process.execPath, [CLI, "dev", join(work, "app.ts#createApp"), "--port", "0"], { label: "natsflow dev", env: { ...process.env, NATS_URL: "" } });
