@@ -2,7 +2,7 @@ import { createLogger, type Logger } from "@natsflow/core";
 import { configModeCallout, startNatsServer, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
 import type { NatsApp } from "@natsflow/core";
 
-import { DEFAULT_USERS_FILE } from "./env.js";
+import { DEFAULT_USERS_FILE } from "./settings.js";
 import { createUsersFileService } from "./service.js";
 import { UserRepository } from "./users.js";
 

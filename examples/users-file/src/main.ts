@@ -3,11 +3,10 @@ import "reflect-metadata";
 
 import { SetupError } from "@natsflow/core";
 
-import { optionsFromEnv } from "./env.js";
-import { createUsersFileService } from "./service.js";
+import { createUsersFileServiceFromSettings } from "./settings.js";
 
 try {
-  const app = await createUsersFileService(optionsFromEnv());
+  const app = await createUsersFileServiceFromSettings();
   await app.listen();
 } catch (e) {
   // A configuration problem is one readable line; anything else keeps its stack.

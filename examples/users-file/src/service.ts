@@ -5,8 +5,10 @@ import { UsersFileAuthorizer } from "./authorizer.js";
 import { UserRepository } from "./users.js";
 
 export interface UsersFileServiceOptions {
-  connection: Pick<NatsAppOptions, "servers" | "user" | "pass" | "creds" | "token" | "name">;
-  callout: AuthCalloutOptions;
+  /** Default: NATS_URL, NATS_USER/NATS_PASSWORD, NATS_CREDS, … (NatsApp reads them). */
+  connection?: Pick<NatsAppOptions, "servers" | "user" | "pass" | "creds" | "token" | "name">;
+  /** Default: the keys from NATS_CALLOUT_ISSUER_SEED and NATS_CALLOUT_XKEY_SEED. */
+  callout?: AuthCalloutOptions;
   users: UserRepository;
   logger?: Logger;
 }

@@ -33,6 +33,19 @@ describe("callout configuration fails at start-up, naming the setting and the fi
     expect(e.message).toMatch(/^issuerSeed: is required\. Fix: use the seed of an account nkey/);
   });
 
+  it("reads NATS_CALLOUT_ISSUER_SEED and NATS_CALLOUT_XKEY_SEED when the options leave the seeds out, naming them in errors", () => {
+    const config = AuthCalloutConfig.from({ env: { NATS_CALLOUT_ISSUER_SEED: account.seed, NATS_CALLOUT_XKEY_SEED: curve.seed } });
+    expect(config.issuer.publicKey).toBe(account.publicKey);
+    expect(config.xkey?.publicKey).toBe(curve.publicKey);
+    // An explicit option wins over its variable.
+    expect(AuthCalloutConfig.from({ issuerSeed: account.seed, xkeySeed: undefined, env: { NATS_CALLOUT_ISSUER_SEED: userSeed } }).issuer.publicKey).toBe(account.publicKey);
+    expect(setupError(() => AuthCalloutConfig.from({ env: {} })).message).toMatch(/^NATS_CALLOUT_ISSUER_SEED: is required\./);
+    const wrong = setupError(() => AuthCalloutConfig.from({ env: { NATS_CALLOUT_ISSUER_SEED: account.seed, NATS_CALLOUT_XKEY_SEED: userSeed } }));
+    expect(wrong.setting).toBe("NATS_CALLOUT_XKEY_SEED");
+    expect(wrong.message).not.toContain(userSeed);
+    expect(AuthCalloutConfig.from({ env: false, issuerSeed: account.seed }).xkey).toBeUndefined();
+  });
+
   it("rejects a seed of the wrong kind without echoing it", () => {
     const e = setupError(() => AuthCalloutConfig.from({ issuerSeed: userSeed }));
     expect(e.message).toMatch(/issuerSeed: expected an account seed \("SA…"\), got one starting "SU"/);

@@ -29,14 +29,17 @@ export interface AuthCalloutOptions {
   /**
    * Seed (`SA…`) of the account key that signs responses — and, in config mode, user JWTs. Config
    * mode: its public key is the server's `auth_callout.issuer`. Operator mode: the callout account's
-   * key or one of its signing keys.
+   * key or one of its signing keys. Default: the `NATS_CALLOUT_ISSUER_SEED` variable.
    */
-  issuerSeed: string;
+  issuerSeed?: string;
   /**
    * Curve seed (`SX…`) whose public key is the server's `auth_callout.xkey` (config mode) or the
    * callout account's `authorization.xkey` (operator mode). Give it exactly when the server encrypts.
+   * Default: the `NATS_CALLOUT_XKEY_SEED` variable, when set.
    */
   xkeySeed?: string | undefined;
+  /** Where the seeds the options leave out are read from. Default `process.env`; `false` reads none. */
+  env?: Readonly<Record<string, string | undefined>> | false;
   /** Decentralized (operator/JWT) mode: the server runs with an operator and the callout is set in an account JWT. */
   operator?: OperatorModeOptions;
   /** Most time an authorizer gets, in ms; the server's own deadline may cut it shorter. Default 1500. */
@@ -108,11 +111,15 @@ export class AuthCalloutConfig {
   /** Checks every setting; a bad one is a `SetupError` naming it and the fix. */
   static from(options: AuthCalloutOptions): AuthCalloutConfig {
     if (options === null || typeof options !== "object") {
-      throw new SetupError("authCallout options", "must be an object like { issuerSeed }.");
+      throw new SetupError("authCallout options", "must be an object like { issuerSeed }, or left out to read NATS_CALLOUT_ISSUER_SEED.");
     }
-    const issuer = parseSeed("issuerSeed", options.issuerSeed, true, (seed) => Ed25519Signer.fromSeed(seed, "account"),
+    const env = options.env === false ? {} : (options.env ?? process.env);
+    // A seed from the environment is named by its variable in errors: that is what the operator sets.
+    const [issuerSetting, issuerSeed] = options.issuerSeed === undefined ? ["NATS_CALLOUT_ISSUER_SEED", env.NATS_CALLOUT_ISSUER_SEED] : ["issuerSeed", options.issuerSeed];
+    const [xkeySetting, xkeySeed] = options.xkeySeed === undefined ? ["NATS_CALLOUT_XKEY_SEED", env.NATS_CALLOUT_XKEY_SEED] : ["xkeySeed", options.xkeySeed];
+    const issuer = parseSeed(issuerSetting, issuerSeed, true, (seed) => Ed25519Signer.fromSeed(seed, "account"),
       "use the seed of an account nkey (`nsc generate nkey --account`, or createAccount() from nkeys.js); its public key goes in the server's auth_callout.issuer.") as Ed25519Signer;
-    const xkey = parseSeed("xkeySeed", options.xkeySeed, false, (seed) => XKey.fromSeed(seed),
+    const xkey = parseSeed(xkeySetting, xkeySeed, false, (seed) => XKey.fromSeed(seed),
       "use a curve seed (`nsc generate nkey --curve`, or createCurve() from nkeys.js) whose public key is the server's xkey, or leave it out when the server does not encrypt.");
     const mode: CalloutMode = options.operator === undefined ? { kind: "config" } : operatorMode(options.operator, issuer);
     const timeoutMs = positive("timeoutMs", options.timeoutMs ?? 1500);
@@ -124,7 +131,7 @@ export class AuthCalloutConfig {
     if (options.auditSubject !== undefined && !isValidSubject(options.auditSubject)) {
       throw new SetupError("auditSubject", `"${String(options.auditSubject)}" is not a subject to publish on.`, 'use something like "natsflow.auth.audit".');
     }
-    const bruteForce = bruteForceSettings(options.bruteForce, options.issuerSeed);
+    const bruteForce = bruteForceSettings(options.bruteForce, issuerSeed as string);
     const requestSignatures = options.requestSignatures ?? "once-per-server-xkey";
     if (requestSignatures !== "once-per-server-xkey" && requestSignatures !== "every-request") {
       throw new SetupError("requestSignatures", `must be "once-per-server-xkey" or "every-request", got ${JSON.stringify(requestSignatures)}.`);
@@ -183,6 +190,6 @@ function positive(setting: string, value: unknown): number {
 export const AUTH_CALLOUT_CONFIG = AuthCalloutConfig as unknown as InjectionToken<AuthCalloutConfig>;
 
 /** The provider to list in `NatsApp.create({ providers })` next to an `@AuthCallout()` class. */
-export function authCalloutConfig(options: AuthCalloutOptions): Provider<AuthCalloutConfig> {
+export function authCalloutConfig(options: AuthCalloutOptions = {}): Provider<AuthCalloutConfig> {
   return { provide: AUTH_CALLOUT_CONFIG, useValue: AuthCalloutConfig.from(options) };
 }
