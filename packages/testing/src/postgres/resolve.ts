@@ -100,7 +100,8 @@ export async function postgresOrSkip(suite: string): Promise<ResolvedPostgres | 
   try {
     return await resolvePostgres();
   } catch (e) {
-    if (!(e instanceof PostgresNotFoundError) || inCi()) throw e;
+    if (!(e instanceof PostgresNotFoundError)) throw e;
+    if (inCi()) throw new PostgresNotFoundError(`${e.message} Under CI (CI=${String(process.env.CI)}) it is required, not skipped.`, { cause: e });
     console.log(`SKIPPED: ${suite} on PostgreSQL: ${e.message}`);
     return undefined;
   }
