@@ -36,3 +36,7 @@ export { forkTracked, processesLeftRunning, ProcessLeftRunningError, spawnTracke
 export type { ProcessExit } from "./processes.js";
 export { AppSpy, CallSpy, createSpy } from "./spy.js";
 export type { Expected, HandlerCall, SentCall } from "./spy.js";
+export { PostgresStartError, startPostgres } from "./postgres/launcher.js";
+export type { PostgresServer, StartPostgresOptions } from "./postgres/launcher.js";
+export { PostgresNotFoundError, postgresOrSkip, resolvePostgres } from "./postgres/resolve.js";
+export type { ResolvedPostgres } from "./postgres/resolve.js";

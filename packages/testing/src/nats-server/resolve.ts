@@ -63,7 +63,8 @@ async function suitable(path: string): Promise<string | undefined> {
   return parsed && atLeast(parsed, MIN_NATS_SERVER_VERSION) ? version : undefined;
 }
 
-async function onPath(name: string): Promise<string | undefined> {
+/** The first executable `name` in the PATH directories. */
+export async function onPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
