@@ -42,6 +42,8 @@ describe("orders example as a process", () => {
     const service = startService();
     try {
       await service.waitForOutput(/natsflow app started/);
+      // Production output stays JSON lines (natsflow dev makes them readable instead).
+      expect(JSON.parse(service.output.split("\n")[0] as string)).toMatchObject({ level: 30, msg: expect.any(String) });
       const client = nc.services.client();
       const pings = await all(await client.ping("orders"));
       expect(pings).toHaveLength(1);

@@ -239,6 +239,15 @@ describe("natsflow dev", () => {
           reply = await own.request("orders.create", enc.encode('{"item":"tea","qty":2}'), { timeoutMs: 500 }).then((m) => dec.decode(m.data), () => undefined);
         }
         expect(JSON.parse(reply ?? "null")).toMatchObject({ item: "tea", qty: 2, id: expect.any(String) });
+        // Lines for a person: the start-up summary as a table of handlers, then each handled message.
+        await dev.waitForOutput(/DEBUG orders\.create → /);
+        const lines = dev.output.split("\n");
+        expect(lines.filter((l) => l.startsWith("{"))).toEqual([]);
+        expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} INFO  natsflow app started$/));
+        expect(lines).toContainEqual(expect.stringMatching(/^ {2}handler +subject +queue$/));
+        expect(lines).toContainEqual(expect.stringMatching(/^ {2}OrdersController\.create +orders\.create$/));
+        expect(lines).toContainEqual(expect.stringMatching(/^ {2}OrdersController\.get +orders\.\*\.get +orders$/));
+        expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} DEBUG orders\.create → OrdersController\.create ok [\d.]+ ms$/));
       } finally {
         await own.close();
       }

@@ -116,6 +116,11 @@ export class MessageContext {
     return this.correlation;
   }
 
+  /** @internal whether its handler's logger writes debug lines (asked without making the message's logger) */
+  get debugging(): boolean {
+    return this.handlerLogger.isLevelEnabled("debug");
+  }
+
   /** The handler's logger, with this message's correlation id on every line (made on first use). */
   get logger(): Logger {
     if (this.messageLogger) return this.messageLogger;

@@ -42,6 +42,31 @@ export function handle(
   run: (ctx: MessageContext) => Promise<void>,
   attributes?: () => Record<string, string | number>,
 ): Promise<void> {
+  // A line per message only when someone reads debug: otherwise not even a timestamp is taken.
+  return ctx.debugging ? logged(ctx, () => dispatch(ctx, propagation, run, attributes)) : dispatch(ctx, propagation, run, attributes);
+}
+
+/** `handled` at debug: subject, handler, outcome ("ok" or the error's name) and duration. */
+async function logged(ctx: MessageContext, work: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  let outcome = "ok";
+  try {
+    await work();
+  } catch (error) {
+    outcome = error instanceof Error ? error.name : "error";
+    throw error;
+  } finally {
+    const ms = Math.round((performance.now() - started) * 100) / 100;
+    ctx.logger.debug({ subject: ctx.message.subject, handler: ctx.handler.name, outcome, ms }, "handled");
+  }
+}
+
+function dispatch(
+  ctx: MessageContext,
+  propagation: Propagation,
+  run: (ctx: MessageContext) => Promise<void>,
+  attributes?: () => Record<string, string | number>,
+): Promise<void> {
   const header = (ctx.correlationHeader = propagation.correlation);
   ctx.outgoing = propagation.outgoing;
   // Not async, off the traced path: a message pays for no promise of its own here.

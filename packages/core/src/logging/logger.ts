@@ -1,5 +1,8 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
 
+import { SetupError } from "../errors.js";
+import { PrettyStream } from "./pretty.js";
+
 export type { Logger } from "pino";
 
 /**
@@ -72,6 +75,18 @@ class BatchedStdout implements DestinationStream {
 }
 
 let stdout: BatchedStdout | undefined;
+let pretty: PrettyStream | undefined;
+
+/** Where lines go by default: JSON to standard output, or, with `LOG_FORMAT=pretty`, lines for a person. */
+function defaultDestination(): DestinationStream {
+  const format = process.env.LOG_FORMAT ?? "json";
+  if (format !== "json" && format !== "pretty") throw new SetupError("LOG_FORMAT", `must be json or pretty, got ${JSON.stringify(format)}.`);
+  stdout ??= new BatchedStdout();
+  if (format === "json") return stdout;
+  // Colours for a terminal, unless NO_COLOR says otherwise; FORCE_COLOR for a pipe that shows them.
+  const colour = process.env.NO_COLOR === undefined && (process.env.FORCE_COLOR !== undefined || process.stdout.isTTY === true);
+  return (pretty ??= new PrettyStream(stdout, colour));
+}
 
 export function createLogger(options: LoggerOptions = {}, destination?: DestinationStream): Logger {
   const merged: LoggerOptions = {
@@ -80,5 +95,5 @@ export function createLogger(options: LoggerOptions = {}, destination?: Destinat
     formatters: { log: redactSecrets },
     ...options,
   };
-  return pino(merged, destination ?? (stdout ??= new BatchedStdout()));
+  return pino(merged, destination ?? defaultDestination());
 }
