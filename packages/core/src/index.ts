@@ -35,7 +35,7 @@ export { InjectPublisher } from "./decorators/inject-publisher.js";
 
 export { defineStream } from "./resources/stream.js";
 export type { StreamDeclaration, StreamOptions } from "./resources/stream.js";
-export type { AckMode, ConsumeOptions, RetryOptions } from "./kinds/consume/options.js";
+export type { AckMode, ConsumeOptions, DurableConsumeOptions, EphemeralConsumeOptions, OrderedConsumeOptions, RetryOptions, ServerConsumerOptions } from "./kinds/consume/options.js";
 export { JetStreamDelivery } from "./kinds/consume/jetstream-delivery.js";
 export type { Settlement } from "./kinds/consume/jetstream-delivery.js";
 export type { Duration } from "./duration.js";

@@ -14,6 +14,7 @@ import {
   headers as natsHeaders,
   millis,
   nanos,
+  ReplayPolicy,
   RetentionPolicy,
   StorageType,
   type Consumer,
@@ -276,41 +277,99 @@ function toNatsStream(c: StreamConfig): Partial<NatsStreamConfig> {
   };
 }
 
+/** The config a consumer is created with; every optional key is present (undefined: the server's default), so an update resets what is no longer declared. */
 function toNatsConsumer(c: ConsumerConfig) {
+  const several = c.filterSubjects !== undefined && c.filterSubjects.length > 1;
+  const metadata = c.metadata && Object.keys(c.metadata).length > 0 ? c.metadata : undefined;
   return {
-    durable_name: c.durable,
+    ...(c.ephemeral ? { name: c.durable } : { durable_name: c.durable }),
     ack_policy: AckPolicy.Explicit,
-    filter_subject: c.filterSubject,
+    // The server takes one or the other, never both.
+    filter_subject: several ? undefined : c.filterSubject,
+    filter_subjects: several ? c.filterSubjects : undefined,
     ack_wait: nanos(c.ackWaitMs),
     max_deliver: c.maxDeliver,
     max_ack_pending: c.maxAckPending,
     ...(c.backoffMs.length > 0 ? { backoff: c.backoffMs.map((ms) => nanos(ms)) } : {}),
     ...(c.push ? { deliver_subject: c.push.deliverSubject, ...(c.push.deliverGroup ? { deliver_group: c.push.deliverGroup } : {}) } : {}),
+    ...(c.startAt !== undefined ? deliverFrom(c.startAt) : {}),
+    ...(c.replay !== undefined ? { replay_policy: c.replay as ReplayPolicy } : {}),
+    headers_only: c.headersOnly || undefined,
+    rate_limit_bps: c.rateLimitBps || undefined,
+    metadata,
+    inactive_threshold: c.inactiveThresholdMs ? nanos(c.inactiveThresholdMs) : undefined,
+    ...(c.maxWaiting !== undefined ? { max_waiting: c.maxWaiting } : {}),
+    max_batch: c.maxBatch || undefined,
+    max_expires: c.maxExpiresMs ? nanos(c.maxExpiresMs) : undefined,
+    max_bytes: c.maxBytes || undefined,
+    ...(c.memoryStorage !== undefined ? { mem_storage: c.memoryStorage } : {}),
+    num_replicas: c.replicas || undefined,
+    description: c.description || undefined,
   };
+}
+
+/** The deliver policy (and start) that says where a consumer starts reading. */
+function deliverFrom(startAt: StartAt): { deliver_policy: DeliverPolicy; opt_start_seq?: number; opt_start_time?: string } {
+  if (startAt === "first") return { deliver_policy: DeliverPolicy.All };
+  if (startAt === "new") return { deliver_policy: DeliverPolicy.New };
+  if (startAt === "last") return { deliver_policy: DeliverPolicy.Last };
+  if (startAt === "last-per-subject") return { deliver_policy: DeliverPolicy.LastPerSubject };
+  if ("sequence" in startAt) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAt.sequence };
+  return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: startAt.time.toISOString() };
+}
+
+function startAtOf(c: ConsumerInfo["config"]): StartAt {
+  switch (c.deliver_policy) {
+    case DeliverPolicy.New:
+      return "new";
+    case DeliverPolicy.Last:
+      return "last";
+    case DeliverPolicy.LastPerSubject:
+      return "last-per-subject";
+    case DeliverPolicy.StartSequence:
+      return { sequence: c.opt_start_seq ?? 0 };
+    case DeliverPolicy.StartTime:
+      return { time: new Date(c.opt_start_time ?? 0) };
+    default:
+      return "first";
+  }
 }
 
 function toOrderedOptions(filterSubject: string, startAt: StartAt): Partial<OrderedConsumerOptions> {
   const filter = { filterSubjects: filterSubject };
   // The client starts at sequence 1 by itself; "all" with its start sequence is refused by the server.
-  if (startAt === "first") return filter;
-  if (startAt === "new") return { ...filter, deliver_policy: DeliverPolicy.New };
-  if (startAt === "last") return { ...filter, deliver_policy: DeliverPolicy.Last };
-  if (startAt === "last-per-subject") return { ...filter, deliver_policy: DeliverPolicy.LastPerSubject };
-  if ("sequence" in startAt) return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAt.sequence };
-  return { ...filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: startAt.time.toISOString() };
+  return startAt === "first" ? filter : { ...filter, ...deliverFrom(startAt) };
 }
 
 function fromNatsConsumer(stream: string, info: ConsumerInfo): ConsumerConfig {
   const c = info.config;
+  const filters = c.filter_subjects ?? [];
+  // The server adds metadata of its own (`_nats.…`, from 2.11); natsflow declares only the rest.
+  const metadata = Object.fromEntries(Object.entries(c.metadata ?? {}).filter(([k]) => !k.startsWith("_nats.")));
   return {
     stream,
     durable: c.durable_name ?? info.name,
-    filterSubject: c.filter_subject ?? "",
+    filterSubject: c.filter_subject ?? filters[0] ?? "",
+    ...(filters.length > 1 ? { filterSubjects: filters } : {}),
     ackWaitMs: millis(c.ack_wait ?? 0),
     maxDeliver: c.max_deliver ?? -1,
     backoffMs: (c.backoff ?? []).map((ns) => millis(ns)),
     maxAckPending: c.max_ack_pending ?? -1,
     ...(c.deliver_subject ? { push: { deliverSubject: c.deliver_subject, deliverGroup: c.deliver_group || undefined } } : {}),
+    ...(c.durable_name ? {} : { ephemeral: true }),
+    startAt: startAtOf(c),
+    replay: c.replay_policy === ReplayPolicy.Original ? "original" : "instant",
+    headersOnly: c.headers_only ?? false,
+    rateLimitBps: c.rate_limit_bps ?? 0,
+    metadata,
+    inactiveThresholdMs: millis(c.inactive_threshold ?? 0),
+    maxWaiting: c.max_waiting ?? 0,
+    maxBatch: c.max_batch ?? 0,
+    maxExpiresMs: millis(c.max_expires ?? 0),
+    maxBytes: c.max_bytes ?? 0,
+    memoryStorage: c.mem_storage ?? false,
+    replicas: c.num_replicas ?? 0,
+    description: c.description ?? "",
   };
 }
 
@@ -419,7 +478,9 @@ class NatsJetStream implements JetStream {
   }
 
   async updateConsumer(config: ConsumerConfig): Promise<void> {
-    const { durable_name: _, ack_policy: __, ...updatable } = toNatsConsumer(config);
+    // What the server cannot change is left as it is (natsflow refuses a change to it before this).
+    const { deliver_policy: _, opt_start_seq: __, opt_start_time: ___, replay_policy: ____, mem_storage: _____, max_waiting: ______, ...rest } = { ...toNatsConsumer(config) } as Record<string, unknown>;
+    const { durable_name: _d, name: _n, ack_policy: _a, ...updatable } = rest;
     await (await this.jsm()).consumers.update(config.stream, config.durable, { backoff: [], ...updatable });
   }
 
