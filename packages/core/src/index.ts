@@ -59,6 +59,7 @@ export { definePublisher, Publisher, publisherToken } from "./broker/publisher.j
 export type { AnyPublisherDeclaration, PublisherDeclaration, PublisherOptions, PublisherSendOptions } from "./broker/publisher.js";
 export type { NatsOutgoingMiddleware, OutgoingMessage, OutgoingMiddleware, OutgoingMiddlewareSpec } from "./broker/outgoing.js";
 export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";
+export type { ConsumeLoopOptions, FetchOptions, PulledMessage, PulledMessages, PullOptions } from "./broker/pull.js";
 
 export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";
 export type { Codec, CodecOption } from "./codec/codec.js";

@@ -111,7 +111,7 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
         const app = await startApp();
         for (const id of ["1", "2", "3"]) await app.broker.jetstream.publish("s-hand.orders", { id });
         await app.broker.jetstream.publish("s-hand.orders", { nope: true });
-        const pulled = await app.broker.jetstream.fetch("S_HAND", "hand", { max: 10, expiresMs: 500, schema: order });
+        const pulled = await app.broker.jetstream.fetch("S_HAND", "hand", { max: 10, expiresMs: 1_000, schema: order });
         // The invalid one is terminated, not handed over.
         expect(pulled.map((m) => m.data)).toEqual([{ id: "1" }, { id: "2" }, { id: "3" }]);
         expect(pulled.map((m) => [m.subject, m.sequence, m.deliveries])).toEqual([["s-hand.orders", 1, 1], ["s-hand.orders", 2, 1], ["s-hand.orders", 3, 1]]);
@@ -121,7 +121,7 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
         const again = await app.broker.jetstream.next("S_HAND", "hand", { expiresMs: 2_000, schema: order });
         expect(again).toMatchObject({ data: { id: "3" }, sequence: 3, deliveries: 2 });
         again?.ack();
-        expect(await app.broker.jetstream.next("S_HAND", "hand", { expiresMs: 300 })).toBeUndefined();
+        expect(await app.broker.jetstream.next("S_HAND", "hand", { expiresMs: 1_000 })).toBeUndefined();
       });
 
       it("consume is an async iterable that keeps pulling until the loop ends, then stops cleanly", async () => {
@@ -140,7 +140,7 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
         expect(seen).toEqual(["job-0", "job-1", "job-2", "job-3", "job-4", "late"]);
         // Stopped: a later message stays for the next puller.
         await app.broker.jetstream.publish("s-handc.jobs", "after", { codec: "string" });
-        const rest = await app.broker.jetstream.fetch<string>("S_HANDC", "handc", { max: 5, expiresMs: 500, codec: "string" });
+        const rest = await app.broker.jetstream.fetch<string>("S_HANDC", "handc", { max: 5, expiresMs: 1_000, codec: "string" });
         expect(rest.map((m) => m.data)).toEqual(["after"]);
         rest[0]?.ack();
         expect(dec.decode(rest[0]?.raw.data)).toBe("after");
