@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 
-import { Consume, Controller, defineStream, NatsApp, Payload, type Constructor, type NatsAppOptions, type StreamConfig, type Transport } from "@natsflow/core";
+import { Consume, Controller, defineStream, Msg, NatsApp, Payload, type Constructor, type JetStreamMessage, type NatsAppOptions, type StreamConfig, type Transport } from "@natsflow/core";
 import { captureLogs } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -74,6 +74,24 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
       expect(got.slice(3)).toEqual(["b2", "a1-new"]);
     });
 
+    it("a push durable with headersOnly and filter subjects: headers and the payload's size, from both subjects", async () => {
+      const got: Array<[string, number, string | undefined, string | undefined]> = [];
+      @Controller()
+      class Sizes {
+        @Consume("s-ho.a", { stream: defineStream({ name: "S_HO", subjects: ["s-ho.>"] }), durable: "sizes", push: true, headersOnly: true, codec: "bytes", filterSubjects: ["s-ho.b"] })
+        handle(@Msg() m: JetStreamMessage) {
+          got.push([m.subject, m.data.length, m.headers?.get("Nats-Msg-Size"), m.headers?.get("X-Kind")]);
+        }
+      }
+      const app = await startApp(Sizes);
+      await app.broker.jetstream.publish("s-ho.a", "12345", { headers: { "X-Kind": "a" } });
+      await app.broker.jetstream.publish("s-ho.b", "123", { headers: { "X-Kind": "b" } });
+      await app.broker.jetstream.publish("s-ho.c", "1");
+      await expect.poll(() => got.length, { timeout: 10_000 }).toBe(2);
+      await sleep(200);
+      expect(got).toEqual([["s-ho.a", 0, "5", "a"], ["s-ho.b", 0, "3", "b"]]);
+    });
+
     it("ephemeral: each instance has a consumer of its own, acked, that the server removes after inactiveThreshold once the instance is gone", async () => {
       const stream = defineStream({ name: "S_EPH", subjects: ["s-eph.>"] });
       const make = (got: string[]) => {
@@ -122,6 +140,7 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
         expect(again).toMatchObject({ data: { id: "3" }, sequence: 3, deliveries: 2 });
         again?.ack();
         expect(await app.broker.jetstream.next("S_HAND", "hand", { expiresMs: 1_000 })).toBeUndefined();
+        await expect(app.broker.jetstream.fetch("S_HAND", "hand", { expiresMs: 10 })).rejects.toThrow(/expiresMs must be at least 1000/);
       });
 
       it("consume is an async iterable that keeps pulling until the loop ends, then stops cleanly", async () => {
