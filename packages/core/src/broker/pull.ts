@@ -1,6 +1,6 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { NatsflowError } from "../errors.js";
-import type { JetStreamMessage, MessageHeaders, PullConsumer } from "../transport/transport.js";
+import type { JetStreamMessage, PullConsumer } from "../transport/transport.js";
 import { validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 
 export interface PullOptions {
@@ -25,23 +25,10 @@ export interface ConsumeLoopOptions extends PullOptions {
 }
 
 /** A message pulled by hand: its decoded payload, where it came from, and its settlement (exactly once). */
-export interface PulledMessage<T = unknown> {
+export interface PulledMessage<T = unknown> extends Pick<JetStreamMessage, "subject" | "headers" | "sequence" | "deliveries" | "ack" | "nak" | "term" | "working"> {
   readonly data: T;
-  readonly subject: string;
-  readonly headers: MessageHeaders | undefined;
-  /** The message's sequence in its stream. */
-  readonly sequence: number;
-  /** 1 on the first delivery. */
-  readonly deliveries: number;
   /** The message as delivered, payload undecoded. */
   readonly raw: JetStreamMessage;
-  ack(): void;
-  /** Redeliver, after `delayMs` when given. */
-  nak(delayMs?: number): void;
-  /** Never redeliver. */
-  term(reason?: string): void;
-  /** Still working: restarts the ack wait. */
-  working(): void;
 }
 
 /** An async iterable of pulled messages; leaving the loop (or `stop()`) ends the pull. */
