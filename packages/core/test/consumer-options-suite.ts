@@ -143,6 +143,15 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
         await expect(app.broker.jetstream.fetch("S_HAND", "hand", { expiresMs: 10 })).rejects.toThrow(/expiresMs must be at least 1000/);
       });
 
+      it("a pull asking for more than the consumer's maxBatch is refused", async () => {
+        await client.jetstream().addStream(plainStream("S_HANDB", ["s-handb.>"]));
+        await client.jetstream().addConsumer({ stream: "S_HANDB", durable: "handb", filterSubject: "s-handb.>", ackWaitMs: 30_000, maxDeliver: -1, backoffMs: [], maxAckPending: 100, maxBatch: 2 });
+        const app = await startApp();
+        await app.broker.jetstream.publish("s-handb.x", 1);
+        await expect(app.broker.jetstream.fetch("S_HANDB", "handb", { max: 5, expiresMs: 1_000 })).rejects.toThrow(/MaxRequestBatch/i);
+        expect((await app.broker.jetstream.fetch("S_HANDB", "handb", { max: 2, expiresMs: 1_000 })).map((m) => m.data)).toEqual([1]);
+      });
+
       it("consume is an async iterable that keeps pulling until the loop ends, then stops cleanly", async () => {
         await client.jetstream().addStream(plainStream("S_HANDC", ["s-handc.>"]));
         await client.jetstream().addConsumer({ stream: "S_HANDC", durable: "handc", filterSubject: "s-handc.>", ackWaitMs: 30_000, maxDeliver: -1, backoffMs: [], maxAckPending: 100 });

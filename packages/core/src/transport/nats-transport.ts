@@ -35,7 +35,7 @@ import {
   type NatsError,
 } from "nats";
 
-import { ConnectionError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
+import { ConnectionError, NatsflowError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
 import { checkBucketName, checkJetStreamSend, checkKvKey, checkSend, checkSubscription } from "../subjects.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
@@ -393,12 +393,20 @@ function toJetStreamMessage(m: JsMsg): JetStreamMessage {
 }
 
 class NatsPullConsumer implements PullConsumer {
-  constructor(private readonly consumer: Consumer) {}
+  constructor(
+    private readonly consumer: Consumer,
+    /** Not for an ordered consumer: it has no limits, and asking for its info would create it outside its own fetch. */
+    private readonly limited = true,
+  ) {}
 
   pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
     let iter: Awaited<ReturnType<Consumer["fetch"]>> | undefined;
     let stopped = false;
     const done = (async () => {
+      // The server answers a pull beyond the consumer's limits with a 409 the client passes over in silence: an empty fetch.
+      const { max_batch: maxBatch = 0, max_expires: maxExpires = 0 } = this.limited ? (await this.consumer.info(true)).config : {};
+      if (maxBatch > 0 && options.max > maxBatch) throw new NatsflowError(`exceeded MaxRequestBatch of ${maxBatch}`);
+      if (maxExpires > 0 && options.expiresMs > millis(maxExpires)) throw new NatsflowError(`exceeded MaxRequestExpires of ${millis(maxExpires)}ms`);
       iter = await this.consumer.fetch({ max_messages: options.max, expires: options.expiresMs });
       if (stopped) iter.stop();
       for await (const m of iter) onMessage(toJetStreamMessage(m));
@@ -514,7 +522,7 @@ class NatsJetStream implements JetStream {
   }
 
   async orderedConsumer(stream: string, options: { filterSubject: string; startAt: StartAt }): Promise<PullConsumer> {
-    return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, toOrderedOptions(options.filterSubject, options.startAt)));
+    return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, toOrderedOptions(options.filterSubject, options.startAt)), false);
   }
 
   async publish(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): Promise<PubAck> {
