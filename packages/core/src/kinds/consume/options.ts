@@ -192,7 +192,7 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
   if (ack === "ack-first" && options.retry !== undefined) {
     throw new SetupError(`${name} retry`, 'has no effect with ack: "ack-first": the message is acked before the handler runs.', 'drop retry, or use ack: "after-success".');
   }
-  const bind = (!options.ephemeral && options.bind) || false;
+  const bind = options.ephemeral ? false : (options.bind ?? false);
   if (typeof bind !== "boolean") throw new SetupError(`${name} bind`, "must be true or false.");
   const serverOption = SERVER_OPTIONS.find((k) => options[k] !== undefined);
   if (bind && (options.ackWait !== undefined || options.retry?.maxDeliver !== undefined || serverOption)) {
