@@ -172,6 +172,11 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
         expect(rest.map((m) => m.data)).toEqual(["after"]);
         rest[0]?.ack();
         expect(dec.decode(rest[0]?.raw.data)).toBe("after");
+        // A consumer that is not there ends the loop with an error, not a hang.
+        const missing = async () => {
+          for await (const m of app.broker.jetstream.consume("S_HANDC", "nobody")) m.ack();
+        };
+        await expect(missing()).rejects.toThrow(/consumer not found/i);
       });
     });
   });
