@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 
-import { connectNats, Consume, Controller, defineStream, NatsApp, SetupError, type ConsumeOptions, type Constructor } from "@natsflow/core";
+import { connectNats, Consume, Controller, defineStream, NatsApp, Payload, SetupError, type ConsumeOptions, type Constructor } from "@natsflow/core";
 import { captureLogs, startNatsServer, type NatsServer } from "@natsflow/testing";
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -131,6 +131,40 @@ describe("an existing durable whose options changed", () => {
     expect((failed as SetupError).message).toMatch(message);
     expect((failed as SetupError).message).toMatch(/delete the consumer|new durable name/);
   });
+});
+
+describe("an ephemeral consumer the server removed", () => {
+  it("is made again from where the instance left off: nothing missed, nothing twice", async () => {
+    const stream = defineStream({ name: "CO_EPH_LOST", subjects: ["co-eph-lost.>"] });
+    const got: string[] = [];
+    @Controller()
+    class Mine {
+      // In memory: deleting a file-backed consumer right after an ack can race the server's own writes.
+      @Consume("co-eph-lost.a", { stream, ephemeral: true, startAt: "first", memoryStorage: true })
+      handle(@Payload() text: string) {
+        got.push(text);
+      }
+    }
+    const app = await NatsApp.create({ servers: server.url, controllers: [Mine], logger: captureLogs("error").logger });
+    await app.start();
+    try {
+      const js = nc.jetstream();
+      const publish = (text: string) => js.publish("co-eph-lost.a", new TextEncoder().encode(JSON.stringify(text)));
+      await publish("one");
+      await expect.poll(() => got, { timeout: 10_000 }).toEqual(["one"]);
+      const [name] = (await jsm.consumers.list("CO_EPH_LOST").next()).map((c) => c.name);
+      // As the server does to one whose instance was cut off for longer than its inactive threshold.
+      await jsm.consumers.delete("CO_EPH_LOST", name as string);
+      await publish("two");
+      await publish("three");
+      await expect.poll(() => got, { timeout: 15_000 }).toEqual(["one", "two", "three"]);
+      const again = (await jsm.consumers.list("CO_EPH_LOST").next()).map((c) => c.config);
+      expect(again).toHaveLength(1);
+      expect(again[0]).toMatchObject({ deliver_policy: "by_start_sequence", opt_start_seq: 2 });
+    } finally {
+      await app.stop();
+    }
+  }, 30_000);
 });
 
 describe("stream drift", () => {

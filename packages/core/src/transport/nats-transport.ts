@@ -420,11 +420,16 @@ class NatsPullConsumer implements PullConsumer {
     };
   }
 
-  consume(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
+  consume(options: { max: number; expiresMs: number; endIfMissing?: boolean }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
     let messages: Awaited<ReturnType<Consumer["consume"]>> | undefined;
     let stopped = false;
     const done = (async () => {
-      messages = await this.consumer.consume({ max_messages: options.max, expires: options.expiresMs, callback: (m) => onMessage(toJetStreamMessage(m)) });
+      messages = await this.consumer.consume({
+        max_messages: options.max,
+        expires: options.expiresMs,
+        ...(options.endIfMissing ? { abort_on_missing_resource: true } : {}),
+        callback: (m) => onMessage(toJetStreamMessage(m)),
+      });
       if (stopped) messages.stop();
       const error = await messages.closed();
       if (error) throw error;

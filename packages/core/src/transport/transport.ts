@@ -265,8 +265,9 @@ export interface PullConsumer {
    * every `expiresMs` (missed heartbeats within it mean the pull is lost, say to a leader change) and
    * re-established after a reconnect. It asks for more than the free slots, so it is only bounded
    * when the consumer's `max_ack_pending` is: the server then never has more out than that.
+   * `endIfMissing`: end with an error once the consumer is gone, instead of waiting for it to come back.
    */
-  consume(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+  consume(options: { max: number; expiresMs: number; endIfMissing?: boolean }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
 }
 
 export interface JetStreamPublishOptions {

@@ -11,6 +11,7 @@ import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullCo
 import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
+import { EphemeralPullConsumer } from "./ephemeral.js";
 import { DELIVERY, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
 import { PULL_EXPIRES_MS, type ConsumeSpec } from "./options.js";
 
@@ -130,7 +131,7 @@ export class JetStreamConsumer implements Source {
       void this.keep(() => js.subscribePush(config, (m) => this.accept(m)));
       return;
     }
-    const consumer = await js.consumer(config.stream, config.durable);
+    const consumer = config.ephemeral ? await EphemeralPullConsumer.open(js, config, this.binding.logger) : await js.consumer(config.stream, config.durable);
     // Bounded, a standing pull is as safe as one per free slot, and saves a subscription and a request per batch.
     void (bounded ? this.keep(() => consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m))) : this.loop(consumer));
   }
