@@ -277,6 +277,9 @@ function toNatsStream(c: StreamConfig): Partial<NatsStreamConfig> {
   };
 }
 
+// What the server cannot change on an existing consumer: left as it is (natsflow refuses a change to it before an update).
+const FIXED_CONSUMER_FIELDS = new Set(["durable_name", "name", "ack_policy", "deliver_policy", "opt_start_seq", "opt_start_time", "replay_policy", "mem_storage", "max_waiting"]);
+
 /** The config a consumer is created with; every optional key is present (undefined: the server's default), so an update resets what is no longer declared. */
 function toNatsConsumer(c: ConsumerConfig) {
   const several = c.filterSubjects !== undefined && c.filterSubjects.length > 1;
@@ -491,9 +494,8 @@ class NatsJetStream implements JetStream {
   }
 
   async updateConsumer(config: ConsumerConfig): Promise<void> {
-    // What the server cannot change is left as it is (natsflow refuses a change to it before this).
-    const { deliver_policy: _, opt_start_seq: __, opt_start_time: ___, replay_policy: ____, mem_storage: _____, max_waiting: ______, ...rest } = { ...toNatsConsumer(config) } as Record<string, unknown>;
-    const { durable_name: _d, name: _n, ack_policy: _a, ...updatable } = rest;
+    // Undefined values stay as keys: the client merges this into the current config, so they reset what is no longer declared.
+    const updatable = Object.fromEntries(Object.entries(toNatsConsumer(config)).filter(([key]) => !FIXED_CONSUMER_FIELDS.has(key)));
     await (await this.jsm()).consumers.update(config.stream, config.durable, { backoff: [], ...updatable });
   }
 
