@@ -12,3 +12,11 @@ export function parseDuration(setting: string, value: Duration): number {
   if (!m) throw new SetupError(setting, `must be milliseconds ≥ 0 or a duration like "30s", "2m", "7d"; got ${JSON.stringify(value)}.`);
   return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
 }
+
+/** Milliseconds as the largest unit they are a whole number of ("2h", "90m", "1500ms"): a duration shown as one would declare it. */
+export function formatDuration(ms: number): string {
+  for (const unit of ["d", "h", "m", "s"] as const) {
+    if (ms > 0 && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -38,7 +38,7 @@ export { InjectPublisher } from "./decorators/inject-publisher.js";
 
 export { defineStream } from "./resources/stream.js";
 export type { StreamDeclaration, StreamOptions } from "./resources/stream.js";
-export type { AckMode, ConsumeOptions, RetryOptions } from "./kinds/consume/options.js";
+export type { AckMode, ConsumeOptions, DurableConsumeOptions, EphemeralConsumeOptions, OrderedConsumeOptions, RetryOptions, ServerConsumerOptions } from "./kinds/consume/options.js";
 export { JetStreamDelivery } from "./kinds/consume/jetstream-delivery.js";
 export type { Settlement } from "./kinds/consume/jetstream-delivery.js";
 export type { Duration } from "./duration.js";
@@ -62,6 +62,7 @@ export { definePublisher, Publisher, publisherToken } from "./broker/publisher.j
 export type { AnyPublisherDeclaration, PublisherDeclaration, PublisherOptions, PublisherSendOptions } from "./broker/publisher.js";
 export type { NatsOutgoingMiddleware, OutgoingMessage, OutgoingMiddleware, OutgoingMiddlewareSpec } from "./broker/outgoing.js";
 export type { BrokerPublishOptions, BrokerRequestOptions, JetStreamBrokerPublishOptions, Payload as PublishPayload } from "./broker/broker.js";
+export type { ConsumeLoopOptions, FetchOptions, PulledMessage, PulledMessages, PullOptions } from "./broker/pull.js";
 
 export { bytesCodec, jsonCodec, stringCodec } from "./codec/codec.js";
 export type { Codec, CodecOption } from "./codec/codec.js";

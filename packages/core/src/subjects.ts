@@ -260,3 +260,18 @@ export function filterCovers(filter: string, subject: string): boolean {
   }
   return f.length === s.length;
 }
+
+/** Whether some subject matches both filters. */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; ; i++) {
+    const p = x[i];
+    const q = y[i];
+    // ">" takes one token or more: it overlaps whatever still has one.
+    if (p === ">") return q !== undefined;
+    if (q === ">") return p !== undefined;
+    if (p === undefined || q === undefined) return p === q;
+    if (p !== "*" && q !== "*" && p !== q) return false;
+  }
+}

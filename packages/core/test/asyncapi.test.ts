@@ -117,4 +117,26 @@ describe("app.asyncapi()", () => {
     expect(operations.ping).toMatchObject({ action: "receive", channel: { $ref: "#/channels/orders_ping" } });
     await app.stop();
   });
+
+  it("shows where a consumer starts, its filter subjects and whether it is ephemeral", async () => {
+    @Controller()
+    class Readers {
+      @Consume("orders.events.created", { stream: ORDERS, durable: "latest", startAt: "last-per-subject", filterSubjects: ["orders.events.cancelled"] })
+      latest() {}
+
+      @Consume("orders.events.shipped", { stream: ORDERS, ephemeral: true, startAt: "new" })
+      mine() {}
+    }
+    const app = await NatsApp.create({ transport: new TestBroker().transport, controllers: [Readers], logger: captureLogs("warn").logger });
+    const operations = (await app.asyncapi()).operations as Record<string, Record<string, unknown>>;
+    expect(operations.Readers_latest?.["x-natsflow-jetstream"]).toMatchObject({
+      consumer: "pull",
+      durable: "latest",
+      startAt: "last-per-subject",
+      filterSubjects: ["orders.events.created", "orders.events.cancelled"],
+    });
+    expect(operations.Readers_mine?.["x-natsflow-jetstream"]).toMatchObject({ consumer: "ephemeral", startAt: "new" });
+    expect(operations.Readers_mine?.["x-natsflow-jetstream"]).not.toHaveProperty("durable");
+    await app.stop();
+  });
 });

@@ -381,7 +381,7 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       await first.stop();
       const logs = captureLogs("info");
       await startWith([make("3s")], { logger: logs.logger });
-      expect(logs.find(/consumer updated/)[0]).toMatchObject({ changed: ["ackWaitMs"] });
+      expect(logs.find(/consumer updated/)[0]).toMatchObject({ changed: ["ackWait"] });
       expect(await client.jetstream().consumerInfo("REDEF", "redef")).toMatchObject({ ackWaitMs: 3_000, maxAckPending: 3 });
     });
 

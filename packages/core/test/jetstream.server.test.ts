@@ -103,7 +103,7 @@ describe("option validation at NatsApp.create", () => {
   const consumer = (options: Partial<ConsumeOptions>, subject = "opts.a") => {
     @Controller()
     class Opts {
-      @Consume(subject, { stream, durable: "opts", ...options })
+      @Consume(subject, { stream, durable: "opts", ...options } as ConsumeOptions)
       handle(@Payload() _p: unknown) {}
     }
     return Opts;

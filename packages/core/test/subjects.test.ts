@@ -17,7 +17,7 @@ import { describe, expect, it } from "vitest";
 
 import { isUsableCorrelationId } from "../src/dispatch/context.js";
 import { quoted } from "../src/errors.js";
-import { headerText, queueProblem, wildcardParam } from "../src/subjects.js";
+import { filtersOverlap, headerText, queueProblem, wildcardParam } from "../src/subjects.js";
 
 const thrown = (f: () => void): Error | undefined => {
   try {
@@ -170,5 +170,21 @@ describe("inbound correlation ids", () => {
   it("passes on 1–128 printable ASCII characters without spaces, nothing else", () => {
     for (const id of ["corr-123", "0af7651916cd43dd8448eb211c80319c", "a:b/c=d+e", "x".repeat(128)]) expect(isUsableCorrelationId(id), id).toBe(true);
     for (const id of ["", "x".repeat(129), "a b", "a\r\nb", "a\u0000", "é", "a\tb", "a\u007f"]) expect(isUsableCorrelationId(id), JSON.stringify(id)).toBe(false);
+  });
+});
+
+describe("overlapping filters (a consumer's filter subjects must not)", () => {
+  it.each<[string, string, boolean]>([
+    ["orders.a", "orders.a", true],
+    ["orders.*", "orders.a", true],
+    ["orders.>", "orders.a.b", true],
+    ["orders.*.x", "orders.a.*", true],
+    ["orders.a", "orders.b", false],
+    ["orders.>", "orders", false],
+    ["orders.*", "orders.a.b", false],
+    ["orders.a.>", "orders.b.>", false],
+  ])("%s and %s: %s", (a, b, overlap) => {
+    expect(filtersOverlap(a, b)).toBe(overlap);
+    expect(filtersOverlap(b, a)).toBe(overlap);
   });
 });

@@ -4,6 +4,7 @@ import { ServiceError } from "../errors.js";
 import { endWhen, Tracing } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
 import { Outgoing, prepare, type OutgoingChain, type OutgoingMiddleware } from "./outgoing.js";
+import { consumeFrom, fetchFrom, type ConsumeLoopOptions, type FetchOptions, type PulledMessage, type PulledMessages } from "./pull.js";
 
 const encoder = new TextEncoder();
 const RESOLVED = Promise.resolve();
@@ -38,7 +39,10 @@ export interface JetStreamBrokerPublishOptions extends JetStreamPublishOptions {
   codec?: CodecOption;
 }
 
-/** Publishing to streams: each publish resolves once the stream stored it. */
+/**
+ * Publishing to streams (each publish resolves once the stream stored it), and pulling by hand from
+ * an existing consumer, outside any `@Consume` handler.
+ */
 export class JetStreamPublisher {
   constructor(
     private readonly transport: () => Transport,
@@ -60,6 +64,24 @@ export class JetStreamPublisher {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * One pull from the consumer `durable` (durable or ephemeral) of `stream`: up to `max` messages,
+   * whatever came within `expiresMs`, decoded. Settle each one; unsettled, it comes again after the ack wait.
+   */
+  async fetch<T = unknown>(stream: string, durable: string, options: FetchOptions = {}): Promise<PulledMessage<T>[]> {
+    return fetchFrom<T>(await this.transport().jetstream().consumer(stream, durable), options);
+  }
+
+  /** The next message, or undefined when none came within `expiresMs` (or the one that came was invalid, and terminated). */
+  async next<T = unknown>(stream: string, durable: string, options: Omit<FetchOptions, "max"> = {}): Promise<PulledMessage<T> | undefined> {
+    return (await this.fetch<T>(stream, durable, { ...options, max: 1 }))[0];
+  }
+
+  /** Messages as they come, for a `for await` loop: leaving the loop stops the pull; a lost consumer ends it with an error. */
+  consume<T = unknown>(stream: string, durable: string, options: ConsumeLoopOptions = {}): PulledMessages<T> {
+    return consumeFrom<T>(this.transport().jetstream().consumer(stream, durable), options);
   }
 }
 

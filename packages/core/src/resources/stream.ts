@@ -2,7 +2,7 @@ import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import { isValidSubjectFilter } from "../subjects.js";
 import type { JetStream, StreamConfig } from "../transport/transport.js";
-import { parseDuration, type Duration } from "../duration.js";
+import { formatDuration, parseDuration, type Duration } from "../duration.js";
 import type { Resource } from "./resource.js";
 
 export interface StreamOptions {
@@ -111,9 +111,16 @@ export function drift(server: StreamConfig, declared: Partial<StreamConfig>): Dr
   return out;
 }
 
-/** Refuses drift with a `SetupError` naming the first field (as `label` spells it) and every difference. */
-export function refuseDrift(what: string, diffs: readonly Drift[], fix: string, label: (field: keyof StreamConfig) => string = String): never {
-  const described = diffs.map((d) => `${label(d.field)} is ${JSON.stringify(d.server)} on the server but declared ${JSON.stringify(d.declared)}`).join("; ");
+// The declared options behind the fields held in ms: named and shown as declared, not as stored.
+const DURATION_OPTIONS: Partial<Record<keyof StreamConfig, string>> = { maxAgeMs: "maxAge", duplicateWindowMs: "duplicateWindow" };
+
+function shown(field: keyof StreamConfig, value: unknown): string {
+  return field in DURATION_OPTIONS && typeof value === "number" && value > 0 ? JSON.stringify(formatDuration(value)) : JSON.stringify(value);
+}
+
+/** Refuses drift with a `SetupError` naming the first field (as `label` spells it, by default as `defineStream` does) and every difference. */
+export function refuseDrift(what: string, diffs: readonly Drift[], fix: string, label: (field: keyof StreamConfig) => string = (f) => DURATION_OPTIONS[f] ?? f): never {
+  const described = diffs.map((d) => `${label(d.field)} is ${shown(d.field, d.server)} on the server but declared ${shown(d.field, d.declared)}`).join("; ");
   throw new SetupError(`${what} ${diffs[0] ? label(diffs[0].field) : ""}`, `${described}.`, fix);
 }
 
@@ -132,7 +139,7 @@ export async function ensureStream(js: JetStream, stream: ResolvedStream, logger
     refuseDrift(`stream ${config.name}`, diffs, "declare what the server has, or pass update: true to defineStream() to update the stream at start.");
   }
   await js.updateStream(config);
-  logger.info({ stream: config.name, changed: diffs.map((d) => d.field) }, "stream updated");
+  logger.info({ stream: config.name, changed: diffs.map((d) => DURATION_OPTIONS[d.field] ?? d.field) }, "stream updated");
 }
 
 /** A stream as a resource: created or verified at start, before the handlers that read or publish to it. */

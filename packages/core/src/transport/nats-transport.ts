@@ -15,6 +15,7 @@ import {
   headers as natsHeaders,
   millis,
   nanos,
+  ReplayPolicy,
   RetentionPolicy,
   StorageType,
   type Consumer,
@@ -35,7 +36,7 @@ import {
   type NatsError,
 } from "nats";
 
-import { ConnectionError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
+import { ConnectionError, NatsflowError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
 import { checkBucketName, checkJetStreamSend, checkKvKey, checkSend, checkSubscription } from "../subjects.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
@@ -277,41 +278,102 @@ function toNatsStream(c: StreamConfig): Partial<NatsStreamConfig> {
   };
 }
 
+// What the server cannot change on an existing consumer: left as it is (natsflow refuses a change to it before an update).
+const FIXED_CONSUMER_FIELDS = new Set(["durable_name", "name", "ack_policy", "deliver_policy", "opt_start_seq", "opt_start_time", "replay_policy", "mem_storage", "max_waiting"]);
+
+/** The config a consumer is created with; every optional key is present (undefined: the server's default), so an update resets what is no longer declared. */
 function toNatsConsumer(c: ConsumerConfig) {
+  const several = c.filterSubjects !== undefined && c.filterSubjects.length > 1;
+  const metadata = c.metadata && Object.keys(c.metadata).length > 0 ? c.metadata : undefined;
   return {
-    durable_name: c.durable,
+    ...(c.ephemeral ? { name: c.durable } : { durable_name: c.durable }),
     ack_policy: AckPolicy.Explicit,
-    filter_subject: c.filterSubject,
+    // The server takes one or the other, never both.
+    filter_subject: several ? undefined : c.filterSubject,
+    filter_subjects: several ? c.filterSubjects : undefined,
     ack_wait: nanos(c.ackWaitMs),
     max_deliver: c.maxDeliver,
     max_ack_pending: c.maxAckPending,
     ...(c.backoffMs.length > 0 ? { backoff: c.backoffMs.map((ms) => nanos(ms)) } : {}),
     ...(c.push ? { deliver_subject: c.push.deliverSubject, ...(c.push.deliverGroup ? { deliver_group: c.push.deliverGroup } : {}) } : {}),
+    ...(c.startAt !== undefined ? deliverFrom(c.startAt) : {}),
+    ...(c.replay !== undefined ? { replay_policy: c.replay as ReplayPolicy } : {}),
+    headers_only: c.headersOnly || undefined,
+    rate_limit_bps: c.rateLimitBps || undefined,
+    metadata,
+    inactive_threshold: c.inactiveThresholdMs ? nanos(c.inactiveThresholdMs) : undefined,
+    ...(c.maxWaiting !== undefined ? { max_waiting: c.maxWaiting } : {}),
+    max_batch: c.maxBatch || undefined,
+    max_expires: c.maxExpiresMs ? nanos(c.maxExpiresMs) : undefined,
+    max_bytes: c.maxBytes || undefined,
+    ...(c.memoryStorage !== undefined ? { mem_storage: c.memoryStorage } : {}),
+    num_replicas: c.replicas || undefined,
+    description: c.description || undefined,
   };
+}
+
+/** The deliver policy (and start) that says where a consumer starts reading. */
+function deliverFrom(startAt: StartAt): { deliver_policy: DeliverPolicy; opt_start_seq?: number; opt_start_time?: string } {
+  if (startAt === "first") return { deliver_policy: DeliverPolicy.All };
+  if (startAt === "new") return { deliver_policy: DeliverPolicy.New };
+  if (startAt === "last") return { deliver_policy: DeliverPolicy.Last };
+  if (startAt === "last-per-subject") return { deliver_policy: DeliverPolicy.LastPerSubject };
+  if ("sequence" in startAt) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAt.sequence };
+  return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: startAt.time.toISOString() };
+}
+
+function startAtOf(c: ConsumerInfo["config"]): StartAt {
+  switch (c.deliver_policy) {
+    case DeliverPolicy.New:
+      return "new";
+    case DeliverPolicy.Last:
+      return "last";
+    case DeliverPolicy.LastPerSubject:
+      return "last-per-subject";
+    case DeliverPolicy.StartSequence:
+      return { sequence: c.opt_start_seq ?? 0 };
+    case DeliverPolicy.StartTime:
+      return { time: new Date(c.opt_start_time ?? 0) };
+    default:
+      return "first";
+  }
 }
 
 function toOrderedOptions(filterSubject: string, startAt: StartAt): Partial<OrderedConsumerOptions> {
   const filter = { filterSubjects: filterSubject };
   // The client starts at sequence 1 by itself; "all" with its start sequence is refused by the server.
-  if (startAt === "first") return filter;
-  if (startAt === "new") return { ...filter, deliver_policy: DeliverPolicy.New };
-  if (startAt === "last") return { ...filter, deliver_policy: DeliverPolicy.Last };
-  if (startAt === "last-per-subject") return { ...filter, deliver_policy: DeliverPolicy.LastPerSubject };
-  if ("sequence" in startAt) return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAt.sequence };
-  return { ...filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: startAt.time.toISOString() };
+  return startAt === "first" ? filter : { ...filter, ...deliverFrom(startAt) };
 }
 
 function fromNatsConsumer(stream: string, info: ConsumerInfo): ConsumerConfig {
   const c = info.config;
+  const filters = c.filter_subjects ?? [];
+  // The server adds metadata of its own (`_nats.…`, from 2.11); natsflow declares only the rest.
+  const metadata = Object.fromEntries(Object.entries(c.metadata ?? {}).filter(([k]) => !k.startsWith("_nats.")));
   return {
     stream,
     durable: c.durable_name ?? info.name,
-    filterSubject: c.filter_subject ?? "",
+    filterSubject: c.filter_subject ?? filters[0] ?? "",
+    ...(filters.length > 1 ? { filterSubjects: filters } : {}),
     ackWaitMs: millis(c.ack_wait ?? 0),
     maxDeliver: c.max_deliver ?? -1,
     backoffMs: (c.backoff ?? []).map((ns) => millis(ns)),
     maxAckPending: c.max_ack_pending ?? -1,
     ...(c.deliver_subject ? { push: { deliverSubject: c.deliver_subject, deliverGroup: c.deliver_group || undefined } } : {}),
+    ...(c.durable_name ? {} : { ephemeral: true }),
+    startAt: startAtOf(c),
+    replay: c.replay_policy === ReplayPolicy.Original ? "original" : "instant",
+    headersOnly: c.headers_only ?? false,
+    rateLimitBps: c.rate_limit_bps ?? 0,
+    metadata,
+    inactiveThresholdMs: millis(c.inactive_threshold ?? 0),
+    maxWaiting: c.max_waiting ?? 0,
+    maxBatch: c.max_batch ?? 0,
+    maxExpiresMs: millis(c.max_expires ?? 0),
+    maxBytes: c.max_bytes ?? 0,
+    memoryStorage: c.mem_storage ?? false,
+    replicas: c.num_replicas ?? 0,
+    description: c.description ?? "",
   };
 }
 
@@ -335,12 +397,20 @@ function toJetStreamMessage(m: JsMsg): JetStreamMessage {
 }
 
 class NatsPullConsumer implements PullConsumer {
-  constructor(private readonly consumer: Consumer) {}
+  constructor(
+    private readonly consumer: Consumer,
+    /** Not for an ordered consumer: it has no limits, and asking for its info would create it outside its own fetch. */
+    private readonly limited = true,
+  ) {}
 
   pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
     let iter: Awaited<ReturnType<Consumer["fetch"]>> | undefined;
     let stopped = false;
     const done = (async () => {
+      // The server answers a pull beyond the consumer's limits with a 409 the client passes over in silence: an empty fetch.
+      const { max_batch: maxBatch = 0, max_expires: maxExpires = 0 } = this.limited ? (await this.consumer.info(true)).config : {};
+      if (maxBatch > 0 && options.max > maxBatch) throw new NatsflowError(`exceeded MaxRequestBatch of ${maxBatch}`);
+      if (maxExpires > 0 && options.expiresMs > millis(maxExpires)) throw new NatsflowError(`exceeded MaxRequestExpires of ${millis(maxExpires)}ms`);
       iter = await this.consumer.fetch({ max_messages: options.max, expires: options.expiresMs });
       if (stopped) iter.stop();
       for await (const m of iter) onMessage(toJetStreamMessage(m));
@@ -354,11 +424,16 @@ class NatsPullConsumer implements PullConsumer {
     };
   }
 
-  consume(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
+  consume(options: { max: number; expiresMs: number; endIfMissing?: boolean }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
     let messages: Awaited<ReturnType<Consumer["consume"]>> | undefined;
     let stopped = false;
     const done = (async () => {
-      messages = await this.consumer.consume({ max_messages: options.max, expires: options.expiresMs, callback: (m) => onMessage(toJetStreamMessage(m)) });
+      messages = await this.consumer.consume({
+        max_messages: options.max,
+        expires: options.expiresMs,
+        ...(options.endIfMissing ? { abort_on_missing_resource: true } : {}),
+        callback: (m) => onMessage(toJetStreamMessage(m)),
+      });
       if (stopped) messages.stop();
       const error = await messages.closed();
       if (error) throw error;
@@ -420,7 +495,8 @@ class NatsJetStream implements JetStream {
   }
 
   async updateConsumer(config: ConsumerConfig): Promise<void> {
-    const { durable_name: _, ack_policy: __, ...updatable } = toNatsConsumer(config);
+    // Undefined values stay as keys: the client merges this into the current config, so they reset what is no longer declared.
+    const updatable = Object.fromEntries(Object.entries(toNatsConsumer(config)).filter(([key]) => !FIXED_CONSUMER_FIELDS.has(key)));
     await (await this.jsm()).consumers.update(config.stream, config.durable, { backoff: [], ...updatable });
   }
 
@@ -454,7 +530,7 @@ class NatsJetStream implements JetStream {
   }
 
   async orderedConsumer(stream: string, options: { filterSubject: string; startAt: StartAt }): Promise<PullConsumer> {
-    return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, toOrderedOptions(options.filterSubject, options.startAt)));
+    return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, toOrderedOptions(options.filterSubject, options.startAt)), false);
   }
 
   async publish(subject: string, data: Uint8Array, options: JetStreamPublishOptions = {}): Promise<PubAck> {

@@ -185,11 +185,18 @@ export interface ObjectStoreBucket {
   watch(onChange: (change: ObjectChange) => void, options?: { initial?: boolean; onEnd?: (error: Error | undefined) => void }): Promise<() => void>;
 }
 
-/** A durable consumer with explicit acks, as natsflow creates and compares it: pull unless `push` is set. */
+/**
+ * A consumer with explicit acks, as natsflow creates and compares it: a durable, or with `ephemeral`
+ * one only this process uses (named `durable` all the same), pull unless `push` is set. Optional
+ * fields are left to the server's default when undefined.
+ */
 export interface ConsumerConfig {
   stream: string;
+  /** The consumer's name: its durable name, or an ephemeral consumer's name. */
   durable: string;
   filterSubject: string;
+  /** Several filter subjects (`filterSubject` is then the first of them); undefined for one. */
+  filterSubjects?: string[];
   ackWaitMs: number;
   /** The server stops redelivering after this many deliveries. */
   maxDeliver: number;
@@ -198,6 +205,29 @@ export interface ConsumerConfig {
   maxAckPending: number;
   /** A push consumer: the server sends to `deliverSubject`, one member of `deliverGroup` gets each message. */
   push?: { deliverSubject: string; deliverGroup: string | undefined };
+  /** Not durable: the server removes it once it has been idle for `inactiveThresholdMs`. */
+  ephemeral?: boolean;
+  /** Where it starts reading the stream, when created (the server cannot change it later). Default "first". */
+  startAt?: StartAt;
+  /** "original": messages come as far apart as they were stored. Default "instant". */
+  replay?: "instant" | "original";
+  /** Deliver headers only, with the payload's size in `Nats-Msg-Size`. */
+  headersOnly?: boolean;
+  /** Push consumers only: bits per second the server sends at most. */
+  rateLimitBps?: number;
+  metadata?: Record<string, string>;
+  /** The server removes the consumer once idle this long; 0: never (a durable's default). */
+  inactiveThresholdMs?: number;
+  /** Pull consumers: pull requests waiting at once, the messages, the expiry and the bytes one may ask for. */
+  maxWaiting?: number;
+  maxBatch?: number;
+  maxExpiresMs?: number;
+  maxBytes?: number;
+  /** Keep the consumer's state in memory, not on disk. */
+  memoryStorage?: boolean;
+  /** Replicas of the consumer's state; undefined or 0: as many as the stream has. */
+  replicas?: number;
+  description?: string;
 }
 
 /** Where a consumer starts reading its stream. */
@@ -235,8 +265,9 @@ export interface PullConsumer {
    * every `expiresMs` (missed heartbeats within it mean the pull is lost, say to a leader change) and
    * re-established after a reconnect. It asks for more than the free slots, so it is only bounded
    * when the consumer's `max_ack_pending` is: the server then never has more out than that.
+   * `endIfMissing`: end with an error once the consumer is gone, instead of waiting for it to come back.
    */
-  consume(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+  consume(options: { max: number; expiresMs: number; endIfMissing?: boolean }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
 }
 
 export interface JetStreamPublishOptions {

@@ -44,14 +44,22 @@ interface Request {
 
 const noop = () => undefined;
 
+/** What a headers-only consumer delivers: no payload, its size in `Nats-Msg-Size`. */
+function headersOnly(stored: StoredMessage): { data: Uint8Array; headers: MessageHeaders } {
+  const init: Record<string, string[]> = { "Nats-Msg-Size": [String(stored.data.length)] };
+  for (const key of stored.headers?.keys() ?? []) init[key] = stored.headers?.values(key) ?? [];
+  return { data: new Uint8Array(0), headers: new Headers(init) };
+}
+
 interface Out {
   deliveries: number;
   timer: NodeJS.Timeout;
 }
 
 /**
- * A durable consumer with explicit acks (ack wait, nak delays, term, max_deliver, max_ack_pending),
- * pulled or pushed; or, given where to start, an ordered one: no acks, each message once.
+ * A consumer with explicit acks (ack wait, nak delays, term, max_deliver, max_ack_pending, where it
+ * starts, filter subjects, headers only, pull limits, removal once inactive), pulled or pushed; or,
+ * without acks, an ordered one: each message once.
  */
 class MemoryConsumer implements PullConsumer {
   /** The next stream sequence not yet delivered. */
@@ -60,15 +68,22 @@ class MemoryConsumer implements PullConsumer {
   /** Sequences to (re)deliver before the cursor's, with the deliveries they had; ready once their delay passed. */
   private readonly due = new Map<number, { deliveries: number; ready: boolean }>();
   private readonly requests: Request[] = [];
-  private readonly acks: boolean;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly stream: MemoryStream,
     public config: ConsumerConfig,
-    startAt?: StartAt,
+    private readonly acks = true,
   ) {
-    this.acks = startAt === undefined;
-    if (startAt !== undefined) this.start(startAt);
+    this.start(config.startAt ?? "first");
+    this.watchIdle();
+  }
+
+  /** With an inactive threshold, removed once no pull has waited for that long, as a server does. */
+  watchIdle(): void {
+    clearTimeout(this.idle);
+    const after = this.config.inactiveThresholdMs ?? 0;
+    if (after > 0 && this.requests.length === 0) this.idle = setTimeout(() => this.stream.removeConsumer(this), after).unref();
   }
 
   private start(at: StartAt): void {
@@ -97,6 +112,14 @@ class MemoryConsumer implements PullConsumer {
   }
 
   pull(options: { max: number; expiresMs: number }, onMessage: (m: JetStreamMessage) => void): JetStreamPull {
+    // Refused as a server refuses them (a 409 that ends the pull).
+    const { maxBatch = 0, maxExpiresMs = 0, maxWaiting = 0 } = this.config;
+    const refused =
+      maxBatch > 0 && options.max > maxBatch ? `exceeded MaxRequestBatch of ${maxBatch}`
+      : maxExpiresMs > 0 && options.expiresMs > maxExpiresMs ? `exceeded MaxRequestExpires of ${maxExpiresMs}ms`
+      : maxWaiting > 0 && this.requests.length >= maxWaiting ? `exceeded MaxWaiting of ${maxWaiting}`
+      : undefined;
+    if (refused) return { done: Promise.reject(new NatsflowError(refused)), stop: noop };
     return this.request(options.max, onMessage, options.expiresMs);
   }
 
@@ -116,16 +139,19 @@ class MemoryConsumer implements PullConsumer {
         clearTimeout(timer);
         const i = this.requests.indexOf(request);
         if (i >= 0) this.requests.splice(i, 1);
+        this.watchIdle();
         finish();
       },
     };
     this.requests.push(request);
+    clearTimeout(this.idle);
     this.pump();
     return { done, stop: () => request.finish() };
   }
 
   private wants(m: StoredMessage): boolean {
-    return this.config.filterSubject === "" || subjectMatches(this.config.filterSubject, m.subject);
+    const filters = this.config.filterSubjects ?? [this.config.filterSubject];
+    return filters.some((f) => f === "" || subjectMatches(f, m.subject));
   }
 
   /** Hands the next messages to waiting requests while max_ack_pending allows. */
@@ -184,9 +210,8 @@ class MemoryConsumer implements PullConsumer {
   private view(stored: StoredMessage, deliveries: number) {
     return {
       subject: stored.subject,
-      data: stored.data,
+      ...(this.config.headersOnly ? headersOnly(stored) : { data: stored.data, headers: stored.headers }),
       reply: undefined,
-      headers: stored.headers,
       stream: this.stream.config.name,
       consumer: this.config.durable,
       sequence: stored.seq,
@@ -321,14 +346,20 @@ export class MemoryStream {
   /** An ordered consumer: ephemeral, so not listed among the durables. */
   orderedConsumer(filterSubject: string, startAt: StartAt): MemoryConsumer {
     const name = `ordered-${++this.ordered}`;
-    const consumer = new MemoryConsumer(this, { stream: this.config.name, durable: name, filterSubject, ackWaitMs: 0, maxDeliver: 1, backoffMs: [], maxAckPending: 0 }, startAt);
+    const consumer = new MemoryConsumer(this, { stream: this.config.name, durable: name, filterSubject, ackWaitMs: 0, maxDeliver: 1, backoffMs: [], maxAckPending: 0, startAt }, false);
     this.ephemeral.add(consumer);
     return consumer;
   }
 
   addConsumer(config: ConsumerConfig): void {
     const existing = this.consumers.get(config.durable);
-    if (existing) existing.config = config;
-    else this.consumers.set(config.durable, new MemoryConsumer(this, config));
+    if (existing) {
+      existing.config = config;
+      existing.watchIdle();
+    } else this.consumers.set(config.durable, new MemoryConsumer(this, config));
+  }
+
+  removeConsumer(consumer: MemoryConsumer): void {
+    if (this.consumers.get(consumer.config.durable) === consumer) this.consumers.delete(consumer.config.durable);
   }
 }

@@ -9,6 +9,7 @@ import {
   ConnectionError,
   filterCovers,
   NatsflowError,
+  type ConsumerConfig,
   NoRespondersError,
   PubAckError,
   RequestTimeoutError,
@@ -159,6 +160,13 @@ class MemoryKvBucket implements KvBucket {
   }
 }
 
+/** Consumer settings TestBroker cannot honour are refused, not ignored: a test would pass for the wrong reason. */
+function supported(config: ConsumerConfig): ConsumerConfig {
+  if (config.replay === "original") throw new NatsflowError('TestBroker does not replay at the original pace (replay: "original"); test it against a nats-server.');
+  if (config.rateLimitBps) throw new NatsflowError("TestBroker does not rate-limit push consumers (rateLimitBps); test it against a nats-server.");
+  return config;
+}
+
 /**
  * An in-process NATS for unit tests: wildcards, queue groups (one member per group gets each
  * message), request/reply and headers. Delivery is asynchronous, as over the wire. Key-value
@@ -248,6 +256,11 @@ export class TestBroker {
     return this.stream(stream).consumer(durable).state();
   }
 
+  /** The names of the stream's durable and ephemeral consumers. */
+  consumerNames(stream: string): string[] {
+    return [...this.stream(stream).consumers.keys()];
+  }
+
   /** Removes a stream and its consumers, as an operator might under a running app. */
   deleteStream(name: string): void {
     this.streams.delete(name);
@@ -283,8 +296,8 @@ export class TestBroker {
       this.stream(config.name).config = { ...config, subjects: [...config.subjects] };
     },
     consumerInfo: async (stream, durable) => this.stream(stream).consumers.get(durable)?.config,
-    addConsumer: async (config) => this.stream(config.stream).addConsumer(config),
-    updateConsumer: async (config) => this.stream(config.stream).addConsumer(config),
+    addConsumer: async (config) => this.stream(config.stream).addConsumer(supported(config)),
+    updateConsumer: async (config) => this.stream(config.stream).addConsumer(supported(config)),
     consumer: async (stream, durable) => this.stream(stream).consumer(durable),
     // Pushed as a standing pull is pulled: only max_ack_pending bounds it.
     subscribePush: (config, onMessage) => this.stream(config.stream).consumer(config.durable).consume({ max: Infinity }, onMessage),

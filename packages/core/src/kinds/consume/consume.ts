@@ -9,7 +9,9 @@ import type { ConsumeOptions } from "./options.js";
  * Handles the messages a JetStream consumer delivers from `options.stream`, filtered to `subject`
  * (relative to the controller's prefix; `{name}` tokens work as with `@Subscribe`): a durable pull
  * consumer by default, acking each message once the handler succeeds (see `ConsumeOptions.ack`);
- * `push: true` for a push durable, `ordered: true` for an ordered consumer every instance reads whole.
+ * `push: true` for a push durable, `ephemeral: true` for a consumer of each instance's own,
+ * `ordered: true` for an ordered consumer every instance reads whole. The consumer's server settings
+ * (`startAt`, `filterSubjects`, `headersOnly`, …) are in `ServerConsumerOptions`.
  */
 export function Consume(subject: string, options: ConsumeOptions) {
   return (prototype: object, method: string | symbol): void => {

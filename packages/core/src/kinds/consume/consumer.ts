@@ -4,24 +4,66 @@ import { MessageContext } from "../../dispatch/context.js";
 import { handle } from "../../dispatch/current.js";
 import { HandledError, type SettleOutcome } from "../../dispatch/exceptions.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
+import { formatDuration } from "../../duration.js";
 import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
 import type { Metrics } from "../../observability/metrics.js";
-import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, Transport } from "../../transport/transport.js";
+import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, StartAt, Transport } from "../../transport/transport.js";
 import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
+import { EphemeralPullConsumer } from "./ephemeral.js";
 import { DELIVERY, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
-import type { ConsumeSpec } from "./options.js";
+import { PULL_EXPIRES_MS, type ConsumeSpec } from "./options.js";
 
-/** How long one pull waits at the server for messages before the next one is sent. */
-const PULL_EXPIRES_MS = 5_000;
 /** Pause after a failed pull (stream deleted, connection down, …) before trying again. */
 const PULL_RETRY_MS = 1_000;
 /** Messages an ordered consumer asks for at once: handled one by one, so this is all it buffers. */
 const ORDERED_BATCH = 256;
 
-/** Fields of an existing durable that natsflow owns and updates when they drift. */
-const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs", "maxDeliver", "backoffMs", "maxAckPending", "push"];
+/** A field of an existing durable natsflow owns: the option that declares it, and how that shows it. */
+interface Owned {
+  readonly option: string;
+  /** The server changes it on update; otherwise a change is refused. */
+  readonly updatable: boolean;
+  /** Its value when not declared (the server's default); without one it is compared only when declared. */
+  readonly unset?: unknown;
+  readonly show?: (value: never) => string;
+}
+
+const duration = (ms: number) => JSON.stringify(formatDuration(ms));
+const startAt = (at: StartAt) =>
+  typeof at === "string" ? JSON.stringify(at) : "sequence" in at ? `{ sequence: ${at.sequence} }` : `{ time: ${JSON.stringify(at.time.toISOString())} }`;
+
+/** What natsflow compares on an existing durable, updating what drifted where the server allows it. */
+const OWNED: { readonly [F in keyof ConsumerConfig]?: Owned } = {
+  filterSubject: { option: "subject", updatable: true },
+  filterSubjects: { option: "filterSubjects", updatable: true, unset: null },
+  ackWaitMs: { option: "ackWait", updatable: true, show: duration },
+  maxDeliver: { option: "retry.maxDeliver", updatable: true },
+  backoffMs: { option: "backoff", updatable: true, unset: [] },
+  maxAckPending: { option: "concurrency", updatable: true },
+  push: { option: "push", updatable: true, unset: null },
+  startAt: { option: "startAt", updatable: false, show: startAt },
+  replay: { option: "replay", updatable: false },
+  memoryStorage: { option: "memoryStorage", updatable: false },
+  maxWaiting: { option: "maxWaiting", updatable: false },
+  headersOnly: { option: "headersOnly", updatable: true, unset: false },
+  rateLimitBps: { option: "rateLimitBps", updatable: true, unset: 0 },
+  metadata: { option: "metadata", updatable: true, unset: {} },
+  inactiveThresholdMs: { option: "inactiveThreshold", updatable: true, unset: 0, show: duration },
+  maxBatch: { option: "maxBatch", updatable: true, unset: 0 },
+  maxExpiresMs: { option: "maxExpires", updatable: true, unset: 0, show: duration },
+  maxBytes: { option: "maxBytes", updatable: true, unset: 0 },
+  description: { option: "description", updatable: true, unset: "" },
+  // Left to the server (the stream's count) unless declared.
+  replicas: { option: "replicas", updatable: true },
+};
+
+/** Equal as the server would store them: maps whatever their key order. */
+function same(a: unknown, b: unknown): boolean {
+  const canonical = (v: unknown) => JSON.stringify(v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date) ? Object.entries(v).sort(([x], [y]) => x.localeCompare(y)) : v);
+  return canonical(a) === canonical(b);
+}
 
 /**
  * Where a JetStream message enters: a durable consumer, pull (never asking the server for more
@@ -91,7 +133,7 @@ export class JetStreamConsumer implements Source {
       void this.keep(() => js.subscribePush(config, (m) => this.accept(m)));
       return;
     }
-    const consumer = await js.consumer(config.stream, config.durable);
+    const consumer = config.ephemeral ? await EphemeralPullConsumer.open(js, config, this.binding.logger) : await js.consumer(config.stream, config.durable);
     // Bounded, a standing pull is as safe as one per free slot, and saves a subscription and a request per batch.
     void (bounded ? this.keep(() => consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m))) : this.loop(consumer));
   }
@@ -137,7 +179,7 @@ export class JetStreamConsumer implements Source {
     }
     if (!existing) {
       await js.addConsumer(wanted);
-      this.binding.logger.info({ stream: wanted.stream, durable: wanted.durable }, "consumer created");
+      this.binding.logger.info({ stream: wanted.stream, [wanted.ephemeral ? "consumer" : "durable"]: wanted.durable }, "consumer created");
       return wanted;
     }
     if (!existing.push !== !wanted.push) {
@@ -148,10 +190,25 @@ export class JetStreamConsumer implements Source {
         "give the handler a new durable name, or delete the old consumer.",
       );
     }
-    const changed = OWNED.filter((f) => JSON.stringify(existing[f]) !== JSON.stringify(wanted[f]));
+    const changed = (Object.keys(OWNED) as Array<keyof ConsumerConfig>).filter((f) => {
+      const owned = OWNED[f] as Owned;
+      // Undeclared, a field without a default stays as the server has it; the others are reset to it.
+      if (owned.unset === undefined && wanted[f] === undefined) return false;
+      return !same(existing[f] ?? owned.unset, wanted[f] ?? owned.unset);
+    });
+    const fixed = changed.filter((f) => !OWNED[f]?.updatable);
+    if (fixed.length > 0) {
+      const show = (f: keyof ConsumerConfig, v: unknown) => (OWNED[f]?.show ? OWNED[f].show(v as never) : JSON.stringify(v));
+      const described = fixed.map((f) => `${OWNED[f]?.option} is ${show(f, existing[f])} on the server but declared ${show(f, wanted[f])}`).join("; ");
+      throw new SetupError(
+        `${this.binding.info.name} ${OWNED[fixed[0] as keyof ConsumerConfig]?.option}`,
+        `durable "${wanted.durable}" on stream ${wanted.stream}: ${described}, which the server cannot change.`,
+        "declare what the server has, give the handler a new durable name, or delete the consumer (it starts again from startAt).",
+      );
+    }
     if (changed.length > 0) {
       await js.updateConsumer(wanted);
-      this.binding.logger.info({ stream: wanted.stream, durable: wanted.durable, changed }, "consumer updated");
+      this.binding.logger.info({ stream: wanted.stream, durable: wanted.durable, changed: changed.map((f) => OWNED[f]?.option) }, "consumer updated");
     }
     return wanted;
   }

@@ -6,8 +6,8 @@ import { DELIVERY } from "./jetstream-delivery.js";
 import { resolveConsumeOptions, type ConsumeOptions } from "./options.js";
 
 /**
- * A JetStream consumer of the handler's subject (`@Consume`): a durable, pull or push, or an
- * ordered one. Its stream is set up at start; its messages are acked, nak'ed or dead-lettered.
+ * A JetStream consumer of the handler's subject (`@Consume`): a durable, pull or push, an
+ * ephemeral one per instance, or an ordered one. Its stream is set up at start; its messages are acked, nak'ed or dead-lettered.
  */
 export const consume: HandlerKind<ConsumeOptions> = {
   name: "consume",
@@ -18,8 +18,8 @@ export const consume: HandlerKind<ConsumeOptions> = {
     site.use(streamResource(spec.stream, site.name));
     const { consumer, ordered, stream } = spec;
     return {
-      // Every instance of an ordered consumer reads every message: nothing to share.
-      share: consumer && {
+      // Every instance of an ordered or ephemeral consumer reads every message: nothing to share.
+      share: consumer?.ephemeral ? undefined : consumer && {
         key: `consume\u0000${consumer.stream}\u0000${consumer.durable}`,
         // One durable is one consumer on the server: one subject, one set of settings.
         terms: JSON.stringify({ consumer, ack: spec.ack, bind: spec.bind, deadLetter: spec.deadLetter }),
@@ -44,8 +44,11 @@ export const consume: HandlerKind<ConsumeOptions> = {
             ? { stream: stream.config.name, consumer: "ordered", startAt: ordered.startAt }
             : {
                 stream: stream.config.name,
-                consumer: consumer?.push ? "push" : "pull",
-                durable: consumer?.durable,
+                consumer: consumer?.ephemeral ? "ephemeral" : consumer?.push ? "push" : "pull",
+                ...(consumer?.ephemeral ? {} : { durable: consumer?.durable }),
+                ...(consumer?.startAt !== undefined ? { startAt: consumer.startAt } : {}),
+                ...(consumer?.filterSubjects ? { filterSubjects: consumer.filterSubjects } : {}),
+                ...(consumer?.headersOnly ? { headersOnly: true } : {}),
                 ack: spec.ack,
                 maxAckPending: consumer?.maxAckPending,
                 maxDeliver: consumer?.maxDeliver,
