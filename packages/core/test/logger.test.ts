@@ -39,4 +39,24 @@ describe("logger", () => {
     const numbers = child.output.trim().split("\n").map((l) => (JSON.parse(l) as { i: number }).i);
     expect(numbers).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   });
+
+  it("LOG_FORMAT=pretty writes lines for a person (an error's stack indented below); another value fails naming it", async () => {
+    const core = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+    const script = `import { createLogger } from ${JSON.stringify(core)}; const l = createLogger({ name: "svc" }); l.info({ n: 1, pass: "hunter2" }, "ready"); l.error({ err: new Error("boom") }, "failed");`;
+    const child = spawnTracked(process.execPath, ["--input-type=module", "-e", script], { label: "pretty logger", env: { ...process.env, LOG_FORMAT: "pretty", NO_COLOR: "1" } });
+    expect((await child.exited).code).toBe(0);
+    const lines = child.output.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[svc\] ready n=1 pass=\[redacted\]$/);
+    expect(lines[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} ERROR \[svc\] failed$/);
+    expect(lines[2]).toBe("    Error: boom");
+    expect(lines[3]).toMatch(/^ {4}\s*at /);
+    const saved = process.env.LOG_FORMAT;
+    process.env.LOG_FORMAT = "yaml";
+    try {
+      expect(() => createLogger()).toThrow(/^LOG_FORMAT: must be json or pretty, got "yaml"\./);
+    } finally {
+      if (saved === undefined) delete process.env.LOG_FORMAT;
+      else process.env.LOG_FORMAT = saved;
+    }
+  });
 });
