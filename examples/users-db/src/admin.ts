@@ -10,7 +10,7 @@ import { InvalidGrantError, validatePermissions, type Permissions } from "@natsf
 import { SetupError } from "@natsflow/core";
 
 import { openDatabase } from "./database.js";
-import { databaseFromEnv } from "./env.js";
+import { databaseFromSettings } from "./settings.js";
 import { UserRepository } from "./users.js";
 
 const USAGE = "usage: admin add <name> <account> <permissions JSON | all> | remove <name> | list";
@@ -31,7 +31,7 @@ function parsePermissions(text: string): Permissions | "all" {
 
 /** The repository on the configured database, closed afterwards. */
 async function withUsers(run: (users: UserRepository) => Promise<number>): Promise<number> {
-  const db = await openDatabase(databaseFromEnv());
+  const db = await openDatabase(await databaseFromSettings());
   try {
     const users = new UserRepository(db);
     await users.onStartup();

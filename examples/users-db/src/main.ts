@@ -4,12 +4,11 @@ import "reflect-metadata";
 import { SetupError } from "@natsflow/core";
 
 import { openDatabase } from "./database.js";
-import { databaseFromEnv, serviceFromEnv } from "./env.js";
 import { createUsersDbService } from "./service.js";
+import { databaseFromSettings } from "./settings.js";
 
 try {
-  const options = serviceFromEnv();
-  const app = await createUsersDbService({ ...options, database: await openDatabase(databaseFromEnv()) });
+  const app = await createUsersDbService({ database: await openDatabase(await databaseFromSettings()) });
   await app.listen();
 } catch (e) {
   // A configuration problem is one readable line; anything else keeps its stack.

@@ -6,8 +6,10 @@ import { Database } from "./database.js";
 import { UserRepository } from "./users.js";
 
 export interface UsersDbServiceOptions {
-  connection: Pick<NatsAppOptions, "servers" | "user" | "pass" | "creds" | "name">;
-  callout: AuthCalloutOptions;
+  /** Default: NATS_URL, NATS_USER/NATS_PASSWORD, NATS_CREDS, … (NatsApp reads them). */
+  connection?: Pick<NatsAppOptions, "servers" | "user" | "pass" | "creds" | "name">;
+  /** Default: the keys from NATS_CALLOUT_ISSUER_SEED and NATS_CALLOUT_XKEY_SEED. */
+  callout?: AuthCalloutOptions;
   database: Database;
   logger?: Logger;
 }

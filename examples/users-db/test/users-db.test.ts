@@ -24,7 +24,7 @@ import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { openDatabase, type Database, type DatabaseSettings } from "../src/database.js";
-import { databaseFromEnv } from "../src/env.js";
+import { databaseFromSettings } from "../src/settings.js";
 import { createUsersDbService } from "../src/service.js";
 import { UserRepository } from "../src/users.js";
 
@@ -173,7 +173,8 @@ describe("the PGlite data directory", () => {
 
 describe("DATABASE_URL", () => {
   it("must be a postgres:// URL, and one that answers, named in the error without its password", async () => {
-    expect(() => databaseFromEnv({ DATABASE_URL: "mysql://x" })).toThrow(/^DATABASE_URL: must be a postgres:\/\/ URL/);
+    await expect(databaseFromSettings({ DATABASE_URL: "mysql://app:pw-secret@x" })).rejects.toThrow(/^DATABASE_URL: must be a postgres:\/\/ URL/);
+    await expect(databaseFromSettings({ DATABASE_URL: "mysql://app:pw-secret@x" })).rejects.not.toThrow(/pw-secret/);
     const failed = await openDatabase({ url: "postgres://app:hunter2-pw@127.0.0.1:1/users" }).then(() => undefined, (e: unknown) => e as Error);
     expect(failed?.message).toMatch(/^DATABASE_URL: cannot reach Postgres/);
     expect(failed?.message).not.toContain("hunter2-pw");
