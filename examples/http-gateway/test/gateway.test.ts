@@ -3,8 +3,6 @@
 // the NATS connection; and stop(): HTTP closes first, a request in flight still gets its NATS answer.
 import "reflect-metadata";
 
-import { connect as tcpConnect } from "node:net";
-
 import { NatsApp, type CreateOptions } from "@natsflow/core";
 import { captureLogs, startNatsServer, type CapturedLogs, type NatsServer } from "@natsflow/testing";
 import { connect, headers as natsHeaders, type Msg, type NatsConnection } from "nats";
@@ -13,18 +11,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createGatewayOptions } from "../src/app.js";
 import { HttpGateway } from "../src/gateway.js";
 import { OrderRepository, type NewOrder, type Order } from "../src/orders.js";
+import { refused } from "./refused.js";
 
 const enc = new TextEncoder();
-
-/** Whether a new TCP connection to `url` is refused. */
-function refused(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = tcpConnect({ host: hostname, port: Number(port) });
-    socket.once("connect", () => (socket.destroy(), resolve(false)));
-    socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
-  });
-}
 
 describe("http gateway in one process with a natsflow app", () => {
   let server: NatsServer;

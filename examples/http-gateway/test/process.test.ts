@@ -1,24 +1,15 @@
 // The built example (dist/main.js) as a process, configured by its environment: both servers up
 // from one start, a configuration error named, and SIGTERM stopping both gracefully — the HTTP request
 // in flight is answered, new connections are refused, NATS drains, and the process exits 0.
-import { connect as tcpConnect } from "node:net";
 import { fileURLToPath } from "node:url";
 
 import { spawnTracked, startNatsServer, type NatsServer, type TrackedProcess } from "@natsflow/testing";
 import { connect, type Msg, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+import { refused } from "./refused.js";
 
-/** Whether a new TCP connection to `url` is refused. */
-function refused(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = tcpConnect({ host: hostname, port: Number(port) });
-    socket.once("connect", () => (socket.destroy(), resolve(false)));
-    socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
-  });
-}
+const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
 describe("http-gateway example as a process", () => {
   let server: NatsServer;
