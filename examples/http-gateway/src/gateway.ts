@@ -1,5 +1,7 @@
-import { Broker, ConnectionError, inject, injectable, LOGGER, NatsApp, NoRespondersError, RequestTimeoutError, ServiceError, type BeforeShutdown, type Logger, type OnReady } from "@natsflow/core";
-import Fastify from "fastify";
+import { Broker, ConnectionError, type PublishPayload as Payload, inject, injectable, LOGGER, NatsApp, NoRespondersError, RequestTimeoutError, ServiceError, type BeforeShutdown, type Logger, type OnReady } from "@natsflow/core";
+import { randomUUID } from "node:crypto";
+
+import Fastify, { type FastifyRequest } from "fastify";
 
 /** Where the HTTP server listens, and how long a route waits for a NATS reply. */
 export interface GatewayOptions {
@@ -10,6 +12,9 @@ export interface GatewayOptions {
 
 /** The DI token of the gateway's options (a value provider). */
 export const GATEWAY_OPTIONS = Symbol("GatewayOptions");
+
+/** A caller's `Correlation-Id` taken as is; anything else is replaced by a new one. */
+const CORRELATION_ID = /^[\w.-]{1,128}$/;
 
 /** An order id as it may appear in a subject token: never `.`, `*`, `>` or empty, which would address another subject. */
 const ORDER_ID = "^[A-Za-z0-9_-]{1,64}$";
@@ -34,14 +39,24 @@ export function httpError(err: unknown): { status: number; body: Record<string, 
 
 /** The Fastify server and its routes: orders through the app's `Broker`, health from the app's state. */
 export function buildHttpServer(broker: Broker, app: NatsApp, logger: Logger, timeoutMs: number) {
-  const server = Fastify({ loggerInstance: logger.child({ component: "http" }) });
+  const server = Fastify({
+    loggerInstance: logger.child({ component: "http" }),
+    // The request id is the correlation id natsflow reads (docs/tracing.md): one id in the HTTP and the NATS log lines.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers["correlation-id"];
+      return typeof given === "string" && CORRELATION_ID.test(given) ? given : randomUUID();
+    },
+  });
+  const call = (subject: string, payload: Payload, request: FastifyRequest) => broker.request(subject, payload, { timeoutMs, headers: { "Correlation-Id": request.id } });
   // Once closing, a response in flight ends its keep-alive connection: close() closes only the
   // connections idle when it is called, and would otherwise wait for this one until the client leaves.
   let closing = false;
   server.addHook("preClose", async () => {
     closing = true;
   });
-  server.addHook("onSend", async (_request, reply) => {
+  server.addHook("onSend", async (request, reply) => {
+    reply.header("correlation-id", request.id);
     if (closing) reply.header("connection", "close");
   });
 
@@ -55,11 +70,12 @@ export function buildHttpServer(broker: Broker, app: NatsApp, logger: Logger, ti
   });
 
   server.post("/orders", async (request, reply) => {
-    const order = await broker.request("orders.create", request.body as object, { timeoutMs });
+    // As JSON text whatever JSON value it is: a bare string would otherwise be sent as raw UTF-8.
+    const order = await call("orders.create", JSON.stringify(request.body), request);
     return reply.status(201).send(order);
   });
   server.get<{ Params: { id: string } }>("/orders/:id", { schema: { params: { type: "object", properties: { id: { type: "string", pattern: ORDER_ID } } } } }, (request) =>
-    broker.request(`orders.${request.params.id}.get`, new Uint8Array(0), { timeoutMs }),
+    call(`orders.${request.params.id}.get`, new Uint8Array(0), request),
   );
 
   // natsflow's own `http` option would serve these on a second port; here they share Fastify's.

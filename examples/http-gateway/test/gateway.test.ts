@@ -66,6 +66,20 @@ describe("http gateway in one process with a natsflow app", () => {
     expect(await send("GET", "/orders/1")).toEqual({ status: 200, body: { id: "1", item: "tea", qty: 2 } });
   });
 
+  it("one correlation id in the HTTP and NATS log lines: the caller's Correlation-Id, else a new one", async () => {
+    await start(true);
+    const given = await fetch(`${url}/orders/1`, { headers: { "correlation-id": "trace-42" } });
+    expect(given.headers.get("correlation-id")).toBe("trace-42");
+    const made = (await fetch(`${url}/orders/1`)).headers.get("correlation-id") as string;
+    expect(made).toMatch(/^[0-9a-f-]{36}$/);
+    // A value that is no plain id is not carried into NATS headers.
+    expect((await fetch(`${url}/orders/1`, { headers: { "correlation-id": "a b" } })).headers.get("correlation-id")).not.toBe("a b");
+    for (const id of ["trace-42", made]) {
+      expect(logs.entries().filter((e) => e.reqId === id).map((e) => e.msg)).toEqual(["incoming request", "request completed"]);
+      expect(logs.entries().filter((e) => e.correlationId === id && e.handler === "OrdersController.get" && e.msg === "handled")).toHaveLength(1);
+    }
+  });
+
   it("maps the service's 404 and 400 (with its issues); refuses a bad body or id before NATS", async () => {
     await start(true);
     expect(await send("GET", "/orders/999")).toEqual({ status: 404, body: { error: "order 999 not found" } });
@@ -74,6 +88,8 @@ describe("http gateway in one process with a natsflow app", () => {
     expect(invalid.body).toMatchObject({ error: expect.stringMatching(/invalid payload/), issues: expect.arrayContaining([expect.objectContaining({ path: "item" }), expect.objectContaining({ path: "qty" })]) });
     // Fastify's own 400/415: nothing is sent to NATS.
     expect((await send("POST", "/orders", "{not json")).status).toBe(400);
+    // Any JSON value reaches the service as JSON, and its schema answers.
+    expect(await send("POST", "/orders", '"tea"')).toMatchObject({ status: 400, body: { issues: [expect.objectContaining({ path: "" })] } });
     expect((await send("POST", "/orders", "item=tea", "application/x-www-form-urlencoded")).status).toBe(415);
     // An id that would address another subject (orders.*.get, orders.a.b.get) never becomes one.
     for (const id of ["*", "a.b", "%3E"]) expect((await send("GET", `/orders/${id}`)).status).toBe(400);
