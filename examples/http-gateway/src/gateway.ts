@@ -1,6 +1,6 @@
-import { Broker, ConnectionError, type PublishPayload as Payload, inject, injectable, LOGGER, NatsApp, NoRespondersError, RequestTimeoutError, ServiceError, type BeforeShutdown, type Logger, type OnReady } from "@natsflow/core";
 import { randomUUID } from "node:crypto";
 
+import { Broker, ConnectionError, inject, injectable, LOGGER, NatsApp, NoRespondersError, RequestTimeoutError, ServiceError, type BeforeShutdown, type Logger, type OnReady, type PublishPayload } from "@natsflow/core";
 import Fastify, { type FastifyRequest } from "fastify";
 
 /** Where the HTTP server listens, and how long a route waits for a NATS reply. */
@@ -48,7 +48,7 @@ export function buildHttpServer(broker: Broker, app: NatsApp, logger: Logger, ti
       return typeof given === "string" && CORRELATION_ID.test(given) ? given : randomUUID();
     },
   });
-  const call = (subject: string, payload: Payload, request: FastifyRequest) => broker.request(subject, payload, { timeoutMs, headers: { "Correlation-Id": request.id } });
+  const call = (subject: string, payload: PublishPayload, request: FastifyRequest) => broker.request(subject, payload, { timeoutMs, headers: { "Correlation-Id": request.id } });
   // Once closing, a response in flight ends its keep-alive connection: close() closes only the
   // connections idle when it is called, and would otherwise wait for this one until the client leaves.
   let closing = false;
