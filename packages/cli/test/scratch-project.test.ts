@@ -17,6 +17,7 @@ const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const WORKSPACES: Record<string, string> = {
   "@natsflow/core": "packages/core",
   "@natsflow/auth-callout": "packages/auth-callout",
+  "@natsflow/devkit": "packages/devkit",
   "@natsflow/testing": "packages/testing",
   natsflow: "packages/cli",
 };
@@ -130,7 +131,10 @@ describe("a scratch project outside the repository, set up as the README says", 
     }
 
     const { installs, tsconfig } = await installSection();
-    await writeFile(join(project, "package.json"), `${JSON.stringify({ name: "scratch", version: "1.0.0", private: true, type: "module" }, null, 2)}\n`);
+    // From tarballs, the package the README's installs bring in without naming it (the CLI's and the
+    // test kit's shared @natsflow/devkit) has a version no registry has: an override points at its tarball.
+    const overrides = { "@natsflow/devkit": `file:${join(packs, tarballs.get("@natsflow/devkit")?.filename as string)}` };
+    await writeFile(join(project, "package.json"), `${JSON.stringify({ name: "scratch", version: "1.0.0", private: true, type: "module", overrides }, null, 2)}\n`);
     await writeFile(join(project, "tsconfig.json"), `${JSON.stringify(tsconfig, null, 2)}\n`);
     for (const args of installs) {
       const resolved = args.map((a) => (tarballs.has(a) ? join(packs, tarballs.get(a)?.filename as string) : a));
