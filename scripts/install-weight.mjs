@@ -30,16 +30,8 @@ try {
     execFileSync("mkdir", ["-p", dir]);
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "weight", version: "1.0.0", private: true, type: "module", ...deps, overrides }, null, 2));
     npm(["install", "--no-audit", "--no-fund", "--ignore-scripts"], dir);
-    const all = JSON.parse(npm(["ls", "--all", "--json"], dir));
-    const names = new Set();
-    const walk = (node) => {
-      for (const [name, child] of Object.entries(node.dependencies ?? {})) {
-        if (names.has(`${name}@${child.version}`)) continue;
-        names.add(`${name}@${child.version}`);
-        walk(child);
-      }
-    };
-    walk(all);
+    // What is on disk: one line per installed package folder.
+    const names = new Set(npm(["ls", "--all", "--parseable"], dir).split("\n").filter((p) => p.includes("node_modules")).map((p) => p.slice(p.lastIndexOf("node_modules/") + 13)));
     const sdk = [...names].filter((n) => n.startsWith("@opentelemetry/sdk-"));
     console.log(`| \`${label}\` | ${names.size} | ${(du(join(dir, "node_modules")) / 1024 / 1024).toFixed(1)} MB | ${sdk.length > 0 ? sdk.join(", ") : "none"} |`);
   }
