@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 // Tests run the workspace packages' TypeScript sources, so no build is needed between an edit and a
 // test run. Decorator metadata is emitted by Vite's transformer from tsconfig's emitDecoratorMetadata;
 // packages/core/test/di-metadata.test.ts proves it.
-const packages = ["core", "auth-callout", "testing"];
+const packages = ["core", "auth-callout", "devkit", "testing"];
 
 export default defineConfig({
   resolve: {

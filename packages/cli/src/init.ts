@@ -2,7 +2,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 import { hashPassword } from "@natsflow/auth-callout";
-import { configModeCallout, operatorModeCallout } from "@natsflow/testing";
+import { configModeCallout, operatorModeCallout } from "@natsflow/devkit";
 
 import { writeSecretFile } from "./secret-file.js";
 

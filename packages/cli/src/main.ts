@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { newAccountKey, newCurveKey, resolveNatsServer } from "@natsflow/testing";
+import { newAccountKey, newCurveKey, resolveNatsServer } from "@natsflow/devkit";
 
 import { UsageError } from "./app-module.js";
 import { mintCreds } from "./commands/creds.js";

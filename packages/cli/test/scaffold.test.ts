@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEnv, packWorkspaces, runOk, runTracked } from "./run.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
-const WORKSPACES = ["packages/core", "packages/auth-callout", "packages/testing", "packages/cli", "packages/create-natsflow"];
+const WORKSPACES = ["packages/core", "packages/auth-callout", "packages/devkit", "packages/testing", "packages/cli", "packages/create-natsflow"];
 const EXAMPLES = ["orders", "billing", "users-file", "users-db", "browser-websocket", "http-gateway"];
 const install = ["install", "--prefer-offline", "--no-audit", "--no-fund"];
 

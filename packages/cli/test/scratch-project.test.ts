@@ -4,7 +4,7 @@
 // and a real nats-server. A client logs in through the callout and gets an answer from the controller.
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { newAccountKey, registerSecret, spawnTracked, startNatsServer } from "@natsflow/testing";
@@ -17,6 +17,7 @@ const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const WORKSPACES: Record<string, string> = {
   "@natsflow/core": "packages/core",
   "@natsflow/auth-callout": "packages/auth-callout",
+  "@natsflow/devkit": "packages/devkit",
   "@natsflow/testing": "packages/testing",
   natsflow: "packages/cli",
 };
@@ -110,6 +111,8 @@ process.once("SIGINT", () => void stop());
 describe("a scratch project outside the repository, set up as the README says", () => {
   let root: string;
   let project: string;
+  let packs: string;
+  let tarballs: Awaited<ReturnType<typeof packWorkspaces>>;
 
   beforeAll(async () => {
     for (const dir of Object.values(WORKSPACES)) {
@@ -118,11 +121,11 @@ describe("a scratch project outside the repository, set up as the README says", 
       });
     }
     root = await mkdtemp(join(tmpdir(), "natsflow-scratch-"));
-    const packs = join(root, "packs");
+    packs = join(root, "packs");
     project = join(root, "project");
     await mkdir(packs);
     await mkdir(join(project, "src"), { recursive: true });
-    const tarballs = await packWorkspaces(REPO, packs, Object.values(WORKSPACES));
+    tarballs = await packWorkspaces(REPO, packs, Object.values(WORKSPACES));
     for (const name of Object.keys(WORKSPACES)) {
       const pack = tarballs.get(name);
       expect(pack, `npm pack made ${name}`).toBeDefined();
@@ -130,7 +133,10 @@ describe("a scratch project outside the repository, set up as the README says", 
     }
 
     const { installs, tsconfig } = await installSection();
-    await writeFile(join(project, "package.json"), `${JSON.stringify({ name: "scratch", version: "1.0.0", private: true, type: "module" }, null, 2)}\n`);
+    // From tarballs, the package the README's installs bring in without naming it (the CLI's and the
+    // test kit's shared @natsflow/devkit) has a version no registry has: an override points at its tarball.
+    const overrides = { "@natsflow/devkit": `file:${join(packs, tarballs.get("@natsflow/devkit")?.filename as string)}` };
+    await writeFile(join(project, "package.json"), `${JSON.stringify({ name: "scratch", version: "1.0.0", private: true, type: "module", overrides }, null, 2)}\n`);
     await writeFile(join(project, "tsconfig.json"), `${JSON.stringify(tsconfig, null, 2)}\n`);
     for (const args of installs) {
       const resolved = args.map((a) => (tarballs.has(a) ? join(packs, tarballs.get(a)?.filename as string) : a));
@@ -150,6 +156,19 @@ describe("a scratch project outside the repository, set up as the README says", 
     // The peer dependency, installed by npm itself.
     await access(join(project, "node_modules/@opentelemetry/api/package.json"));
   });
+
+  it("a project with only `-D natsflow` installs neither the test kit nor an OpenTelemetry SDK", async () => {
+    const cliOnly = join(root, "cli-only");
+    await mkdir(cliOnly);
+    // Every natsflow package from its tarball (the same spec as the direct dependency, as npm requires).
+    const overrides = Object.fromEntries([...tarballs].map(([name, p]) => [name, `file:${join(packs, p.filename)}`]));
+    await writeFile(join(cliOnly, "package.json"), JSON.stringify({ name: "cli-only", version: "1.0.0", private: true, devDependencies: { natsflow: overrides.natsflow }, overrides }));
+    await runOk("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: cliOnly, env: cleanEnv(), label: "npm install -D natsflow" });
+    const listed = await runOk("npm", ["ls", "--all", "--parseable"], { cwd: cliOnly, env: cleanEnv(), label: "npm ls --all" });
+    const installed = listed.stdout.split("\n").map((path) => relative(join(cliOnly, "node_modules"), path).replaceAll("\\", "/"));
+    expect(installed).toContainEqual(expect.stringMatching(/(^|\/)@natsflow\/devkit$/));
+    expect(installed.filter((p) => /(^|\/)(@opentelemetry\/sdk-|@natsflow\/testing$)/.test(p))).toEqual([]);
+  }, 120_000);
 
   it("without the decorator flags tsc fails as the README says; without metadata the app fails at create", async () => {
     const base = JSON.parse(await readFile(join(project, "tsconfig.json"), "utf8")) as { compilerOptions: Record<string, unknown> };

@@ -101,6 +101,7 @@ export type { ValidationIssue } from "./errors.js";
 
 export { createLogger, REDACTED_KEYS } from "./logging/logger.js";
 export { Metrics } from "./observability/metrics.js";
+export type { Counter, Gauge, Histogram } from "./observability/metrics.js";
 export type { HttpOptions } from "./observability/http-server.js";
 export type { Logger } from "./logging/logger.js";
 

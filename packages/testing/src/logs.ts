@@ -1,6 +1,6 @@
 import { createLogger, type Logger } from "@natsflow/core";
 
-import { registerLogSink } from "./secret-scan.js";
+import { registerLogSink } from "@natsflow/devkit";
 
 export interface CapturedLogs {
   logger: Logger;

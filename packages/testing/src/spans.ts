@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 
-import { registerLogSink } from "./secret-scan.js";
+import { registerLogSink } from "@natsflow/devkit";
 
 export interface CapturedSpans {
   /** Every span ended so far, oldest first. */

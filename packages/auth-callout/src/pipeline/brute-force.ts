@@ -1,7 +1,6 @@
 import { createHmac } from "node:crypto";
 
-import { Broker, inject, injectable, LOGGER, Metrics, type Logger, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
-import { Counter } from "prom-client";
+import { Broker, inject, injectable, LOGGER, Metrics, type Counter, type Logger, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import type { BruteForceSettings, FailureBudget } from "../config/brute-force.js";
@@ -65,12 +64,7 @@ export class BruteForceGuard implements NatsMiddleware {
     const hashed = (prefix: string, value: string) => `${prefix}.${createHmac("sha256", settings.keySecret).update(value).digest("base64url").slice(0, 32)}`;
     this.keyId = settings.store === "kv" ? hashed : (prefix, value) => (value.length <= MAX_PLAIN_KEY ? `${prefix}:${value}` : hashed(prefix, value));
     this.logger = logger;
-    this.lockouts = new Counter({
-      name: "natsflow_auth_lockouts_total",
-      help: "brute-force lockouts started by this instance, by key kind (user, address)",
-      labelNames: ["key"],
-      registers: [metrics.registry],
-    });
+    this.lockouts = metrics.counter("natsflow_auth_lockouts_total", "brute-force lockouts started by this instance, by key kind (user, address)", ["key"]);
   }
 
   use(ctx: MessageContext, next: Next): Promise<void> {

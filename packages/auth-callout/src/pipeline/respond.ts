@@ -1,6 +1,5 @@
 import type { AuthorizationResponse } from "@nats-io/jwt";
-import { Broker, injectable, Metrics, OverloadedError, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
-import { Counter, Histogram } from "prom-client";
+import { Broker, injectable, Metrics, OverloadedError, type Counter, type Histogram, type MessageContext, type NatsMiddleware, type Next } from "@natsflow/core";
 
 import { AuthCalloutConfig } from "../config/callout-config.js";
 import { AuthError, AuthorizerTimeoutError, CalloutRequestError, GrantExpiredError, InvalidGrantError, LoginLockedError, sanitizeReason } from "../errors.js";
@@ -79,19 +78,8 @@ export class CalloutResponder implements NatsMiddleware {
     private readonly broker: Broker,
     metrics: Metrics,
   ) {
-    this.decisions = new Counter({
-      name: "natsflow_auth_decisions_total",
-      help: "auth callout decisions, by decision (grant, deny, drop) and reason kind",
-      labelNames: ["decision", "reason"],
-      registers: [metrics.registry],
-    });
-    this.latency = new Histogram({
-      name: "natsflow_auth_decision_seconds",
-      help: "time from a request's arrival to its answer",
-      labelNames: ["decision"],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
-      registers: [metrics.registry],
-    });
+    this.decisions = metrics.counter("natsflow_auth_decisions_total", "auth callout decisions, by decision (grant, deny, drop) and reason kind", ["decision", "reason"]);
+    this.latency = metrics.histogram("natsflow_auth_decision_seconds", "time from a request's arrival to its answer", ["decision"], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]);
   }
 
   async use(ctx: MessageContext, next: Next): Promise<void> {

@@ -1,4 +1,4 @@
-import { startNatsServer } from "@natsflow/testing";
+import { startNatsServer } from "@natsflow/devkit";
 
 import { run } from "./run.js";
 

@@ -38,7 +38,7 @@ async function packedIn(dir: string): Promise<Record<string, string>> {
 
 const SKIP = new Set(["dist", "node_modules", "package.json", "tsconfig.json", ".env"]);
 const OWN_VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string }).version;
-const NATSFLOW_PACKAGES = ["@natsflow/core", "@natsflow/auth-callout", "@natsflow/testing", "natsflow"];
+const NATSFLOW_PACKAGES = ["@natsflow/core", "@natsflow/auth-callout", "@natsflow/devkit", "@natsflow/testing", "natsflow"];
 
 /** What a standalone app needs besides its imports: a compiler, a test runner that emits decorator metadata. */
 const TOOLING: Record<string, string> = { typescript: "~5.9.3", vitest: "^4.1.12", vite: "^8.3.0", "@types/node": "^20.19.0" };

@@ -1,8 +1,12 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export type { Counter, Gauge, Histogram } from "prom-client";
 
 /**
  * The app's Prometheus metrics, in a registry of its own (several apps in one process do not mix).
- * Injectable by type: handlers and middleware add their own series to `registry`.
+ * Injectable by type: handlers, middleware and other natsflow packages add their series with
+ * `counter`, `gauge` and `histogram`, made by core's one copy of prom-client (a second copy elsewhere
+ * would make metrics this registry might not serve).
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -11,6 +15,21 @@ export class Metrics {
   readonly messages: Counter<"handler" | "result">;
   readonly jetstream: Counter<"handler" | "outcome">;
   readonly subscriptionErrors: Counter<"handler">;
+
+  /** A counter in the app's registry. */
+  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** A gauge in the app's registry. */
+  gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** A histogram in the app's registry; `buckets` in the unit observed (prom-client's defaults when left out). */
+  histogram<L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
+    return new Histogram({ name, help, labelNames, registers: [this.registry], ...(buckets ? { buckets } : {}) });
+  }
 
   /** A handler's in-flight gauge and ok/error counters, bound once: a message then pays for the increments only. */
   forHandler(handler: string) {

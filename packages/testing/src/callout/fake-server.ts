@@ -12,7 +12,7 @@ import {
   type JwtClaims,
 } from "@natsflow/auth-callout";
 
-import { newCurveKey } from "./callout-setup.js";
+import { newCurveKey } from "@natsflow/devkit";
 
 export interface FakeServerOptions {
   /** Public key of the callout issuer (`auth_callout.issuer`): the request's `sub`. */

@@ -2,7 +2,7 @@ import { authCalloutConfig, AUTH_CALLOUT_SUBJECT, type AuthCalloutOptions } from
 import { NatsApp, RequestTimeoutError, type Constructor, type Logger, type Provider, type ServiceOptions } from "@natsflow/core";
 
 import { TestBroker } from "../memory/test-broker.js";
-import { newAccountKey, newCurveKey, type KeyPairText } from "./callout-setup.js";
+import { newAccountKey, newCurveKey, type KeyPairText } from "@natsflow/devkit";
 import { FakeCalloutServer, type CalloutAnswer, type MintedRequest, type MintOptions } from "./fake-server.js";
 
 export interface CalloutHarnessOptions {

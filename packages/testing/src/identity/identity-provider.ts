@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
 
-import { registerSecret } from "../secret-scan.js";
+import { registerSecret } from "@natsflow/devkit";
 
 export interface TestIdentityProvider {
   issuer: string;

@@ -7,9 +7,7 @@ import { promisify } from "node:util";
 
 import { NatsflowError } from "@natsflow/core";
 
-import { freePort } from "../nats-server/cluster.js";
-import { spawnTracked, type TrackedProcess } from "../processes.js";
-import { registerSecret } from "../secret-scan.js";
+import { freePort, registerSecret, spawnTracked, type TrackedProcess } from "@natsflow/devkit";
 import { resolvePostgres } from "./resolve.js";
 
 const run = promisify(execFile);

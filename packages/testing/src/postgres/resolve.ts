@@ -15,7 +15,7 @@ import { promisify } from "node:util";
 
 import { NatsflowError, SetupError } from "@natsflow/core";
 
-import { onPath } from "../nats-server/resolve.js";
+import { onPath } from "@natsflow/devkit";
 
 const run = promisify(execFile);
 const DEBIAN_ROOT = "/usr/lib/postgresql";
