@@ -15,7 +15,7 @@ import { cleanEnv, packWorkspaces, runOk, runTracked } from "./run.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const WORKSPACES = ["packages/core", "packages/auth-callout", "packages/devkit", "packages/testing", "packages/cli", "packages/create-natsflow"];
-const EXAMPLES = ["orders", "billing", "users-file", "users-db", "browser-websocket"];
+const EXAMPLES = ["orders", "billing", "users-file", "users-db", "browser-websocket", "http-gateway"];
 const install = ["install", "--prefer-offline", "--no-audit", "--no-fund"];
 
 /** Every file under `dir`, relative, with its contents: two scaffolds compare equal when these do. */
@@ -102,6 +102,6 @@ describe("scaffolded apps outside the repository", () => {
     expect(refused.stderr).toMatch(/exists and is not empty.*--force/);
     const unknown = await runTracked(bin("natsflow"), ["new", join(root, "x"), "--example", "nope"], { cwd: root, env: cleanEnv() });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/--example nope: there is billing, browser-websocket, orders, users-db, users-file/);
+    expect(unknown.stderr).toMatch(/--example nope: there is billing, browser-websocket, http-gateway, orders, users-db, users-file/);
   });
 });
