@@ -22,6 +22,7 @@ import {
   SetupError,
   Subscribe,
   Use,
+  type AckMode,
   type Constructor,
   type InboundMessage,
   type JetStreamDelivery,
@@ -216,6 +217,44 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       expect(handled.size).toBe(100);
       expect([...handled.values()].every((n) => n === 1)).toBe(true);
     });
+
+    const earlyAckers: Array<[string, { push?: true; ack?: AckMode }]> = [
+      ["pull, after-success", {}],
+      ["pull, manual", { ack: "manual" }],
+      ["pull, ack-first", { ack: "ack-first" }],
+      ["push, after-success", { push: true }],
+      ["push, manual", { push: true, ack: "manual" }],
+    ];
+    it.each(earlyAckers.map(([mode, options], i) => [mode, options, i] as const))(
+      "concurrency 5 holds when the handler acks first and then works (%s): at most 5 running over 300 messages, each once",
+      async (_mode, options, i) => {
+        const name = `S_EARLY${i}`;
+        const stream = defineStream({ name, subjects: [`s-early${i}.>`] });
+        await client.jetstream().addStream({ name, subjects: [`s-early${i}.>`], retention: "limits", storage: "file", maxAgeMs: 0, duplicateWindowMs: 120_000, maxMsgs: -1, maxBytes: -1, replicas: 1 });
+        for (let n = 0; n < 300; n++) await client.jetstream().publish(`s-early${i}.items`, enc.encode(String(n)));
+        const handled = new Map<number, number>();
+        let running = 0;
+        let maxRunning = 0;
+        @Controller()
+        class EarlyAck {
+          @Consume(`s-early${i}.items`, { stream, durable: "early", concurrency: 5, ...options })
+          async handle(@Delivery() d: JetStreamDelivery) {
+            maxRunning = Math.max(maxRunning, ++running);
+            // Frees the server's slot at once (ack-first: already free).
+            if (!d.settled) d.ack();
+            await sleep(5);
+            handled.set(d.sequence, (handled.get(d.sequence) ?? 0) + 1);
+            running--;
+          }
+        }
+        await startApp(EarlyAck);
+        await waitFor("300 handled", () => handled.size === 300, 30_000);
+        await waitFor("nothing pending", settledAll(name, "early"));
+        expect(maxRunning).toBeGreaterThanOrEqual(2);
+        expect(maxRunning).toBeLessThanOrEqual(5);
+        expect([...handled.values()].every((n) => n === 1)).toBe(true);
+      },
+    );
 
     it("stores one msgId once, reports the duplicate, and refuses failed expectations and unstored subjects", async () => {
       const stream = defineStream({ name: "S_DEDUP", subjects: ["s-dedup.>"], duplicateWindow: "1m" });

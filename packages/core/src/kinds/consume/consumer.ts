@@ -24,13 +24,20 @@ const ORDERED_BATCH = 256;
 const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs", "maxDeliver", "backoffMs", "maxAckPending", "push"];
 
 /**
- * Where a JetStream message enters: a durable consumer, pull (never asking the server for more
- * messages than it has free `concurrency` slots) or push (bounded by `max_ack_pending`), or an
- * ordered one. It runs each message through the handler's composed chain and settles it by the
- * handler's ack mode: ack, nak with the retry delay, or term and dead-letter.
+ * Where a JetStream message enters: a durable consumer, pull or push, or an ordered one. It runs
+ * each message through the handler's composed chain and settles it by the handler's ack mode: ack,
+ * nak with the retry delay, or term and dead-letter. At most `concurrency` handlers run at once
+ * whenever they ack (see `accept`); the server's `max_ack_pending` bounds what waits for a slot.
  */
 export class JetStreamConsumer implements Source {
   private inFlight = 0;
+  /**
+   * Delivered while every slot was busy: a handler that acks early frees its server slot, so the
+   * server sends more. Unacked, each counts against `max_ack_pending`, which bounds this queue.
+   */
+  private readonly waiting: JetStreamMessage[] = [];
+  /** Restarts the waiting messages' ack wait, as a running handler's heartbeat does. */
+  private waitingBeat: NodeJS.Timeout | undefined;
   private stopped = false;
   private pull: JetStreamPull | undefined;
   private wake: (() => void) | undefined;
@@ -60,7 +67,7 @@ export class JetStreamConsumer implements Source {
   }
 
   get pending(): number {
-    return this.inFlight;
+    return this.inFlight + this.waiting.length;
   }
 
   /** Makes sure the durable exists as configured (or, bound, that it exists), then starts taking messages. */
@@ -74,8 +81,8 @@ export class JetStreamConsumer implements Source {
     const config = await this.ensureConsumer(js, wanted as ConsumerConfig);
     this.maxDeliver = config.maxDeliver;
     this.ackWaitMs = config.ackWaitMs;
-    // The server bounds what is out to the slots (max_ack_pending), and a message holds its slot
-    // until acked (not so with ack-first).
+    // The server bounds what is out (unacked) to max_ack_pending: with it at most concurrency, what
+    // waits for a slot after an early ack is bounded too (not so with ack-first: acked on arrival).
     const bounded = config.maxAckPending > 0 && config.maxAckPending <= this.binding.concurrency && this.spec.ack !== "ack-first";
     if (config.push) {
       // A push consumer cannot be asked for less, so the bound must hold.
@@ -98,6 +105,9 @@ export class JetStreamConsumer implements Source {
   stop(): void {
     this.stopped = true;
     this.pull?.stop();
+    // Not started: back to the server, as a message arriving after stop() is.
+    for (const message of this.waiting.splice(0)) message.nak();
+    this.beatWaiting();
     this.wake?.();
   }
 
@@ -170,7 +180,7 @@ export class JetStreamConsumer implements Source {
   private async loop(consumer: PullConsumer): Promise<void> {
     const { concurrency } = this.binding;
     while (!this.stopped) {
-      const free = concurrency - this.inFlight;
+      const free = concurrency - this.inFlight - this.waiting.length;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
@@ -192,8 +202,32 @@ export class JetStreamConsumer implements Source {
     // Arrived after stop(): back to the server at once, for another instance or the next start.
     if (this.stopped) {
       if (this.spec.ack !== "none") message.nak();
+    } else if (this.inFlight < this.binding.concurrency) void this.process(message);
+    else {
+      this.waiting.push(message);
+      this.beatWaiting();
     }
-    else void this.process(message);
+  }
+
+  /** Keeps the waiting messages' ack wait from running out while they wait; stops when none waits. */
+  private beatWaiting(): void {
+    if (this.waiting.length === 0) {
+      clearInterval(this.waitingBeat);
+      this.waitingBeat = undefined;
+    } else if (!this.waitingBeat) {
+      this.waitingBeat = setInterval(() => {
+        for (const message of this.waiting) message.working();
+      }, this.ackWaitMs / 3);
+      this.waitingBeat.unref();
+    }
+  }
+
+  /** A slot came free: the oldest waiting message takes it. */
+  private next(): void {
+    const message = this.waiting.shift();
+    if (!message) return;
+    this.beatWaiting();
+    void this.process(message);
   }
 
   private async process(message: JetStreamMessage): Promise<void> {
@@ -240,6 +274,7 @@ export class JetStreamConsumer implements Source {
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
     this.series.own.inFlight.dec();
+    this.next();
     this.wake?.();
     if (this.inFlight === 0) this.idle.notify();
   }
