@@ -4,7 +4,7 @@ import type { Context } from "@opentelemetry/api";
 
 import type { OutgoingChain } from "../broker/outgoing-message.js";
 import type { Tracing } from "../observability/tracing.js";
-import type { HeadersInit } from "../transport/transport.js";
+import type { HeadersInit, InboundMessage } from "../transport/transport.js";
 import type { MessageContext } from "./context.js";
 import { errorReply } from "./error-reply.js";
 
@@ -35,12 +35,14 @@ export interface Propagation {
 /**
  * Runs a message through `run` as the current message, in a span of its own when tracing is on
  * (its parent from the message's headers; `attributes`, made only then, added). The one way in for every dispatcher.
+ * A batch consumer's context stands for `batch`: its span links to each of their trace contexts instead.
  */
 export function handle(
   ctx: MessageContext,
   propagation: Propagation,
   run: (ctx: MessageContext) => Promise<void>,
   attributes?: () => Record<string, string | number>,
+  batch?: readonly InboundMessage[],
 ): Promise<void> {
   const header = (ctx.correlationHeader = propagation.correlation);
   ctx.outgoing = propagation.outgoing;
@@ -50,11 +52,17 @@ export function handle(
       (propagation.outgoing !== undefined && propagation.reachesBroker) || (header !== undefined && (propagation.reachesBroker || ctx.message.headers?.has(header) === true));
     return current ? currentMessage.run(ctx, run, ctx) : run(ctx);
   }
-  return traced(ctx, propagation.tracing, run, attributes);
+  return traced(ctx, propagation.tracing, run, attributes, batch);
 }
 
-async function traced(ctx: MessageContext, tracing: Tracing, run: (ctx: MessageContext) => Promise<void>, attributes?: () => Record<string, string | number>): Promise<void> {
-  const t = tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
+async function traced(
+  ctx: MessageContext,
+  tracing: Tracing,
+  run: (ctx: MessageContext) => Promise<void>,
+  attributes?: () => Record<string, string | number>,
+  batch?: readonly InboundMessage[],
+): Promise<void> {
+  const t = batch ? tracing.receiveBatch(batch, ctx.handler, ctx.correlationId) : tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
   if (attributes) t.span.setAttributes(attributes());
   ctx.trace = t;
   try {

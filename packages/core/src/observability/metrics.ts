@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /**
  * The app's Prometheus metrics, in a registry of its own (several apps in one process do not mix).
@@ -10,6 +10,7 @@ export class Metrics {
   readonly inFlight: Gauge<"handler">;
   readonly messages: Counter<"handler" | "result">;
   readonly jetstream: Counter<"handler" | "outcome">;
+  readonly batchSize: Histogram<"handler">;
   readonly subscriptionErrors: Counter<"handler">;
 
   /** A handler's in-flight gauge and ok/error counters, bound once: a message then pays for the increments only. */
@@ -32,6 +33,13 @@ export class Metrics {
       name: "natsflow_jetstream_messages_total",
       help: "JetStream messages settled, by outcome (ack, nak, term, dead_letter)",
       labelNames: ["handler", "outcome"],
+      registers: [this.registry],
+    });
+    this.batchSize = new Histogram({
+      name: "natsflow_jetstream_batch_size",
+      help: "messages per batch a batch consumer pulled, invalid ones included",
+      labelNames: ["handler"],
+      buckets: [1, 10, 50, 100, 250, 500, 1000],
       registers: [this.registry],
     });
     this.subscriptionErrors = new Counter({

@@ -4,13 +4,16 @@ import { MessageContext } from "../../dispatch/context.js";
 import { handle } from "../../dispatch/current.js";
 import { HandledError, type SettleOutcome } from "../../dispatch/exceptions.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
+import type { HandlerInfo } from "../../dispatch/handler-info.js";
 import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
+import type { Logger } from "../../logging/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, Transport } from "../../transport/transport.js";
 import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
-import { DELIVERY, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
+import type { BatchOutcome } from "./batch.js";
+import { DELIVERY, JetStreamBatch, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
 import type { ConsumeSpec } from "./options.js";
 
 /** How long one pull waits at the server for messages before the next one is sent. */
@@ -19,6 +22,13 @@ const PULL_EXPIRES_MS = 5_000;
 const PULL_RETRY_MS = 1_000;
 /** Messages an ordered consumer asks for at once: handled one by one, so this is all it buffers. */
 const ORDERED_BATCH = 256;
+
+/** A message being settled: what its logs and counters name. */
+interface Settling {
+  readonly message: JetStreamMessage;
+  readonly logger: Logger;
+  readonly handler: HandlerInfo;
+}
 
 /** Fields of an existing durable that natsflow owns and updates when they drift. */
 const OWNED: ReadonlyArray<keyof ConsumerConfig> = ["filterSubject", "ackWaitMs", "maxDeliver", "backoffMs", "maxAckPending", "push"];
@@ -46,7 +56,7 @@ export class JetStreamConsumer implements Source {
   private ackWaitMs: number;
 
   // Label children bound once: a message pays for the increments only.
-  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]> & Record<Settlement | "dead_letter", { inc(): void }>>;
+  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]> & Record<Settlement | "dead_letter", { inc(): void }> & { batchSize: { observe(n: number): void } }>;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -61,6 +71,7 @@ export class JetStreamConsumer implements Source {
       nak: metrics.jetstream.labels(handler, "nak"),
       term: metrics.jetstream.labels(handler, "term"),
       dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
+      batchSize: metrics.batchSize.labels(handler),
     }));
     this.maxDeliver = spec.consumer?.maxDeliver ?? 1;
     this.ackWaitMs = spec.consumer?.ackWaitMs ?? 0;
@@ -97,6 +108,10 @@ export class JetStreamConsumer implements Source {
       return;
     }
     const consumer = await js.consumer(config.stream, config.durable);
+    if (this.spec.batch) {
+      void this.batches(consumer, this.spec.batch);
+      return;
+    }
     // Bounded, a standing pull is as safe as one per free slot, and saves a subscription and a request per batch.
     void (bounded ? this.keep(() => consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m))) : this.loop(consumer));
   }
@@ -260,7 +275,7 @@ export class JetStreamConsumer implements Source {
     try {
       if (failed) {
         this.series.of(ctx.handler).failed.inc();
-        this.failure(ctx, delivery, error);
+        this.failure({ message, logger: ctx.logger, handler: ctx.handler }, delivery, error);
       } else {
         this.series.of(ctx.handler).ok.inc();
         if (!delivery.settled && ack === "manual") {
@@ -279,6 +294,111 @@ export class JetStreamConsumer implements Source {
     if (this.inFlight === 0) this.idle.notify();
   }
 
+  /**
+   * Batches for a batch consumer: one pull at a time for up to `max` messages, sent when a batch slot
+   * is free (`concurrency` counts batches); what it brought is one batch, however few.
+   */
+  private async batches(consumer: PullConsumer, { max, maxBytes, expiresMs }: NonNullable<ConsumeSpec["batch"]>): Promise<void> {
+    while (!this.stopped) {
+      if (this.inFlight >= this.binding.concurrency) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      const messages: JetStreamMessage[] = [];
+      const pull = consumer.pull({ max, expiresMs, maxBytes }, (m) => messages.push(m));
+      this.pull = pull;
+      let failure: unknown;
+      try {
+        await pull.done;
+      } catch (error) {
+        failure = error;
+      }
+      this.pull = undefined;
+      // Arrived, but stopped meanwhile: back to the server, for another instance or the next start.
+      if (this.stopped) for (const m of messages) m.nak();
+      else if (messages.length > 0) void this.processBatch(messages);
+      if (failure !== undefined && !this.stopped) await this.pauseAfter(failure);
+    }
+  }
+
+  /**
+   * One batch through the handler's chain (which decodes each message and leaves out the invalid),
+   * then each message settled: the invalid dead-lettered; after a throw, each as a failed message is;
+   * else by the handler's per-index result or its own settling, the rest acked (manual: nak'ed).
+   */
+  private async processBatch(messages: JetStreamMessage[]): Promise<void> {
+    this.inFlight++;
+    const series = this.series.own;
+    series.inFlight.inc();
+    series.batchSize.observe(messages.length);
+    const { binding } = this;
+    const { ack } = this.spec;
+    const deliveries = messages.map((m) => new JetStreamDelivery(m, (outcome) => series[outcome].inc()));
+    const batch = new JetStreamBatch(messages, deliveries);
+    const first = messages[0] as JetStreamMessage;
+    // The batch's own context: no one message's subject, bytes or headers.
+    const ctx = new MessageContext({ subject: binding.info.subject, data: new Uint8Array(0) }, binding.info, binding.logger, this.container);
+    ctx.set(DELIVERY, batch);
+    const heartbeat = setInterval(() => {
+      for (const d of deliveries) d.working();
+    }, this.ackWaitMs / 3);
+    heartbeat.unref();
+    let failed = false;
+    let error: unknown;
+    try {
+      await handle(
+        ctx,
+        binding.propagation,
+        binding.run,
+        () => ({ "natsflow.jetstream.stream": first.stream, "natsflow.jetstream.consumer": first.consumer }),
+        messages,
+      );
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    clearInterval(heartbeat);
+    (failed ? series.failed : series.ok).inc();
+    const settling = (m: JetStreamMessage): Settling => ({ message: m, logger: ctx.logger, handler: binding.info });
+    const each = (index: number, settle: (s: Settling, d: JetStreamDelivery) => void) => {
+      const message = messages[index] as JetStreamMessage;
+      try {
+        settle(settling(message), deliveries[index] as JetStreamDelivery);
+      } catch (e) {
+        ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
+      }
+    };
+    for (const { index, error: invalid } of batch.rejected) each(index, (s, d) => this.failure(s, d, invalid));
+    const outcomes = failed ? undefined : this.outcomes(ctx, batch.length);
+    batch.taken.forEach((index, i) => {
+      const outcome = outcomes?.[i];
+      each(index, (s, d) => {
+        if (failed) this.failure(s, d, error);
+        else if (outcome instanceof Error) this.failure(s, d, outcome);
+        else if (outcome === "dead-letter") this.settle(s, d, { settle: "dead-letter" }, new HandlerError("dead-lettered by the batch handler", 422));
+        else if (d.settled) return;
+        else if (ack === "manual" && outcome === undefined) {
+          s.logger.warn({ subject: s.message.subject, sequence: s.message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
+          d.nak(this.retryDelay(s.message.deliveries));
+        } else d.ack();
+      });
+    });
+    if (ctx.hasContainer) await ctx.dispose();
+    this.inFlight--;
+    series.inFlight.dec();
+    this.wake?.();
+    if (this.inFlight === 0) this.idle.notify();
+  }
+
+  /** A batch handler's result: one outcome per payload, or none (the whole-batch default). */
+  private outcomes(ctx: MessageContext, length: number): readonly BatchOutcome[] | undefined {
+    const { result } = ctx;
+    if (result === undefined) return undefined;
+    if (Array.isArray(result) && result.length === length && result.every((o) => o === undefined || o === "ack" || o === "dead-letter" || o instanceof Error)) return result as BatchOutcome[];
+    ctx.logger.warn({ length }, "a batch handler returned something other than one outcome per payload (\"ack\", \"dead-letter\", an Error or undefined); settled as if it returned nothing");
+    return undefined;
+  }
+
   private retryDelay(deliveries: number): number {
     const { backoffMs } = this.spec;
     return backoffMs[Math.min(deliveries, backoffMs.length) - 1] ?? 0;
@@ -288,8 +408,8 @@ export class JetStreamConsumer implements Source {
    * An exception handler's settle outcome is applied as it says; otherwise invalid input is dead at
    * once, and other errors are retried after the backoff until `maxDeliver`.
    */
-  private failure(ctx: MessageContext, delivery: JetStreamDelivery, handled: unknown): void {
-    const message = ctx.message as JetStreamMessage;
+  private failure(ctx: Settling, delivery: JetStreamDelivery, handled: unknown): void {
+    const { message } = ctx;
     // A reply outcome means nothing to a consumer: the error is handled as if no handler had matched.
     const error = handled instanceof HandledError ? handled.cause : handled;
     if (handled instanceof HandledError && "settle" in handled.outcome && !delivery.settled && this.spec.ack !== "none") {
@@ -309,7 +429,7 @@ export class JetStreamConsumer implements Source {
     else delivery.nak(this.retryDelay(message.deliveries));
   }
 
-  private settle(ctx: MessageContext, delivery: JetStreamDelivery, outcome: SettleOutcome, error: unknown): void {
+  private settle(ctx: Settling, delivery: JetStreamDelivery, outcome: SettleOutcome, error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
     switch (outcome.settle) {
       case "ack":
@@ -319,7 +439,7 @@ export class JetStreamConsumer implements Source {
       case "term":
         return delivery.term(outcome.reason ?? reason);
       case "dead-letter": {
-        const message = ctx.message as JetStreamMessage;
+        const { message } = ctx;
         try {
           this.deadLetter(ctx, error);
         } catch (e) {
@@ -331,10 +451,10 @@ export class JetStreamConsumer implements Source {
     }
   }
 
-  private deadLetter(ctx: MessageContext, error: unknown): void {
+  private deadLetter(ctx: Settling, error: unknown): void {
     const subject = this.spec.deadLetter;
     if (subject === undefined) return;
-    const message = ctx.message as JetStreamMessage;
+    const { message } = ctx;
     this.transport.publish(subject, message.data, { headers: deadLetterHeaders(message, error) });
     this.series.of(ctx.handler).dead_letter.inc();
   }

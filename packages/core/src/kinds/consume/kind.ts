@@ -50,6 +50,8 @@ export const consume: HandlerKind<ConsumeOptions> = {
                 maxAckPending: consumer?.maxAckPending,
                 maxDeliver: consumer?.maxDeliver,
                 ...(spec.deadLetter ? { deadLetter: spec.deadLetter } : {}),
+                // The handler takes an array of up to max messages.
+                ...(spec.batch ? { batch: { max: spec.batch.max, expiresMs: spec.batch.expiresMs, ...(spec.batch.maxBytes !== undefined ? { maxBytes: spec.batch.maxBytes } : {}) } } : {}),
               },
         },
       },

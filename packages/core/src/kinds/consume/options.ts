@@ -38,6 +38,19 @@ interface CommonConsumeOptions {
   filter?: MessageFilter;
 }
 
+/**
+ * A batch consumer's pulls: the handler takes up to `max` messages at once (see docs/jetstream.md,
+ * "Batch consumers").
+ */
+export interface BatchOptions {
+  /** Messages per batch, at most: one pull asks for this many. */
+  max: number;
+  /** Bytes per batch, at most (the server's `max_bytes` of the pull); larger than the largest message. */
+  maxBytes?: number;
+  /** How long a pull waits for `max` messages before the batch goes to the handler with fewer. Default 1000, at least 1000 (the client's minimum). */
+  expiresMs?: number;
+}
+
 /** A durable consumer: instances sharing its name split the messages, each acked after its work. */
 export interface DurableConsumeOptions extends CommonConsumeOptions {
   /** The durable consumer's name: instances sharing it split the messages between them. */
@@ -51,8 +64,10 @@ export interface DurableConsumeOptions extends CommonConsumeOptions {
    * as pulls are. For consumers shared with push-based services; pull is the better default.
    */
   push?: boolean | { deliverSubject: string };
-  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64. */
+  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64; with `batch`, batches at once, default 1. */
   concurrency?: number;
+  /** Hand the handler an array of up to `batch.max` messages (pull only); see `BatchOptions`. */
+  batch?: BatchOptions;
   /** Default "after-success". */
   ack?: AckMode;
   /** How long the server waits for an ack before redelivering. Long handlers send `working()` meanwhile. Default 30 s. */
@@ -84,6 +99,8 @@ export interface ConsumeSpec {
   readonly ack: AckMode | "none";
   readonly backoffMs: readonly number[];
   readonly deadLetter: string | undefined;
+  /** Set for a batch consumer. */
+  readonly batch: { readonly max: number; readonly maxBytes: number | undefined; readonly expiresMs: number } | undefined;
 }
 
 const ACK_MODES: readonly AckMode[] = ["after-success", "ack-first", "manual"];
@@ -98,7 +115,10 @@ export interface ConsumeSite extends Pick<SourceSite, "name" | "filter" | "concu
   readonly takesDelivery: boolean;
 }
 
-const DURABLE_ONLY = ["durable", "bind", "push", "concurrency", "ack", "ackWait", "retry"] as const;
+const DURABLE_ONLY = ["durable", "bind", "push", "concurrency", "ack", "ackWait", "retry", "batch"] as const;
+const DEFAULT_BATCH_EXPIRES_MS = 1_000;
+// The nats client refuses a pull that expires sooner.
+const MIN_BATCH_EXPIRES_MS = 1_000;
 
 /** Every `@Consume` option and combination is checked here, once, with `SetupError`s naming the setting. */
 export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite): ConsumeSpec {
@@ -141,6 +161,7 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
     throw new SetupError(`${name} retry.backoffMs`, "must be a non-empty list of delays in ms ≥ 0 (the last one repeats).", "e.g. [1000, 10000, 60000], or leave it out for that default.");
   }
   const push = resolvePush(options, site, stream.config.name);
+  const batch = resolveBatch(options, site);
   return {
     stream,
     ordered: undefined,
@@ -152,14 +173,37 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
       maxDeliver,
       // Redelivery delays are natsflow's naks; a server backoff would also shorten the first ack wait.
       backoffMs: [],
-      maxAckPending: site.concurrency,
+      // A batch holds up to max messages unacked.
+      maxAckPending: site.concurrency * (batch?.max ?? 1),
       ...(push ? { push } : {}),
     },
     bind,
     ack,
     backoffMs: [...backoffMs],
     deadLetter,
+    batch,
   };
+}
+
+function resolveBatch(options: DurableConsumeOptions, { name }: ConsumeSite): ConsumeSpec["batch"] {
+  const { batch } = options;
+  if (batch === undefined) return undefined;
+  if (typeof batch !== "object" || batch === null) throw new SetupError(`${name} batch`, `must be { max, maxBytes?, expiresMs? }, got ${JSON.stringify(batch)}.`);
+  if (options.push) throw new SetupError(`${name} batch`, "needs a pull consumer: a push consumer cannot be asked for a batch.", "drop push, or drop batch.");
+  if (options.ack === "ack-first") {
+    throw new SetupError(`${name} batch`, 'with ack: "ack-first" is not supported: a batch is settled per message after the handler.', 'use ack: "after-success" (the default) or "manual".');
+  }
+  if (options.filter !== undefined) {
+    throw new SetupError(`${name} batch`, "cannot share its durable through a filter: a batch goes to one handler whole.", "give the batch handler a durable of its own, without filter.");
+  }
+  const whole = (setting: string, value: unknown, min: number): void => {
+    if (!Number.isInteger(value) || (value as number) < min) throw new SetupError(`${name} batch.${setting}`, `must be a whole number ≥ ${min}, got ${String(value)}.`);
+  };
+  whole("max", batch.max, 1);
+  if (batch.maxBytes !== undefined) whole("maxBytes", batch.maxBytes, 1);
+  const expiresMs = batch.expiresMs ?? DEFAULT_BATCH_EXPIRES_MS;
+  whole("expiresMs", expiresMs, MIN_BATCH_EXPIRES_MS);
+  return { max: batch.max, maxBytes: batch.maxBytes, expiresMs };
 }
 
 function resolveDeadLetter(deadLetter: string | undefined, { name, filter }: ConsumeSite): string | undefined {
@@ -202,5 +246,5 @@ function resolveOrdered(options: OrderedConsumeOptions, site: ConsumeSite, strea
   if (!valid) {
     throw new SetupError(`${name} startAt`, `must be one of ${START_AT.join(", ")}, { sequence: n ≥ 1 } or { time: Date }, got ${JSON.stringify(startAt)}.`);
   }
-  return { stream, consumer: undefined, ordered: { filterSubject: filter, startAt }, bind: false, ack: "none", backoffMs: [], deadLetter };
+  return { stream, consumer: undefined, ordered: { filterSubject: filter, startAt }, bind: false, ack: "none", backoffMs: [], deadLetter, batch: undefined };
 }
