@@ -118,7 +118,7 @@ describe("app.asyncapi()", () => {
     expect(operations.Billing_ledger).toMatchObject({
       action: "receive",
       channel: { $ref: "#/channels/orders_events_created" },
-      "x-natsflow-jetstream": { consumer: "pull", durable: "ledger", maxAckPending: 100, batch: { max: 100, expiresMs: 1000 } },
+      "x-natsflow-jetstream": { consumer: "pull", durable: "ledger", maxAckPending: 200, batch: { max: 100, expiresMs: 1000 } },
     });
     expect(operations.Billing_flag).toMatchObject({ "x-natsflow-watch": { kv: "flags", keys: "features.>" } });
     expect(channels.KV_flags_features?.address).toBe("$KV.flags.features.>");

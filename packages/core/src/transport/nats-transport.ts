@@ -336,12 +336,11 @@ function toJetStreamMessage(m: JsMsg): JetStreamMessage {
 class NatsPullConsumer implements PullConsumer {
   constructor(private readonly consumer: Consumer) {}
 
-  pull(options: { max: number; expiresMs: number; maxBytes?: number | undefined }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
+  pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull {
     let iter: Awaited<ReturnType<Consumer["fetch"]>> | undefined;
     let stopped = false;
     const done = (async () => {
-      const { max: max_messages, expiresMs: expires, maxBytes: max_bytes } = options;
-      iter = await this.consumer.fetch(max_bytes === undefined ? { max_messages, expires } : { max_messages, max_bytes, expires });
+      iter = await this.consumer.fetch({ max_messages: options.max, expires: options.expiresMs });
       if (stopped) iter.stop();
       for await (const m of iter) onMessage(toJetStreamMessage(m));
     })();

@@ -229,8 +229,7 @@ export interface JetStreamPull {
 }
 
 export interface PullConsumer {
-  /** `maxBytes`: the pull also ends before a message would take it past that many bytes. */
-  pull(options: { max: number; expiresMs: number; maxBytes?: number | undefined }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
+  pull(options: { max: number; expiresMs: number }, onMessage: (message: JetStreamMessage) => void): JetStreamPull;
   /**
    * A standing pull: up to `max` messages asked for at all times, refilled as they arrive, renewed
    * every `expiresMs` (missed heartbeats within it mean the pull is lost, say to a leader change) and

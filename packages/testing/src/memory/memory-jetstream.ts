@@ -38,8 +38,6 @@ export interface ConsumerState {
 
 interface Request {
   remaining: number;
-  /** Bytes it may still take (message data only; a server also counts subject and headers). */
-  bytes: number;
   onMessage: (m: JetStreamMessage) => void;
   finish: () => void;
 }
@@ -98,8 +96,8 @@ class MemoryConsumer implements PullConsumer {
     };
   }
 
-  pull(options: { max: number; expiresMs: number; maxBytes?: number | undefined }, onMessage: (m: JetStreamMessage) => void): JetStreamPull {
-    return this.request(options.max, onMessage, options.expiresMs, options.maxBytes);
+  pull(options: { max: number; expiresMs: number }, onMessage: (m: JetStreamMessage) => void): JetStreamPull {
+    return this.request(options.max, onMessage, options.expiresMs);
   }
 
   consume(_options: { max: number }, onMessage: (m: JetStreamMessage) => void): JetStreamPull {
@@ -107,13 +105,12 @@ class MemoryConsumer implements PullConsumer {
     return this.request(Infinity, onMessage, undefined);
   }
 
-  private request(max: number, onMessage: (m: JetStreamMessage) => void, expiresMs: number | undefined, maxBytes = Infinity): JetStreamPull {
+  private request(max: number, onMessage: (m: JetStreamMessage) => void, expiresMs: number | undefined): JetStreamPull {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     const timer = expiresMs === undefined ? undefined : setTimeout(() => request.finish(), expiresMs).unref();
     const request: Request = {
       remaining: max,
-      bytes: maxBytes,
       onMessage,
       finish: () => {
         clearTimeout(timer);
@@ -134,33 +131,26 @@ class MemoryConsumer implements PullConsumer {
   /** Hands the next messages to waiting requests while max_ack_pending allows. */
   pump(): void {
     while (this.requests.length > 0 && (this.config.maxAckPending <= 0 || this.out.size < this.config.maxAckPending)) {
-      const request = this.requests[0] as Request;
-      // A message past the request's bytes ends it, undelivered, as on a server.
-      if ((this.next(false)?.message.data.length ?? 0) > request.bytes) {
-        request.finish();
-        continue;
-      }
       const next = this.next();
       if (!next) return;
+      const request = this.requests[0] as Request;
       const message = this.deliver(next.message, next.deliveries + 1);
-      request.bytes -= next.message.data.length;
       queueMicrotask(() => request.onMessage(message));
       if (--request.remaining === 0) request.finish();
     }
   }
 
-  /** The next message to deliver, taken (or, `take` false, only looked at). */
-  private next(take = true): { message: StoredMessage; deliveries: number } | undefined {
+  private next(): { message: StoredMessage; deliveries: number } | undefined {
     const ready = [...this.due].filter(([, d]) => d.ready).sort(([a], [b]) => a - b)[0];
     if (ready) {
+      this.due.delete(ready[0]);
       const stored = this.stream.get(ready[0]);
       // Dropped by a stream limit meanwhile: nothing to redeliver.
-      if (take || !stored) this.due.delete(ready[0]);
-      return stored ? { message: stored, deliveries: ready[1].deliveries } : this.next(take);
+      return stored ? { message: stored, deliveries: ready[1].deliveries } : this.next();
     }
     const fresh = this.stream.messages.find((m) => m.seq >= this.cursor && this.wants(m));
     if (!fresh) return undefined;
-    if (take) this.cursor = fresh.seq + 1;
+    this.cursor = fresh.seq + 1;
     return { message: fresh, deliveries: 0 };
   }
 

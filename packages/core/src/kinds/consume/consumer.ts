@@ -14,7 +14,7 @@ import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
 import type { BatchOutcome } from "./batch.js";
 import { DELIVERY, JetStreamBatch, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
-import type { ConsumeSpec } from "./options.js";
+import { batchMaxAckPending, type ConsumeSpec } from "./options.js";
 
 /** How long one pull waits at the server for messages before the next one is sent. */
 const PULL_EXPIRES_MS = 5_000;
@@ -48,6 +48,9 @@ export class JetStreamConsumer implements Source {
   private readonly waiting: JetStreamMessage[] = [];
   /** Restarts the waiting messages' ack wait, as a running handler's heartbeat does. */
   private waitingBeat: NodeJS.Timeout | undefined;
+  /** A batch consumer's wait for a batch to fill, and whether it is over. */
+  private fillTimer: NodeJS.Timeout | undefined;
+  private fillExpired = false;
   private stopped = false;
   private pull: JetStreamPull | undefined;
   private wake: (() => void) | undefined;
@@ -109,7 +112,17 @@ export class JetStreamConsumer implements Source {
     }
     const consumer = await js.consumer(config.stream, config.durable);
     if (this.spec.batch) {
-      void this.batches(consumer, this.spec.batch);
+      const { max } = this.spec.batch;
+      const most = batchMaxAckPending(this.binding.concurrency, max);
+      // Only the server bounds what gathers for the next batches (a bound durable may allow more).
+      if (config.maxAckPending <= 0 || config.maxAckPending > most) {
+        throw new SetupError(
+          `${this.binding.info.name} durable`,
+          `consumer "${config.durable}" allows ${config.maxAckPending} unacked messages, more than ${this.binding.concurrency} running batch(es) of ${max} and one gathering hold.`,
+          `set its max_ack_pending to at most ${most} ((concurrency + 1) × batch.max), or raise them.`,
+        );
+      }
+      void this.keep(() => consumer.consume({ max: most, expiresMs: PULL_EXPIRES_MS }, (m) => this.gather(m)));
       return;
     }
     // Bounded, a standing pull is as safe as one per free slot, and saves a subscription and a request per batch.
@@ -123,6 +136,7 @@ export class JetStreamConsumer implements Source {
     // Not started: back to the server, as a message arriving after stop() is.
     for (const message of this.waiting.splice(0)) message.nak();
     this.beatWaiting();
+    clearTimeout(this.fillTimer);
     this.wake?.();
   }
 
@@ -295,30 +309,48 @@ export class JetStreamConsumer implements Source {
   }
 
   /**
-   * Batches for a batch consumer: one pull at a time for up to `max` messages, sent when a batch slot
-   * is free (`concurrency` counts batches); what it brought is one batch, however few.
+   * A batch consumer's messages gather in `waiting` from one standing pull (the server holds what is
+   * out to `max_ack_pending` = (concurrency + 1) × max) and leave as batches when a batch slot is free
+   * (`concurrency` counts batches): `max` messages or `maxBytes` of payload, whichever comes first,
+   * or fewer once the first of them waited `expiresMs`.
    */
-  private async batches(consumer: PullConsumer, { max, maxBytes, expiresMs }: NonNullable<ConsumeSpec["batch"]>): Promise<void> {
-    while (!this.stopped) {
-      if (this.inFlight >= this.binding.concurrency) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        continue;
+  private gather(message: JetStreamMessage): void {
+    if (this.stopped) return message.nak();
+    this.waiting.push(message);
+    this.beatWaiting();
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    const batch = this.spec.batch as NonNullable<ConsumeSpec["batch"]>;
+    while (this.inFlight < this.binding.concurrency && this.waiting.length > 0) {
+      let n = Math.min(batch.max, this.waiting.length);
+      if (batch.maxBytes !== undefined) n = this.fitting(n, batch.maxBytes);
+      // Not full, and not yet waited for long enough: the timer sends it.
+      if (n === this.waiting.length && n < batch.max && !this.fillExpired) {
+        this.fillTimer ??= setTimeout(() => {
+          this.fillExpired = true;
+          this.dispatch();
+        }, batch.expiresMs).unref();
+        return;
       }
-      const messages: JetStreamMessage[] = [];
-      const pull = consumer.pull({ max, expiresMs, maxBytes }, (m) => messages.push(m));
-      this.pull = pull;
-      let failure: unknown;
-      try {
-        await pull.done;
-      } catch (error) {
-        failure = error;
-      }
-      this.pull = undefined;
-      // Arrived, but stopped meanwhile: back to the server, for another instance or the next start.
-      if (this.stopped) for (const m of messages) m.nak();
-      else if (messages.length > 0) void this.processBatch(messages);
-      if (failure !== undefined && !this.stopped) await this.pauseAfter(failure);
+      clearTimeout(this.fillTimer);
+      this.fillTimer = undefined;
+      this.fillExpired = false;
+      const messages = this.waiting.splice(0, n);
+      this.beatWaiting();
+      void this.processBatch(messages);
     }
+  }
+
+  /** How many of the first `n` waiting messages fit in `maxBytes` of payload: at least one, so a large message still goes alone. */
+  private fitting(n: number, maxBytes: number): number {
+    let bytes = (this.waiting[0] as JetStreamMessage).data.length;
+    for (let i = 1; i < n; i++) {
+      bytes += (this.waiting[i] as JetStreamMessage).data.length;
+      if (bytes > maxBytes) return i;
+    }
+    return n;
   }
 
   /**
@@ -386,7 +418,7 @@ export class JetStreamConsumer implements Source {
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
     series.inFlight.dec();
-    this.wake?.();
+    this.dispatch();
     if (this.inFlight === 0) this.idle.notify();
   }
 

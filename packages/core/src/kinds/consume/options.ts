@@ -173,8 +173,7 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
       maxDeliver,
       // Redelivery delays are natsflow's naks; a server backoff would also shorten the first ack wait.
       backoffMs: [],
-      // A batch holds up to max messages unacked.
-      maxAckPending: site.concurrency * (batch?.max ?? 1),
+      maxAckPending: batch ? batchMaxAckPending(site.concurrency, batch.max) : site.concurrency,
       ...(push ? { push } : {}),
     },
     bind,
@@ -183,6 +182,11 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
     deadLetter,
     batch,
   };
+}
+
+/** A batch consumer's `max_ack_pending`: its running batches, and one more gathering meanwhile so the handler never waits on the server. */
+export function batchMaxAckPending(concurrency: number, max: number): number {
+  return (concurrency + 1) * max;
 }
 
 function resolveBatch(options: DurableConsumeOptions, { name }: ConsumeSite): ConsumeSpec["batch"] {
