@@ -123,6 +123,23 @@ export function batchSuite(name: string, setup: () => Promise<BatchEnvironment>)
       expect(batches?.value).toBe(sizes.length);
     });
 
+    it("maxBytes cuts a batch before a message would take its payloads past it; a larger message goes alone", async () => {
+      const stream = defineStream({ name: "B_BYTES", subjects: ["b-bytes.>"] });
+      const sizes: number[][] = [];
+      @Controller()
+      class Sized {
+        @Consume("b-bytes.x", { stream, durable: "sized", codec: "bytes", batch: { max: 10, maxBytes: 25 } })
+        handle(@Payload() batch: Uint8Array[]) {
+          sizes.push(batch.map((b) => b.length));
+        }
+      }
+      await client.jetstream().addStream({ name: "B_BYTES", subjects: ["b-bytes.>"], retention: "limits", storage: "file", maxAgeMs: 0, duplicateWindowMs: 120_000, maxMsgs: -1, maxBytes: -1, replicas: 1 });
+      await publish("b-bytes.x", ["a".repeat(10), "b".repeat(10), "c".repeat(10), "d".repeat(40), "e".repeat(5)]);
+      await startApp(Sized);
+      await waitFor("every ack", async () => sizes.flat().length === 5 && (await settledAll("B_BYTES", "sized")()));
+      expect(sizes).toEqual([[10, 10], [10], [40], [5]]);
+    });
+
     it("a partly failing batch is settled per message: the failed ones are redelivered, the others not", async () => {
       const stream = defineStream({ name: "B_PARTIAL", subjects: ["b-partial.>"] });
       const rows = await table("b_partial");
