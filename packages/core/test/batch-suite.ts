@@ -16,7 +16,6 @@ import {
   Payload,
   type BatchOutcome,
   type Constructor,
-  type InboundMessage,
   type JetStreamBatch,
   type Transport,
 } from "@natsflow/core";
@@ -24,7 +23,7 @@ import { captureLogs } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
-import type { JetStreamEnvironment } from "./jetstream-suite.js";
+import { collectOn, settledOn, waitFor, type JetStreamEnvironment } from "./jetstream-suite.js";
 
 export type BatchEnvironment = Pick<JetStreamEnvironment, "appOptions" | "client" | "consumerState" | "stop">;
 
@@ -34,14 +33,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const Order = z.object({ id: z.number().int(), item: z.string() });
 type Order = z.infer<typeof Order>;
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** One multi-row INSERT for a whole batch: the shape batch consumers are for. */
 async function insertAll(db: PGlite, table: string, orders: readonly Order[]): Promise<void> {
@@ -85,15 +76,8 @@ export function batchSuite(name: string, setup: () => Promise<BatchEnvironment>)
       for (const p of payloads) await client.jetstream().publish(subject, enc.encode(p));
     };
     const orders = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: from + i, item: `item-${from + i}` }));
-    const collect = (subject: string) => {
-      const got: InboundMessage[] = [];
-      client.subscribe(subject, {}, (m) => got.push(m));
-      return got;
-    };
-    const settledAll = (stream: string, durable: string) => async () => {
-      const s = await env.consumerState(stream, durable);
-      return s.numPending === 0 && s.numAckPending === 0;
-    };
+    const collect = (subject: string) => collectOn(client, subject);
+    const settledAll = (stream: string, durable: string) => settledOn(env, stream, durable);
 
     it("bulk-inserts batches of at most max into PGlite, each order once, every message acked and counted", async () => {
       const stream = defineStream({ name: "B_INSERT", subjects: ["b-insert.>"] });

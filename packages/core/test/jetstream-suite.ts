@@ -55,13 +55,26 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
 }
+
+/** Every message a plain subscriber on `client` sees on `subject`. */
+export function collectOn(client: Transport, subject: string): InboundMessage[] {
+  const got: InboundMessage[] = [];
+  client.subscribe(subject, {}, (m) => got.push(m));
+  return got;
+}
+
+/** Whether the durable has nothing pending and nothing unacked. */
+export const settledOn = (env: Pick<JetStreamEnvironment, "consumerState">, stream: string, durable: string) => async (): Promise<boolean> => {
+  const s = await env.consumerState(stream, durable);
+  return s.numPending === 0 && s.numAckPending === 0;
+};
 
 export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvironment>): void {
   describe(`JetStream on ${name}`, () => {
@@ -90,16 +103,8 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       return app;
     };
     const startApp = (...controllers: Constructor[]) => startWith(controllers);
-    /** Every message a plain subscriber sees on `subject`. */
-    const collect = (subject: string) => {
-      const got: InboundMessage[] = [];
-      client.subscribe(subject, {}, (m) => got.push(m));
-      return got;
-    };
-    const settledAll = (stream: string, durable: string) => async () => {
-      const s = await env.consumerState(stream, durable);
-      return s.numPending === 0 && s.numAckPending === 0;
-    };
+    const collect = (subject: string) => collectOn(client, subject);
+    const settledAll = (stream: string, durable: string) => settledOn(env, stream, durable);
 
     it("retries a failing message after the backoff delays, then acks it: 3 deliveries, nothing pending", async () => {
       const stream = defineStream({ name: "S_RETRY", subjects: ["s-retry.>"] });
