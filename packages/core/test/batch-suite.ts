@@ -107,6 +107,20 @@ export function batchSuite(name: string, setup: () => Promise<BatchEnvironment>)
       expect(batches?.value).toBe(sizes.length);
     });
 
+    it("bind: a durable allowing more unacked messages than (concurrency + 1) × max fails start, naming the fix", async () => {
+      const stream = defineStream({ name: "B_BIND", subjects: ["b-bind.>"] });
+      await client.jetstream().addStream({ name: "B_BIND", subjects: ["b-bind.>"], retention: "limits", storage: "file", maxAgeMs: 0, duplicateWindowMs: 120_000, maxMsgs: -1, maxBytes: -1, replicas: 1 });
+      await client.jetstream().addConsumer({ stream: "B_BIND", durable: "ops", filterSubject: "b-bind.x", ackWaitMs: 5_000, maxDeliver: -1, backoffMs: [], maxAckPending: 1_000 });
+      @Controller()
+      class Bound {
+        @Consume("b-bind.x", { stream, durable: "ops", bind: true, batch: { max: 10 } })
+        handle() {}
+      }
+      const app = await NatsApp.create({ ...env.appOptions(), controllers: [Bound], logger: captureLogs("warn").logger });
+      apps.push(app);
+      await expect(app.start()).rejects.toMatchObject({ name: "SetupError", setting: "Bound.handle durable", message: expect.stringMatching(/allows 1000 unacked.*at most 20/) });
+    });
+
     it("maxBytes cuts a batch before a message would take its payloads past it; a larger message goes alone", async () => {
       const stream = defineStream({ name: "B_BYTES", subjects: ["b-bytes.>"] });
       const sizes: number[][] = [];

@@ -261,6 +261,31 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       },
     );
 
+    it("a message waiting for a slot behind a handler that acked early keeps its ack wait alive: delivered once", async () => {
+      const stream = defineStream({ name: "S_WAITING", subjects: ["s-waiting.>"] });
+      const deliveries: number[] = [];
+      let done = 0;
+      @Controller()
+      class Lingers {
+        @Consume("s-waiting.x", { stream, durable: "lingers", concurrency: 1, ackWait: "1s" })
+        async handle(@Delivery() d: JetStreamDelivery) {
+          deliveries.push(d.deliveries);
+          d.ack();
+          await sleep(2_200);
+          done++;
+        }
+      }
+      const app = await startApp(Lingers);
+      await app.broker.jetstream.publish("s-waiting.x", {});
+      await app.broker.jetstream.publish("s-waiting.x", {});
+      // A redelivered copy would wait behind the second, so both must be over first.
+      await waitFor("both handled", () => done === 2, 10_000);
+      await waitFor("nothing pending", settledAll("S_WAITING", "lingers"));
+      await sleep(100);
+      expect(deliveries).toEqual([1, 1]);
+      expect((await env.consumerState("S_WAITING", "lingers")).numRedelivered).toBe(0);
+    });
+
     it("stores one msgId once, reports the duplicate, and refuses failed expectations and unstored subjects", async () => {
       const stream = defineStream({ name: "S_DEDUP", subjects: ["s-dedup.>"], duplicateWindow: "1m" });
       @Controller()
