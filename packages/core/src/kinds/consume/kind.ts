@@ -22,7 +22,7 @@ export const consume: HandlerKind<ConsumeOptions> = {
       share: consumer && {
         key: `consume\u0000${consumer.stream}\u0000${consumer.durable}`,
         // One durable is one consumer on the server: one subject, one set of settings.
-        terms: JSON.stringify({ consumer, ack: spec.ack, bind: spec.bind, deadLetter: spec.deadLetter }),
+        terms: JSON.stringify({ consumer, ack: spec.ack, bind: spec.bind, deadLetter: spec.deadLetter, batch: spec.batch }),
         conflict: (other) =>
           new SetupError(
             `${site.name} durable`,

@@ -38,16 +38,13 @@ interface CommonConsumeOptions {
   filter?: MessageFilter;
 }
 
-/**
- * A batch consumer's pulls: the handler takes up to `max` messages at once (see docs/jetstream.md,
- * "Batch consumers").
- */
+/** A batch consumer's batches: the handler takes up to `max` messages at once (see docs/jetstream.md, "Batch consumers"). */
 export interface BatchOptions {
-  /** Messages per batch, at most: one pull asks for this many. */
+  /** Messages per batch, at most. */
   max: number;
-  /** Bytes per batch, at most (the server's `max_bytes` of the pull); larger than the largest message. */
+  /** Payload bytes per batch, at most; a larger message goes alone. */
   maxBytes?: number;
-  /** How long a pull waits for `max` messages before the batch goes to the handler with fewer. Default 1000, at least 1000 (the client's minimum). */
+  /** How long a batch waits to fill before it goes to the handler with fewer than `max`. Default 1000. */
   expiresMs?: number;
 }
 
@@ -117,8 +114,6 @@ export interface ConsumeSite extends Pick<SourceSite, "name" | "filter" | "concu
 
 const DURABLE_ONLY = ["durable", "bind", "push", "concurrency", "ack", "ackWait", "retry", "batch"] as const;
 const DEFAULT_BATCH_EXPIRES_MS = 1_000;
-// The nats client refuses a pull that expires sooner.
-const MIN_BATCH_EXPIRES_MS = 1_000;
 
 /** Every `@Consume` option and combination is checked here, once, with `SetupError`s naming the setting. */
 export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite): ConsumeSpec {
@@ -206,7 +201,7 @@ function resolveBatch(options: DurableConsumeOptions, { name }: ConsumeSite): Co
   whole("max", batch.max, 1);
   if (batch.maxBytes !== undefined) whole("maxBytes", batch.maxBytes, 1);
   const expiresMs = batch.expiresMs ?? DEFAULT_BATCH_EXPIRES_MS;
-  whole("expiresMs", expiresMs, MIN_BATCH_EXPIRES_MS);
+  whole("expiresMs", expiresMs, 1);
   return { max: batch.max, maxBytes: batch.maxBytes, expiresMs };
 }
 
