@@ -121,6 +121,36 @@ export function batchSuite(name: string, setup: () => Promise<BatchEnvironment>)
       await expect(app.start()).rejects.toMatchObject({ name: "SetupError", setting: "Bound.handle durable", message: expect.stringMatching(/allows 1000 unacked.*at most 20/) });
     });
 
+    it("stop() lets the running batch finish and settle; what gathered meanwhile goes to the next start, each order once", async () => {
+      const stream = defineStream({ name: "B_STOP", subjects: ["b-stop.>"] });
+      const handled = new Map<number, number>();
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      const make = () => {
+        @Controller()
+        class Slow {
+          @Consume("b-stop.orders", { stream, durable: "slow", schema: Order, batch: { max: 10 } })
+          async handle(@Payload() batch: Order[]) {
+            started();
+            await sleep(500);
+            for (const o of batch) handled.set(o.id, (handled.get(o.id) ?? 0) + 1);
+          }
+        }
+        return Slow;
+      };
+      await client.jetstream().addStream({ name: "B_STOP", subjects: ["b-stop.>"], retention: "limits", storage: "file", maxAgeMs: 0, duplicateWindowMs: 120_000, maxMsgs: -1, maxBytes: -1, replicas: 1 });
+      await publish("b-stop.orders", orders(1, 25));
+      const first = await startApp(make());
+      await running;
+      await first.stop();
+      // The running batch of 10 was acked; the next 10 had gathered and were nak'ed, not handled.
+      expect(handled.size).toBe(10);
+      await startApp(make());
+      await waitFor("all 25 handled", () => handled.size === 25);
+      await waitFor("every ack", settledAll("B_STOP", "slow"));
+      expect([...handled.values()].every((n) => n === 1)).toBe(true);
+    });
+
     it("maxBytes cuts a batch before a message would take its payloads past it; a larger message goes alone", async () => {
       const stream = defineStream({ name: "B_BYTES", subjects: ["b-bytes.>"] });
       const sizes: number[][] = [];
