@@ -406,9 +406,10 @@ export class JetStreamConsumer implements Source {
       const outcome = outcomes?.[i];
       each(index, (s, d) => {
         if (failed) this.failure(s, d, error);
+        // What the handler settled itself stays so, whatever it returned for it.
+        else if (d.settled) return;
         else if (outcome instanceof Error) this.failure(s, d, outcome);
         else if (outcome === "dead-letter") this.settle(s, d, { settle: "dead-letter" }, new HandlerError("dead-lettered by the batch handler", 422));
-        else if (d.settled) return;
         else if (ack === "manual" && outcome === undefined) {
           s.logger.warn({ subject: s.message.subject, sequence: s.message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
           d.nak(this.retryDelay(s.message.deliveries));
