@@ -1,6 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 
+import { BATCH } from "./jetstream-setup.js";
+
 export interface ConnectResult {
   scenario: string;
   connects: number;
@@ -25,11 +27,13 @@ export interface BenchResults {
     after: { rss: number; heapUsed: number };
   };
   handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number }>;
-  jetstream: Array<{ mode: "raw" | "natsflow"; consumesPerSecond: number; publishesPerSecond: number }>;
+  /** "batch": a batch `@Consume` (BATCH messages a call); it publishes nothing of its own. */
+  jetstream: Array<{ mode: "raw" | "natsflow" | "batch"; consumesPerSecond: number; publishesPerSecond?: number }>;
 }
 
 const OUT = fileURLToPath(new URL("../results/", import.meta.url));
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+const JETSTREAM_ROWS = { raw: "raw nats consume / js.publish", natsflow: "natsflow @Consume / broker.jetstream.publish", batch: `natsflow @Consume, batches of ${BATCH}` } as const;
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
@@ -106,15 +110,17 @@ export async function writeReport(r: BenchResults): Promise<void> {
   if (raw && nf) lines.push(`@Subscribe / raw: request/reply ${(nf.requestsPerSecond / raw.requestsPerSecond).toFixed(2)}, publish ${(nf.publishesPerSecond / raw.publishesPerSecond).toFixed(2)}`);
   lines.push(
     "",
-    "4. JetStream (JSON orders; consume: decode + ack, 64 in flight; publish: PubAck awaited, 64 at once)",
+    "4. JetStream (JSON orders; consume: decode + ack, 64 in flight (batch: 100 a call); publish: PubAck awaited, 64 at once)",
     table([
       ["", "consumed per s", "published per s"],
-      ...r.jetstream.map((j) => [j.mode === "raw" ? "raw nats consume / js.publish" : "natsflow @Consume / broker.jetstream.publish", j.consumesPerSecond.toFixed(0), j.publishesPerSecond.toFixed(0)]),
+      ...r.jetstream.map((j) => [JETSTREAM_ROWS[j.mode], j.consumesPerSecond.toFixed(0), j.publishesPerSecond?.toFixed(0) ?? "—"]),
     ]),
   );
   const jsRaw = r.jetstream.find((j) => j.mode === "raw");
   const jsNf = r.jetstream.find((j) => j.mode === "natsflow");
-  if (jsRaw && jsNf) lines.push(`natsflow / raw: consume ${(jsNf.consumesPerSecond / jsRaw.consumesPerSecond).toFixed(2)}, publish ${(jsNf.publishesPerSecond / jsRaw.publishesPerSecond).toFixed(2)}`);
+  if (jsRaw && jsNf) lines.push(`natsflow / raw: consume ${(jsNf.consumesPerSecond / jsRaw.consumesPerSecond).toFixed(2)}, publish ${((jsNf.publishesPerSecond ?? 0) / (jsRaw.publishesPerSecond ?? 1)).toFixed(2)}`);
+  const jsBatch = r.jetstream.find((j) => j.mode === "batch");
+  if (jsNf && jsBatch) lines.push(`batch / per-message @Consume: consume ${(jsBatch.consumesPerSecond / jsNf.consumesPerSecond).toFixed(2)}`);
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);

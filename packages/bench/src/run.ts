@@ -230,23 +230,24 @@ async function handlerBench(): Promise<BenchResults["handlers"]> {
 }
 
 /**
- * `@Consume` against a raw `nats` consume loop doing the same work (decode JSON, ack), and JetStream
- * publishing with PubAcks, raw `js.publish` against `broker.jetstream.publish`. Each round fills a
- * subject of its own with N orders (timing the publishes), then a fresh durable consumes them all.
+ * `@Consume` against a raw `nats` consume loop doing the same work (decode JSON, ack), a batch
+ * `@Consume` (BATCH at once) beside them, and JetStream publishing with PubAcks, raw `js.publish`
+ * against `broker.jetstream.publish`. Each round fills a subject of its own with N orders (timing the
+ * publishes; the batch case's with raw `js.publish`, not reported), then a fresh durable consumes them all.
  */
 async function jetstreamBench(): Promise<BenchResults["jetstream"]> {
   const server = await startNatsServer({ jetstream: true });
-  const modes = ["raw", "natsflow"] as const;
-  const consumes: Record<string, number[]> = { raw: [], natsflow: [] };
-  const publishes: Record<string, number[]> = { raw: [], natsflow: [] };
+  const modes = ["raw", "natsflow", "batch"] as const;
+  const consumes: Record<string, number[]> = { raw: [], natsflow: [], batch: [] };
+  const publishes: Record<string, number[]> = { raw: [], natsflow: [], batch: [] };
   try {
     const nc = await natsConnect({ servers: server.url });
-    await (await nc.jetstreamManager()).streams.add({ name: BENCH_STREAM, subjects: BENCH_SUBJECTS });
-    await nc.close();
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: BENCH_STREAM, subjects: BENCH_SUBJECTS });
     for (let r = 0; r < settings.rounds; r++) {
       for (const mode of modes) {
         const subject = `bench.js.r${r}.${mode}`;
-        const { stdout } = await exec(process.execPath, [here("./jetstream-load.js"), server.url, mode, subject, String(settings.jetstreamMessages)]);
+        const { stdout } = await exec(process.execPath, [here("./jetstream-load.js"), server.url, mode === "batch" ? "raw" : mode, subject, String(settings.jetstreamMessages)]);
         publishes[mode]?.push((JSON.parse(stdout) as { perSecond: number }).perSecond);
         const child = fork(here("./services/consumers.js"), [mode, server.url, subject, `bench-${mode}-${r}`, String(settings.jetstreamMessages)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
         const done = new Promise<{ received: number; ms: number }>((resolve) => child.on("message", (m) => m !== "ready" && resolve(m as { received: number; ms: number })));
@@ -257,12 +258,19 @@ async function jetstreamBench(): Promise<BenchResults["jetstream"]> {
         } finally {
           await service.stop();
         }
+        // Each case consumes from a stream of the same size: a filtered consumer slows as the stream grows.
+        await jsm.streams.purge(BENCH_STREAM, { filter: subject });
       }
     }
+    await nc.close();
   } finally {
     await server.stop();
   }
   return modes.map((mode) => {
+    if (mode === "batch") {
+      log(`  jetstream batch: consume ${median(consumes[mode] ?? []).toFixed(0)}/s`);
+      return { mode, consumesPerSecond: median(consumes[mode] ?? []) };
+    }
     log(`  jetstream ${mode}: consume ${median(consumes[mode] ?? []).toFixed(0)}/s, publish with PubAck ${median(publishes[mode] ?? []).toFixed(0)}/s`);
     return { mode, consumesPerSecond: median(consumes[mode] ?? []), publishesPerSecond: median(publishes[mode] ?? []) };
   });

@@ -38,9 +38,10 @@ export { InjectPublisher } from "./decorators/inject-publisher.js";
 
 export { defineStream } from "./resources/stream.js";
 export type { StreamDeclaration, StreamOptions } from "./resources/stream.js";
-export type { AckMode, ConsumeOptions, DurableConsumeOptions, EphemeralConsumeOptions, OrderedConsumeOptions, RetryOptions, ServerConsumerOptions } from "./kinds/consume/options.js";
-export { JetStreamDelivery } from "./kinds/consume/jetstream-delivery.js";
-export type { Settlement } from "./kinds/consume/jetstream-delivery.js";
+export type { AckMode, BatchOptions, ConsumeOptions, DurableConsumeOptions, EphemeralConsumeOptions, OrderedConsumeOptions, RetryOptions, ServerConsumerOptions } from "./kinds/consume/options.js";
+export { JetStreamBatch, JetStreamDelivery } from "./kinds/consume/jetstream-delivery.js";
+export type { BatchItem, Settlement } from "./kinds/consume/jetstream-delivery.js";
+export type { BatchOutcome } from "./kinds/consume/batch.js";
 export type { Duration } from "./duration.js";
 export { defineKv, KvHandle, kvToken } from "./resources/kv.js";
 export type { KvChange, KvDeclaration, KvOperation, KvOptions, KvValue } from "./resources/kv.js";

@@ -59,6 +59,9 @@ class Billing {
   @Consume("orders.events.created", { stream: ORDERS, durable: "billing", schema: NewOrder, deadLetter: "orders.dlq" })
   bill() {}
 
+  @Consume("orders.events.created", { stream: ORDERS, durable: "ledger", schema: NewOrder, batch: { max: 100 } })
+  ledger() {}
+
   @WatchKv(FLAGS, { keys: "features.>" })
   flag() {}
 }
@@ -111,6 +114,12 @@ describe("app.asyncapi()", () => {
       "x-natsflow-jetstream": { stream: "ORDERS", consumer: "pull", durable: "billing", ack: "after-success", deadLetter: "orders.dlq" },
     });
     expect(operations.Billing_bill).not.toHaveProperty("reply");
+    // A batch consumer says so: up to max messages a call, one batch at a time (its default concurrency).
+    expect(operations.Billing_ledger).toMatchObject({
+      action: "receive",
+      channel: { $ref: "#/channels/orders_events_created" },
+      "x-natsflow-jetstream": { consumer: "pull", durable: "ledger", maxAckPending: 200, batch: { max: 100, expiresMs: 1000 } },
+    });
     expect(operations.Billing_flag).toMatchObject({ "x-natsflow-watch": { kv: "flags", keys: "features.>" } });
     expect(channels.KV_flags_features?.address).toBe("$KV.flags.features.>");
     // Run-time subscriptions are handlers too.

@@ -22,6 +22,7 @@ import {
   SetupError,
   Subscribe,
   Use,
+  type AckMode,
   type Constructor,
   type InboundMessage,
   type JetStreamDelivery,
@@ -54,13 +55,26 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
 }
+
+/** Every message a plain subscriber on `client` sees on `subject`. */
+export function collectOn(client: Transport, subject: string): InboundMessage[] {
+  const got: InboundMessage[] = [];
+  client.subscribe(subject, {}, (m) => got.push(m));
+  return got;
+}
+
+/** Whether the durable has nothing pending and nothing unacked. */
+export const settledOn = (env: Pick<JetStreamEnvironment, "consumerState">, stream: string, durable: string) => async (): Promise<boolean> => {
+  const s = await env.consumerState(stream, durable);
+  return s.numPending === 0 && s.numAckPending === 0;
+};
 
 export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvironment>): void {
   describe(`JetStream on ${name}`, () => {
@@ -89,16 +103,8 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       return app;
     };
     const startApp = (...controllers: Constructor[]) => startWith(controllers);
-    /** Every message a plain subscriber sees on `subject`. */
-    const collect = (subject: string) => {
-      const got: InboundMessage[] = [];
-      client.subscribe(subject, {}, (m) => got.push(m));
-      return got;
-    };
-    const settledAll = (stream: string, durable: string) => async () => {
-      const s = await env.consumerState(stream, durable);
-      return s.numPending === 0 && s.numAckPending === 0;
-    };
+    const collect = (subject: string) => collectOn(client, subject);
+    const settledAll = (stream: string, durable: string) => settledOn(env, stream, durable);
 
     it("retries a failing message after the backoff delays, then acks it: 3 deliveries, nothing pending", async () => {
       const stream = defineStream({ name: "S_RETRY", subjects: ["s-retry.>"] });
@@ -215,6 +221,69 @@ export function jetstreamSuite(name: string, setup: () => Promise<JetStreamEnvir
       expect(maxRunning).toBeLessThanOrEqual(2);
       expect(handled.size).toBe(100);
       expect([...handled.values()].every((n) => n === 1)).toBe(true);
+    });
+
+    const earlyAckers: Array<[string, { push?: true; ack?: AckMode }]> = [
+      ["pull, after-success", {}],
+      ["pull, manual", { ack: "manual" }],
+      ["pull, ack-first", { ack: "ack-first" }],
+      ["push, after-success", { push: true }],
+      ["push, manual", { push: true, ack: "manual" }],
+    ];
+    it.each(earlyAckers.map(([mode, options], i) => [mode, options, i] as const))(
+      "concurrency 5 holds when the handler acks first and then works (%s): at most 5 running over 300 messages, each once",
+      async (_mode, options, i) => {
+        const name = `S_EARLY${i}`;
+        const stream = defineStream({ name, subjects: [`s-early${i}.>`] });
+        await client.jetstream().addStream({ name, subjects: [`s-early${i}.>`], retention: "limits", storage: "file", maxAgeMs: 0, duplicateWindowMs: 120_000, maxMsgs: -1, maxBytes: -1, replicas: 1 });
+        for (let n = 0; n < 300; n++) await client.jetstream().publish(`s-early${i}.items`, enc.encode(String(n)));
+        const handled = new Map<number, number>();
+        let running = 0;
+        let maxRunning = 0;
+        @Controller()
+        class EarlyAck {
+          @Consume(`s-early${i}.items`, { stream, durable: "early", concurrency: 5, ...options })
+          async handle(@Delivery() d: JetStreamDelivery) {
+            maxRunning = Math.max(maxRunning, ++running);
+            // Frees the server's slot at once (ack-first: already free).
+            if (!d.settled) d.ack();
+            await sleep(5);
+            handled.set(d.sequence, (handled.get(d.sequence) ?? 0) + 1);
+            running--;
+          }
+        }
+        await startApp(EarlyAck);
+        await waitFor("300 handled", () => handled.size === 300, 30_000);
+        await waitFor("nothing pending", settledAll(name, "early"));
+        expect(maxRunning).toBeGreaterThanOrEqual(2);
+        expect(maxRunning).toBeLessThanOrEqual(5);
+        expect([...handled.values()].every((n) => n === 1)).toBe(true);
+      },
+    );
+
+    it("a message waiting for a slot behind a handler that acked early keeps its ack wait alive: delivered once", async () => {
+      const stream = defineStream({ name: "S_WAITING", subjects: ["s-waiting.>"] });
+      const deliveries: number[] = [];
+      let done = 0;
+      @Controller()
+      class Lingers {
+        @Consume("s-waiting.x", { stream, durable: "lingers", concurrency: 1, ackWait: "1s" })
+        async handle(@Delivery() d: JetStreamDelivery) {
+          deliveries.push(d.deliveries);
+          d.ack();
+          await sleep(2_200);
+          done++;
+        }
+      }
+      const app = await startApp(Lingers);
+      await app.broker.jetstream.publish("s-waiting.x", {});
+      await app.broker.jetstream.publish("s-waiting.x", {});
+      // A redelivered copy would wait behind the second, so both must be over first.
+      await waitFor("both handled", () => done === 2, 10_000);
+      await waitFor("nothing pending", settledAll("S_WAITING", "lingers"));
+      await sleep(100);
+      expect(deliveries).toEqual([1, 1]);
+      expect((await env.consumerState("S_WAITING", "lingers")).numRedelivered).toBe(0);
     });
 
     it("stores one msgId once, reports the duplicate, and refuses failed expectations and unstored subjects", async () => {

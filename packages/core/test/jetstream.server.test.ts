@@ -124,6 +124,14 @@ describe("option validation at NatsApp.create", () => {
     ["push with bind", consumer({ push: true, bind: true }), "Opts.handle push"],
     ["a push deliver subject with wildcards", consumer({ push: { deliverSubject: "deliver.*" } }), "Opts.handle push.deliverSubject"],
     ["a stream that is not declared", consumer({ stream: { name: "X" } as never }), "Opts.handle stream"],
+    ["batch with push", consumer({ batch: { max: 10 }, push: true }), "Opts.handle batch"],
+    ["batch with ack-first", consumer({ batch: { max: 10 }, ack: "ack-first" }), "Opts.handle batch"],
+    ["batch with a filter", consumer({ batch: { max: 10 }, filter: { headers: { kind: "a" } } }), "Opts.handle batch"],
+    ["batch that is not an object", consumer({ batch: 10 as never }), "Opts.handle batch"],
+    ["a batch max < 1", consumer({ batch: { max: 0 } }), "Opts.handle batch.max"],
+    ["a batch max that is not whole", consumer({ batch: { max: 2.5 } }), "Opts.handle batch.max"],
+    ["a batch maxBytes < 1", consumer({ batch: { max: 10, maxBytes: 0 } }), "Opts.handle batch.maxBytes"],
+    ["a batch that never waits to fill", consumer({ batch: { max: 10, expiresMs: 0 } }), "Opts.handle batch.expiresMs"],
     ["a bad stream maxAge", consumer({ stream: defineStream({ name: "OPTS", subjects: ["opts.>"], maxAge: "7 days" }) }), "stream OPTS maxAge"],
   ];
   it.each(cases)("%s", async (_what, controller, setting) => {
@@ -147,6 +155,24 @@ describe("option validation at NatsApp.create", () => {
       b() {}
     }
     await expect(NatsApp.create({ servers: server.url, controllers: [Twice] })).rejects.toMatchObject({ setting: "Twice.b durable" });
+  });
+
+  it("batch: not on an ordered consumer, and no @Publish of a batch's result", async () => {
+    @Controller()
+    class OrderedBatch {
+      @Consume("opts.a", { stream, ordered: true, batch: { max: 10 } } as never)
+      handle() {}
+    }
+    await expect(NatsApp.create({ servers: server.url, controllers: [OrderedBatch] })).rejects.toMatchObject({ setting: "OrderedBatch.handle batch" });
+    @Controller()
+    class Publishes {
+      @Consume("opts.a", { stream, durable: "publishes", batch: { max: 10 } })
+      @Publish("opts.out")
+      handle() {
+        return {};
+      }
+    }
+    await expect(NatsApp.create({ servers: server.url, controllers: [Publishes] })).rejects.toMatchObject({ setting: "Publishes.handle @Publish" });
   });
 
   it("ordered: no @Delivery() to settle with, and startAt must say where", async () => {

@@ -72,6 +72,9 @@ export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment
     class Billing {
       @Consume("created", { stream: EVENTS, durable: "billing" })
       bill() {}
+
+      @Consume("batched", { stream: EVENTS, durable: "ledger", batch: { max: 3 } })
+      ledger() {}
     }
 
     @Controller("traced.audit")
@@ -250,6 +253,21 @@ export function tracingSuite(name: string, setup: () => Promise<SuiteEnvironment
       expect(send?.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
       expect(consumed?.parentSpanContext?.spanId).toBe(send?.spanContext().spanId);
       expect(consumed?.attributes).toMatchObject({ "natsflow.jetstream.stream": "TRACED", "natsflow.jetstream.consumer": "billing", "natsflow.jetstream.deliveries": 1 });
+    });
+
+    it("a batch is one span of its own, linked to each message's trace", async () => {
+      spans.reset();
+      for (const id of ["b-1", "b-2", "b-3"]) {
+        const parent = trace.getTracer("test-client").startSpan(`producer ${id}`);
+        await context.with(trace.setSpan(context.active(), parent), () => app.broker.jetstream.publish("traced.events.batched", { id }));
+        parent.end();
+      }
+      await expect.poll(() => spans.find(/^process traced\.events\.batched$/).length).toBe(1);
+      const sends = spans.find(/^send traced\.events\.batched$/);
+      const [batch] = spans.find(/^process traced\.events\.batched$/);
+      expect(batch?.parentSpanContext).toBeUndefined();
+      expect(batch?.links.map((l) => l.context.spanId).sort()).toEqual(sends.map((s) => s.spanContext().spanId).sort());
+      expect(batch?.attributes).toMatchObject({ "messaging.batch.message_count": 3, "natsflow.jetstream.stream": "TRACED", "natsflow.jetstream.consumer": "ledger" });
     });
   });
 }

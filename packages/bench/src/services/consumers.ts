@@ -1,11 +1,12 @@
 // The JetStream consumer services: a `@Consume` handler, or a raw `nats` consume loop doing the same
-// work (decode JSON, ack). argv: mode ("natsflow" | "raw"), url, subject, durable, expected count.
+// work (decode JSON, ack), or a batch `@Consume` taking BATCH at once. argv: mode ("natsflow" | "raw" |
+// "batch"), url, subject, durable, expected count.
 import "reflect-metadata";
 
 import { Consume, Controller, createLogger, defineStream, NatsApp, Payload } from "@natsflow/core";
 import { AckPolicy, connect } from "nats";
 
-import { BENCH_STREAM, BENCH_SUBJECTS, CONCURRENCY } from "../jetstream-setup.js";
+import { BATCH, BENCH_STREAM, BENCH_SUBJECTS, CONCURRENCY } from "../jetstream-setup.js";
 
 const [mode, url, subject, durable, n] = process.argv.slice(2) as [string, string, string, string, string];
 const expected = Number(n);
@@ -39,7 +40,14 @@ if (mode === "raw") {
       count();
     }
   }
-  const app = await NatsApp.create({ servers: url, controllers: [Orders], logger: createLogger({ level: "warn" }) });
+  @Controller()
+  class BatchedOrders {
+    @Consume(subject, { stream: STREAM, durable, batch: { max: BATCH } })
+    handle(@Payload() orders: unknown[]): void {
+      for (let i = 0; i < orders.length; i++) count();
+    }
+  }
+  const app = await NatsApp.create({ servers: url, controllers: [mode === "batch" ? BatchedOrders : Orders], logger: createLogger({ level: "warn" }) });
   await app.start();
   process.send?.("ready");
 }

@@ -4,7 +4,7 @@ import type { Context } from "@opentelemetry/api";
 
 import type { OutgoingChain } from "../broker/outgoing-message.js";
 import type { Tracing } from "../observability/tracing.js";
-import type { HeadersInit } from "../transport/transport.js";
+import type { HeadersInit, InboundMessage } from "../transport/transport.js";
 import type { MessageContext } from "./context.js";
 import { errorReply } from "./error-reply.js";
 
@@ -35,15 +35,17 @@ export interface Propagation {
 /**
  * Runs a message through `run` as the current message, in a span of its own when tracing is on
  * (its parent from the message's headers; `attributes`, made only then, added). The one way in for every dispatcher.
+ * A batch consumer's context stands for `batch`: its span links to each of their trace contexts instead.
  */
 export function handle(
   ctx: MessageContext,
   propagation: Propagation,
   run: (ctx: MessageContext) => Promise<void>,
   attributes?: () => Record<string, string | number>,
+  batch?: readonly InboundMessage[],
 ): Promise<void> {
   // A line per message only when someone reads debug: otherwise not even a timestamp is taken.
-  return ctx.debugging ? logged(ctx, () => dispatch(ctx, propagation, run, attributes)) : dispatch(ctx, propagation, run, attributes);
+  return ctx.debugging ? logged(ctx, () => dispatch(ctx, propagation, run, attributes, batch)) : dispatch(ctx, propagation, run, attributes, batch);
 }
 
 /** `handled` at debug: subject, handler, outcome ("ok" or the error's name) and duration. */
@@ -66,6 +68,7 @@ function dispatch(
   propagation: Propagation,
   run: (ctx: MessageContext) => Promise<void>,
   attributes?: () => Record<string, string | number>,
+  batch?: readonly InboundMessage[],
 ): Promise<void> {
   const header = (ctx.correlationHeader = propagation.correlation);
   ctx.outgoing = propagation.outgoing;
@@ -75,11 +78,17 @@ function dispatch(
       (propagation.outgoing !== undefined && propagation.reachesBroker) || (header !== undefined && (propagation.reachesBroker || ctx.message.headers?.has(header) === true));
     return current ? currentMessage.run(ctx, run, ctx) : run(ctx);
   }
-  return traced(ctx, propagation.tracing, run, attributes);
+  return traced(ctx, propagation.tracing, run, attributes, batch);
 }
 
-async function traced(ctx: MessageContext, tracing: Tracing, run: (ctx: MessageContext) => Promise<void>, attributes?: () => Record<string, string | number>): Promise<void> {
-  const t = tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
+async function traced(
+  ctx: MessageContext,
+  tracing: Tracing,
+  run: (ctx: MessageContext) => Promise<void>,
+  attributes?: () => Record<string, string | number>,
+  batch?: readonly InboundMessage[],
+): Promise<void> {
+  const t = batch ? tracing.receiveBatch(batch, ctx.handler, ctx.correlationId) : tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
   if (attributes) t.span.setAttributes(attributes());
   ctx.trace = t;
   try {

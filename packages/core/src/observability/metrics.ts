@@ -14,6 +14,7 @@ export class Metrics {
   readonly inFlight: Gauge<"handler">;
   readonly messages: Counter<"handler" | "result">;
   readonly jetstream: Counter<"handler" | "outcome">;
+  readonly batchSize: Histogram<"handler">;
   readonly subscriptionErrors: Counter<"handler">;
 
   /** A counter in the app's registry. */
@@ -51,6 +52,13 @@ export class Metrics {
       name: "natsflow_jetstream_messages_total",
       help: "JetStream messages settled, by outcome (ack, nak, term, dead_letter)",
       labelNames: ["handler", "outcome"],
+      registers: [this.registry],
+    });
+    this.batchSize = new Histogram({
+      name: "natsflow_jetstream_batch_size",
+      help: "messages per batch a batch consumer pulled, invalid ones included",
+      labelNames: ["handler"],
+      buckets: [1, 10, 50, 100, 250, 500, 1000],
       registers: [this.registry],
     });
     this.subscriptionErrors = new Counter({

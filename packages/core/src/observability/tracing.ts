@@ -7,6 +7,7 @@ import {
   SpanStatusCode,
   trace,
   type Context,
+  type Link,
   type Span,
   type TextMapGetter,
   type TextMapSetter,
@@ -92,6 +93,38 @@ export class Tracing {
       parent,
     );
     return { span, context: trace.setSpan(parent, span) };
+  }
+
+  /**
+   * Starts the span of a batch a handler takes in: a root of its own (its messages may come from many
+   * traces), linked to the trace context each message's headers carry.
+   */
+  receiveBatch(messages: readonly InboundMessage[], handler: HandlerInfo, correlationId: string | undefined): MessageTrace {
+    const links: Link[] = [];
+    for (const m of messages) {
+      if (!m.headers) continue;
+      const linked = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, m.headers, getter));
+      if (linked) links.push({ context: linked });
+    }
+    const span = this.tracer.startSpan(
+      `process ${handler.subject}`,
+      {
+        kind: SpanKind.CONSUMER,
+        root: true,
+        links,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.operation.type": "process",
+          "messaging.operation.name": "process",
+          "messaging.destination.template": handler.subject,
+          "messaging.batch.message_count": messages.length,
+          "natsflow.handler": handler.name,
+          ...(correlationId !== undefined ? { "messaging.message.conversation_id": correlationId } : {}),
+        },
+      },
+      ROOT_CONTEXT,
+    );
+    return { span, context: trace.setSpan(ROOT_CONTEXT, span) };
   }
 
   /** Runs `work` with the message's span active, so spans the handler makes itself are its children. */

@@ -79,9 +79,9 @@ function storeEvent(broker: Broker, target: PublishTarget, chain: OutgoingChain 
     });
 }
 
-/** Where the payload is decoded: size limit, codec, then schema; the handler sees the result. */
-export function payloadStage(codec: Codec, schema: StandardSchemaV1 | undefined, maxPayloadBytes: number | undefined): Middleware {
-  const decode = (data: Uint8Array): unknown => {
+/** Size limit, then codec: a 413 `HandlerError` or a `ValidationError` for what cannot be decoded. */
+export function payloadDecoder(codec: Codec, maxPayloadBytes: number | undefined): (data: Uint8Array) => unknown {
+  return (data) => {
     if (maxPayloadBytes !== undefined && data.length > maxPayloadBytes) {
       throw new HandlerError(`payload too large: ${data.length} bytes, at most ${maxPayloadBytes}`, 413);
     }
@@ -91,6 +91,11 @@ export function payloadStage(codec: Codec, schema: StandardSchemaV1 | undefined,
       throw new ValidationError([{ path: "", message: `not valid ${codec.name}` }], { cause: e, description: `malformed payload: not valid ${codec.name}` });
     }
   };
+}
+
+/** Where the payload is decoded: size limit, codec, then schema; the handler sees the result. */
+export function payloadStage(codec: Codec, schema: StandardSchemaV1 | undefined, maxPayloadBytes: number | undefined): Middleware {
+  const decode = payloadDecoder(codec, maxPayloadBytes);
   if (schema) {
     return async (ctx, next) => {
       ctx.payload = await validate(schema, decode(ctx.message.data));
@@ -113,6 +118,12 @@ export interface PayloadOptions {
 
 /** Checks a handler's payload options (throwing `SetupError`) and builds its `payloadStage`. */
 export function resolvePayloadStage(name: string, options: PayloadOptions): { codec: Codec; stage: Middleware } {
+  const { codec, schema, maxPayloadBytes } = resolvePayloadOptions(name, options);
+  return { codec, stage: payloadStage(codec, schema, maxPayloadBytes) };
+}
+
+/** A handler's payload options, checked (throwing `SetupError`), its codec resolved. */
+export function resolvePayloadOptions(name: string, options: PayloadOptions): { codec: Codec; schema: StandardSchemaV1 | undefined; maxPayloadBytes: number | undefined } {
   const codec = resolveCodec(options.codec, `${name} codec`);
   if (options.schema !== undefined && !isStandardSchema(options.schema)) {
     throw new SetupError(`${name} schema`, "is not a Standard Schema.", "use a zod, valibot or arktype schema (or anything with a `~standard` property).");
@@ -121,5 +132,5 @@ export function resolvePayloadStage(name: string, options: PayloadOptions): { co
   if (max !== undefined && (!Number.isInteger(max) || max < 0)) {
     throw new SetupError(`${name} maxPayloadBytes`, `must be a whole number of bytes, got ${String(max)}.`);
   }
-  return { codec, stage: payloadStage(codec, options.schema, max) };
+  return { codec, schema: options.schema, maxPayloadBytes: max };
 }

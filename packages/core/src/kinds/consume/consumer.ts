@@ -5,15 +5,18 @@ import { handle } from "../../dispatch/current.js";
 import { HandledError, type SettleOutcome } from "../../dispatch/exceptions.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
 import { formatDuration } from "../../duration.js";
+import type { HandlerInfo } from "../../dispatch/handler-info.js";
 import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
+import type { Logger } from "../../logging/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, StartAt, Transport } from "../../transport/transport.js";
 import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
 import { deadLetterHeaders } from "./dead-letter.js";
 import { EphemeralPullConsumer } from "./ephemeral.js";
-import { DELIVERY, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
-import { PULL_EXPIRES_MS, type ConsumeSpec } from "./options.js";
+import type { BatchOutcome } from "./batch.js";
+import { DELIVERY, JetStreamBatch, JetStreamDelivery, type Settlement } from "./jetstream-delivery.js";
+import { batchMaxAckPending, PULL_EXPIRES_MS, type ConsumeSpec } from "./options.js";
 
 /** Pause after a failed pull (stream deleted, connection down, …) before trying again. */
 const PULL_RETRY_MS = 1_000;
@@ -65,14 +68,31 @@ function same(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
 }
 
+/** A message being settled: what its logs and counters name. */
+interface Settling {
+  readonly message: JetStreamMessage;
+  readonly logger: Logger;
+  readonly handler: HandlerInfo;
+}
+
 /**
- * Where a JetStream message enters: a durable consumer, pull (never asking the server for more
- * messages than it has free `concurrency` slots) or push (bounded by `max_ack_pending`), or an
- * ordered one. It runs each message through the handler's composed chain and settles it by the
- * handler's ack mode: ack, nak with the retry delay, or term and dead-letter.
+ * Where a JetStream message enters: a durable consumer, pull or push, or an ordered one. It runs
+ * each message through the handler's composed chain and settles it by the handler's ack mode: ack,
+ * nak with the retry delay, or term and dead-letter. At most `concurrency` handlers run at once
+ * whenever they ack (see `accept`); the server's `max_ack_pending` bounds what waits for a slot.
  */
 export class JetStreamConsumer implements Source {
   private inFlight = 0;
+  /**
+   * Delivered while every slot was busy: a handler that acks early frees its server slot, so the
+   * server sends more. Unacked, each counts against `max_ack_pending`, which bounds this queue.
+   */
+  private readonly waiting: JetStreamMessage[] = [];
+  /** Restarts the waiting messages' ack wait, as a running handler's heartbeat does. */
+  private waitingBeat: NodeJS.Timeout | undefined;
+  /** A batch consumer's wait for a batch to fill, and whether it is over. */
+  private fillTimer: NodeJS.Timeout | undefined;
+  private fillExpired = false;
   private stopped = false;
   private pull: JetStreamPull | undefined;
   private wake: (() => void) | undefined;
@@ -83,7 +103,7 @@ export class JetStreamConsumer implements Source {
   private ackWaitMs: number;
 
   // Label children bound once: a message pays for the increments only.
-  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]> & Record<Settlement | "dead_letter", { inc(): void }>>;
+  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]> & Record<Settlement | "dead_letter", { inc(): void }> & { batchSize: { observe(n: number): void } }>;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -98,13 +118,14 @@ export class JetStreamConsumer implements Source {
       nak: metrics.jetstream.labels(handler, "nak"),
       term: metrics.jetstream.labels(handler, "term"),
       dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
+      batchSize: metrics.batchSize.labels(handler),
     }));
     this.maxDeliver = spec.consumer?.maxDeliver ?? 1;
     this.ackWaitMs = spec.consumer?.ackWaitMs ?? 0;
   }
 
   get pending(): number {
-    return this.inFlight;
+    return this.inFlight + this.waiting.length;
   }
 
   /** Makes sure the durable exists as configured (or, bound, that it exists), then starts taking messages. */
@@ -118,8 +139,8 @@ export class JetStreamConsumer implements Source {
     const config = await this.ensureConsumer(js, wanted as ConsumerConfig);
     this.maxDeliver = config.maxDeliver;
     this.ackWaitMs = config.ackWaitMs;
-    // The server bounds what is out to the slots (max_ack_pending), and a message holds its slot
-    // until acked (not so with ack-first).
+    // The server bounds what is out (unacked) to max_ack_pending: with it at most concurrency, what
+    // waits for a slot after an early ack is bounded too (not so with ack-first: acked on arrival).
     const bounded = config.maxAckPending > 0 && config.maxAckPending <= this.binding.concurrency && this.spec.ack !== "ack-first";
     if (config.push) {
       // A push consumer cannot be asked for less, so the bound must hold.
@@ -134,6 +155,20 @@ export class JetStreamConsumer implements Source {
       return;
     }
     const consumer = config.ephemeral ? await EphemeralPullConsumer.open(js, config, this.binding.logger) : await js.consumer(config.stream, config.durable);
+    if (this.spec.batch) {
+      const { max } = this.spec.batch;
+      const most = batchMaxAckPending(this.binding.concurrency, max);
+      // Only the server bounds what gathers for the next batches (a bound durable may allow more).
+      if (config.maxAckPending <= 0 || config.maxAckPending > most) {
+        throw new SetupError(
+          `${this.binding.info.name} durable`,
+          `consumer "${config.durable}" allows ${config.maxAckPending} unacked messages, more than ${this.binding.concurrency} running batch(es) of ${max} and one gathering hold.`,
+          `set its max_ack_pending to at most ${most} ((concurrency + 1) × batch.max), or raise them.`,
+        );
+      }
+      void this.keep(() => consumer.consume({ max: most, expiresMs: PULL_EXPIRES_MS }, (m) => this.gather(m)));
+      return;
+    }
     // Bounded, a standing pull is as safe as one per free slot, and saves a subscription and a request per batch.
     void (bounded ? this.keep(() => consumer.consume({ max: this.binding.concurrency, expiresMs: PULL_EXPIRES_MS }, (m) => this.accept(m))) : this.loop(consumer));
   }
@@ -142,6 +177,10 @@ export class JetStreamConsumer implements Source {
   stop(): void {
     this.stopped = true;
     this.pull?.stop();
+    // Not started: back to the server, as a message arriving after stop() is.
+    for (const message of this.waiting.splice(0)) message.nak();
+    this.beatWaiting();
+    clearTimeout(this.fillTimer);
     this.wake?.();
   }
 
@@ -248,7 +287,7 @@ export class JetStreamConsumer implements Source {
   private async loop(consumer: PullConsumer): Promise<void> {
     const { concurrency } = this.binding;
     while (!this.stopped) {
-      const free = concurrency - this.inFlight;
+      const free = concurrency - this.inFlight - this.waiting.length;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
@@ -270,8 +309,32 @@ export class JetStreamConsumer implements Source {
     // Arrived after stop(): back to the server at once, for another instance or the next start.
     if (this.stopped) {
       if (this.spec.ack !== "none") message.nak();
+    } else if (this.inFlight < this.binding.concurrency) void this.process(message);
+    else {
+      this.waiting.push(message);
+      this.beatWaiting();
     }
-    else void this.process(message);
+  }
+
+  /** Keeps the waiting messages' ack wait from running out while they wait; stops when none waits. */
+  private beatWaiting(): void {
+    if (this.waiting.length === 0) {
+      clearInterval(this.waitingBeat);
+      this.waitingBeat = undefined;
+    } else if (!this.waitingBeat) {
+      this.waitingBeat = setInterval(() => {
+        for (const message of this.waiting) message.working();
+      }, this.ackWaitMs / 3);
+      this.waitingBeat.unref();
+    }
+  }
+
+  /** A slot came free: the oldest waiting message takes it. */
+  private next(): void {
+    const message = this.waiting.shift();
+    if (!message) return;
+    this.beatWaiting();
+    void this.process(message);
   }
 
   private async process(message: JetStreamMessage): Promise<void> {
@@ -306,7 +369,7 @@ export class JetStreamConsumer implements Source {
     try {
       if (failed) {
         this.series.of(ctx.handler).failed.inc();
-        this.failure(ctx, delivery, error);
+        this.failure({ message, logger: ctx.logger, handler: ctx.handler }, delivery, error);
       } else {
         this.series.of(ctx.handler).ok.inc();
         if (!delivery.settled && ack === "manual") {
@@ -320,8 +383,135 @@ export class JetStreamConsumer implements Source {
     if (ctx.hasContainer) await ctx.dispose();
     this.inFlight--;
     this.series.own.inFlight.dec();
+    this.next();
     this.wake?.();
     if (this.inFlight === 0) this.idle.notify();
+  }
+
+  /**
+   * A batch consumer's messages gather in `waiting` from one standing pull (the server holds what is
+   * out to `max_ack_pending` = (concurrency + 1) × max) and leave as batches when a batch slot is free
+   * (`concurrency` counts batches): `max` messages or `maxBytes` of payload, whichever comes first,
+   * or fewer once the first of them waited `expiresMs`.
+   */
+  private gather(message: JetStreamMessage): void {
+    if (this.stopped) return message.nak();
+    this.waiting.push(message);
+    this.beatWaiting();
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    const batch = this.spec.batch as NonNullable<ConsumeSpec["batch"]>;
+    while (this.inFlight < this.binding.concurrency && this.waiting.length > 0) {
+      let n = Math.min(batch.max, this.waiting.length);
+      if (batch.maxBytes !== undefined) n = this.fitting(n, batch.maxBytes);
+      // Not full, and not yet waited for long enough: the timer sends it.
+      if (n === this.waiting.length && n < batch.max && !this.fillExpired) {
+        this.fillTimer ??= setTimeout(() => {
+          this.fillExpired = true;
+          this.dispatch();
+        }, batch.expiresMs).unref();
+        return;
+      }
+      clearTimeout(this.fillTimer);
+      this.fillTimer = undefined;
+      this.fillExpired = false;
+      const messages = this.waiting.splice(0, n);
+      this.beatWaiting();
+      void this.processBatch(messages);
+    }
+  }
+
+  /** How many of the first `n` waiting messages fit in `maxBytes` of payload: at least one, so a large message still goes alone. */
+  private fitting(n: number, maxBytes: number): number {
+    let bytes = (this.waiting[0] as JetStreamMessage).data.length;
+    for (let i = 1; i < n; i++) {
+      bytes += (this.waiting[i] as JetStreamMessage).data.length;
+      if (bytes > maxBytes) return i;
+    }
+    return n;
+  }
+
+  /**
+   * One batch through the handler's chain (which decodes each message and leaves out the invalid),
+   * then each message settled: the invalid dead-lettered; after a throw, each as a failed message is;
+   * else by the handler's per-index result or its own settling, the rest acked (manual: nak'ed).
+   */
+  private async processBatch(messages: JetStreamMessage[]): Promise<void> {
+    this.inFlight++;
+    const series = this.series.own;
+    series.inFlight.inc();
+    series.batchSize.observe(messages.length);
+    const { binding } = this;
+    const { ack } = this.spec;
+    const deliveries = messages.map((m) => new JetStreamDelivery(m, (outcome) => series[outcome].inc()));
+    const batch = new JetStreamBatch(messages, deliveries);
+    const first = messages[0] as JetStreamMessage;
+    // The batch's own context: no one message's subject, bytes or headers.
+    const ctx = new MessageContext({ subject: binding.info.subject, data: new Uint8Array(0) }, binding.info, binding.logger, this.container);
+    ctx.set(DELIVERY, batch);
+    const heartbeat = setInterval(() => {
+      for (const d of deliveries) d.working();
+    }, this.ackWaitMs / 3);
+    heartbeat.unref();
+    for (const d of deliveries) this.running.add(d);
+    let failed = false;
+    let error: unknown;
+    try {
+      await handle(
+        ctx,
+        binding.propagation,
+        binding.run,
+        () => ({ "natsflow.jetstream.stream": first.stream, "natsflow.jetstream.consumer": first.consumer }),
+        messages,
+      );
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    clearInterval(heartbeat);
+    for (const d of deliveries) this.running.delete(d);
+    (failed ? series.failed : series.ok).inc();
+    const settling = (m: JetStreamMessage): Settling => ({ message: m, logger: ctx.logger, handler: binding.info });
+    const each = (index: number, settle: (s: Settling, d: JetStreamDelivery) => void) => {
+      const message = messages[index] as JetStreamMessage;
+      try {
+        settle(settling(message), deliveries[index] as JetStreamDelivery);
+      } catch (e) {
+        ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
+      }
+    };
+    for (const { index, error: invalid } of batch.rejected) each(index, (s, d) => this.failure(s, d, invalid));
+    const outcomes = failed ? undefined : this.outcomes(ctx, batch.length);
+    batch.taken.forEach((index, i) => {
+      const outcome = outcomes?.[i];
+      each(index, (s, d) => {
+        if (failed) this.failure(s, d, error);
+        // What the handler settled itself stays so, whatever it returned for it.
+        else if (d.settled) return;
+        else if (outcome instanceof Error) this.failure(s, d, outcome);
+        else if (outcome === "dead-letter") this.settle(s, d, { settle: "dead-letter" }, new HandlerError("dead-lettered by the batch handler", 422));
+        else if (ack === "manual" && outcome === undefined) {
+          s.logger.warn({ subject: s.message.subject, sequence: s.message.sequence }, "handler returned without settling the message; nak'ed for redelivery");
+          d.nak(this.retryDelay(s.message.deliveries));
+        } else d.ack();
+      });
+    });
+    if (ctx.hasContainer) await ctx.dispose();
+    this.inFlight--;
+    series.inFlight.dec();
+    this.dispatch();
+    if (this.inFlight === 0) this.idle.notify();
+  }
+
+  /** A batch handler's result: one outcome per payload, or none (the whole-batch default). */
+  private outcomes(ctx: MessageContext, length: number): readonly BatchOutcome[] | undefined {
+    const { result } = ctx;
+    if (result === undefined) return undefined;
+    if (Array.isArray(result) && result.length === length && result.every((o) => o === undefined || o === "ack" || o === "dead-letter" || o instanceof Error)) return result as BatchOutcome[];
+    ctx.logger.warn({ length }, "a batch handler returned something other than one outcome per payload (\"ack\", \"dead-letter\", an Error or undefined); settled as if it returned nothing");
+    return undefined;
   }
 
   private retryDelay(deliveries: number): number {
@@ -333,8 +523,8 @@ export class JetStreamConsumer implements Source {
    * An exception handler's settle outcome is applied as it says; otherwise invalid input is dead at
    * once, and other errors are retried after the backoff until `maxDeliver`.
    */
-  private failure(ctx: MessageContext, delivery: JetStreamDelivery, handled: unknown): void {
-    const message = ctx.message as JetStreamMessage;
+  private failure(ctx: Settling, delivery: JetStreamDelivery, handled: unknown): void {
+    const { message } = ctx;
     // A reply outcome means nothing to a consumer: the error is handled as if no handler had matched.
     const error = handled instanceof HandledError ? handled.cause : handled;
     if (handled instanceof HandledError && "settle" in handled.outcome && !delivery.settled && this.spec.ack !== "none") {
@@ -354,7 +544,7 @@ export class JetStreamConsumer implements Source {
     else delivery.nak(this.retryDelay(message.deliveries));
   }
 
-  private settle(ctx: MessageContext, delivery: JetStreamDelivery, outcome: SettleOutcome, error: unknown): void {
+  private settle(ctx: Settling, delivery: JetStreamDelivery, outcome: SettleOutcome, error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
     switch (outcome.settle) {
       case "ack":
@@ -364,7 +554,7 @@ export class JetStreamConsumer implements Source {
       case "term":
         return delivery.term(outcome.reason ?? reason);
       case "dead-letter": {
-        const message = ctx.message as JetStreamMessage;
+        const { message } = ctx;
         try {
           this.deadLetter(ctx, error);
         } catch (e) {
@@ -376,10 +566,10 @@ export class JetStreamConsumer implements Source {
     }
   }
 
-  private deadLetter(ctx: MessageContext, error: unknown): void {
+  private deadLetter(ctx: Settling, error: unknown): void {
     const subject = this.spec.deadLetter;
     if (subject === undefined) return;
-    const message = ctx.message as JetStreamMessage;
+    const { message } = ctx;
     this.transport.publish(subject, message.data, { headers: deadLetterHeaders(message, error) });
     this.series.of(ctx.handler).dead_letter.inc();
   }

@@ -1,6 +1,6 @@
 import { createContextKey } from "../../dispatch/context.js";
 import { NatsflowError } from "../../errors.js";
-import type { JetStreamMessage } from "../../transport/transport.js";
+import type { InboundMessage, JetStreamMessage } from "../../transport/transport.js";
 
 export type Settlement = "ack" | "nak" | "term";
 
@@ -75,5 +75,60 @@ export class JetStreamDelivery {
   }
 }
 
-/** Where the consumer leaves the delivery for `@Delivery()` parameters. */
-export const DELIVERY = createContextKey<JetStreamDelivery>("natsflow:delivery");
+/** One message of a batch the handler takes: its decoded payload, the message, and its delivery to settle it by. */
+export interface BatchItem<T = unknown> {
+  readonly payload: T;
+  /** Subject, bytes and headers as they arrived. */
+  readonly message: InboundMessage;
+  readonly delivery: JetStreamDelivery;
+}
+
+/**
+ * A batch consumer's `@Delivery()`: the batch's valid messages, in the order of the handler's
+ * payload array (`items[i].payload` is `payloads[i]`), each with the delivery to settle it by.
+ * Invalid messages were dead-lettered and are not in it.
+ */
+export class JetStreamBatch<T = unknown> {
+  private valid: BatchItem<T>[] = [];
+  /** @internal each item's index in `all` */
+  readonly taken: number[] = [];
+  /** @internal the messages that could not be decoded or validated, by index in `all`, with why */
+  readonly rejected: Array<{ readonly index: number; readonly error: unknown }> = [];
+
+  /** @internal made by the consumer for each batch */
+  constructor(
+    /** @internal every message pulled, valid or not */
+    readonly all: readonly JetStreamMessage[],
+    /** @internal their deliveries, by the same index */
+    readonly deliveries: readonly JetStreamDelivery[],
+  ) {}
+
+  get items(): readonly BatchItem<T>[] {
+    return this.valid;
+  }
+
+  get length(): number {
+    return this.valid.length;
+  }
+
+  /** @internal decodes each message: the valid ones become `items`, the others `rejected` */
+  async decode(decode: (data: Uint8Array) => unknown): Promise<T[]> {
+    const payloads: T[] = [];
+    for (const [index, message] of this.all.entries()) {
+      try {
+        const decoded = decode(message.data);
+        // Without a schema decoding is synchronous: no await per message.
+        const payload = (decoded instanceof Promise ? await decoded : decoded) as T;
+        payloads.push(payload);
+        this.valid.push({ payload, message, delivery: this.deliveries[index] as JetStreamDelivery });
+        this.taken.push(index);
+      } catch (error) {
+        this.rejected.push({ index, error });
+      }
+    }
+    return payloads;
+  }
+}
+
+/** Where the consumer leaves the delivery (a batch consumer: the batch) for `@Delivery()` parameters. */
+export const DELIVERY = createContextKey<JetStreamDelivery | JetStreamBatch>("natsflow:delivery");

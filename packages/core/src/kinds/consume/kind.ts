@@ -22,7 +22,7 @@ export const consume: HandlerKind<ConsumeOptions> = {
       share: consumer?.ephemeral ? undefined : consumer && {
         key: `consume\u0000${consumer.stream}\u0000${consumer.durable}`,
         // One durable is one consumer on the server: one subject, one set of settings.
-        terms: JSON.stringify({ consumer, ack: spec.ack, bind: spec.bind, deadLetter: spec.deadLetter }),
+        terms: JSON.stringify({ consumer, ack: spec.ack, bind: spec.bind, deadLetter: spec.deadLetter, batch: spec.batch }),
         conflict: (other) =>
           new SetupError(
             `${site.name} durable`,
@@ -53,6 +53,8 @@ export const consume: HandlerKind<ConsumeOptions> = {
                 maxAckPending: consumer?.maxAckPending,
                 maxDeliver: consumer?.maxDeliver,
                 ...(spec.deadLetter ? { deadLetter: spec.deadLetter } : {}),
+                // The handler takes an array of up to max messages.
+                ...(spec.batch ? { batch: { max: spec.batch.max, expiresMs: spec.batch.expiresMs, ...(spec.batch.maxBytes !== undefined ? { maxBytes: spec.batch.maxBytes } : {}) } } : {}),
               },
         },
       },

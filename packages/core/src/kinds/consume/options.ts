@@ -77,13 +77,25 @@ export interface ServerConsumerOptions {
 
 /** What a consumer with acks (durable or ephemeral) runs with. */
 interface AckedConsumeOptions extends CommonConsumeOptions, ServerConsumerOptions {
-  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64. */
+  /** Messages handled at once; also the consumer's `max_ack_pending`. Default 64; with `batch`, batches at once, default 1. */
   concurrency?: number;
+  /** Hand the handler an array of up to `batch.max` messages (pull only); see `BatchOptions`. */
+  batch?: BatchOptions;
   /** Default "after-success". */
   ack?: AckMode;
   /** How long the server waits for an ack before redelivering. Long handlers send `working()` meanwhile. Default 30 s. */
   ackWait?: Duration;
   retry?: RetryOptions;
+}
+
+/** A batch consumer's batches: the handler takes up to `max` messages at once (see docs/jetstream.md, "Batch consumers"). */
+export interface BatchOptions {
+  /** Messages per batch, at most. */
+  max: number;
+  /** Payload bytes per batch, at most; a larger message goes alone. */
+  maxBytes?: number;
+  /** How long a batch waits to fill before it goes to the handler with fewer than `max`. Default 1000. */
+  expiresMs?: number;
 }
 
 /** A durable consumer: instances sharing its name split the messages, each acked after its work. */
@@ -137,6 +149,8 @@ export interface ConsumeSpec {
   readonly ack: AckMode | "none";
   readonly backoffMs: readonly number[];
   readonly deadLetter: string | undefined;
+  /** Set for a batch consumer. */
+  readonly batch: { readonly max: number; readonly maxBytes: number | undefined; readonly expiresMs: number } | undefined;
 }
 
 const ACK_MODES: readonly AckMode[] = ["after-success", "ack-first", "manual"];
@@ -160,7 +174,8 @@ const SERVER_OPTIONS = [
   "maxWaiting", "maxBatch", "maxExpires", "maxBytes", "memoryStorage", "replicas", "description",
 ] as const satisfies ReadonlyArray<keyof ServerConsumerOptions>;
 const PULL_ONLY = ["maxWaiting", "maxBatch", "maxExpires", "maxBytes"] as const;
-const ORDERED_REFUSES = ["durable", "ephemeral", "bind", "push", "concurrency", "ack", "ackWait", "retry", ...SERVER_OPTIONS.filter((k) => k !== "startAt")] as const;
+const ORDERED_REFUSES = ["durable", "ephemeral", "bind", "push", "concurrency", "ack", "ackWait", "retry", "batch", ...SERVER_OPTIONS.filter((k) => k !== "startAt")] as const;
+const DEFAULT_BATCH_EXPIRES_MS = 1_000;
 
 /** Every `@Consume` option and combination is checked here, once, with `SetupError`s naming the setting. */
 export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite): ConsumeSpec {
@@ -209,6 +224,7 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
     throw new SetupError(`${name} retry.backoffMs`, "must be a non-empty list of delays in ms ≥ 0 (the last one repeats).", "e.g. [1000, 10000, 60000], or leave it out for that default.");
   }
   const push = options.ephemeral ? undefined : resolvePush(options, site, stream.config.name);
+  const batch = resolveBatch(options, site);
   return {
     stream,
     ordered: undefined,
@@ -221,16 +237,43 @@ export function resolveConsumeOptions(options: ConsumeOptions, site: ConsumeSite
       maxDeliver,
       // Redelivery delays are natsflow's naks; a server backoff would also shorten the first ack wait.
       backoffMs: [],
-      maxAckPending: site.concurrency,
+      maxAckPending: batch ? batchMaxAckPending(site.concurrency, batch.max) : site.concurrency,
       ...(push ? { push } : {}),
       ...(options.ephemeral ? { ephemeral: true } : {}),
-      ...resolveServerOptions(options, site, stream, push !== undefined),
+      ...resolveServerOptions(options, site, stream, push !== undefined, batch ? batchMaxAckPending(site.concurrency, batch.max) : site.concurrency),
     },
     bind,
     ack,
     backoffMs: [...backoffMs],
     deadLetter,
+    batch,
   };
+}
+
+/** A batch consumer's `max_ack_pending`: its running batches, and one more gathering meanwhile so the handler never waits on the server. */
+export function batchMaxAckPending(concurrency: number, max: number): number {
+  return (concurrency + 1) * max;
+}
+
+function resolveBatch(options: DurableConsumeOptions | EphemeralConsumeOptions, { name }: ConsumeSite): ConsumeSpec["batch"] {
+  const { batch } = options;
+  if (batch === undefined) return undefined;
+  if (typeof batch !== "object" || batch === null) throw new SetupError(`${name} batch`, `must be { max, maxBytes?, expiresMs? }, got ${JSON.stringify(batch)}.`);
+  if ("push" in options && options.push) throw new SetupError(`${name} batch`, "needs a pull consumer: a push consumer cannot be asked for a batch.", "drop push, or drop batch.");
+  if (options.ack === "ack-first") {
+    throw new SetupError(`${name} batch`, 'with ack: "ack-first" is not supported: a batch is settled per message after the handler.', 'use ack: "after-success" (the default) or "manual".');
+  }
+  if (options.filter !== undefined) {
+    throw new SetupError(`${name} batch`, "cannot share its durable through a filter: a batch goes to one handler whole.", "give the batch handler a durable of its own, without filter.");
+  }
+  const whole = (setting: string, value: unknown, min: number): void => {
+    if (!Number.isInteger(value) || (value as number) < min) throw new SetupError(`${name} batch.${setting}`, `must be a whole number ≥ ${min}, got ${String(value)}.`);
+  };
+  whole("max", batch.max, 1);
+  if (batch.maxBytes !== undefined) whole("maxBytes", batch.maxBytes, 1);
+  const expiresMs = batch.expiresMs ?? DEFAULT_BATCH_EXPIRES_MS;
+  whole("expiresMs", expiresMs, 1);
+  return { max: batch.max, maxBytes: batch.maxBytes, expiresMs };
 }
 
 function resolveDeadLetter(deadLetter: string | undefined, { name, filter }: ConsumeSite): string | undefined {
@@ -245,7 +288,8 @@ function resolveDeadLetter(deadLetter: string | undefined, { name, filter }: Con
 }
 
 /** The consumer settings the server keeps, each checked; only those declared are set (an ephemeral's inactive threshold always). */
-function resolveServerOptions(options: DurableConsumeOptions | EphemeralConsumeOptions, site: ConsumeSite, stream: ResolvedStream, push: boolean): Partial<ConsumerConfig> {
+/** `pulled`: the most messages one of natsflow's own pulls asks for. */
+function resolveServerOptions(options: DurableConsumeOptions | EphemeralConsumeOptions, site: ConsumeSite, stream: ResolvedStream, push: boolean, pulled: number): Partial<ConsumerConfig> {
   const { name, filter } = site;
   const out: Partial<ConsumerConfig> = {};
   if (push) {
@@ -288,8 +332,8 @@ function resolveServerOptions(options: DurableConsumeOptions | EphemeralConsumeO
   if (options.maxWaiting !== undefined) out.maxWaiting = wholeNumber(`${name} maxWaiting`, options.maxWaiting, 1);
   if (options.maxBatch !== undefined) {
     out.maxBatch = wholeNumber(`${name} maxBatch`, options.maxBatch, 1);
-    if (out.maxBatch < site.concurrency) {
-      throw new SetupError(`${name} maxBatch`, `is ${out.maxBatch}, but natsflow's pulls ask for up to concurrency (${site.concurrency}) messages.`, `raise maxBatch to at least ${site.concurrency}, or lower concurrency.`);
+    if (out.maxBatch < pulled) {
+      throw new SetupError(`${name} maxBatch`, `is ${out.maxBatch}, but natsflow's pulls ask for up to ${pulled} messages (${options.batch ? "(concurrency + 1) × batch.max" : "concurrency"}).`, `raise maxBatch to at least ${pulled}, or lower ${options.batch ? "batch.max or concurrency" : "concurrency"}.`);
     }
   }
   if (options.maxExpires !== undefined) {
@@ -366,5 +410,5 @@ function resolveOrdered(options: OrderedConsumeOptions, site: ConsumeSite, strea
   if (given) throw new SetupError(`${name} ${given}`, "is for durable and ephemeral consumers; an ordered one has no name, no acks and no redeliveries.", `drop ${given}, or drop ordered: true.`);
   if (site.takesDelivery) throw new SetupError(`${name} @Delivery()`, "has nothing to settle on an ordered consumer.", "read the sequence with @Msg() (a JetStreamMessage), or use a durable.");
   const startAt = checkStartAt(options.startAt ?? "first", name);
-  return { stream, consumer: undefined, ordered: { filterSubject: filter, startAt }, bind: false, ack: "none", backoffMs: [], deadLetter };
+  return { stream, consumer: undefined, ordered: { filterSubject: filter, startAt }, bind: false, ack: "none", backoffMs: [], deadLetter, batch: undefined };
 }
