@@ -155,6 +155,12 @@ describe("KV failure store", () => {
     expect(stored.f).toHaveLength(6);
   });
 
+  it("makes its bucket with the replicas it is given", async () => {
+    const s = store({ bucket: "failures_r3", replicas: 3 });
+    s.change("u.x", fail(Date.now()));
+    await expect.poll(async () => (await broker.connect().jetstream().streamInfo("KV_failures_r3"))?.replicas, { timeout: 2000 }).toBe(3);
+  });
+
   it("a lockout written by one instance is enforced by another, announced once, and a reset clears it for both", async () => {
     const a = store();
     const b = store();
@@ -266,6 +272,11 @@ describe("bruteForce settings", () => {
     expect(setting({ store: "redis" })).toBe("bruteForce.store");
     expect(setting({ store: "kv", bucket: "a.b" })).toBe("bruteForce.bucket");
     expect(setting({ bucket: "x" })).toBe("bruteForce.bucket");
+    expect(setting({ store: "kv", replicas: 0 })).toBe("bruteForce.replicas");
+    expect(setting({ store: "kv", replicas: 6 })).toBe("bruteForce.replicas");
+    expect(setting({ store: "kv", replicas: 2.5 })).toBe("bruteForce.replicas");
+    expect(setting({ replicas: 3 })).toBe("bruteForce.replicas");
+    expect(setting({ store: "kv", replicas: 3 })).toBe("accepted");
     expect(setting("yes")).toBe("bruteForce");
     expect(setting({ store: "kv", perUser: { failures: 3 } })).toBe("accepted");
     expect(setting({ ipv6Prefix: 0 })).toBe("bruteForce.ipv6Prefix");

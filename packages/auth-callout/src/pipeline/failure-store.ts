@@ -173,6 +173,8 @@ const DISTRUST_WARN_EVERY_MS = 60_000;
 
 export interface KvFailureStoreOptions {
   bucket: string;
+  /** Copies of the bucket when it is made. Default 1. */
+  replicas?: number;
   timing: Timing;
   broker: Broker;
   logger: Logger;
@@ -241,9 +243,9 @@ export class KvFailureStore implements FailureStore {
     this.opening = true;
     void (async () => {
       try {
-        const { bucket: name, timing, broker } = this.options;
+        const { bucket: name, timing, broker, replicas = 1 } = this.options;
         // Keys outlive nothing that matters: a window of failures, then a lockout.
-        const bucket = await broker.kv(name, { ttlMs: timing.windowMs + timing.lockoutMs });
+        const bucket = await broker.kv(name, { ttlMs: timing.windowMs + timing.lockoutMs, replicas });
         await bucket.watch((e) => this.onEntry(e), { onEnd: (err) => this.lost(err) });
         this.bucket = bucket;
         this.recovered();
