@@ -31,7 +31,7 @@ export type { TestIdentityProvider } from "./identity/identity-provider.js";
 export { registerLogSink, registerSecret, resetSecretScan, scanLogsForSecrets } from "./secret-scan.js";
 export type { SecretFinding } from "./secret-scan.js";
 export { freePort, startNatsCluster } from "./nats-server/cluster.js";
-export type { NatsCluster } from "./nats-server/cluster.js";
+export type { NatsCluster, NatsClusterOptions } from "./nats-server/cluster.js";
 export { forkTracked, processesLeftRunning, ProcessLeftRunningError, spawnTracked, trackChildProcess, TrackedProcess } from "./processes.js";
 export type { ProcessExit } from "./processes.js";
 export { AppSpy, CallSpy, createSpy } from "./spy.js";
