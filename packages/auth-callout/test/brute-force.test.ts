@@ -226,6 +226,30 @@ describe("KV failure store", () => {
     expect((JSON.parse(new TextDecoder().decode((await bucket.get("u.spray199"))!.value)) as { f: number[] }).f).toHaveLength(3);
   });
 
+  it("writes a change again by itself when its write failed (a bucket electing a leader), without waiting for the key's next change", async () => {
+    const t = broker.connect();
+    transports.push(t);
+    let failures = 1;
+    const electing = (b: KvBucket) =>
+      new Proxy(b, {
+        get: (target, prop) => {
+          if (prop === "create") return (key: string, value: Uint8Array) => (failures-- > 0 ? Promise.reject(new Error("503")) : target.create(key, value));
+          const v = Reflect.get(target, prop) as unknown;
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const flaky = { ...t, kv: async (...args: Parameters<Transport["kv"]>) => electing(await t.kv(...args)) } as Transport;
+    const s = new KvFailureStore({ bucket: "failures_retry", timing, broker: new Broker(() => flaky), logger: captureLogs().logger });
+    s.get("u.r");
+    await sleep(20);
+    s.change("u.r", fail(Date.now()));
+    const bucket = await t.kv("failures_retry");
+    await sleep(20);
+    expect(failures).toBe(0);
+    expect(await bucket.get("u.r")).toBeUndefined();
+    await expect.poll(async () => (await bucket.get("u.r")) !== undefined, { timeout: 10_000, interval: 100 }).toBe(true);
+  }, 15_000);
+
   it("keeps enforcing its own counts when the bucket is unavailable, and says so once", async () => {
     const t = broker.connect();
     transports.push(t);
