@@ -156,22 +156,23 @@ describe("failover under load", () => {
         .toBeGreaterThan(0);
       return resumedAt - killedAt;
     };
-    /** The restarted node is back as a current replica of the stream and of the consumer. */
+    /** The restarted node is back in the cluster, and a current replica of the stream and of the consumer. */
     const healed = async () => {
-      await expect
-        .poll(
-          async () => {
-            try {
-              const s = await jsm.streams.info("FAILOVER");
-              const c = await jsm.consumers.info("FAILOVER", "failover-worker");
-              return [s.cluster, c.cluster].every((cl) => cl?.leader !== undefined && cl.replicas?.length === 2 && cl.replicas.every((r) => r.current && !r.offline));
-            } catch {
-              return false;
-            }
-          },
-          { timeout: 60_000, interval: 250 },
-        )
-        .toBe(true);
+      await cluster.ready();
+      let seen: unknown;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const s = await jsm.streams.info("FAILOVER");
+          const c = await jsm.consumers.info("FAILOVER", "failover-worker");
+          seen = { stream: s.cluster, consumer: c.cluster };
+          if ([s.cluster, c.cluster].every((cl) => cl?.leader !== undefined && cl.replicas?.length === 2 && cl.replicas.every((r) => r.current && !r.offline))) return;
+        } catch (e) {
+          seen = e;
+        }
+        if (Date.now() > deadline) throw new Error(`the restarted node did not catch up: ${JSON.stringify(seen)}`);
+        await sleep(250);
+      }
     };
     const handledAfter = async (count: number) => {
       const from = handled.length;

@@ -20,6 +20,11 @@ export interface NatsCluster {
   servers: NatsServer[];
   /** Every client URL, for clients that should fail over. */
   urls: string[];
+  /**
+   * With JetStream: resolves once every node is a current member of the metadata group, restarting one
+   * left out (as at start). For after a node was halted and resumed.
+   */
+  ready(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -71,7 +76,12 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
     await Promise.all(servers.map((s) => s.stop()));
     throw e;
   }
-  return { servers, urls: servers.map((s) => s.url), stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+  return {
+    servers,
+    urls: servers.map((s) => s.url),
+    ready: () => untilEveryNodeIsAMember(servers, Date.now() + MEMBERS_WITHIN_MS),
+    stop: async () => void (await Promise.all(servers.map((s) => s.stop()))),
+  };
 }
 
 const MEMBERS_WITHIN_MS = 60_000;
