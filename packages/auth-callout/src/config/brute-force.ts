@@ -46,7 +46,7 @@ export interface BruteForceOptions {
   bucket?: string;
   /**
    * Copies of that bucket in a JetStream cluster (1–5), so lockouts outlive a node. Default 1. Applies
-   * when the bucket is made; an existing bucket keeps its own (scale it with `nats kv edit`).
+   * when the bucket is made; an existing bucket keeps its own (`nats stream edit KV_<bucket> --replicas 3`).
    */
   replicas?: number;
 }
