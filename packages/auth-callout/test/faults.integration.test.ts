@@ -36,6 +36,8 @@ async function startService(setup: ConfigModeCallout, urls: string[], extra: Rec
   return service;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const login = (url: string | string[], i = 0) => connect({ servers: url, user: `user${i % 1000}`, pass: `pass${i % 1000}`, reconnect: false, timeout: 3000 });
 const tryLogin = async (url: string | string[], i = 0) => {
   try {
@@ -183,12 +185,23 @@ describe("faults", () => {
       await expect.poll(async () => (await record(bucket, "bob"))?.u ?? 0, { timeout: 30_000, interval: 200 }).toBeGreaterThan(Date.now());
       expect((await record(bucket, "alice"))?.u).toBeGreaterThan(Date.now());
 
-      // A new instance knows both lockouts only from the bucket.
+      // A new instance knows both lockouts only from the bucket. Until its mirror has caught up it
+      // enforces only what it saw itself (docs/brute-force.md), so it is asked with wrong passwords
+      // first: fewer than the budget, so a refusal for the lock can only come from the bucket.
       await first!.stop();
       const second = await kv.addInstance();
       await serving();
+      for (const user of ["alice", "bob"]) {
+        const before = await lockedBy(second);
+        for (let attempt = 1; (await lockedBy(second)) === before; attempt++) {
+          expect(attempt, `${user} refused for the lock by the new instance`).toBeLessThan(5);
+          expect(await kv.login(user, "wrong")).toBe(false);
+          if ((await lockedBy(second)) === before) await sleep(300);
+        }
+      }
+      const lockedBefore = await lockedBy(second);
       for (const user of ["alice", "bob"]) expect(await kv.login(user, PASSWORDS[user]!)).toBe(false);
-      expect(await lockedBy(second)).toBe(2);
+      expect(await lockedBy(second)).toBe(lockedBefore + 2);
     } finally {
       await kv.stop();
     }
