@@ -21,7 +21,8 @@ beforeAll(async () => {
   cluster = await startNatsCluster({ size: 3, jetstream: true });
   client = await connect({ servers: cluster.urls, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
   jsm = await client.jetstreamManager();
-}, 60_000);
+  // The kit's own deadlines (routes, metadata group, placement) come first, with the servers' logs.
+}, 150_000);
 
 afterAll(async () => {
   await client?.close();
