@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 
 import { AuthCalloutConfig, authCalloutConfig, DEFAULT_FAILURE_BUCKET, type BruteForceOptions } from "@natsflow/auth-callout";
 import { NatsApp, type Constructor } from "@natsflow/core";
-import { captureLogs, configModeCallout, startNatsCluster, startNatsServer, type CapturedLogs, type ConfigModeCallout, type NatsServer } from "@natsflow/testing";
+import { captureLogs, configModeCallout, startNatsCluster, startNatsServer, type CapturedLogs, type ConfigModeCallout, type NatsCluster, type NatsServer } from "@natsflow/testing";
 import { connect, type KV } from "nats";
 
 export interface KvCallouts {
@@ -14,6 +14,8 @@ export interface KvCallouts {
   server: NatsServer;
   /** Every node (one unless `nodes` was asked for). */
   servers: NatsServer[];
+  /** With `nodes`, the cluster they form. */
+  cluster: NatsCluster | undefined;
   setup: ConfigModeCallout;
   apps: NatsApp[];
   /** Each instance's log, in the order of `apps`. */
@@ -59,6 +61,7 @@ export async function startKvCallouts(options: { controllers: Constructor[]; bru
   return {
     server,
     servers,
+    cluster,
     setup,
     apps,
     logs,
