@@ -147,14 +147,36 @@ describe("failover under load", () => {
       expect(node, `leader ${String(name)}`).toBeDefined();
       return { name: String(name), node: node! };
     };
+    /** Where things stand, for a wait that timed out. */
+    const state = async () => {
+      const info = async <T>(get: () => Promise<T>) => get().catch((e: unknown) => String(e));
+      const last = handled.at(-1);
+      return JSON.stringify({
+        acked: acked.size,
+        handled: handled.length,
+        lastHandledMsAgo: last ? Date.now() - last.at : undefined,
+        stream: await info(async () => (await jsm.streams.info("FAILOVER")).cluster),
+        consumer: await info(async () => {
+          const c = await jsm.consumers.info("FAILOVER", "failover-worker");
+          return { cluster: c.cluster, pending: c.num_pending, ackPending: c.num_ack_pending, waiting: c.num_waiting };
+        }),
+        running: cluster.servers.map((n) => n.isRunning),
+      });
+    };
+    /** Polls `done` until it holds; past `timeoutMs`, fails saying where things stand. */
+    const until = async (what: string, done: () => boolean, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; ${await state()}`);
+        await sleep(50);
+      }
+    };
     /** Kills the node with -9; resolves to the time until a message published after the kill is handled. */
     const killAndMeasure = async (victim: NatsServer): Promise<number> => {
       await victim.halt({ kill: true });
       const killedAt = Date.now();
       let resumedAt = 0;
-      await expect
-        .poll(() => (resumedAt = handled.find((h) => h.at > killedAt && (acked.get(h.n) ?? Infinity) > killedAt)?.at ?? 0), { timeout: RESUME_WITHIN_MS + 15_000, interval: 50 })
-        .toBeGreaterThan(0);
+      await until("a message published after the kill handled", () => (resumedAt = handled.find((h) => h.at > killedAt && (acked.get(h.n) ?? Infinity) > killedAt)?.at ?? 0) > 0, RESUME_WITHIN_MS + 15_000);
       return resumedAt - killedAt;
     };
     /** The restarted node is back in the cluster, and a current replica of the stream and of the consumer. */
@@ -171,13 +193,13 @@ describe("failover under load", () => {
         } catch (e) {
           seen = e;
         }
-        if (Date.now() > deadline) throw new Error(`the restarted node did not catch up: ${JSON.stringify(seen)}`);
+        if (Date.now() > deadline) throw new Error(`the restarted node did not catch up: ${JSON.stringify(seen)}; ${await state()}`);
         await sleep(250);
       }
     };
     const handledAfter = async (count: number) => {
       const from = handled.length;
-      await expect.poll(() => handled.length - from, { timeout: 30_000, interval: 50 }).toBeGreaterThanOrEqual(count);
+      await until(`${count} more messages handled`, () => handled.length - from >= count, 30_000);
     };
 
     try {
