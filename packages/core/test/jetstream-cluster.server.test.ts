@@ -179,11 +179,18 @@ describe("failover under load", () => {
       await until("a message published after the kill handled", () => (resumedAt = handled.find((h) => h.at > killedAt && (acked.get(h.n) ?? Infinity) > killedAt)?.at ?? 0) > 0, RESUME_WITHIN_MS + 15_000);
       return resumedAt - killedAt;
     };
-    /** The restarted node is back in the cluster, and a current replica of the stream and of the consumer. */
-    const healed = async () => {
+    /**
+     * Restarts the killed node and waits until it is back in the cluster and a current replica of the
+     * stream and of the consumer. Now and then (nats-server 2.10, loaded machine) a restarted node's
+     * replica never catches up — the leader stops hearing from it, its lag stays put — until it is
+     * restarted once more; that is done after 20 s.
+     */
+    const restart = async (node: NatsServer) => {
+      await node.resume();
       await cluster.ready();
       let seen: unknown;
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 90_000;
+      let restartAt = Date.now() + 20_000;
       for (;;) {
         try {
           const s = await jsm.streams.info("FAILOVER");
@@ -194,6 +201,12 @@ describe("failover under load", () => {
           seen = e;
         }
         if (Date.now() > deadline) throw new Error(`the restarted node did not catch up: ${JSON.stringify(seen)}; ${await state()}`);
+        if (Date.now() > restartAt) {
+          await node.halt();
+          await node.resume();
+          await cluster.ready();
+          restartAt = Date.now() + 20_000;
+        }
         await sleep(250);
       }
     };
@@ -208,8 +221,7 @@ describe("failover under load", () => {
       const afterStreamLeader = await killAndMeasure(streamLeader.node);
       await handledAfter(30);
       // Back to three nodes first: a second node lost while one is still down would take the quorum with it.
-      await streamLeader.node.resume();
-      await healed();
+      await restart(streamLeader.node);
       await handledAfter(30);
       const consumerLeader = leader((await jsm.consumers.info("FAILOVER", "failover-worker")).cluster?.leader);
       const afterConsumerLeader = await killAndMeasure(consumerLeader.node);
