@@ -155,6 +155,12 @@ describe("KV failure store", () => {
     expect(stored.f).toHaveLength(6);
   });
 
+  it("makes its bucket with the replicas it is given", async () => {
+    const s = store({ bucket: "failures_r3", replicas: 3 });
+    s.change("u.x", fail(Date.now()));
+    await expect.poll(async () => (await broker.connect().jetstream().streamInfo("KV_failures_r3"))?.replicas, { timeout: 2000 }).toBe(3);
+  });
+
   it("a lockout written by one instance is enforced by another, announced once, and a reset clears it for both", async () => {
     const a = store();
     const b = store();
@@ -220,6 +226,30 @@ describe("KV failure store", () => {
     expect((JSON.parse(new TextDecoder().decode((await bucket.get("u.spray199"))!.value)) as { f: number[] }).f).toHaveLength(3);
   });
 
+  it("writes a change again by itself when its write failed (a bucket electing a leader), without waiting for the key's next change", async () => {
+    const t = broker.connect();
+    transports.push(t);
+    let failures = 1;
+    const electing = (b: KvBucket) =>
+      new Proxy(b, {
+        get: (target, prop) => {
+          if (prop === "create") return (key: string, value: Uint8Array) => (failures-- > 0 ? Promise.reject(new Error("503")) : target.create(key, value));
+          const v = Reflect.get(target, prop) as unknown;
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const flaky = { ...t, kv: async (...args: Parameters<Transport["kv"]>) => electing(await t.kv(...args)) } as Transport;
+    const s = new KvFailureStore({ bucket: "failures_retry", timing, broker: new Broker(() => flaky), logger: captureLogs().logger });
+    s.get("u.r");
+    await sleep(20);
+    s.change("u.r", fail(Date.now()));
+    const bucket = await t.kv("failures_retry");
+    await sleep(20);
+    expect(failures).toBe(0);
+    expect(await bucket.get("u.r")).toBeUndefined();
+    await expect.poll(async () => (await bucket.get("u.r")) !== undefined, { timeout: 10_000, interval: 100 }).toBe(true);
+  }, 15_000);
+
   it("keeps enforcing its own counts when the bucket is unavailable, and says so once", async () => {
     const t = broker.connect();
     transports.push(t);
@@ -266,6 +296,11 @@ describe("bruteForce settings", () => {
     expect(setting({ store: "redis" })).toBe("bruteForce.store");
     expect(setting({ store: "kv", bucket: "a.b" })).toBe("bruteForce.bucket");
     expect(setting({ bucket: "x" })).toBe("bruteForce.bucket");
+    expect(setting({ store: "kv", replicas: 0 })).toBe("bruteForce.replicas");
+    expect(setting({ store: "kv", replicas: 6 })).toBe("bruteForce.replicas");
+    expect(setting({ store: "kv", replicas: 2.5 })).toBe("bruteForce.replicas");
+    expect(setting({ replicas: 3 })).toBe("bruteForce.replicas");
+    expect(setting({ store: "kv", replicas: 3 })).toBe("accepted");
     expect(setting("yes")).toBe("bruteForce");
     expect(setting({ store: "kv", perUser: { failures: 3 } })).toBe("accepted");
     expect(setting({ ipv6Prefix: 0 })).toBe("bruteForce.ipv6Prefix");

@@ -2,9 +2,11 @@
 import "reflect-metadata";
 
 import {
+  Consume,
   Controller,
   defineKv,
   defineObjectStore,
+  defineStream,
   KvEntry,
   NatsApp,
   SetupError,
@@ -79,6 +81,26 @@ describe("KV option checks at create", () => {
       on(@KvEntry() _e: unknown) {}
     }
     expect((await setupError(EntryOnObjects)).setting).toBe("EntryOnObjects.on @KvEntry()");
+  });
+
+  it("refuses replicas that are not a whole number from 1 to 5, on streams, buckets and object stores", async () => {
+    for (const bad of [0, 6, 2.5, -1]) {
+      const kv = await setupError(watching(defineKv({ bucket: "b", replicas: bad })));
+      expect(kv.setting).toBe("kv b replicas");
+      expect(kv.message).toContain(`must be a whole number from 1 to 5, got ${bad}`);
+      @Controller()
+      class Files {
+        @WatchObjects(defineObjectStore({ bucket: "files", replicas: bad }))
+        on() {}
+      }
+      expect((await setupError(Files)).setting).toBe("object store files replicas");
+      @Controller()
+      class Jobs {
+        @Consume("jobs.run", { stream: defineStream({ name: "JOBS", subjects: ["jobs.>"], replicas: bad }), durable: "w" })
+        on() {}
+      }
+      expect((await setupError(Jobs)).setting).toBe("stream JOBS replicas");
+    }
   });
 
   it("refuses one bucket declared two ways", async () => {

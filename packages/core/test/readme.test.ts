@@ -1,4 +1,4 @@
-// The README's TypeScript blocks compile as pasted: each is type-checked with the repo's compiler settings.
+// The TypeScript blocks of README.md and docs/operations.md compile as pasted: each is type-checked with the repo's compiler settings.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,5 +48,13 @@ describe("README.md", () => {
     expect(typeErrors(['import { NatsApp } from "@natsflow/core";\nawait NatsApp.create({ controlers: [] });\n'])).toEqual([
       expect.stringMatching(/^block-0\.ts:2: .*'controlers' does not exist/),
     ]);
+  });
+});
+
+describe("docs/operations.md", () => {
+  it("its TypeScript recipe type-checks as pasted", () => {
+    const blocks = tsBlocks(readFileSync(join(root, "docs/operations.md"), "utf8"));
+    expect(blocks.map((b) => b.code).join("\n")).toContain("RevisionMismatchError");
+    expect(typeErrors(blocks.map((b) => b.code)), blocks.map((b, i) => `block-${i}: docs/operations.md line ${b.line}`).join(", ")).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ export {
 } from "./nats-server/resolve.js";
 export type { ResolvedNatsServer } from "./nats-server/resolve.js";
 export { freePort, startNatsCluster } from "./nats-server/cluster.js";
-export type { NatsCluster } from "./nats-server/cluster.js";
+export type { NatsCluster, NatsClusterOptions } from "./nats-server/cluster.js";
 export { configModeCallout, newAccountKey, newCurveKey } from "./callout/callout-setup.js";
 export type { ConfigModeCallout, ConfigModeCalloutOptions, KeyPairText } from "./callout/callout-setup.js";
 export { operatorModeCallout } from "./callout/operator-setup.js";

@@ -44,6 +44,11 @@ export interface BruteForceOptions {
   store?: "memory" | "kv";
   /** The KV bucket with `store: "kv"`. Default "natsflow_auth_failures". */
   bucket?: string;
+  /**
+   * Copies of that bucket in a JetStream cluster (1–5), so lockouts outlive a node. Default 1. Applies
+   * when the bucket is made; an existing bucket keeps its own (`nats stream edit KV_<bucket> --replicas 3`).
+   */
+  replicas?: number;
 }
 
 export interface FailureBudget {
@@ -66,6 +71,7 @@ export interface BruteForceSettings {
   readonly canonicalUser: (username: string) => string;
   readonly store: "memory" | "kv";
   readonly bucket: string;
+  readonly replicas: number;
   /** Keys the counters' names, so a shared bucket holds no username or address in the clear. */
   readonly keySecret: Buffer;
 }
@@ -176,6 +182,13 @@ export function bruteForceSettings(options: BruteForceOptions | false | undefine
   if (o.bucket !== undefined && store !== "kv") {
     throw new SetupError("bruteForce.bucket", 'is set, but the store is "memory".', 'add store: "kv", or leave bucket out.');
   }
+  const replicas = o.replicas ?? 1;
+  if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new SetupError("bruteForce.replicas", `must be a whole number from 1 to 5, got ${String(replicas)}.`, "use 3 (or 5) in a JetStream cluster of at least as many nodes, 1 on a single server.");
+  }
+  if (o.replicas !== undefined && store !== "kv") {
+    throw new SetupError("bruteForce.replicas", 'is set, but the store is "memory".', 'add store: "kv", or leave replicas out.');
+  }
   const windowMs = positiveMs("windowMs", o.windowMs ?? MINUTES_15);
   const lockoutMs = delayOnly ? 0 : positiveMs("lockoutMs", o.lockoutMs ?? MINUTES_15);
   const delayBaseMs = positiveMs("delayBaseMs", o.delayBaseMs ?? 1000);
@@ -201,6 +214,7 @@ export function bruteForceSettings(options: BruteForceOptions | false | undefine
     canonicalUser: o.canonicalUser === undefined ? canonicalUsername : canonicalUser(o.canonicalUser),
     store,
     bucket,
+    replicas,
     keySecret: createHash("sha256").update("natsflow brute-force keys\0").update(issuerSeed).digest(),
   };
 }

@@ -57,7 +57,7 @@ export class BruteForceGuard implements NatsMiddleware {
     const settings = (this.settings = config.bruteForce);
     const maxFailures = Math.max(settings.perUser?.failures ?? 0, settings.perAddress?.failures ?? 0);
     this.store = settings.store === "kv"
-      ? new KvFailureStore({ bucket: settings.bucket, timing: settings, broker, logger, maxFailures })
+      ? new KvFailureStore({ bucket: settings.bucket, replicas: settings.replicas, timing: settings, broker, logger, maxFailures })
       : new MemoryFailureStore(settings);
     // Hashing costs ~2 µs a key; only a bucket other processes read needs it, and a long name, which
     // must not cost its length in memory for the whole window.

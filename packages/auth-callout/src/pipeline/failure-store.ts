@@ -167,12 +167,16 @@ interface PendingChange {
 
 const MAX_WRITE_TRIES = 5;
 const REOPEN_AFTER_MS = 5_000;
+// Unwritten changes are tried again every REOPEN_AFTER_MS for about a minute; after that, on the next change.
+const MAX_RETRIES = 12;
 // Clocks a little apart are normal; only records further in the future are worth a warning.
 const CLOCK_SKEW_MS = 5_000;
 const DISTRUST_WARN_EVERY_MS = 60_000;
 
 export interface KvFailureStoreOptions {
   bucket: string;
+  /** Copies of the bucket when it is made. Default 1. */
+  replicas?: number;
   timing: Timing;
   broker: Broker;
   logger: Logger;
@@ -201,6 +205,8 @@ export class KvFailureStore implements FailureStore {
   private degraded = false;
   private distrustWarnedAt = -Infinity;
   private distrustUnreported = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retries = 0;
 
   constructor(private readonly options: KvFailureStoreOptions) {
     const { timing } = options;
@@ -241,13 +247,13 @@ export class KvFailureStore implements FailureStore {
     this.opening = true;
     void (async () => {
       try {
-        const { bucket: name, timing, broker } = this.options;
+        const { bucket: name, timing, broker, replicas = 1 } = this.options;
         // Keys outlive nothing that matters: a window of failures, then a lockout.
-        const bucket = await broker.kv(name, { ttlMs: timing.windowMs + timing.lockoutMs });
+        const bucket = await broker.kv(name, { ttlMs: timing.windowMs + timing.lockoutMs, replicas });
         await bucket.watch((e) => this.onEntry(e), { onEnd: (err) => this.lost(err) });
         this.bucket = bucket;
         this.recovered();
-        for (const key of this.pending.keys()) void this.write(key);
+        this.flush();
       } catch (e) {
         this.unavailable(e);
       } finally {
@@ -263,8 +269,29 @@ export class KvFailureStore implements FailureStore {
   }
 
   private recovered(): void {
-    if (this.degraded) this.options.logger.info({ bucket: this.options.bucket }, "auth callout: failure counters shared again");
+    this.retries = 0;
+    if (!this.degraded) return;
+    this.options.logger.info({ bucket: this.options.bucket }, "auth callout: failure counters shared again");
     this.degraded = false;
+    // Changes to other keys that failed meanwhile (a leader election, say) are not left waiting for their next change.
+    this.flush();
+  }
+
+  /** Writes every change not written yet, opening the bucket first if it is not open. */
+  private flush(): void {
+    if (!this.bucket) return this.open();
+    for (const key of this.pending.keys()) void this.write(key);
+  }
+
+  /** One timer at a time, not holding the process open. */
+  private retryLater(): void {
+    if (this.retryTimer || this.pending.size === 0 || this.retries >= MAX_RETRIES) return;
+    this.retries++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, REOPEN_AFTER_MS);
+    this.retryTimer.unref?.();
   }
 
   /** Lockouts this instance enforces but cannot write — that key's, or all — are still announced, from its own view. */
@@ -275,10 +302,11 @@ export class KvFailureStore implements FailureStore {
     else announce(key, this.pending.get(key) ?? []);
   }
 
-  /** Warns once per outage, and retries the bucket a few seconds later. */
+  /** Warns once per outage, and retries the bucket, and the changes not written, a few seconds later. */
   private unavailable(error: unknown, key?: string): void {
     this.reopenAt = this.clock() + REOPEN_AFTER_MS;
     this.announceUnwritten(key);
+    this.retryLater();
     if (this.degraded) return;
     this.degraded = true;
     this.options.logger.warn(

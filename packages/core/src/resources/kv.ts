@@ -9,7 +9,7 @@ import type { KvBucket, KvBucketOptions, KvEntry, Transport } from "../transport
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 import { BucketResource, type ResolvedBucket } from "./bucket.js";
 import type { ResourceRegistry } from "./resource.js";
-import { limit, STORAGE } from "./stream.js";
+import { limit, replicaCount, STORAGE } from "./stream.js";
 
 export interface KvOptions<T = unknown> {
   /** Letters, digits, `-` and `_`. The bucket is the stream `KV_<bucket>`. */
@@ -22,7 +22,7 @@ export interface KvOptions<T = unknown> {
   maxBytes?: number;
   /** Default "file". */
   storage?: "file" | "memory";
-  /** Default 1. */
+  /** Copies kept in a JetStream cluster, 1 to 5. Default 1. Changed on the server with `update: true`. */
   replicas?: number;
   /** Update an existing bucket whose settings differ instead of failing `start`. Default false. */
   update?: boolean;
@@ -83,7 +83,7 @@ export function resolveKv(declaration: unknown, where: string): ResolvedKv {
   if (o.schema !== undefined && !isStandardSchema(o.schema)) throw new SetupError(`${at} schema`, "is not a Standard Schema.");
   const ttlMs = parseDuration(`${at} ttl`, o.ttl ?? 0);
   const maxBytes = limit(`${at} maxBytes`, o.maxBytes, -1);
-  const replicas = limit(`${at} replicas`, o.replicas, 1);
+  const replicas = replicaCount(`${at} replicas`, o.replicas);
   return {
     bucket: o.bucket,
     create: { history, maxBytes, storage, replicas, ...(ttlMs > 0 ? { ttlMs } : {}) },

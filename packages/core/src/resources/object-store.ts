@@ -7,7 +7,7 @@ import { isValidBucketName } from "../subjects.js";
 import type { ObjectInfo, ObjectStoreBucket, ObjectStoreBucketOptions, Transport } from "../transport/transport.js";
 import { BucketResource, type ResolvedBucket } from "./bucket.js";
 import type { ResourceRegistry } from "./resource.js";
-import { limit, STORAGE } from "./stream.js";
+import { limit, replicaCount, STORAGE } from "./stream.js";
 
 export interface ObjectStoreOptions {
   /** Letters, digits, `-` and `_`. The store is the stream `OBJ_<bucket>`. */
@@ -18,7 +18,7 @@ export interface ObjectStoreOptions {
   maxBytes?: number;
   /** Default "file". */
   storage?: "file" | "memory";
-  /** Default 1. */
+  /** Copies kept in a JetStream cluster, 1 to 5. Default 1. Changed on the server with `update: true`. */
   replicas?: number;
   /** Update an existing store whose settings differ instead of failing `start`. Default false. */
   update?: boolean;
@@ -65,7 +65,7 @@ export function resolveObjectStore(declaration: unknown, where: string): Resolve
   if (o.update !== undefined && typeof o.update !== "boolean") throw new SetupError(`${at} update`, "must be true or false.");
   const ttlMs = parseDuration(`${at} ttl`, o.ttl ?? 0);
   const maxBytes = limit(`${at} maxBytes`, o.maxBytes, -1);
-  const replicas = limit(`${at} replicas`, o.replicas, 1);
+  const replicas = replicaCount(`${at} replicas`, o.replicas);
   return {
     bucket: o.bucket,
     create: { maxBytes, storage, replicas, ...(ttlMs > 0 ? { ttlMs } : {}) },

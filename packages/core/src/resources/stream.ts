@@ -21,7 +21,7 @@ export interface StreamOptions {
   maxMsgs?: number;
   /** Default unlimited. */
   maxBytes?: number;
-  /** Default 1. */
+  /** Copies kept in a JetStream cluster, 1 to 5. Default 1. Changed on the server with `update: true`. */
   replicas?: number;
   /** Update an existing stream whose settings differ instead of failing `start`. Default false. */
   update?: boolean;
@@ -60,6 +60,15 @@ export function limit(setting: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/** Copies of a stream kept in a JetStream cluster: 1 to 5, the server's limit. */
+export function replicaCount(setting: string, value: number | undefined): number {
+  if (value === undefined) return 1;
+  if (!Number.isInteger(value) || value < 1 || value > 5) {
+    throw new SetupError(setting, `must be a whole number from 1 to 5, got ${String(value)}.`, "use 1 on a single server; 3 (or 5) in a JetStream cluster of at least as many nodes.");
+  }
+  return value;
+}
+
 export function resolveStream(declaration: unknown, where: string): ResolvedStream {
   if (typeof declaration !== "object" || declaration === null || !(DECLARATION in declaration)) {
     throw new SetupError(where, "is not a stream declaration.", "pass the result of defineStream({ name, subjects }).");
@@ -87,7 +96,7 @@ export function resolveStream(declaration: unknown, where: string): ResolvedStre
       duplicateWindowMs: parseDuration(`${at} duplicateWindow`, o.duplicateWindow ?? "2m"),
       maxMsgs: limit(`${at} maxMsgs`, o.maxMsgs, -1),
       maxBytes: limit(`${at} maxBytes`, o.maxBytes, -1),
-      replicas: limit(`${at} replicas`, o.replicas, 1),
+      replicas: replicaCount(`${at} replicas`, o.replicas),
     },
     update: o.update === true,
   };
