@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 
-import { Consume, Controller, defineStream, Msg, NatsApp, Payload, type Constructor, type JetStreamMessage, type NatsAppOptions, type StreamConfig, type Transport } from "@natsflow/core";
+import { Consume, Controller, defineStream, Delivery, JetStreamDelivery, Msg, NatsApp, Payload, type Constructor, type JetStreamMessage, type NatsAppOptions, type StreamConfig, type Transport } from "@natsflow/core";
 import { captureLogs } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -118,6 +118,22 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
       expect(second).toEqual(["one", "two", "three"]);
       await a.stop();
       await expect.poll(() => env.consumerNames("S_EPH"), { timeout: 10_000, interval: 200 }).toHaveLength(1);
+    });
+
+    it("ephemeral: a failed message is nak'ed and comes again, its stream, sequence and delivery count read through", async () => {
+      const stream = defineStream({ name: "S_EPH_RETRY", subjects: ["s-eph-retry.>"] });
+      const seen: Array<[string, number, number]> = [];
+      @Controller()
+      class Flaky {
+        @Consume("s-eph-retry.jobs", { stream, ephemeral: true, startAt: "new", retry: { backoffMs: [0], maxDeliver: 3 } })
+        handle(@Payload() _text: string, @Delivery() delivery: JetStreamDelivery) {
+          seen.push([delivery.stream, delivery.sequence, delivery.deliveries]);
+          if (delivery.deliveries === 1) throw new Error("first try fails");
+        }
+      }
+      await startApp(Flaky);
+      await publish("s-eph-retry.jobs", "x");
+      await expect.poll(() => seen, { timeout: 10_000 }).toEqual([["S_EPH_RETRY", 1, 1], ["S_EPH_RETRY", 1, 2]]);
     });
 
     describe("pulling by hand", () => {

@@ -36,16 +36,26 @@ export class EphemeralPullConsumer implements PullConsumer {
       const seq = m.sequence;
       this.last = Math.max(this.last, seq);
       this.open.add(seq);
+      // Named one by one: a transport's message may keep its fields and methods on a prototype.
       onMessage({
-        ...m,
+        subject: m.subject,
+        data: m.data,
+        reply: m.reply,
+        headers: m.headers,
+        stream: m.stream,
+        consumer: m.consumer,
+        sequence: seq,
+        deliveries: m.deliveries,
         ack: () => {
           this.open.delete(seq);
           m.ack();
         },
+        nak: (delayMs) => m.nak(delayMs),
         term: (reason) => {
           this.open.delete(seq);
           m.term(reason);
         },
+        working: () => m.working(),
       });
     };
   }
