@@ -70,8 +70,8 @@ function chart(r: BenchResults): string {
 }
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-const med = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)] ?? NaN;
-const spread = (xs: number[], f: (x: number) => string) => `${f(med(xs))} (${f(sorted(xs)[0] ?? NaN)}–${f(sorted(xs).at(-1) ?? NaN)})`;
+export const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)] ?? 0;
+const spread = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(sorted(xs)[0] ?? NaN)}–${f(sorted(xs).at(-1) ?? NaN)})`;
 
 function startupLines(rows: StartupResult[]): string[] {
   const find = (app: string, mode: string) => rows.find((x) => x.app === app && x.mode === mode);
@@ -86,10 +86,10 @@ function startupLines(rows: StartupResult[]): string[] {
   for (const app of new Set(rows.map((x) => x.app))) {
     const [raw, nf] = [find(app, "raw"), find(app, "natsflow")];
     if (!raw || !nf) continue;
-    const limit = 1.5 * med(raw.startMs) + 100;
+    const limit = 1.5 * median(raw.startMs) + 100;
     lines.push(
-      `${app}: start-up ${(med(nf.startMs) / med(raw.startMs)).toFixed(2)}× raw (+${ms(med(nf.startMs) - med(raw.startMs))} ms; target ≤ 1.5× raw + 100 ms = ${ms(limit)} ms: ${med(nf.startMs) <= limit ? "met" : "NOT met"}), ` +
-        `RSS after idle +${mib(med(nf.rssIdle) - med(raw.rssIdle))} MiB over raw (after GC +${mib(med(nf.rssGc) - med(raw.rssGc))})`,
+      `${app}: start-up ${(median(nf.startMs) / median(raw.startMs)).toFixed(2)}× raw (+${ms(median(nf.startMs) - median(raw.startMs))} ms; target ≤ 1.5× raw + 100 ms = ${ms(limit)} ms: ${median(nf.startMs) <= limit ? "met" : "NOT met"}), ` +
+        `RSS after idle +${mib(median(nf.rssIdle) - median(raw.rssIdle))} MiB over raw (after GC +${mib(median(nf.rssGc) - median(raw.rssGc))})`,
     );
   }
   // Growth: the cost of one more handler between consecutive generated sizes; linear keeps it flat.
@@ -99,7 +99,7 @@ function startupLines(rows: StartupResult[]): string[] {
     const steps = sizes.slice(1).map((x, i) => {
       const prev = sizes[i] as StartupResult;
       const n = x.handlers - prev.handlers;
-      return `${prev.handlers}→${x.handlers}: ${((med(x.startMs) - med(prev.startMs)) / n).toFixed(3)} ms and ${((med(x.rssIdle) - med(prev.rssIdle)) / n / 1024).toFixed(1)} KiB per handler`;
+      return `${prev.handlers}→${x.handlers}: ${((median(x.startMs) - median(prev.startMs)) / n).toFixed(3)} ms and ${((median(x.rssIdle) - median(prev.rssIdle)) / n / 1024).toFixed(1)} KiB per handler`;
     });
     if (steps.length > 0) lines.push(`growth, ${mode}: ${steps.join("; ")}`);
   }

@@ -4,6 +4,7 @@ import { openSync, readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 
 import { configModeCallout, resolveNatsServer, startNatsServer, type NatsServer } from "@natsflow/testing";
@@ -12,7 +13,7 @@ import { connect as natsConnect } from "nats";
 import { BENCH_STREAM, BENCH_SUBJECTS } from "./jetstream-setup.js";
 import { firstAnswer, generateApps, generatedSubject, rssOf } from "./startup.js";
 
-import { writeReport, type BenchResults, type ConnectResult, type StartupResult } from "./report.js";
+import { median, writeReport, type BenchResults, type ConnectResult, type StartupResult } from "./report.js";
 
 const exec = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -39,7 +40,6 @@ const settings = {
 // Linux reports process CPU in clock ticks; 100 per second on every mainstream kernel build.
 const CLOCK_TICKS = 100;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** User + system CPU of a process so far, in ms, from /proc (any process: node or the Go peer). */
@@ -280,8 +280,6 @@ async function jetstreamBench(): Promise<BenchResults["jetstream"]> {
     return { mode, consumesPerSecond: median(consumes[mode] ?? []), publishesPerSecond: median(publishes[mode] ?? []) };
   });
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Cold start: from spawning `node <app>` to the first answer to a request on the subject it subscribes

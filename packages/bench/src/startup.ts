@@ -1,6 +1,7 @@
 // Start-up and memory: the apps the section starts, and how it sees them serve and measures their RSS.
 import { mkdir, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 import type { NatsConnection } from "nats";
@@ -72,7 +73,7 @@ export async function firstAnswer(nc: NatsConnection, subject: string, body: str
       return;
     } catch (e) {
       if (give()) throw e;
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await sleep(1);
     }
   }
 }
