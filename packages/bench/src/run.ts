@@ -3,8 +3,8 @@ import { execFile, fork, spawn, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { configModeCallout, resolveNatsServer, startNatsServer, type NatsServer } from "@natsflow/testing";
@@ -297,7 +297,7 @@ async function startupBench(): Promise<StartupResult[]> {
   const results = cases.flatMap((c) => (["raw", "natsflow"] as const).map((mode): StartupResult => ({ app: c.app, handlers: c.handlers, mode, startMs: [], rssStart: [], rssIdle: [], rssGc: [] })));
   const server = await startNatsServer();
   const nc = await natsConnect({ servers: server.url });
-  const load = { before: loadavg() };
+  const loadBefore = loadavg();
   try {
     // Rounds alternate over every app and mode, so drift on a shared machine hits all alike.
     for (let r = 0; r < settings.rounds; r++) {
@@ -334,7 +334,8 @@ async function startupBench(): Promise<StartupResult[]> {
     await nc.close();
     await server.stop();
   }
-  return results.map((x) => ({ ...x, loadavg: { before: load.before, after: loadavg() } }));
+  const loadAfter = loadavg();
+  return results.map((x) => ({ ...x, loadavg: { before: loadBefore, after: loadAfter } }));
 }
 
 const natsServer = await resolveNatsServer();

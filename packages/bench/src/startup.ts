@@ -1,6 +1,6 @@
 // Start-up and memory: the apps the section starts, and how it sees them serve and measures their RSS.
-import { mkdir, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
