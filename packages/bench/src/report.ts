@@ -29,6 +29,21 @@ export interface BenchResults {
   handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number }>;
   /** "batch": a batch `@Consume` (BATCH messages a call); it publishes nothing of its own. */
   jetstream: Array<{ mode: "raw" | "natsflow" | "batch"; consumesPerSecond: number; publishesPerSecond?: number }>;
+  startup: StartupResult[];
+}
+
+/** One app in one mode over the rounds: every round's figure, so the report gives medians and ranges. */
+export interface StartupResult {
+  app: string;
+  handlers: number;
+  mode: "raw" | "natsflow";
+  /** Spawn to the first answer on the subject subscribed last, ms. */
+  startMs: number[];
+  /** RSS in bytes at that moment, after the idle, and after a full GC. */
+  rssStart: number[];
+  rssIdle: number[];
+  rssGc: number[];
+  loadavg?: { before: number[]; after: number[] };
 }
 
 const OUT = fileURLToPath(new URL("../results/", import.meta.url));
@@ -52,6 +67,43 @@ function chart(r: BenchResults): string {
     })
     .join("");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="860" height="${40 + bars.length * rowH}" font-family="sans-serif"><text x="8" y="18" font-size="14" font-weight="bold">Connects per second (higher is better)</text>${rows}</svg>\n`;
+}
+
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+export const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)] ?? 0;
+const spread = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(sorted(xs)[0] ?? NaN)}–${f(sorted(xs).at(-1) ?? NaN)})`;
+
+function startupLines(rows: StartupResult[]): string[] {
+  const find = (app: string, mode: string) => rows.find((x) => x.app === app && x.mode === mode);
+  const ms = (x: number) => x.toFixed(0);
+  const lines = [
+    `5. start-up and memory (spawn → first answer on the last subject; RSS then, after the idle, after a full GC; median (min–max); load average ${rows[0]?.loadavg?.before.map((l) => l.toFixed(2)).join(" ")} → ${rows[0]?.loadavg?.after.map((l) => l.toFixed(2)).join(" ")})`,
+    table([
+      ["app", "", "start-up ms", "RSS MiB at start", "after idle", "after GC"],
+      ...rows.map((x) => [x.app, x.mode, spread(x.startMs, ms), spread(x.rssStart, mib), spread(x.rssIdle, mib), spread(x.rssGc, mib)]),
+    ]),
+  ];
+  for (const app of new Set(rows.map((x) => x.app))) {
+    const [raw, nf] = [find(app, "raw"), find(app, "natsflow")];
+    if (!raw || !nf) continue;
+    const limit = 1.5 * median(raw.startMs) + 100;
+    lines.push(
+      `${app}: start-up ${(median(nf.startMs) / median(raw.startMs)).toFixed(2)}× raw (+${ms(median(nf.startMs) - median(raw.startMs))} ms; target ≤ 1.5× raw + 100 ms = ${ms(limit)} ms: ${median(nf.startMs) <= limit ? "met" : "NOT met"}), ` +
+        `RSS after idle +${mib(median(nf.rssIdle) - median(raw.rssIdle))} MiB over raw (after GC +${mib(median(nf.rssGc) - median(raw.rssGc))})`,
+    );
+  }
+  // Growth: the cost of one more handler between consecutive generated sizes; linear keeps it flat.
+  const generated = rows.filter((x) => x.app.startsWith("generated")).sort((a, b) => a.handlers - b.handlers);
+  for (const mode of ["raw", "natsflow"] as const) {
+    const sizes = generated.filter((x) => x.mode === mode);
+    const steps = sizes.slice(1).map((x, i) => {
+      const prev = sizes[i] as StartupResult;
+      const n = x.handlers - prev.handlers;
+      return `${prev.handlers}→${x.handlers}: ${((median(x.startMs) - median(prev.startMs)) / n).toFixed(3)} ms and ${((median(x.rssIdle) - median(prev.rssIdle)) / n / 1024).toFixed(1)} KiB per handler`;
+    });
+    if (steps.length > 0) lines.push(`growth, ${mode}: ${steps.join("; ")}`);
+  }
+  return lines;
 }
 
 /** Prints the tables and writes results/latest.json and results/connects.svg. */
@@ -121,6 +173,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   if (jsRaw && jsNf) lines.push(`natsflow / raw: consume ${(jsNf.consumesPerSecond / jsRaw.consumesPerSecond).toFixed(2)}, publish ${((jsNf.publishesPerSecond ?? 0) / (jsRaw.publishesPerSecond ?? 1)).toFixed(2)}`);
   const jsBatch = r.jetstream.find((j) => j.mode === "batch");
   if (jsNf && jsBatch) lines.push(`batch / per-message @Consume: consume ${(jsBatch.consumesPerSecond / jsNf.consumesPerSecond).toFixed(2)}`);
+  if (r.startup.length > 0) lines.push("", ...startupLines(r.startup));
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);

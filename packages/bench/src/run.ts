@@ -1,8 +1,9 @@
 // `npm run bench`: every measurement side by side, in one run, on this machine.
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -10,8 +11,9 @@ import { configModeCallout, resolveNatsServer, startNatsServer, type NatsServer 
 import { connect as natsConnect } from "nats";
 
 import { BENCH_STREAM, BENCH_SUBJECTS } from "./jetstream-setup.js";
+import { firstAnswer, generateApps, generatedSubject, rssOf } from "./startup.js";
 
-import { writeReport, type BenchResults, type ConnectResult } from "./report.js";
+import { median, writeReport, type BenchResults, type ConnectResult, type StartupResult } from "./report.js";
 
 const exec = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -30,11 +32,14 @@ const settings = {
   loadProcesses: Number(env.BENCH_LOAD_PROCESSES ?? 2),
   /** natsflow's decision logs: one line per authorization at info, as in production. */
   logLevel: env.BENCH_LOG_LEVEL ?? "info",
+  /** Handler counts of the generated apps in the start-up section. */
+  startupHandlers: (env.BENCH_STARTUP_HANDLERS ?? "10,100,1000").split(",").map(Number),
+  /** How long a started app idles before its RSS is read again. */
+  idleMs: Number(env.BENCH_IDLE_MS ?? 2000),
 };
 // Linux reports process CPU in clock ticks; 100 per second on every mainstream kernel build.
 const CLOCK_TICKS = 100;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** User + system CPU of a process so far, in ms, from /proc (any process: node or the Go peer). */
@@ -276,6 +281,63 @@ async function jetstreamBench(): Promise<BenchResults["jetstream"]> {
   });
 }
 
+/**
+ * Cold start: from spawning `node <app>` to the first answer to a request on the subject it subscribes
+ * last (polled every ms; "no responders" until then), the same event for natsflow and raw. Then RSS
+ * right away, after an idle of `idleMs`, and after a full GC (SIGUSR2 to a preload both kinds get).
+ */
+async function startupBench(): Promise<StartupResult[]> {
+  const gen = await generateApps(settings.startupHandlers);
+  const orders = { natsflow: here("../../../examples/orders/dist/main.js"), raw: here("./services/orders-raw.js") };
+  const cases = [
+    // The orders example as its README runs it (cwd, LOG_LEVEL info); orders.stats is subscribed last.
+    { app: "orders example", handlers: 6, subject: "orders.stats", body: "", file: (mode: "raw" | "natsflow") => orders[mode], cwd: here("../../../examples/orders/") },
+    ...settings.startupHandlers.map((n) => ({ app: `generated, ${n} handlers`, handlers: n, subject: generatedSubject(n - 1), body: "{}", file: (mode: "raw" | "natsflow") => gen.app(mode, n), cwd: gen.dir })),
+  ];
+  const results = cases.flatMap((c) => (["raw", "natsflow"] as const).map((mode): StartupResult => ({ app: c.app, handlers: c.handlers, mode, startMs: [], rssStart: [], rssIdle: [], rssGc: [] })));
+  const server = await startNatsServer();
+  const nc = await natsConnect({ servers: server.url });
+  const loadBefore = loadavg();
+  try {
+    // Rounds alternate over every app and mode, so drift on a shared machine hits all alike.
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const c of cases) {
+        for (const result of results.filter((x) => x.app === c.app)) {
+          const started = performance.now();
+          const child = spawn(process.execPath, ["--expose-gc", "--require", gen.gcPreload, c.file(result.mode)], {
+            cwd: c.cwd,
+            env: { ...env, NATS_URL: server.url, LOG_LEVEL: "info" },
+            stdio: ["ignore", "ignore", "inherit"],
+          });
+          const gaveUp = () => child.exitCode !== null || child.signalCode !== null || performance.now() - started > 30_000;
+          const service = await tracked(child, firstAnswer(nc, c.subject, c.body, gaveUp), `${c.app} (${result.mode})`).catch(async (e: unknown) => {
+            // Never answered: it must not outlive the bench.
+            if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once("exit", resolve).kill("SIGKILL"));
+            throw e;
+          });
+          try {
+            result.startMs.push(performance.now() - started);
+            result.rssStart.push(rssOf(service.pid));
+            await sleep(settings.idleMs);
+            result.rssIdle.push(rssOf(service.pid));
+            child.kill("SIGUSR2");
+            await sleep(300);
+            result.rssGc.push(rssOf(service.pid));
+          } finally {
+            await service.stop();
+          }
+          log(`  ${c.app} ${result.mode} round ${r + 1}: ${result.startMs.at(-1)?.toFixed(0)} ms, RSS ${((result.rssIdle.at(-1) ?? 0) / 2 ** 20).toFixed(1)} MiB`);
+        }
+      }
+    }
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+  const loadAfter = loadavg();
+  return results.map((x) => ({ ...x, loadavg: { before: loadBefore, after: loadAfter } }));
+}
+
 const natsServer = await resolveNatsServer();
 const environment = {
   date: new Date().toISOString(),
@@ -288,7 +350,7 @@ const environment = {
 };
 log(`natsflow bench: node ${environment.node}, nats-server ${environment.natsServer}, ${environment.cores} × ${environment.cpu}`);
 // BENCH_ONLY=connect,memory,handlers runs a subset, for profiling one part.
-const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream").split(","));
+const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream,startup").split(","));
 log("1. connect throughput");
 const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {}, serverCpuMsPerConnect: {} };
 log("2. memory and CPU over many authorizations (in memory, whole pipeline)");
@@ -297,4 +359,6 @@ log("3. handler overhead");
 const handlers = only.has("handlers") ? await handlerBench() : [];
 log("4. JetStream: @Consume and publishing with PubAcks");
 const jetstream = only.has("jetstream") ? await jetstreamBench() : [];
-await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream });
+log("5. start-up and memory");
+const startup = only.has("startup") ? await startupBench() : [];
+await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream, startup });
