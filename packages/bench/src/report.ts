@@ -13,6 +13,28 @@ export interface ConnectResult {
   failures: number;
 }
 
+/** One case of the scale-out bench under `natsflow run --workers N`; CPU per operation over all rounds. */
+export interface ScaleResult {
+  case: string;
+  workers: number;
+  /** Median over rounds, and the range. */
+  perSecond: number;
+  min: number;
+  max: number;
+  /** Median per second ÷ the first worker count's median (1 worker by default). */
+  speedup: number;
+  failures: number;
+  /** The primary and its workers, from /proc. */
+  workerCpuMsPerOp: number;
+  /** Cores the workers kept busy while loaded (CPU ms ÷ wall ms). */
+  workerCores: number;
+  serverCpuMsPerOp: number;
+  /** The load generator's own CPU (process.cpuUsage() in each load process). */
+  generatorCpuMsPerOp: number;
+  /** 1-minute load average when the case started. */
+  loadAverage: number;
+}
+
 export interface BenchResults {
   environment: Record<string, unknown>;
   connect: ConnectResult[];
@@ -29,6 +51,7 @@ export interface BenchResults {
   handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number }>;
   /** "batch": a batch `@Consume` (BATCH messages a call); it publishes nothing of its own. */
   jetstream: Array<{ mode: "raw" | "natsflow" | "batch"; consumesPerSecond: number; publishesPerSecond?: number }>;
+  scale: ScaleResult[];
 }
 
 const OUT = fileURLToPath(new URL("../results/", import.meta.url));
@@ -121,6 +144,29 @@ export async function writeReport(r: BenchResults): Promise<void> {
   if (jsRaw && jsNf) lines.push(`natsflow / raw: consume ${(jsNf.consumesPerSecond / jsRaw.consumesPerSecond).toFixed(2)}, publish ${((jsNf.publishesPerSecond ?? 0) / (jsRaw.publishesPerSecond ?? 1)).toFixed(2)}`);
   const jsBatch = r.jetstream.find((j) => j.mode === "batch");
   if (jsNf && jsBatch) lines.push(`batch / per-message @Consume: consume ${(jsBatch.consumesPerSecond / jsNf.consumesPerSecond).toFixed(2)}`);
+  if (r.scale.length > 0) {
+    lines.push(
+      "",
+      "5. scale-out: natsflow run --workers N (median of rounds; CPU per operation over all rounds, from /proc and the load processes)",
+      table([
+        ["case", "workers", "per s", "range", "× first", "failures", "worker CPU ms/op", "per worker-CPU-s", "worker cores busy", "server CPU ms/op", "generator CPU ms/op", "load avg"],
+        ...r.scale.map((x) => [
+          x.case,
+          String(x.workers),
+          x.perSecond.toFixed(0),
+          `${x.min.toFixed(0)}–${x.max.toFixed(0)}`,
+          x.speedup.toFixed(2),
+          String(x.failures),
+          x.workerCpuMsPerOp.toFixed(3),
+          (1000 / x.workerCpuMsPerOp).toFixed(0),
+          x.workerCores.toFixed(2),
+          x.serverCpuMsPerOp.toFixed(3),
+          x.generatorCpuMsPerOp.toFixed(3),
+          x.loadAverage.toFixed(2),
+        ]),
+      ]),
+    );
+  }
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);
