@@ -33,6 +33,9 @@ export interface ScaleResult {
   generatorCpuMsPerOp: number;
   /** 1-minute load average when the case started. */
   loadAverage: number;
+  /** The same work in N plain processes, no NATS (median of rounds), and its ratio to the first N: the machine's ceiling. */
+  ceilingPerSecond?: number;
+  ceilingSpeedup?: number;
 }
 
 export interface BenchResults {
@@ -149,7 +152,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
       "",
       "5. scale-out: natsflow run --workers N (median of rounds; CPU per operation over all rounds, from /proc and the load processes)",
       table([
-        ["case", "workers", "per s", "range", "× first", "failures", "worker CPU ms/op", "per worker-CPU-s", "worker cores busy", "server CPU ms/op", "generator CPU ms/op", "load avg"],
+        ["case", "workers", "per s", "range", "× first", "failures", "worker CPU ms/op", "per worker-CPU-s", "worker cores busy", "server CPU ms/op", "generator CPU ms/op", "bare work per s", "bare × first", "load avg"],
         ...r.scale.map((x) => [
           x.case,
           String(x.workers),
@@ -162,6 +165,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
           x.workerCores.toFixed(2),
           x.serverCpuMsPerOp.toFixed(3),
           x.generatorCpuMsPerOp.toFixed(3),
+          x.ceilingPerSecond?.toFixed(0) ?? "–",
+          x.ceilingSpeedup?.toFixed(2) ?? "–",
           x.loadAverage.toFixed(2),
         ]),
       ]),

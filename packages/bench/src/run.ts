@@ -313,6 +313,8 @@ interface ScaleCase {
   start(): Promise<{ server: NatsServer; vars: Record<string, string | undefined> }>;
   /** One round of load (`part` of it for the warm-up): operations done, failures, wall and generator time. */
   load(url: string, workers: number, part: number): Promise<{ ops: number; failures: number; perSecond: number; generatorCpuMs: number }>;
+  /** The same work without NATS in N plain processes at once: what N cores give here (per s). */
+  ceiling?(workers: number): Promise<number>;
 }
 
 const SCALE_CASES: ScaleCase[] = [
@@ -330,6 +332,10 @@ const SCALE_CASES: ScaleCase[] = [
       const { stdout } = await exec(process.execPath, [here("./handler-load.js"), url, "request", String(n), String(inFlight), "bench.work"]);
       const r = JSON.parse(stdout) as { perSecond: number; cpuMs: number };
       return { ops: n, failures: 0, perSecond: r.perSecond, generatorCpuMs: r.cpuMs };
+    },
+    async ceiling(workers) {
+      const runs = await Promise.all(Array.from({ length: workers }, () => exec(process.execPath, [here("./services/work-loop.js"), "1000"])));
+      return runs.reduce((sum, { stdout }) => sum + (JSON.parse(stdout) as { perSecond: number }).perSecond, 0);
     },
   },
   {
@@ -359,14 +365,14 @@ async function scaleBench(): Promise<ScaleResult[]> {
   const results: ScaleResult[] = [];
   for (const c of SCALE_CASES) {
     const loadAverage = loadavg()[0] as number;
-    const stacks: Array<{ workers: number; server: NatsServer; service: Service; rounds: number[]; ops: number; failures: number; ms: number; cpu: number; serverCpu: number; generatorCpu: number }> = [];
+    const stacks: Array<{ workers: number; server: NatsServer; service: Service; rounds: number[]; ceilings: number[]; ops: number; failures: number; ms: number; cpu: number; serverCpu: number; generatorCpu: number }> = [];
     const servers: NatsServer[] = [];
     try {
       for (const workers of settings.workers) {
         const { server, vars } = await c.start();
         servers.push(server);
         const service = await startNatsflowRun(c.module, workers, vars, join(tmpdir(), `natsflow-bench-scale-${workers}.log`));
-        stacks.push({ workers, server, service, rounds: [], ops: 0, failures: 0, ms: 0, cpu: 0, serverCpu: 0, generatorCpu: 0 });
+        stacks.push({ workers, server, service, rounds: [], ceilings: [], ops: 0, failures: 0, ms: 0, cpu: 0, serverCpu: 0, generatorCpu: 0 });
       }
       for (const s of stacks) await c.load(s.server.url, s.workers, 0.1); // warm-up
       for (let r = 0; r < settings.rounds; r++) {
@@ -380,7 +386,8 @@ async function scaleBench(): Promise<ScaleResult[]> {
           s.ops += result.ops;
           s.failures += result.failures;
           s.rounds.push(result.perSecond);
-          log(`  ${c.name} --workers ${s.workers} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures`);
+          if (c.ceiling) s.ceilings.push(await c.ceiling(s.workers));
+          log(`  ${c.name} --workers ${s.workers} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures${c.ceiling ? `; the bare work in ${s.workers} processes: ${s.ceilings.at(-1)?.toFixed(0)}/s` : ""}`);
         }
       }
     } finally {
@@ -388,6 +395,7 @@ async function scaleBench(): Promise<ScaleResult[]> {
       for (const server of servers) await server.stop();
     }
     const base = median(stacks[0]?.rounds ?? []);
+    const ceilingBase = median(stacks[0]?.ceilings ?? []);
     for (const s of stacks) {
       const perOp = (ms: number) => ms / Math.max(1, s.ops);
       results.push({
@@ -403,6 +411,7 @@ async function scaleBench(): Promise<ScaleResult[]> {
         serverCpuMsPerOp: perOp(s.serverCpu),
         generatorCpuMsPerOp: perOp(s.generatorCpu),
         loadAverage,
+        ...(s.ceilings.length > 0 ? { ceilingPerSecond: median(s.ceilings), ceilingSpeedup: median(s.ceilings) / ceilingBase } : {}),
       });
     }
   }
