@@ -11,6 +11,7 @@ const total = Number(n);
 const nc = await connect({ servers: url });
 const payload = new TextEncoder().encode(JSON.stringify({ id: 42, item: "tea", qty: 2, note: "x".repeat(64) }));
 if (kind === "request") {
+  // A warm-up, not timed (run.ts counts it in the service CPU of the scale-out bench).
   for (let i = 0; i < 500; i++) await nc.request(subject, payload, { timeout: 5000 });
   let next = 0;
   const started = performance.now();

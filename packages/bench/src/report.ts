@@ -26,7 +26,7 @@ export interface ScaleResult {
   failures: number;
   /** The primary and its workers, from /proc. */
   workerCpuMsPerOp: number;
-  /** Cores the workers kept busy while loaded (CPU ms ÷ wall ms). */
+  /** Cores the workers kept busy while loaded: the median rate × worker CPU per operation. */
   workerCores: number;
   serverCpuMsPerOp: number;
   /** The load generator's own CPU (process.cpuUsage() in each load process). */

@@ -311,11 +311,17 @@ interface ScaleCase {
   module: string;
   /** A server of its own for one worker count, and the app's environment. */
   start(): Promise<{ server: NatsServer; vars: Record<string, string | undefined> }>;
-  /** One round of load (`part` of it for the warm-up): operations done, failures, wall and generator time. */
-  load(url: string, workers: number, part: number): Promise<{ ops: number; failures: number; perSecond: number; generatorCpuMs: number }>;
+  /**
+   * One round of load (`part` of it for the warm-up): operations timed, the ones the service handled
+   * (its CPU is counted over all of them, a generator's own warm-up included), failures, generator CPU.
+   */
+  load(url: string, workers: number, part: number): Promise<{ ops: number; served: number; failures: number; perSecond: number; generatorCpuMs: number }>;
   /** The same work without NATS in N plain processes at once: what N cores give here (per s). */
   ceiling?(workers: number): Promise<number>;
 }
+
+/** Requests handler-load.js sends before it starts timing. */
+const HANDLER_LOAD_WARM_UP = 500;
 
 const SCALE_CASES: ScaleCase[] = [
   {
@@ -331,7 +337,7 @@ const SCALE_CASES: ScaleCase[] = [
       const inFlight = Math.max(64, 16 * workers);
       const { stdout } = await exec(process.execPath, [here("./handler-load.js"), url, "request", String(n), String(inFlight), "bench.work"]);
       const r = JSON.parse(stdout) as { perSecond: number; cpuMs: number };
-      return { ops: n, failures: 0, perSecond: r.perSecond, generatorCpuMs: r.cpuMs };
+      return { ops: n, served: n + HANDLER_LOAD_WARM_UP, failures: 0, perSecond: r.perSecond, generatorCpuMs: r.cpuMs };
     },
     async ceiling(workers) {
       const runs = await Promise.all(Array.from({ length: workers }, () => exec(process.execPath, [here("./services/work-loop.js"), "1000"])));
@@ -349,7 +355,7 @@ const SCALE_CASES: ScaleCase[] = [
     async load(url, _workers, part) {
       const n = Math.ceil(settings.connects * part);
       const r = await load(url, n, 100);
-      return { ops: n - r.failures, failures: r.failures, perSecond: r.perSecond, generatorCpuMs: r.generatorCpuMs };
+      return { ops: n - r.failures, served: n - r.failures, failures: r.failures, perSecond: r.perSecond, generatorCpuMs: r.generatorCpuMs };
     },
   },
 ];
@@ -365,25 +371,25 @@ async function scaleBench(): Promise<ScaleResult[]> {
   const results: ScaleResult[] = [];
   for (const c of SCALE_CASES) {
     const loadAverage = loadavg()[0] as number;
-    const stacks: Array<{ workers: number; server: NatsServer; service: Service; rounds: number[]; ceilings: number[]; ops: number; failures: number; ms: number; cpu: number; serverCpu: number; generatorCpu: number }> = [];
+    const stacks: Array<{ workers: number; server: NatsServer; service: Service; rounds: number[]; ceilings: number[]; ops: number; served: number; failures: number; cpu: number; serverCpu: number; generatorCpu: number }> = [];
     const servers: NatsServer[] = [];
     try {
       for (const workers of settings.workers) {
         const { server, vars } = await c.start();
         servers.push(server);
         const service = await startNatsflowRun(c.module, workers, vars, join(tmpdir(), `natsflow-bench-scale-${workers}.log`));
-        stacks.push({ workers, server, service, rounds: [], ceilings: [], ops: 0, failures: 0, ms: 0, cpu: 0, serverCpu: 0, generatorCpu: 0 });
+        stacks.push({ workers, server, service, rounds: [], ceilings: [], ops: 0, served: 0, failures: 0, cpu: 0, serverCpu: 0, generatorCpu: 0 });
       }
       for (const s of stacks) await c.load(s.server.url, s.workers, 0.1); // warm-up
       for (let r = 0; r < settings.rounds; r++) {
         for (const s of stacks) {
-          const before = { service: treeCpuMs(s.service.pid), server: cpuMs(s.server.pid as number), at: performance.now() };
+          const before = { service: treeCpuMs(s.service.pid), server: cpuMs(s.server.pid as number) };
           const result = await c.load(s.server.url, s.workers, 1);
-          s.ms += performance.now() - before.at;
           s.cpu += treeCpuMs(s.service.pid) - before.service;
           s.serverCpu += cpuMs(s.server.pid as number) - before.server;
           s.generatorCpu += result.generatorCpuMs;
           s.ops += result.ops;
+          s.served += result.served;
           s.failures += result.failures;
           s.rounds.push(result.perSecond);
           if (c.ceiling) s.ceilings.push(await c.ceiling(s.workers));
@@ -397,7 +403,7 @@ async function scaleBench(): Promise<ScaleResult[]> {
     const base = median(stacks[0]?.rounds ?? []);
     const ceilingBase = median(stacks[0]?.ceilings ?? []);
     for (const s of stacks) {
-      const perOp = (ms: number) => ms / Math.max(1, s.ops);
+      const perOp = (ms: number) => ms / Math.max(1, s.served);
       results.push({
         case: c.name,
         workers: s.workers,
@@ -407,9 +413,12 @@ async function scaleBench(): Promise<ScaleResult[]> {
         speedup: median(s.rounds) / base,
         failures: s.failures,
         workerCpuMsPerOp: perOp(s.cpu),
-        workerCores: s.cpu / s.ms,
+        // The measured rate times what each operation cost: a wall clock around the round would count
+        // the generator's start-up as idle time.
+        workerCores: (median(s.rounds) * perOp(s.cpu)) / 1000,
         serverCpuMsPerOp: perOp(s.serverCpu),
-        generatorCpuMsPerOp: perOp(s.generatorCpu),
+        // The load processes count their CPU over the timed operations only.
+        generatorCpuMsPerOp: s.generatorCpu / Math.max(1, s.ops),
         loadAverage,
         ...(s.ceilings.length > 0 ? { ceilingPerSecond: median(s.ceilings), ceilingSpeedup: median(s.ceilings) / ceilingBase } : {}),
       });
