@@ -1,4 +1,5 @@
-// A separate load process: N connect+close at concurrency C; prints one JSON line of results.
+// A separate load process: N connect+close at concurrency C; prints one JSON line of results, with
+// this process's own CPU over the run (the scale-out bench reports what load costs).
 import { connect } from "nats";
 
 const [url, n, c, timeoutMs, user] = process.argv.slice(2);
@@ -8,6 +9,7 @@ let next = 0;
 let failures = 0;
 const latencies: number[] = [];
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (next < total) {
@@ -24,6 +26,7 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 latencies.sort((a, b) => a - b);
 const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
-console.log(JSON.stringify({ connects: total, concurrency, seconds, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures, latencies }));
+console.log(JSON.stringify({ connects: total, concurrency, seconds, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures, cpuMs: (cpu.user + cpu.system) / 1000, latencies }));

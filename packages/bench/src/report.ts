@@ -13,6 +13,31 @@ export interface ConnectResult {
   failures: number;
 }
 
+/** One case of the scale-out bench under `natsflow run --workers N`; CPU per operation over all rounds. */
+export interface ScaleResult {
+  case: string;
+  workers: number;
+  /** Median over rounds, and the range. */
+  perSecond: number;
+  min: number;
+  max: number;
+  /** Median per second ÷ the first worker count's median (1 worker by default). */
+  speedup: number;
+  failures: number;
+  /** The primary and its workers, from /proc. */
+  workerCpuMsPerOp: number;
+  /** Cores the workers kept busy while loaded: the median rate × worker CPU per operation. */
+  workerCores: number;
+  serverCpuMsPerOp: number;
+  /** The load generator's own CPU (process.cpuUsage() in each load process). */
+  generatorCpuMsPerOp: number;
+  /** 1-minute load average when the case started. */
+  loadAverage: number;
+  /** The same work in N plain processes, no NATS (median of rounds), and its ratio to the first N: the machine's ceiling. */
+  ceilingPerSecond?: number;
+  ceilingSpeedup?: number;
+}
+
 export interface BenchResults {
   environment: Record<string, unknown>;
   connect: ConnectResult[];
@@ -30,6 +55,7 @@ export interface BenchResults {
   /** "batch": a batch `@Consume` (BATCH messages a call); it publishes nothing of its own. */
   jetstream: Array<{ mode: "raw" | "natsflow" | "batch"; consumesPerSecond: number; publishesPerSecond?: number }>;
   startup: StartupResult[];
+  scale: ScaleResult[];
 }
 
 /** One app in one mode over the rounds: every round's figure, so the report gives medians and ranges. */
@@ -174,6 +200,31 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const jsBatch = r.jetstream.find((j) => j.mode === "batch");
   if (jsNf && jsBatch) lines.push(`batch / per-message @Consume: consume ${(jsBatch.consumesPerSecond / jsNf.consumesPerSecond).toFixed(2)}`);
   if (r.startup.length > 0) lines.push("", ...startupLines(r.startup));
+  if (r.scale.length > 0) {
+    lines.push(
+      "",
+      "6. scale-out: natsflow run --workers N (median of rounds; CPU per operation over all rounds, from /proc and the load processes)",
+      table([
+        ["case", "workers", "per s", "range", "× first", "failures", "worker CPU ms/op", "per worker-CPU-s", "worker cores busy", "server CPU ms/op", "generator CPU ms/op", "bare work per s", "bare × first", "load avg"],
+        ...r.scale.map((x) => [
+          x.case,
+          String(x.workers),
+          x.perSecond.toFixed(0),
+          `${x.min.toFixed(0)}–${x.max.toFixed(0)}`,
+          x.speedup.toFixed(2),
+          String(x.failures),
+          x.workerCpuMsPerOp.toFixed(3),
+          (1000 / x.workerCpuMsPerOp).toFixed(0),
+          x.workerCores.toFixed(2),
+          x.serverCpuMsPerOp.toFixed(3),
+          x.generatorCpuMsPerOp.toFixed(3),
+          x.ceilingPerSecond?.toFixed(0) ?? "–",
+          x.ceilingSpeedup?.toFixed(2) ?? "–",
+          x.loadAverage.toFixed(2),
+        ]),
+      ]),
+    );
+  }
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);

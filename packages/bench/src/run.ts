@@ -1,6 +1,6 @@
 // `npm run bench`: every measurement side by side, in one run, on this machine.
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,7 +13,7 @@ import { connect as natsConnect } from "nats";
 import { BENCH_STREAM, BENCH_SUBJECTS } from "./jetstream-setup.js";
 import { firstAnswer, generateApps, generatedSubject, rssOf } from "./startup.js";
 
-import { median, writeReport, type BenchResults, type ConnectResult, type StartupResult } from "./report.js";
+import { median, writeReport, type BenchResults, type ConnectResult, type ScaleResult, type StartupResult } from "./report.js";
 
 const exec = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -36,16 +36,36 @@ const settings = {
   startupHandlers: (env.BENCH_STARTUP_HANDLERS ?? "10,100,1000").split(",").map(Number),
   /** How long a started app idles before its RSS is read again. */
   idleMs: Number(env.BENCH_IDLE_MS ?? 2000),
+  /** Scale-out: `natsflow run --workers N` for each N; "1,2,4,8,16" on a larger machine. */
+  workers: (env.BENCH_WORKERS ?? "1,2").split(",").map(Number),
+  scaleRequests: Number(env.BENCH_SCALE_REQUESTS ?? 10_000),
 };
 // Linux reports process CPU in clock ticks; 100 per second on every mainstream kernel build.
 const CLOCK_TICKS = 100;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** A process's /proc stat fields after its name: [1] the parent's pid, [11] and [12] user and system ticks. */
+const procStat = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+
 /** User + system CPU of a process so far, in ms, from /proc (any process: node or the Go peer). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+function cpuMs(pid: number | string): number {
+  const fields = procStat(pid);
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** CPU of a process and its children so far (a `natsflow run --workers N` primary and its workers). */
+function treeCpuMs(pid: number): number {
+  let total = cpuMs(pid);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (Number(procStat(entry)[1]) === pid) total += cpuMs(entry);
+    } catch {
+      // It exited between the listing and the read.
+    }
+  }
+  return total;
 }
 
 interface Service {
@@ -86,6 +106,7 @@ const LOGIN = "alice";
 interface LoadRun {
   seconds: number;
   failures: number;
+  cpuMs: number;
   latencies: number[];
 }
 
@@ -94,7 +115,7 @@ interface LoadRun {
  * `nats` client process needs about 1.1 ms of CPU per connect, so alone it nearly fills a core and
  * would cap every service alike.
  */
-async function load(url: string, connects: number, concurrency: number): Promise<Omit<ConnectResult, "scenario">> {
+async function load(url: string, connects: number, concurrency: number): Promise<Omit<ConnectResult, "scenario"> & { generatorCpuMs: number }> {
   const parts = Math.max(1, Math.min(settings.loadProcesses, concurrency));
   const runs = await Promise.all(
     Array.from({ length: parts }, async (_, i) => {
@@ -108,7 +129,8 @@ async function load(url: string, connects: number, concurrency: number): Promise
   const seconds = Math.max(...runs.map((r) => r.seconds));
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
   const failures = runs.reduce((n, r) => n + r.failures, 0);
-  return { connects, concurrency, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures };
+  const generatorCpuMs = runs.reduce((n, r) => n + r.cpuMs, 0);
+  return { connects, concurrency, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures, generatorCpuMs };
 }
 
 type Scenario = { name: string; connects: number; start(): Promise<{ server: NatsServer; service?: Service }> };
@@ -338,6 +360,135 @@ async function startupBench(): Promise<StartupResult[]> {
   return results.map((x) => ({ ...x, loadavg: { before: loadBefore, after: loadAfter } }));
 }
 
+/** `natsflow run <module> --workers N` (the CLI of this workspace); ready once every worker serves. */
+async function startNatsflowRun(module: string, workers: number, vars: Record<string, string | undefined>, logFile: string): Promise<Service> {
+  const cli = here("../../cli/bin/natsflow.js");
+  const child = spawn(process.execPath, [cli, "run", here(module), "--workers", String(workers)], { env: { ...env, ...vars }, stdio: ["ignore", openSync(logFile, "w"), "inherit", "ipc"] });
+  const ready = new Promise((resolve) => child.on("message", (m) => (m as { natsflow?: string } | undefined)?.natsflow === "ready" && resolve(m)));
+  return tracked(child, ready, `natsflow run --workers ${workers}`);
+}
+
+interface ScaleCase {
+  name: string;
+  module: string;
+  /** A server of its own for one worker count, and the app's environment. */
+  start(): Promise<{ server: NatsServer; vars: Record<string, string | undefined> }>;
+  /**
+   * One round of load (`part` of it for the warm-up): operations timed, the ones the service handled
+   * (its CPU is counted over all of them, a generator's own warm-up included), failures, generator CPU.
+   */
+  load(url: string, workers: number, part: number): Promise<{ ops: number; served: number; failures: number; perSecond: number; generatorCpuMs: number }>;
+  /** The same work without NATS in N plain processes at once: what N cores give here (per s). */
+  ceiling?(workers: number): Promise<number>;
+}
+
+/** Requests handler-load.js sends before it starts timing. */
+const HANDLER_LOAD_WARM_UP = 500;
+
+const SCALE_CASES: ScaleCase[] = [
+  {
+    name: "CPU-bound @Subscribe (request/reply, queue group)",
+    module: "./services/cpu-bound.js",
+    start: async () => {
+      const server = await startNatsServer();
+      return { server, vars: { NATS_URL: server.url } };
+    },
+    async load(url, workers, part) {
+      const n = Math.ceil(settings.scaleRequests * part);
+      // Enough requests in flight that no worker waits for work: 16 per worker, at least 64.
+      const inFlight = Math.max(64, 16 * workers);
+      const { stdout } = await exec(process.execPath, [here("./handler-load.js"), url, "request", String(n), String(inFlight), "bench.work"]);
+      const r = JSON.parse(stdout) as { perSecond: number; cpuMs: number };
+      return { ops: n, served: n + HANDLER_LOAD_WARM_UP, failures: 0, perSecond: r.perSecond, generatorCpuMs: r.cpuMs };
+    },
+    async ceiling(workers) {
+      const runs = await Promise.all(Array.from({ length: workers }, () => exec(process.execPath, [here("./services/work-loop.js"), "1000"])));
+      return runs.reduce((sum, { stdout }) => sum + (JSON.parse(stdout) as { perSecond: number }).perSecond, 0);
+    },
+  },
+  {
+    name: "natsflow @AuthCallout (connect + close, C=100)",
+    module: "./services/callout-app.js",
+    start: async () => {
+      const setup = calloutSetup();
+      const server = await startNatsServer({ config: setup.serverConfig });
+      return { server, vars: { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel } };
+    },
+    async load(url, _workers, part) {
+      const n = Math.ceil(settings.connects * part);
+      const r = await load(url, n, 100);
+      return { ops: n - r.failures, served: n - r.failures, failures: r.failures, perSecond: r.perSecond, generatorCpuMs: r.generatorCpuMs };
+    },
+  },
+];
+
+/**
+ * Scale-out: each case under `natsflow run --workers N` for every N in BENCH_WORKERS, each N on a
+ * server of its own so that rounds alternate between them (drift on a shared machine hits all alike).
+ * Besides throughput it reports CPU per operation of the workers (primary included), nats-server and
+ * the load generator: on a machine with fewer cores than workers + server + generator need, the
+ * speed-up is bound by the cores, and the per-worker rate (1000 ÷ worker CPU ms per op) is what sizes.
+ */
+async function scaleBench(): Promise<ScaleResult[]> {
+  const results: ScaleResult[] = [];
+  for (const c of SCALE_CASES) {
+    const loadAverage = loadavg()[0] as number;
+    const stacks: Array<{ workers: number; server: NatsServer; service: Service; rounds: number[]; ceilings: number[]; ops: number; served: number; failures: number; cpu: number; serverCpu: number; generatorCpu: number }> = [];
+    const servers: NatsServer[] = [];
+    try {
+      for (const workers of settings.workers) {
+        const { server, vars } = await c.start();
+        servers.push(server);
+        const service = await startNatsflowRun(c.module, workers, vars, join(tmpdir(), `natsflow-bench-scale-${workers}.log`));
+        stacks.push({ workers, server, service, rounds: [], ceilings: [], ops: 0, served: 0, failures: 0, cpu: 0, serverCpu: 0, generatorCpu: 0 });
+      }
+      for (const s of stacks) await c.load(s.server.url, s.workers, 0.1); // warm-up
+      for (let r = 0; r < settings.rounds; r++) {
+        for (const s of stacks) {
+          const before = { service: treeCpuMs(s.service.pid), server: cpuMs(s.server.pid as number) };
+          const result = await c.load(s.server.url, s.workers, 1);
+          s.cpu += treeCpuMs(s.service.pid) - before.service;
+          s.serverCpu += cpuMs(s.server.pid as number) - before.server;
+          s.generatorCpu += result.generatorCpuMs;
+          s.ops += result.ops;
+          s.served += result.served;
+          s.failures += result.failures;
+          s.rounds.push(result.perSecond);
+          if (c.ceiling) s.ceilings.push(await c.ceiling(s.workers));
+          log(`  ${c.name} --workers ${s.workers} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures${c.ceiling ? `; the bare work in ${s.workers} processes: ${s.ceilings.at(-1)?.toFixed(0)}/s` : ""}`);
+        }
+      }
+    } finally {
+      for (const s of stacks) await s.service.stop();
+      for (const server of servers) await server.stop();
+    }
+    const base = median(stacks[0]?.rounds ?? []);
+    const ceilingBase = median(stacks[0]?.ceilings ?? []);
+    for (const s of stacks) {
+      const perOp = (ms: number) => ms / Math.max(1, s.served);
+      results.push({
+        case: c.name,
+        workers: s.workers,
+        perSecond: median(s.rounds),
+        min: Math.min(...s.rounds),
+        max: Math.max(...s.rounds),
+        speedup: median(s.rounds) / base,
+        failures: s.failures,
+        workerCpuMsPerOp: perOp(s.cpu),
+        // The measured rate times what each operation cost: a wall clock around the round would count
+        // the generator's start-up as idle time.
+        workerCores: (median(s.rounds) * perOp(s.cpu)) / 1000,
+        serverCpuMsPerOp: perOp(s.serverCpu),
+        // The load processes count their CPU over the timed operations only.
+        generatorCpuMsPerOp: s.generatorCpu / Math.max(1, s.ops),
+        loadAverage,
+        ...(s.ceilings.length > 0 ? { ceilingPerSecond: median(s.ceilings), ceilingSpeedup: median(s.ceilings) / ceilingBase } : {}),
+      });
+    }
+  }
+  return results;
+}
+
 const natsServer = await resolveNatsServer();
 const environment = {
   date: new Date().toISOString(),
@@ -346,11 +497,12 @@ const environment = {
   cpu: cpus()[0]?.model ?? "unknown",
   cores: cpus().length,
   memoryGiB: Math.round(totalmem() / 2 ** 30),
+  loadAverage: loadavg(),
   settings,
 };
 log(`natsflow bench: node ${environment.node}, nats-server ${environment.natsServer}, ${environment.cores} × ${environment.cpu}`);
-// BENCH_ONLY=connect,memory,handlers runs a subset, for profiling one part.
-const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream,startup").split(","));
+// BENCH_ONLY=connect,memory,handlers,jetstream,startup,workers runs a subset, for profiling one part.
+const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream,startup,workers").split(","));
 log("1. connect throughput");
 const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {}, serverCpuMsPerConnect: {} };
 log("2. memory and CPU over many authorizations (in memory, whole pipeline)");
@@ -361,4 +513,6 @@ log("4. JetStream: @Consume and publishing with PubAcks");
 const jetstream = only.has("jetstream") ? await jetstreamBench() : [];
 log("5. start-up and memory");
 const startup = only.has("startup") ? await startupBench() : [];
-await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream, startup });
+log(`6. scale-out: natsflow run --workers ${settings.workers.join(", ")}`);
+const scale = only.has("workers") ? await scaleBench() : [];
+await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream, startup, scale });

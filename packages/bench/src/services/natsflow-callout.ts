@@ -1,44 +1,7 @@
-// The natsflow service under test: @AuthCallout() over the users directory. Configured by env (see run.ts).
-import "reflect-metadata";
+// The natsflow callout service (services/callout-app.ts) in a process of its own, for run.ts.
+import calloutApp from "./callout-app.js";
 
-import { AuthCallout, authCalloutConfig, AuthError, type Authorizer, type AuthRequest, type Grant } from "@natsflow/auth-callout";
-import { createLogger, NatsApp } from "@natsflow/core";
-
-import { makeDirectory, passwordMatches, permissionsFor } from "../directory.js";
-
-const env = process.env;
-const delayMs = Number(env.DELAY_MS ?? 0);
-
-class Directory {
-  readonly users = makeDirectory();
-}
-
-@AuthCallout({
-  ...(env.AUTH_CONCURRENCY ? { concurrency: Number(env.AUTH_CONCURRENCY) } : {}),
-  ...(env.AUTH_MAX_PENDING ? { maxPending: Number(env.AUTH_MAX_PENDING) } : {}),
-})
-class DirectoryAuthorizer implements Authorizer {
-  constructor(private readonly directory: Directory) {}
-
-  async authorize(req: AuthRequest): Promise<Grant> {
-    // Fault tests make authorizations slow on purpose, to have some in flight.
-    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-    const name = req.username ?? "";
-    const user = this.directory.users.get(name);
-    if (!user || !passwordMatches(user.pass, req.password)) throw new AuthError("invalid credentials");
-    return { account: user.account, name, permissions: permissionsFor(name) };
-  }
-}
-
-const app = await NatsApp.create({
-  servers: (env.NATS_URL as string).split(","),
-  user: env.NATS_USER as string,
-  pass: env.NATS_PASSWORD as string,
-  controllers: [DirectoryAuthorizer],
-  providers: [Directory, authCalloutConfig({ issuerSeed: env.NATS_CALLOUT_ISSUER_SEED as string, xkeySeed: env.NATS_CALLOUT_XKEY_SEED })],
-  // Decision logs at info by default, as in production; LOG_LEVEL=warn turns them off.
-  logger: createLogger(),
-});
+const app = await calloutApp();
 await app.start();
 process.on("message", (m) => {
   if (m === "usage") process.send?.({ cpu: process.cpuUsage(), memory: process.memoryUsage() });
