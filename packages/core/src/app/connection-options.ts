@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { SetupError } from "../errors.js";
 import { isValidSubject } from "../subjects.js";
 import type { ConnectionOptions } from "../transport/transport.js";
+import { hasUrlCredentials } from "../transport/url-credentials.js";
 
 /** Variables as `NatsApp` reads them: `process.env`, or what `NatsAppOptions.env` gives. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -34,7 +35,7 @@ export function resolveConnection(options: Partial<ConnectionOptions>, env: Envi
   servers ??= DEFAULT_SERVER;
   const connection: ConnectionOptions = { servers };
   for (const key of PASSED) if (options[key] !== undefined) Object.assign(connection, { [key]: options[key] });
-  const urlCredentials = [servers].flat().some((s) => /^[a-z]+:\/\/[^@/]*@/i.test(s));
+  const urlCredentials = hasUrlCredentials(servers);
   if (!CREDENTIALS.some((k) => options[k] !== undefined)) {
     const found = credentialsFromEnv(env);
     if (found) {

@@ -118,7 +118,8 @@ export class MessageContext {
 
   /** @internal whether its handler's logger writes debug lines (asked without making the message's logger) */
   get debugging(): boolean {
-    return this.handlerLogger.isLevelEnabled("debug");
+    // pino's numeric levels: debug is 20; a compare per message rather than a level-name lookup.
+    return this.handlerLogger.levelVal <= 20;
   }
 
   /** The handler's logger, with this message's correlation id on every line (made on first use). */

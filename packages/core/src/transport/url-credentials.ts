@@ -6,11 +6,18 @@ import type { ConnectionOptions } from "./transport.js";
  * client and the CLI accept them) into the connection options, and returns URLs without them, so
  * they can be logged. Credentials given as options win only if the URLs carry none.
  */
+const WITH_CREDENTIALS = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i;
+
+/** Whether any of `servers` carries credentials in its URL. */
+export function hasUrlCredentials(servers: string | readonly string[]): boolean {
+  return [servers].flat().some((s) => WITH_CREDENTIALS.test(s));
+}
+
 export function withUrlCredentials(options: ConnectionOptions): ConnectionOptions {
   const list = Array.isArray(options.servers) ? options.servers : [options.servers];
   let found: { user?: string; pass?: string; token?: string } | undefined;
   const servers = list.map((server) => {
-    const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(server);
+    const m = WITH_CREDENTIALS.exec(server);
     if (!m) return server;
     const [, scheme, userinfo = "", rest] = m;
     const colon = userinfo.indexOf(":");
