@@ -115,6 +115,7 @@ export type { Middleware, MiddlewareClass, MiddlewareSpec, NatsMiddleware, Next 
 export {
   checkBucketName,
   checkHeaders,
+  checkJetStreamName,
   checkJetStreamSend,
   checkKvKey,
   checkSend,

@@ -173,6 +173,16 @@ export function checkSubscription(subject: string, queue: string | undefined): v
   if (wrongQueue) throw new InvalidSubjectError("queue group", String(queue), wrongQueue);
 }
 
+/** Stream and consumer names (one token of the JetStream API's subjects): no dots, wildcards, whitespace or path separators. */
+export function isValidJetStreamName(name: unknown): name is string {
+  return typeof name === "string" && name.length > 0 && name.length <= 255 && /^[^.*>\s\\/]+$/.test(name);
+}
+
+/** Throws `InvalidSubjectError` unless `name` can name a stream or consumer (`what` says which). */
+export function checkJetStreamName(what: "stream name" | "consumer name", name: string): void {
+  if (!isValidJetStreamName(name)) throw new InvalidSubjectError(what, String(name), "no dots, wildcards, whitespace or slashes");
+}
+
 /** A bucket name (KV or object store) is one subject token and part of a stream name: letters, digits, `-` and `_`. */
 export function isValidBucketName(name: unknown): name is string {
   return typeof name === "string" && name.length <= MAX_SUBJECT_BYTES && /^[-\w]+$/.test(name);

@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 
-import { Consume, Controller, defineStream, Delivery, JetStreamDelivery, Msg, NatsApp, Payload, type Constructor, type JetStreamMessage, type NatsAppOptions, type StreamConfig, type Transport } from "@natsflow/core";
+import { Consume, Controller, defineStream, Delivery, InvalidSubjectError, JetStreamDelivery, Msg, NatsApp, Payload, type Constructor, type JetStreamMessage, type NatsAppOptions, type StreamConfig, type Transport } from "@natsflow/core";
 import { captureLogs } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -138,6 +138,14 @@ export function consumerOptionsSuite(name: string, setup: () => Promise<OptionsE
 
     describe("pulling by hand", () => {
       const order = z.object({ id: z.string() });
+
+      it("refuses stream and consumer names that would change the API subject they are asked on", async () => {
+        const app = await startApp();
+        for (const [stream, durable, what] of [["S.OTHER", "hand", "stream name"], ["S_HAND", "a.>", "consumer name"], ["S_HAND", "*", "consumer name"], ["S HAND", "hand", "stream name"]]) {
+          await expect(app.broker.jetstream.fetch(stream as string, durable as string)).rejects.toThrow(new RegExp(`^invalid ${what}`));
+          await expect(app.broker.jetstream.consume(stream as string, durable as string)[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(InvalidSubjectError);
+        }
+      });
 
       it("fetch decodes and validates what it pulls; ack, nak and term settle it; next takes one", async () => {
         await client.jetstream().addStream(plainStream("S_HAND", ["s-hand.>"]));

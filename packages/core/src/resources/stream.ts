@@ -1,6 +1,6 @@
 import { SetupError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import { isValidSubjectFilter } from "../subjects.js";
+import { isValidJetStreamName, isValidSubjectFilter } from "../subjects.js";
 import type { JetStream, StreamConfig } from "../transport/transport.js";
 import { formatDuration, parseDuration, type Duration } from "../duration.js";
 import type { Resource } from "./resource.js";
@@ -43,11 +43,6 @@ export function defineStream(options: StreamOptions): StreamDeclaration {
 export interface ResolvedStream {
   readonly config: StreamConfig;
   readonly update: boolean;
-}
-
-/** Stream and consumer names: no dots, wildcards, whitespace or path separators. */
-export function isValidJetStreamName(name: unknown): name is string {
-  return typeof name === "string" && name.length > 0 && name.length <= 255 && /^[^.*>\s\\/]+$/.test(name);
 }
 
 const RETENTION = ["limits", "interest", "workqueue"];

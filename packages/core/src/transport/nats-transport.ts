@@ -37,7 +37,7 @@ import {
 } from "nats";
 
 import { ConnectionError, NatsflowError, NoRespondersError, PubAckError, RequestTimeoutError, RevisionMismatchError, SubscriptionError } from "../errors.js";
-import { checkBucketName, checkJetStreamSend, checkKvKey, checkSend, checkSubscription } from "../subjects.js";
+import { checkBucketName, checkJetStreamName, checkJetStreamSend, checkKvKey, checkSend, checkSubscription } from "../subjects.js";
 import { withUrlCredentials } from "./url-credentials.js";
 import type {
   ConnectionOptions,
@@ -536,6 +536,9 @@ class NatsJetStream implements JetStream {
   }
 
   async consumer(stream: string, durable: string): Promise<PullConsumer> {
+    // Both become tokens of the API subject the client asks on.
+    checkJetStreamName("stream name", stream);
+    checkJetStreamName("consumer name", durable);
     return new NatsPullConsumer(await this.nc.jetstream().consumers.get(stream, durable));
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 
 import {
   checkBucketName,
+  checkJetStreamName,
   checkJetStreamSend,
   checkKvKey,
   checkSend,
@@ -298,7 +299,11 @@ export class TestBroker {
     consumerInfo: async (stream, durable) => this.stream(stream).consumers.get(durable)?.config,
     addConsumer: async (config) => this.stream(config.stream).addConsumer(supported(config)),
     updateConsumer: async (config) => this.stream(config.stream).addConsumer(supported(config)),
-    consumer: async (stream, durable) => this.stream(stream).consumer(durable),
+    consumer: async (stream, durable) => {
+      checkJetStreamName("stream name", stream);
+      checkJetStreamName("consumer name", durable);
+      return this.stream(stream).consumer(durable);
+    },
     // Pushed as a standing pull is pulled: only max_ack_pending bounds it.
     subscribePush: (config, onMessage) => this.stream(config.stream).consumer(config.durable).consume({ max: Infinity }, onMessage),
     orderedConsumer: async (stream, options) => this.stream(stream).orderedConsumer(options.filterSubject, options.startAt),
