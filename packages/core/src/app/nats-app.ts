@@ -295,7 +295,7 @@ export class NatsApp {
 
   /** Opens the handler's source (listed first, so a failed start still stops it) and starts it. */
   private async open(binding: HandlerBinding, transport: Transport): Promise<Source> {
-    const source = binding.source.open(binding, { transport, container: binding.container, metrics: this.metrics });
+    const source = binding.source.open(binding, { transport, container: binding.container, metrics: this.metrics, discovery: this.options.service !== undefined });
     this.sources.push(source);
     await source.start();
     return source;

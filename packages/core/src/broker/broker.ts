@@ -1,13 +1,13 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
+import { RESOLVED } from "../resolved.js";
 import { endWhen, Tracing } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
 import { Outgoing, prepare, type OutgoingChain, type OutgoingMiddleware } from "./outgoing.js";
 import { consumeFrom, fetchFrom, type ConsumeLoopOptions, type FetchOptions, type PulledMessage, type PulledMessages } from "./pull.js";
 
 const encoder = new TextEncoder();
-const RESOLVED = Promise.resolve();
 
 export type Payload = Uint8Array | string | object | number | boolean | null;
 

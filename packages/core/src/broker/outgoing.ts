@@ -5,6 +5,7 @@ import { currentOutgoing, outbound } from "../dispatch/current.js";
 import { compose } from "../middleware/compose.js";
 import type { Next } from "../middleware/middleware.js";
 import { endWhen, type Tracing } from "../observability/tracing.js";
+import { RESOLVED } from "../resolved.js";
 import { checkJetStreamSend, checkSend, checkSubject } from "../subjects.js";
 import type { HeadersInit, JetStreamPublishOptions, Transport } from "../transport/transport.js";
 import type { OutgoingChain, OutgoingMessage } from "./outgoing-message.js";
@@ -44,7 +45,6 @@ export function prepare(tracing: Tracing, operation: "publish" | "request", subj
   return { headers: carrier, span };
 }
 
-const RESOLVED = Promise.resolve();
 const hasAny = (headers: HeadersInit) => Object.keys(headers).length > 0;
 
 /**

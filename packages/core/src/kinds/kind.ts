@@ -92,6 +92,8 @@ export interface SourceEnv {
   readonly transport: Transport;
   readonly container: DependencyContainer;
   readonly metrics: Metrics;
+  /** Whether NATS micro discovery is on: only then does a source that answers requests keep `stats`. */
+  readonly discovery: boolean;
 }
 
 /**

@@ -14,6 +14,7 @@ import type { Logger } from "../logging/logger.js";
 import { compose } from "../middleware/compose.js";
 import type { Middleware, MiddlewareClass, MiddlewareSpec } from "../middleware/middleware.js";
 import { resolvePublishTargets } from "../pipeline/publish.js";
+import { RESOLVED } from "../resolved.js";
 import type { ResourceRegistry } from "../resources/resource.js";
 import { checkMetadata } from "../service/micro.js";
 import { compileSubject, queueProblem, wildcardParam, type CompiledSubject } from "../subjects.js";
@@ -37,7 +38,6 @@ export const DEFAULT_CONCURRENCY = 64;
  * growing memory without limit and queueing requests past any caller's timeout.
  */
 export const DEFAULT_MAX_PENDING = 1024;
-const RESOLVED = Promise.resolve();
 
 function isMiddlewareClass(spec: MiddlewareSpec): spec is MiddlewareClass {
   return typeof spec === "function" && typeof (spec.prototype as { use?: unknown } | undefined)?.use === "function";

@@ -4,6 +4,7 @@ import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { Reply, type MessageContext } from "../dispatch/context.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import type { Middleware } from "../middleware/middleware.js";
+import { andThen } from "../resolved.js";
 import type { HeadersInit } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 import type { PublishTarget } from "./publish.js";
@@ -45,7 +46,7 @@ export function replyStage(codec: Codec, targets: readonly PublishTarget[], brok
     if (!chained) return answer(ctx, data);
     return Promise.all(chained).then(() => answer(ctx, data));
   };
-  return (ctx, next) => next().then(() => {
+  const after = (ctx: MessageContext): Promise<void> | void => {
     if (ctx.result instanceof Reply) {
       for (const [name, value] of Object.entries(ctx.result.headers)) ctx.setReplyHeader(name, value);
       ctx.result = ctx.result.value;
@@ -60,7 +61,9 @@ export function replyStage(codec: Codec, targets: readonly PublishTarget[], brok
     // Nothing to wait for: no promise of its own.
     if (stored.length === 0) return finish(ctx, data);
     return Promise.all(stored.map((s) => storeEvent(broker, s.target, s.chain, data, ctx))).then(() => finish(ctx, data));
-  });
+  };
+  // A synchronous handler's result is sent at once: no `.then` of its own.
+  return (ctx, next) => andThen(next(), after, ctx);
 }
 
 const withHeaders = (headers: HeadersInit | undefined) => (headers ? { headers } : {});

@@ -85,13 +85,34 @@ class HeadersView implements MessageHeaders {
   }
 }
 
-function toInbound(msg: Msg): InboundMessage {
-  return {
-    subject: msg.subject,
-    data: msg.data,
-    reply: msg.reply || undefined,
-    headers: msg.headers ? new HeadersView(msg.headers) : undefined,
-  };
+/**
+ * A core message as handlers see it. Its subject, reply subject and headers are decoded from the
+ * client's buffers only when read: an event handler that reads none of them pays for none.
+ */
+class NatsInboundMessage implements InboundMessage {
+  private replyText: string | undefined | null = null;
+  private headerView: HeadersView | undefined | null = null;
+
+  constructor(private readonly m: Msg) {}
+
+  get subject(): string {
+    return this.m.subject;
+  }
+
+  get data(): Uint8Array {
+    return this.m.data;
+  }
+
+  get reply(): string | undefined {
+    // The client decodes an empty reply subject again on every read: remember that there is none.
+    if (this.replyText === null) this.replyText = this.m.reply || undefined;
+    return this.replyText;
+  }
+
+  get headers(): HeadersView | undefined {
+    if (this.headerView === null) this.headerView = this.m.headers ? new HeadersView(this.m.headers) : undefined;
+    return this.headerView;
+  }
 }
 
 function toNatsHeaders(init: HeadersInit | undefined): MsgHdrs | undefined {
@@ -610,7 +631,7 @@ class NatsTransport implements Transport {
       callback: (err, msg) => {
         // The client hands a subscription the server refused its error (then closes it), never a message.
         if (err) options.onError?.(new SubscriptionError(subject, err.message, { cause: err }));
-        else onMessage(toInbound(msg));
+        else onMessage(new NatsInboundMessage(msg));
       },
     });
     return {
@@ -640,7 +661,7 @@ class NatsTransport implements Transport {
         timeout: options.timeoutMs,
         ...(h ? { headers: h } : {}),
       });
-      return toInbound(msg);
+      return new NatsInboundMessage(msg);
     } catch (e) {
       if (isNatsError(e) && e.code === ErrorCode.Timeout) {
         throw new RequestTimeoutError(subject, options.timeoutMs, { cause: e });

@@ -8,7 +8,7 @@ import { formatDuration } from "../../duration.js";
 import type { HandlerInfo } from "../../dispatch/handler-info.js";
 import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
 import type { Logger } from "../../logging/logger.js";
-import type { Metrics } from "../../observability/metrics.js";
+import type { HandlerTallies, Metrics, Tally } from "../../observability/metrics.js";
 import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, StartAt, Transport } from "../../transport/transport.js";
 import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
@@ -102,8 +102,8 @@ export class JetStreamConsumer implements Source {
   private maxDeliver: number;
   private ackWaitMs: number;
 
-  // Label children bound once: a message pays for the increments only.
-  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]> & Record<Settlement | "dead_letter", { inc(): void }> & { batchSize: { observe(n: number): void } }>;
+  // Counts made once: a message pays for adding to plain numbers only.
+  private readonly series: SeriesByHandler<HandlerTallies & Record<Settlement | "dead_letter", Tally> & { batchSize: { observe(n: number): void } }>;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -114,10 +114,10 @@ export class JetStreamConsumer implements Source {
   ) {
     this.series = new SeriesByHandler(binding.info, (handler) => ({
       ...metrics.forHandler(handler),
-      ack: metrics.jetstream.labels(handler, "ack"),
-      nak: metrics.jetstream.labels(handler, "nak"),
-      term: metrics.jetstream.labels(handler, "term"),
-      dead_letter: metrics.jetstream.labels(handler, "dead_letter"),
+      ack: metrics.tally("jetstream", handler, "ack"),
+      nak: metrics.tally("jetstream", handler, "nak"),
+      term: metrics.tally("jetstream", handler, "term"),
+      dead_letter: metrics.tally("jetstream", handler, "dead_letter"),
       batchSize: metrics.batchSize.labels(handler),
     }));
     this.maxDeliver = spec.consumer?.maxDeliver ?? 1;

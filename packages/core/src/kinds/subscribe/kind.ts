@@ -18,7 +18,7 @@ export const subscription: HandlerKind<undefined> = {
           new SetupError(name, `listens on "${filter}"${queue ? ` in queue "${queue}"` : ""} like ${other}; each message would run twice.`, "give one of them another subject or queue group."),
       },
       doc: { address, replies: true },
-      open: (binding, { transport, container, metrics }) => new Subscriber(binding, transport, container, metrics),
+      open: (binding, env) => new Subscriber(binding, env),
     };
   },
 };

@@ -5,11 +5,12 @@ import { handle } from "../../dispatch/current.js";
 import { errorReply } from "../../dispatch/error-reply.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
 import { InvalidHeaderError, NoMatchError, OverloadedError, type SubscriptionError } from "../../errors.js";
-import type { Metrics } from "../../observability/metrics.js";
+import type { HandlerTallies, Tally } from "../../observability/metrics.js";
+import { RESOLVED } from "../../resolved.js";
 import { EndpointStats } from "../../service/endpoint-stats.js";
 import type { InboundMessage, Transport, TransportSubscription } from "../../transport/transport.js";
 import { SeriesByHandler } from "../handler-series.js";
-import type { HandlerBinding, Source } from "../kind.js";
+import type { HandlerBinding, Source, SourceEnv } from "../kind.js";
 
 /**
  * Where a message enters: one subscription per handler, or per group of handlers sharing it (its binding routes by filter). Messages run concurrently up to the handler's
@@ -22,26 +23,32 @@ export class Subscriber implements Source {
   /** Messages waiting for a slot, with their arrival times (deadlines count from arrival). */
   private readonly waiting: Array<{ message: InboundMessage; receivedAt: number }> = [];
   private readonly idle = new IdleWaiters();
-  /** What NATS micro discovery reports for this handler. */
-  readonly stats = new EndpointStats();
+  /** What NATS micro discovery reports for this handler; kept only while discovery is on. */
+  readonly stats: EndpointStats | undefined;
   private ended: SubscriptionError | undefined;
+  /** Set while `release` hands slots to waiting messages (see there). */
+  private handingOn = false;
 
-  // Label children bound once: a message pays for the increments only.
-  private readonly series: SeriesByHandler<ReturnType<Metrics["forHandler"]>>;
-  private readonly overloaded;
-  private readonly unmatched;
+  // Counts made once: a message pays for adding to plain numbers only.
+  private readonly series: SeriesByHandler<HandlerTallies>;
+  private readonly overloaded: Tally;
+  private readonly unmatched: Tally;
   private readonly errors;
+
+  private readonly transport: Transport;
+  private readonly container: DependencyContainer;
 
   constructor(
     readonly binding: HandlerBinding,
-    private readonly transport: Transport,
-    private readonly container: DependencyContainer,
-    metrics: Metrics,
+    { transport, container, metrics, discovery }: SourceEnv,
   ) {
+    this.transport = transport;
+    this.container = container;
+    this.stats = discovery ? new EndpointStats() : undefined;
     const handler = binding.info.name;
     this.series = new SeriesByHandler(binding.info, (name) => metrics.forHandler(name));
-    this.overloaded = metrics.messages.labels(handler, "overloaded");
-    this.unmatched = metrics.messages.labels(handler, "unmatched");
+    this.overloaded = metrics.tally("messages", handler, "overloaded");
+    this.unmatched = metrics.tally("messages", handler, "unmatched");
     this.errors = metrics.subscriptionErrors.labels(handler);
   }
 
@@ -83,42 +90,75 @@ export class Subscriber implements Source {
 
   private accept(message: InboundMessage): void {
     const receivedAt = Date.now();
-    if (this.inFlight < this.binding.concurrency) void this.process(message, receivedAt);
+    if (this.inFlight < this.binding.concurrency) this.process(message, receivedAt);
     else if (this.waiting.length < this.binding.maxPending) this.waiting.push({ message, receivedAt });
-    else void this.process(message, receivedAt, true);
+    else this.process(message, receivedAt, true);
   }
 
-  private async process(message: InboundMessage, receivedAt: number, overflowing = false): Promise<void> {
-    const startedAt = performance.now();
+  private process(message: InboundMessage, receivedAt: number, overflowing = false): void {
+    // Timed only for micro discovery's processing time.
+    const startedAt = this.stats ? performance.now() : 0;
     this.inFlight++;
     this.series.own.inFlight.inc();
     const { binding } = this;
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container, receivedAt);
+    let done: Promise<void>;
     try {
-      await handle(ctx, binding.propagation, overflowing ? binding.overflow : binding.run);
-      (overflowing ? this.overloaded : this.series.of(ctx.handler).ok).inc();
+      done = handle(ctx, binding.propagation, overflowing ? binding.overflow : binding.run);
     } catch (error) {
-      (error instanceof OverloadedError ? this.overloaded : error instanceof NoMatchError ? this.unmatched : this.series.of(ctx.handler).failed).inc();
-      ctx.response = this.failure(ctx, error);
+      done = Promise.reject(error);
     }
-    if (message.reply && ctx.response) {
+    // A chain that finished synchronously is answered in this same turn: no promise, no microtask.
+    if (done === RESOLVED) this.succeeded(ctx, startedAt, overflowing);
+    else done.then(() => this.succeeded(ctx, startedAt, overflowing), (error: unknown) => this.failed(ctx, startedAt, overflowing, error));
+  }
+
+  private succeeded(ctx: MessageContext, startedAt: number, overflowing: boolean): void {
+    (overflowing ? this.overloaded : this.series.of(ctx.handler).ok).inc();
+    this.finish(ctx, startedAt, overflowing);
+  }
+
+  private failed(ctx: MessageContext, startedAt: number, overflowing: boolean, error: unknown): void {
+    (error instanceof OverloadedError ? this.overloaded : error instanceof NoMatchError ? this.unmatched : this.series.of(ctx.handler).failed).inc();
+    ctx.response = this.failure(ctx, error);
+    this.finish(ctx, startedAt, overflowing);
+  }
+
+  /** Sends the reply, counts the message for micro discovery, disposes its container, hands its slot on. */
+  private finish(ctx: MessageContext, startedAt: number, overflowing: boolean): void {
+    const { message } = ctx;
+    // The response first: an event's reply subject, never needed, is then never decoded.
+    if (ctx.response && message.reply) {
       try {
         this.reply(ctx, message.reply, ctx.response);
       } catch (error) {
         // Headers the handler or a middleware set that cannot be sent: the caller gets a 500 instead, without them.
         if (error instanceof InvalidHeaderError) this.replyFailure(ctx, message.reply, error);
-        else binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
+        else this.binding.logger.error({ err: error, subject: message.subject }, "could not send the reply");
       }
     }
-    this.stats.requests++;
-    this.stats.processingMs += performance.now() - startedAt;
-    if (ctx.hasContainer) await ctx.dispose();
+    if (this.stats) {
+      this.stats.requests++;
+      this.stats.processingMs += performance.now() - startedAt;
+    }
+    if (ctx.hasContainer) void ctx.dispose().then(() => this.release(overflowing));
+    else this.release(overflowing);
+  }
+
+  private release(overflowing: boolean): void {
     this.inFlight--;
     this.series.own.inFlight.dec();
-    // An overflowing message never held a concurrency slot, so it hands none on.
-    const next = overflowing ? undefined : this.waiting.shift();
-    if (next) void this.process(next.message, next.receivedAt);
-    else if (this.inFlight === 0 && this.waiting.length === 0) this.idle.notify();
+    // An overflowing message never held a concurrency slot, so it hands none on. A loop, not
+    // recursion: synchronous handlers finish inside `process`, and a long queue would grow the stack.
+    if (!overflowing && !this.handingOn) {
+      this.handingOn = true;
+      while (this.inFlight < this.binding.concurrency && this.waiting.length > 0) {
+        const next = this.waiting.shift() as { message: InboundMessage; receivedAt: number };
+        this.process(next.message, next.receivedAt);
+      }
+      this.handingOn = false;
+    }
+    if (this.inFlight === 0 && this.waiting.length === 0) this.idle.notify();
   }
 
   private reply(ctx: MessageContext, to: string, response: OutboundReply): void {
@@ -143,8 +183,10 @@ export class Subscriber implements Source {
   /** An error no middleware handled: log it (with the stack for server faults), answer with as little as is safe. */
   private failure(ctx: MessageContext, error: unknown): OutboundReply {
     const { reply, description, level } = errorReply(error);
-    this.stats.errors++;
-    this.stats.lastError = description;
+    if (this.stats) {
+      this.stats.errors++;
+      this.stats.lastError = description;
+    }
     const err = level === "error" ? { err: error } : { error: (error as Error).message };
     ctx.logger[level]({ ...err, subject: ctx.message.subject }, "handler failed");
     return reply;

@@ -3,7 +3,7 @@ import type { DependencyContainer } from "tsyringe";
 import { MessageContext } from "../../dispatch/context.js";
 import { handle } from "../../dispatch/current.js";
 import { IdleWaiters } from "../../dispatch/idle.js";
-import type { Metrics } from "../../observability/metrics.js";
+import type { HandlerTallies, Metrics } from "../../observability/metrics.js";
 import type { InboundMessage } from "../../transport/transport.js";
 import type { HandlerBinding, Source } from "../kind.js";
 
@@ -27,7 +27,7 @@ export class Watcher<E> implements Source {
   private readonly idle = new IdleWaiters();
 
   // Label children bound once: a message pays for the increments only.
-  private readonly series: ReturnType<Metrics["forHandler"]>;
+  private readonly series: HandlerTallies;
 
   constructor(
     readonly binding: HandlerBinding,
