@@ -41,7 +41,7 @@ export function handle(
   ctx: MessageContext,
   propagation: Propagation,
   run: (ctx: MessageContext) => Promise<void>,
-  attributes?: () => Record<string, string | number>,
+  attributes?: (ctx: MessageContext) => Record<string, string | number>,
   batch?: readonly InboundMessage[],
 ): Promise<void> {
   // A line per message only when someone reads debug: otherwise not even a timestamp is taken.
@@ -67,7 +67,7 @@ function dispatch(
   ctx: MessageContext,
   propagation: Propagation,
   run: (ctx: MessageContext) => Promise<void>,
-  attributes?: () => Record<string, string | number>,
+  attributes?: (ctx: MessageContext) => Record<string, string | number>,
   batch?: readonly InboundMessage[],
 ): Promise<void> {
   const header = (ctx.correlationHeader = propagation.correlation);
@@ -85,11 +85,11 @@ async function traced(
   ctx: MessageContext,
   tracing: Tracing,
   run: (ctx: MessageContext) => Promise<void>,
-  attributes?: () => Record<string, string | number>,
+  attributes?: (ctx: MessageContext) => Record<string, string | number>,
   batch?: readonly InboundMessage[],
 ): Promise<void> {
   const t = batch ? tracing.receiveBatch(batch, ctx.handler, ctx.correlationId) : tracing.receive(ctx.message, ctx.handler, ctx.correlationId);
-  if (attributes) t.span.setAttributes(attributes());
+  if (attributes) t.span.setAttributes(attributes(ctx));
   ctx.trace = t;
   try {
     await tracing.within(t, () => currentMessage.run(ctx, run, ctx));

@@ -9,6 +9,7 @@ import type { HandlerInfo } from "../../dispatch/handler-info.js";
 import { HandlerError, NoMatchError, SetupError, ValidationError } from "../../errors.js";
 import type { Logger } from "../../logging/logger.js";
 import type { HandlerTallies, Metrics, Tally } from "../../observability/metrics.js";
+import { RESOLVED } from "../../resolved.js";
 import type { ConsumerConfig, JetStream, JetStreamMessage, JetStreamPull, PullConsumer, StartAt, Transport } from "../../transport/transport.js";
 import { SeriesByHandler } from "../handler-series.js";
 import type { HandlerBinding, Source } from "../kind.js";
@@ -75,6 +76,17 @@ interface Settling {
   readonly handler: HandlerInfo;
 }
 
+/** A message's span attributes, made only when tracing is on. */
+const messageAttributes = (ctx: MessageContext): Record<string, string | number> => {
+  const message = ctx.message as JetStreamMessage;
+  return {
+    "natsflow.jetstream.stream": message.stream,
+    "natsflow.jetstream.consumer": message.consumer,
+    "natsflow.jetstream.sequence": message.sequence,
+    "natsflow.jetstream.deliveries": message.deliveries,
+  };
+};
+
 /**
  * Where a JetStream message enters: a durable consumer, pull or push, or an ordered one. It runs
  * each message through the handler's composed chain and settles it by the handler's ack mode: ack,
@@ -88,8 +100,10 @@ export class JetStreamConsumer implements Source {
    * server sends more. Unacked, each counts against `max_ack_pending`, which bounds this queue.
    */
   private readonly waiting: JetStreamMessage[] = [];
-  /** Restarts the waiting messages' ack wait, as a running handler's heartbeat does. */
-  private waitingBeat: NodeJS.Timeout | undefined;
+  /** Restarts the ack wait of the messages running and waiting: one timer for all, ticking only while there are some. */
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** Set while `release` hands slots to waiting messages (a loop, not recursion: see there). */
+  private handingOn = false;
   /** A batch consumer's wait for a batch to fill, and whether it is over. */
   private fillTimer: NodeJS.Timeout | undefined;
   private fillExpired = false;
@@ -179,7 +193,7 @@ export class JetStreamConsumer implements Source {
     this.pull?.stop();
     // Not started: back to the server, as a message arriving after stop() is.
     for (const message of this.waiting.splice(0)) message.nak();
-    this.beatWaiting();
+    this.beat();
     clearTimeout(this.fillTimer);
     this.wake?.();
   }
@@ -312,32 +326,32 @@ export class JetStreamConsumer implements Source {
     } else if (this.inFlight < this.binding.concurrency) void this.process(message);
     else {
       this.waiting.push(message);
-      this.beatWaiting();
+      this.beat();
     }
   }
 
-  /** Keeps the waiting messages' ack wait from running out while they wait; stops when none waits. */
-  private beatWaiting(): void {
-    if (this.waiting.length === 0) {
-      clearInterval(this.waitingBeat);
-      this.waitingBeat = undefined;
-    } else if (!this.waitingBeat) {
-      this.waitingBeat = setInterval(() => {
+  /**
+   * Keeps the ack wait of every message that runs or waits for a slot from running out: each hears
+   * `working()` every third of the ack wait (the first time within one), however long it takes.
+   */
+  private beat(): void {
+    if (this.running.size === 0 && this.waiting.length === 0) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+    } else if (!this.heartbeat) {
+      this.heartbeat = setInterval(() => {
+        for (const delivery of this.running) delivery.working();
         for (const message of this.waiting) message.working();
       }, this.ackWaitMs / 3);
-      this.waitingBeat.unref();
+      this.heartbeat.unref();
     }
   }
 
-  /** A slot came free: the oldest waiting message takes it. */
-  private next(): void {
-    const message = this.waiting.shift();
-    if (!message) return;
-    this.beatWaiting();
-    void this.process(message);
-  }
-
-  private async process(message: JetStreamMessage): Promise<void> {
+  /**
+   * One message through the handler's chain, then settled. Resolves when it is done: at once
+   * (`RESOLVED`) when the chain finished synchronously, with no promise or microtask of its own.
+   */
+  private process(message: JetStreamMessage): Promise<void> {
     this.inFlight++;
     this.series.own.inFlight.inc();
     const { binding } = this;
@@ -346,25 +360,27 @@ export class JetStreamConsumer implements Source {
     const delivery = new JetStreamDelivery(message, (outcome) => this.series.of(ctx.handler)[outcome].inc());
     const ctx = new MessageContext(message, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, delivery);
-    if (ack !== "none") this.running.add(delivery);
-    // Long handlers keep the message theirs: the server would redeliver it after ack_wait otherwise.
-    const heartbeat = ack === "none" ? undefined : setInterval(() => delivery.working(), this.ackWaitMs / 3);
-    heartbeat?.unref();
-    let failed = false;
-    let error: unknown;
+    if (ack !== "none") {
+      this.running.add(delivery);
+      this.beat();
+    }
+    let done: Promise<void>;
     try {
       if (ack === "ack-first") delivery.ack();
-      await handle(ctx, binding.propagation, binding.run, () => ({
-        "natsflow.jetstream.stream": message.stream,
-        "natsflow.jetstream.consumer": message.consumer,
-        "natsflow.jetstream.sequence": message.sequence,
-        "natsflow.jetstream.deliveries": message.deliveries,
-      }));
+      done = handle(ctx, binding.propagation, binding.run, messageAttributes);
     } catch (e) {
-      failed = true;
-      error = e;
+      done = Promise.reject(e);
     }
-    clearInterval(heartbeat);
+    if (done === RESOLVED) return this.finish(ctx, delivery, false, undefined);
+    return done.then(
+      () => this.finish(ctx, delivery, false, undefined),
+      (error: unknown) => this.finish(ctx, delivery, true, error),
+    );
+  }
+
+  private finish(ctx: MessageContext, delivery: JetStreamDelivery, failed: boolean, error: unknown): Promise<void> {
+    const message = ctx.message as JetStreamMessage;
+    const { ack } = this.spec;
     this.running.delete(delivery);
     try {
       if (failed) {
@@ -380,10 +396,21 @@ export class JetStreamConsumer implements Source {
     } catch (e) {
       ctx.logger.error({ err: e, subject: message.subject, sequence: message.sequence }, "could not settle the message; the server redelivers it after its ack wait");
     }
-    if (ctx.hasContainer) await ctx.dispose();
+    if (ctx.hasContainer) return ctx.dispose().then(() => this.release());
+    this.release();
+    return RESOLVED;
+  }
+
+  /** A slot came free: the oldest waiting messages take the free slots, in a loop (synchronous handlers finish inside `process`). */
+  private release(): void {
     this.inFlight--;
     this.series.own.inFlight.dec();
-    this.next();
+    if (!this.handingOn) {
+      this.handingOn = true;
+      while (this.inFlight < this.binding.concurrency && this.waiting.length > 0) void this.process(this.waiting.shift() as JetStreamMessage);
+      this.handingOn = false;
+    }
+    this.beat();
     this.wake?.();
     if (this.inFlight === 0) this.idle.notify();
   }
@@ -397,7 +424,7 @@ export class JetStreamConsumer implements Source {
   private gather(message: JetStreamMessage): void {
     if (this.stopped) return message.nak();
     this.waiting.push(message);
-    this.beatWaiting();
+    this.beat();
     this.dispatch();
   }
 
@@ -418,7 +445,7 @@ export class JetStreamConsumer implements Source {
       this.fillTimer = undefined;
       this.fillExpired = false;
       const messages = this.waiting.splice(0, n);
-      this.beatWaiting();
+      this.beat();
       void this.processBatch(messages);
     }
   }
@@ -451,11 +478,8 @@ export class JetStreamConsumer implements Source {
     // The batch's own context: no one message's subject, bytes or headers.
     const ctx = new MessageContext({ subject: binding.info.subject, data: new Uint8Array(0) }, binding.info, binding.logger, this.container);
     ctx.set(DELIVERY, batch);
-    const heartbeat = setInterval(() => {
-      for (const d of deliveries) d.working();
-    }, this.ackWaitMs / 3);
-    heartbeat.unref();
     for (const d of deliveries) this.running.add(d);
+    this.beat();
     let failed = false;
     let error: unknown;
     try {
@@ -470,7 +494,6 @@ export class JetStreamConsumer implements Source {
       failed = true;
       error = e;
     }
-    clearInterval(heartbeat);
     for (const d of deliveries) this.running.delete(d);
     (failed ? series.failed : series.ok).inc();
     const settling = (m: JetStreamMessage): Settling => ({ message: m, logger: ctx.logger, handler: binding.info });
@@ -502,6 +525,7 @@ export class JetStreamConsumer implements Source {
     this.inFlight--;
     series.inFlight.dec();
     this.dispatch();
+    this.beat();
     if (this.inFlight === 0) this.idle.notify();
   }
 
