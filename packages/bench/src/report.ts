@@ -51,7 +51,8 @@ export interface BenchResults {
     before: { rss: number; heapUsed: number };
     after: { rss: number; heapUsed: number };
   };
-  handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number }>;
+  /** Rates are medians over rounds; CPU is the service's, µs per message, from /proc (median over rounds). */
+  handlers: Array<{ mode: "raw" | "natsflow"; requestsPerSecond: number; publishesPerSecond: number; requestCpuUs: number; publishCpuUs: number }>;
   /** "batch": a batch `@Consume` (BATCH messages a call); it publishes nothing of its own. */
   jetstream: Array<{ mode: "raw" | "natsflow" | "batch"; consumesPerSecond: number; publishesPerSecond?: number }>;
   startup: StartupResult[];
@@ -179,8 +180,14 @@ export async function writeReport(r: BenchResults): Promise<void> {
     "",
     "3. handler overhead (trivial JSON handler, same payload)",
     table([
-      ["", "request/reply per s", "publish per s"],
-      ...r.handlers.map((h) => [h.mode === "raw" ? "raw nats subscription" : "natsflow @Subscribe", h.requestsPerSecond.toFixed(0), h.publishesPerSecond.toFixed(0)]),
+      ["", "request/reply per s", "publish per s", "service CPU µs/request", "service CPU µs/event"],
+      ...r.handlers.map((h) => [
+        h.mode === "raw" ? "raw nats subscription" : "natsflow @Subscribe",
+        h.requestsPerSecond.toFixed(0),
+        h.publishesPerSecond.toFixed(0),
+        h.requestCpuUs.toFixed(2),
+        h.publishCpuUs.toFixed(2),
+      ]),
     ]),
   ];
   const raw = r.handlers.find((h) => h.mode === "raw");

@@ -229,6 +229,9 @@ async function handlerBench(): Promise<BenchResults["handlers"]> {
   const modes = ["raw", "natsflow"] as const;
   const requests: Record<string, number[]> = { raw: [], natsflow: [] };
   const publishes: Record<string, number[]> = { raw: [], natsflow: [] };
+  // The service's CPU per message (µs, from /proc): less swayed by other load than the rates.
+  const requestCpu: Record<string, number[]> = { raw: [], natsflow: [] };
+  const publishCpu: Record<string, number[]> = { raw: [], natsflow: [] };
   try {
     // Rounds alternate between the two, so drift on a shared machine hits both alike.
     for (let r = 0; r < settings.rounds; r++) {
@@ -236,11 +239,17 @@ async function handlerBench(): Promise<BenchResults["handlers"]> {
         const child = fork(here("./services/handlers.js"), [mode, server.url], { env: { ...env, PUBLISH_COUNT: String(settings.publishes) }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
         const service = await tracked(child, new Promise((resolve) => child.once("message", resolve)), "handlers service");
         try {
+          const pid = child.pid as number;
+          let cpu = cpuMs(pid);
           const { stdout } = await exec(process.execPath, [here("./handler-load.js"), server.url, "request", String(settings.requests), "50"]);
           requests[mode]?.push((JSON.parse(stdout) as { perSecond: number }).perSecond);
+          // The load process's 500 warm-up requests count too.
+          requestCpu[mode]?.push(((cpuMs(pid) - cpu) * 1000) / (settings.requests + 500));
           const done = new Promise<{ received: number; ms: number }>((resolve) => child.once("message", (m) => resolve(m as { received: number; ms: number })));
+          cpu = cpuMs(pid);
           await exec(process.execPath, [here("./handler-load.js"), server.url, "publish", String(settings.publishes)]);
           const { received, ms } = await done;
+          publishCpu[mode]?.push(((cpuMs(pid) - cpu) * 1000) / received);
           publishes[mode]?.push(received / (ms / 1000));
         } finally {
           await service.stop();
@@ -252,7 +261,13 @@ async function handlerBench(): Promise<BenchResults["handlers"]> {
   }
   return modes.map((mode) => {
     log(`  handlers ${mode}: request/reply ${median(requests[mode] ?? []).toFixed(0)}/s, publish ${median(publishes[mode] ?? []).toFixed(0)}/s`);
-    return { mode, requestsPerSecond: median(requests[mode] ?? []), publishesPerSecond: median(publishes[mode] ?? []) };
+    return {
+      mode,
+      requestsPerSecond: median(requests[mode] ?? []),
+      publishesPerSecond: median(publishes[mode] ?? []),
+      requestCpuUs: median(requestCpu[mode] ?? []),
+      publishCpuUs: median(publishCpu[mode] ?? []),
+    };
   });
 }
 
