@@ -200,7 +200,7 @@ export class NatsApp {
 
   private setConnected(up: boolean): void {
     this.connectedNow = up;
-    this.metrics.connected.set(up ? 1 : 0);
+    this.metrics.setConnected(up);
   }
 
   start(): Promise<void> {

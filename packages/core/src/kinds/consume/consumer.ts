@@ -117,7 +117,9 @@ export class JetStreamConsumer implements Source {
   private ackWaitMs: number;
 
   // Counts made once: a message pays for adding to plain numbers only.
-  private readonly series: SeriesByHandler<HandlerTallies & Record<Settlement | "dead_letter", Tally> & { batchSize: { observe(n: number): void } }>;
+  private readonly series: SeriesByHandler<HandlerTallies & Record<Settlement | "dead_letter", Tally>>;
+  /** A batch consumer's batch sizes (a histogram child: observed once per batch). */
+  private readonly batchSize: { observe(n: number): void } | undefined;
 
   constructor(
     readonly binding: HandlerBinding,
@@ -132,8 +134,8 @@ export class JetStreamConsumer implements Source {
       nak: metrics.tally("jetstream", handler, "nak"),
       term: metrics.tally("jetstream", handler, "term"),
       dead_letter: metrics.tally("jetstream", handler, "dead_letter"),
-      batchSize: metrics.batchSize.labels(handler),
     }));
+    this.batchSize = spec.batch ? metrics.batchSize.labels(binding.info.name) : undefined;
     this.maxDeliver = spec.consumer?.maxDeliver ?? 1;
     this.ackWaitMs = spec.consumer?.ackWaitMs ?? 0;
   }
@@ -469,7 +471,7 @@ export class JetStreamConsumer implements Source {
     this.inFlight++;
     const series = this.series.own;
     series.inFlight.inc();
-    series.batchSize.observe(messages.length);
+    this.batchSize?.observe(messages.length);
     const { binding } = this;
     const { ack } = this.spec;
     const deliveries = messages.map((m) => new JetStreamDelivery(m, (outcome) => series[outcome].inc()));

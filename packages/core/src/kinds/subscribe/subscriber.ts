@@ -33,7 +33,7 @@ export class Subscriber implements Source {
   private readonly series: SeriesByHandler<HandlerTallies>;
   private readonly overloaded: Tally;
   private readonly unmatched: Tally;
-  private readonly errors;
+  private readonly errors: Tally;
 
   private readonly transport: Transport;
   private readonly container: DependencyContainer;
@@ -49,7 +49,7 @@ export class Subscriber implements Source {
     this.series = new SeriesByHandler(binding.info, (name) => metrics.forHandler(name));
     this.overloaded = metrics.tally("messages", handler, "overloaded");
     this.unmatched = metrics.tally("messages", handler, "unmatched");
-    this.errors = metrics.subscriptionErrors.labels(handler);
+    this.errors = metrics.tally("subscriptionErrors", handler);
   }
 
   get pending(): number {
