@@ -134,6 +134,41 @@ function startupLines(rows: StartupResult[]): string[] {
 }
 
 /** Prints the tables and writes results/latest.json and results/connects.svg. */
+/** Every target the benchmarks carry, against this run's figures: one line each, for the sections that ran. */
+function targetLines(r: BenchResults): string[] {
+  const out: string[] = [];
+  const verdict = (label: string, value: number, limit: number, shown: string, atMost = false) =>
+    out.push(`${label}: ${shown} — ${(atMost ? value <= limit : value >= limit) ? "met" : "NOT met"}`);
+  const ratio = (a: number, b: number) => a / b;
+  for (const c of [20, 100]) {
+    const nf = r.connect.find((x) => x.scenario.startsWith("natsflow") && x.concurrency === c);
+    const go = r.connect.find((x) => x.scenario.startsWith("callout.go") && x.concurrency === c);
+    if (nf && go) verdict(`@AuthCallout ≥ 1.1× callout.go at C=${c}`, ratio(nf.perSecond, go.perSecond), 1.1, `${ratio(nf.perSecond, go.perSecond).toFixed(2)}×`);
+  }
+  const raw = r.handlers.find((h) => h.mode === "raw");
+  const nf = r.handlers.find((h) => h.mode === "natsflow");
+  if (raw && nf) {
+    verdict("@Subscribe events ≥ 0.8× the raw callback", ratio(nf.publishesPerSecond, raw.publishesPerSecond), 0.8, `${ratio(nf.publishesPerSecond, raw.publishesPerSecond).toFixed(2)}×`);
+    verdict("@Subscribe request/reply ≥ 0.95× raw", ratio(nf.requestsPerSecond, raw.requestsPerSecond), 0.95, `${ratio(nf.requestsPerSecond, raw.requestsPerSecond).toFixed(2)}×`);
+  }
+  const jsRaw = r.jetstream.find((j) => j.mode === "raw");
+  const jsNf = r.jetstream.find((j) => j.mode === "natsflow");
+  const jsBatch = r.jetstream.find((j) => j.mode === "batch");
+  if (jsRaw && jsNf) verdict("@Consume ≥ 1.2× the raw consume loop", ratio(jsNf.consumesPerSecond, jsRaw.consumesPerSecond), 1.2, `${ratio(jsNf.consumesPerSecond, jsRaw.consumesPerSecond).toFixed(2)}×`);
+  if (jsNf && jsBatch) verdict("batch @Consume ≥ 1.5× the per-message @Consume", ratio(jsBatch.consumesPerSecond, jsNf.consumesPerSecond), 1.5, `${ratio(jsBatch.consumesPerSecond, jsNf.consumesPerSecond).toFixed(2)}×`);
+  const app = (mode: string) => r.startup.find((x) => x.handlers === 100 && x.app.startsWith("generated") && x.mode === mode);
+  const [sRaw, sNf] = [app("raw"), app("natsflow")];
+  if (sRaw && sNf) {
+    const limit = 1.5 * median(sRaw.startMs) + 100;
+    verdict("start-up ≤ 1.5× raw + 100 ms at 100 handlers", median(sNf.startMs), limit, `${median(sNf.startMs).toFixed(0)} ms against ${limit.toFixed(0)} ms`, true);
+    const extra = (median(sNf.rssIdle) - median(sRaw.rssIdle)) / 2 ** 20;
+    verdict("RSS ≤ raw + 30 MiB at 100 handlers, idle", extra, 30, `+${extra.toFixed(1)} MiB`, true);
+  }
+  const cpu = r.scale.find((x) => x.case.startsWith("CPU") && x.workers === 2);
+  if (cpu) verdict("--workers 2 ≥ 1.6× --workers 1, CPU-bound handler", cpu.speedup, 1.6, `${cpu.speedup.toFixed(2)}× (bare work: ${cpu.ceilingSpeedup?.toFixed(2) ?? "–"}×)`);
+  return out.length > 0 ? ["targets (this run):", ...out.map((l) => `  ${l}`)] : [];
+}
+
 export async function writeReport(r: BenchResults): Promise<void> {
   const staticRate = (c: number) => r.connect.find((x) => x.scenario.startsWith("static") && x.concurrency === c)?.perSecond ?? NaN;
   const staticP99 = (c: number) => r.connect.find((x) => x.scenario.startsWith("static") && x.concurrency === c)?.p99 ?? NaN;
@@ -232,6 +267,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
       ]),
     );
   }
+  lines.push("", ...targetLines(r));
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}latest.json`, `${JSON.stringify(r, null, 2)}\n`);
