@@ -213,7 +213,7 @@ export class NatsApp {
   private async startUp(): Promise<void> {
     await this.runHooks("onStartup", this.instances);
     // After onStartup, where an app may register its OpenTelemetry SDK.
-    this.tracing.decide();
+    await this.tracing.decide();
     const factory = this.options.transport ?? connectNats;
     const connecting = factory(this.options.connection);
     try {
