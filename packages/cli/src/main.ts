@@ -3,16 +3,10 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { newAccountKey, newCurveKey, resolveNatsServer } from "@natsflow/devkit";
-
 import { UsageError } from "./app-module.js";
-import { mintCreds } from "./commands/creds.js";
-import { dev } from "./commands/dev.js";
-import { docsGen, docsServe } from "./commands/docs.js";
-import { exampleNames, scaffold } from "./commands/new.js";
-import { publish, request } from "./commands/request.js";
-import { run } from "./commands/run.js";
-import { init, InitTargetNotEmptyError, nextSteps } from "./init.js";
+
+// Each command's module (and what it depends on: core, auth-callout, yaml, jwt…) is imported only
+// when that command runs, so `run` or `--help` does not load every command's dependencies.
 
 const USAGE = `natsflow <command>
 
@@ -78,11 +72,16 @@ async function main(argv: string[]): Promise<number> {
     return value;
   };
   switch (command) {
-    case "run":
+    case "run": {
+      const { run } = await import("./commands/run.js");
       return run(need("a module", rest[0]), { watch: !!values.watch, workers: Number(values.workers), envFile: values["env-file"] });
-    case "dev":
+    }
+    case "dev": {
+      const { dev } = await import("./commands/dev.js");
       return dev(need("a module", rest[0]), { port: portOf(values.port, 4222, true), envFile: values["env-file"] });
+    }
     case "new": {
+      const { exampleNames, scaffold } = await import("./commands/new.js");
       const dir = need("a directory", rest[0]);
       const example = values.example ?? "orders";
       const files = await scaffold(dir, { example, force: !!values.force, ...(values.tarballs ? { tarballs: values.tarballs } : {}) });
@@ -93,11 +92,13 @@ async function main(argv: string[]): Promise<number> {
     case "publish": {
       const timeoutMs = Number(values.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be milliseconds, got ${values.timeout}`);
+      const { publish, request } = await import("./commands/request.js");
       const talk = command === "request" ? request : publish;
       return talk(need("a subject", rest[0]), rest[1], { server: values.server, headers: values.header, timeoutMs });
     }
     case "docs": {
       const [what, module] = rest;
+      const { docsGen, docsServe } = await import("./commands/docs.js");
       if (what === "gen") {
         await docsGen(need("a module", module), values.output);
         return 0;
@@ -113,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError("docs gen <module> [-o file] | docs serve <module> [--port]");
     }
     case "keys": {
+      const { newAccountKey, newCurveKey } = await import("@natsflow/devkit");
       const key = values.curve ? newCurveKey() : newAccountKey();
       process.stdout.write(`seed:       ${key.seed}\npublic key: ${key.publicKey}\n`);
       return 0;
@@ -121,16 +123,19 @@ async function main(argv: string[]): Promise<number> {
       const dir = need("a directory: natsflow init <dir>", rest[0]);
       const port = portOf(values.port, 4222);
       if (values.mode !== "config" && values.mode !== "operator") throw new UsageError(`--mode must be config or operator, got ${values.mode}`);
+      const { init, nextSteps } = await import("./init.js");
       const files = await init({ dir, mode: values.mode, xkey: !values["no-xkey"], port, force: !!values.force });
       process.stdout.write(`wrote ${files.map((f) => join(dir, f)).join(", ")}\n\n${nextSteps(dir, values.mode)}`);
       return 0;
     }
     case "creds": {
+      const { mintCreds } = await import("./commands/creds.js");
       const path = await mintCreds(need("a directory", rest[0]), need("a user name", rest[1]), values.account, values.output);
       process.stdout.write(`wrote ${path}: a user of ${values.account}\n`);
       return 0;
     }
     case "nats-server": {
+      const { resolveNatsServer } = await import("@natsflow/devkit");
       const server = await resolveNatsServer();
       process.stderr.write(`nats-server ${server.version} (${server.source})\n`);
       process.stdout.write(`${server.path}\n`);
@@ -145,6 +150,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`natsflow: ${(e as Error).message}\n`);
-    process.exit(e instanceof UsageError || e instanceof InitTargetNotEmptyError || (e as Error).name === "SetupError" ? 2 : 1);
+    // By name: the other errors' modules may not have been loaded.
+    process.exit(e instanceof UsageError || ["InitTargetNotEmptyError", "SetupError"].includes((e as Error).name) ? 2 : 1);
   },
 );
