@@ -3,17 +3,17 @@
  * registered and `tracing` unset never imports it; `tracing: true`, or an SDK registered before
  * `start()`, imports it at `start()`, and spans are made.
  *
- * Each app runs in a process of its own (a module, once loaded, stays loaded), with a module hook
- * that records every ES-module import of the API and who imported it. prom-client still `require`s
+ * Each app runs in a process of its own (a module, once loaded, stays loaded), recording every
+ * ES-module import of the API and who imported it. prom-client still `require`s
  * the API for itself while it is loaded at start-up; that CommonJS load is not natsflow's and not
  * what this file checks.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-import { spawnTracked, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { recordImports, spawnTracked, startNatsServer, type NatsServer } from "@natsflow/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let server: NatsServer;
@@ -30,16 +30,6 @@ afterAll(async () => {
 const core = fileURLToPath(new URL("../dist/index.js", import.meta.url));
 const coreDist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
 
-// Runs in the loader's thread: appends synchronously, so a line is written before the import it records completes.
-const HOOK = `
-  import { appendFileSync } from "node:fs";
-  export async function resolve(specifier, context, next) {
-    const resolved = await next(specifier, context);
-    if (resolved.url.includes("/@opentelemetry/api/")) appendFileSync(process.env.NATSFLOW_TEST_IMPORTS, context.parentURL + "\\n");
-    return resolved;
-  }
-`;
-
 interface Report {
   reply: unknown;
   spans: string[];
@@ -47,10 +37,8 @@ interface Report {
 
 /** Starts an app (`tracing` as given, an SDK registered first or not), sends it one request, and reports. */
 async function run(label: string, tracing: boolean | undefined, sdk: boolean): Promise<{ report: Report; importers: string[] }> {
-  const imports = join(dir, `${label}.log`);
+  const imports = recordImports(join(dir, `${label}.log`));
   const script = `
-    import { register } from "node:module";
-    register("data:text/javascript," + encodeURIComponent(${JSON.stringify(HOOK)}));
     await import("reflect-metadata");
     const { Controller, NatsApp, Payload, Subscribe } = await import(${JSON.stringify(core)});
     const spans = ${sdk} ? (await import("@natsflow/testing")).captureSpans() : undefined;
@@ -70,12 +58,12 @@ async function run(label: string, tracing: boolean | undefined, sdk: boolean): P
     await app.stop();
     console.log("REPORT " + JSON.stringify({ reply, spans: spans ? spans.spans().map((s) => s.name).sort() : [] }));
   `;
-  const child = spawnTracked(process.execPath, ["--input-type=module", "-e", script], { label, env: { ...process.env, LOG_LEVEL: "warn", NATSFLOW_TEST_IMPORTS: imports } });
+  const child = spawnTracked(process.execPath, [...imports.execArgv, "--input-type=module", "-e", script], { label, env: { ...process.env, ...imports.env, LOG_LEVEL: "warn" } });
   const exit = await child.exited;
   expect(exit, child.output.slice(-2000)).toMatchObject({ code: 0 });
   const line = /REPORT (.*)/.exec(child.output);
   expect(line, child.output.slice(-2000)).not.toBeNull();
-  const importers = (await readFile(imports, "utf8").catch(() => "")).split("\n").filter(Boolean);
+  const importers = (await imports.read()).filter((m) => m.url.includes("/@opentelemetry/api/")).map((m) => m.parent);
   return { report: JSON.parse((line as RegExpExecArray)[1] as string) as Report, importers };
 }
 
