@@ -73,16 +73,19 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case "run": {
+      const module = need("a module", rest[0]);
       const { run } = await import("./commands/run.js");
-      return run(need("a module", rest[0]), { watch: !!values.watch, workers: Number(values.workers), envFile: values["env-file"] });
+      return run(module, { watch: !!values.watch, workers: Number(values.workers), envFile: values["env-file"] });
     }
     case "dev": {
+      const module = need("a module", rest[0]);
+      const port = portOf(values.port, 4222, true);
       const { dev } = await import("./commands/dev.js");
-      return dev(need("a module", rest[0]), { port: portOf(values.port, 4222, true), envFile: values["env-file"] });
+      return dev(module, { port, envFile: values["env-file"] });
     }
     case "new": {
-      const { exampleNames, scaffold } = await import("./commands/new.js");
       const dir = need("a directory", rest[0]);
+      const { exampleNames, scaffold } = await import("./commands/new.js");
       const example = values.example ?? "orders";
       const files = await scaffold(dir, { example, force: !!values.force, ...(values.tarballs ? { tarballs: values.tarballs } : {}) });
       process.stdout.write(`wrote ${files.length} files to ${dir} from the ${example} example (there is also ${(await exampleNames()).filter((n) => n !== example).join(", ")})\n\n  cd ${dir}\n  npm install\n  npm test\n  npm run dev\n`);
@@ -98,13 +101,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case "docs": {
       const [what, module] = rest;
-      const { docsGen, docsServe } = await import("./commands/docs.js");
       if (what === "gen") {
-        await docsGen(need("a module", module), values.output);
+        const path = need("a module", module);
+        const { docsGen } = await import("./commands/docs.js");
+        await docsGen(path, values.output);
         return 0;
       }
       if (what === "serve") {
-        const server = await docsServe(need("a module", module), portOf(values.port, 8080, true));
+        const path = need("a module", module);
+        const port = portOf(values.port, 8080, true);
+        const { docsServe } = await import("./commands/docs.js");
+        const server = await docsServe(path, port);
         const address = server.address() as { port: number };
         process.stderr.write(`natsflow docs: http://127.0.0.1:${address.port}/ (Ctrl-C stops)\n`);
         await untilSignal();

@@ -61,9 +61,9 @@ describe("natsflow CLI", () => {
     expect((await cli(["init", join(dir, "x"), "--mode", "fancy"])).code).toBe(2);
   });
 
-  it("--help and a refused command load only the CLI's own entry modules, no command's", async () => {
+  it("--help and refused commands load only the CLI's own entry modules, no command's", async () => {
     const dist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
-    for (const args of [["--help"], ["nope"]]) {
+    for (const args of [["--help"], ["nope"], ["run"], ["docs", "gen"]]) {
       const imports = recordImports(join(dir, `imports-${args.join("-")}.log`));
       const { code } = await runTracked(process.execPath, [...imports.execArgv, CLI, ...args], { label: `natsflow ${args.join(" ")}`, env: { ...process.env, ...imports.env } });
       expect(code).toBe(args[0] === "--help" ? 0 : 2);
