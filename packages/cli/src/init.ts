@@ -16,7 +16,9 @@ export interface InitOptions {
 }
 
 /** `init` refused to write: the target directory is not empty and `force` was not given. */
-export class InitTargetNotEmptyError extends Error {}
+export class InitTargetNotEmptyError extends Error {
+  override name = "InitTargetNotEmptyError";
+}
 
 async function entries(dir: string): Promise<string[]> {
   try {

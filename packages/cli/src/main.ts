@@ -3,16 +3,10 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { newAccountKey, newCurveKey, resolveNatsServer } from "@natsflow/devkit";
-
 import { UsageError } from "./app-module.js";
-import { mintCreds } from "./commands/creds.js";
-import { dev } from "./commands/dev.js";
-import { docsGen, docsServe } from "./commands/docs.js";
-import { exampleNames, scaffold } from "./commands/new.js";
-import { publish, request } from "./commands/request.js";
-import { run } from "./commands/run.js";
-import { init, InitTargetNotEmptyError, nextSteps } from "./init.js";
+
+// Each command's module (and what it depends on: core, auth-callout, yaml, jwt…) is imported only
+// when that command runs, so `run` or `--help` does not load every command's dependencies.
 
 const USAGE = `natsflow <command>
 
@@ -78,12 +72,20 @@ async function main(argv: string[]): Promise<number> {
     return value;
   };
   switch (command) {
-    case "run":
-      return run(need("a module", rest[0]), { watch: !!values.watch, workers: Number(values.workers), envFile: values["env-file"] });
-    case "dev":
-      return dev(need("a module", rest[0]), { port: portOf(values.port, 4222, true), envFile: values["env-file"] });
+    case "run": {
+      const module = need("a module", rest[0]);
+      const { run } = await import("./commands/run.js");
+      return run(module, { watch: !!values.watch, workers: Number(values.workers), envFile: values["env-file"] });
+    }
+    case "dev": {
+      const module = need("a module", rest[0]);
+      const port = portOf(values.port, 4222, true);
+      const { dev } = await import("./commands/dev.js");
+      return dev(module, { port, envFile: values["env-file"] });
+    }
     case "new": {
       const dir = need("a directory", rest[0]);
+      const { exampleNames, scaffold } = await import("./commands/new.js");
       const example = values.example ?? "orders";
       const files = await scaffold(dir, { example, force: !!values.force, ...(values.tarballs ? { tarballs: values.tarballs } : {}) });
       process.stdout.write(`wrote ${files.length} files to ${dir} from the ${example} example (there is also ${(await exampleNames()).filter((n) => n !== example).join(", ")})\n\n  cd ${dir}\n  npm install\n  npm test\n  npm run dev\n`);
@@ -93,17 +95,23 @@ async function main(argv: string[]): Promise<number> {
     case "publish": {
       const timeoutMs = Number(values.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be milliseconds, got ${values.timeout}`);
+      const { publish, request } = await import("./commands/request.js");
       const talk = command === "request" ? request : publish;
       return talk(need("a subject", rest[0]), rest[1], { server: values.server, headers: values.header, timeoutMs });
     }
     case "docs": {
       const [what, module] = rest;
       if (what === "gen") {
-        await docsGen(need("a module", module), values.output);
+        const path = need("a module", module);
+        const { docsGen } = await import("./commands/docs.js");
+        await docsGen(path, values.output);
         return 0;
       }
       if (what === "serve") {
-        const server = await docsServe(need("a module", module), portOf(values.port, 8080, true));
+        const path = need("a module", module);
+        const port = portOf(values.port, 8080, true);
+        const { docsServe } = await import("./commands/docs.js");
+        const server = await docsServe(path, port);
         const address = server.address() as { port: number };
         process.stderr.write(`natsflow docs: http://127.0.0.1:${address.port}/ (Ctrl-C stops)\n`);
         await untilSignal();
@@ -113,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError("docs gen <module> [-o file] | docs serve <module> [--port]");
     }
     case "keys": {
+      const { newAccountKey, newCurveKey } = await import("@natsflow/devkit");
       const key = values.curve ? newCurveKey() : newAccountKey();
       process.stdout.write(`seed:       ${key.seed}\npublic key: ${key.publicKey}\n`);
       return 0;
@@ -121,16 +130,19 @@ async function main(argv: string[]): Promise<number> {
       const dir = need("a directory: natsflow init <dir>", rest[0]);
       const port = portOf(values.port, 4222);
       if (values.mode !== "config" && values.mode !== "operator") throw new UsageError(`--mode must be config or operator, got ${values.mode}`);
+      const { init, nextSteps } = await import("./init.js");
       const files = await init({ dir, mode: values.mode, xkey: !values["no-xkey"], port, force: !!values.force });
       process.stdout.write(`wrote ${files.map((f) => join(dir, f)).join(", ")}\n\n${nextSteps(dir, values.mode)}`);
       return 0;
     }
     case "creds": {
+      const { mintCreds } = await import("./commands/creds.js");
       const path = await mintCreds(need("a directory", rest[0]), need("a user name", rest[1]), values.account, values.output);
       process.stdout.write(`wrote ${path}: a user of ${values.account}\n`);
       return 0;
     }
     case "nats-server": {
+      const { resolveNatsServer } = await import("@natsflow/devkit");
       const server = await resolveNatsServer();
       process.stderr.write(`nats-server ${server.version} (${server.source})\n`);
       process.stdout.write(`${server.path}\n`);
@@ -145,6 +157,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`natsflow: ${(e as Error).message}\n`);
-    process.exit(e instanceof UsageError || e instanceof InitTargetNotEmptyError || (e as Error).name === "SetupError" ? 2 : 1);
+    // By name: the other errors' modules may not have been loaded.
+    process.exit(e instanceof UsageError || ["InitTargetNotEmptyError", "SetupError"].includes((e as Error).name) ? 2 : 1);
   },
 );

@@ -3,11 +3,11 @@ import "reflect-metadata";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { AuthCallout, authCalloutConfig, type Authorizer, type Grant } from "@natsflow/auth-callout";
 import { NatsApp } from "@natsflow/core";
-import { captureLogs, registerSecret, spawnTracked, startNatsServer } from "@natsflow/testing";
+import { captureLogs, recordImports, registerSecret, spawnTracked, startNatsServer } from "@natsflow/testing";
 import { connect, credsAuthenticator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -59,6 +59,17 @@ describe("natsflow CLI", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "nope"/);
     expect((await cli(["init", join(dir, "x"), "--mode", "fancy"])).code).toBe(2);
+  });
+
+  it("--help and refused commands load only the CLI's own entry modules, no command's", async () => {
+    const dist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
+    for (const args of [["--help"], ["nope"], ["run"], ["docs", "gen"]]) {
+      const imports = recordImports(join(dir, `imports-${args.join("-")}.log`));
+      const { code } = await runTracked(process.execPath, [...imports.execArgv, CLI, ...args], { label: `natsflow ${args.join(" ")}`, env: { ...process.env, ...imports.env } });
+      expect(code).toBe(args[0] === "--help" ? 0 : 2);
+      const files = (await imports.read()).map((m) => m.url).filter((url) => !url.startsWith("node:"));
+      expect(files.map((url) => (url.startsWith(dist) ? url.slice(dist.length) : url)).sort()).toEqual(["app-module.js", "loader/ts-register.js", "main.js"]);
+    }
   });
 
   it("init: next steps name the written files and plain commands, nothing of this repository", async () => {

@@ -5,17 +5,17 @@ import { expect, it } from "vitest";
 
 import { Tracing } from "../src/observability/tracing.js";
 
-it("is off with no SDK registered, on once one is, and exports nothing by asking", () => {
+it("is off with no SDK registered, on once one is, and exports nothing by asking", async () => {
   trace.disable();
   const before = new Tracing(undefined);
-  before.decide();
+  await before.decide();
   expect(before.enabled).toBe(false);
   const spans = captureSpans();
   const after = new Tracing(undefined);
-  after.decide();
+  await after.decide();
   expect(after.enabled).toBe(true);
   expect(spans.spans()).toEqual([]);
   const forced = new Tracing(false);
-  forced.decide();
+  await forced.decide();
   expect(forced.enabled).toBe(false);
 });

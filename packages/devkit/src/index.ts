@@ -22,3 +22,5 @@ export { registerLogSink, registerSecret, resetSecretScan, scanLogsForSecrets } 
 export type { SecretFinding } from "./secret-scan.js";
 export { forkTracked, processesLeftRunning, ProcessLeftRunningError, spawnTracked, trackChildProcess, TrackedProcess } from "./processes.js";
 export type { ProcessExit } from "./processes.js";
+export { recordImports } from "./imports.js";
+export type { ImportedModule } from "./imports.js";

@@ -3,7 +3,7 @@ import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { container as rootContainer, Lifecycle, type DependencyContainer, type InjectionToken } from "tsyringe";
 
-import { asyncApiDocument, type AsyncApiDocument, type AsyncApiInfo } from "../asyncapi/document.js";
+import type { AsyncApiDocument, AsyncApiInfo } from "../asyncapi/document.js";
 import { Broker } from "../broker/broker.js";
 import { isOutgoingMiddlewareClass } from "../broker/outgoing.js";
 import { publisherTokens, Publishers, type Publisher, type PublisherDeclaration } from "../broker/publisher.js";
@@ -19,10 +19,9 @@ import { createLogger, type Logger } from "../logging/logger.js";
 import { bindFunction, exploreContext, openSources, middlewareClasses, exploreControllers, resolveOrExplain, type ExploreContext, type SubscribeFunction } from "../metadata/explorer.js";
 import { getControllerMetadata } from "../metadata/handler-metadata.js";
 import { Metrics } from "../observability/metrics.js";
-import { httpAddress, startHttpServer } from "../observability/http-server.js";
 import { Tracing } from "../observability/tracing.js";
 import { ResourceRegistry } from "../resources/resource.js";
-import { Discovery, type DiscoveryEndpoint } from "../service/discovery.js";
+import type { Discovery, DiscoveryEndpoint } from "../service/discovery.js";
 import { connectNats } from "../transport/nats-transport.js";
 import type { Transport } from "../transport/transport.js";
 import { resolveAppOptions, type NatsAppOptions, type ResolvedAppOptions } from "./options.js";
@@ -53,7 +52,8 @@ export class NatsApp {
   readonly broker: Broker;
   /** Prometheus metrics of this app; served on `/metrics` when the `http` option is set. */
   readonly metrics: Metrics;
-  private http: Server | undefined;
+  // The HTTP server and its address, when the `http` option is set.
+  private http: { readonly server: Server; readonly url: string } | undefined;
   private connectedNow = false;
   private readonly bindings: HandlerBinding[];
   /** What `start` opens: one binding per source (handlers sharing one routed by their filters). */
@@ -159,7 +159,9 @@ export class NatsApp {
    * operations, replies, payload schemas (zod 4 and valibot convert; others are described as any, with
    * a warning logged). Title and version default to the `service` option's.
    */
-  asyncapi(info: Partial<AsyncApiInfo> = {}): Promise<AsyncApiDocument> {
+  async asyncapi(info: Partial<AsyncApiInfo> = {}): Promise<AsyncApiDocument> {
+    // Loaded here: only apps that describe themselves pay for it.
+    const { asyncApiDocument } = await import("../asyncapi/document.js");
     const runtime = this.sources.flatMap((s) => (this.opened.includes(s.binding) ? [] : [s.binding]));
     const { service, connection } = this.options;
     return asyncApiDocument(
@@ -195,7 +197,7 @@ export class NatsApp {
 
   /** Where `/healthz`, `/readyz` and `/metrics` are served, when the `http` option is set. */
   get httpUrl(): string | undefined {
-    return this.http ? httpAddress(this.http) : undefined;
+    return this.http?.url;
   }
 
   private setConnected(up: boolean): void {
@@ -213,7 +215,7 @@ export class NatsApp {
   private async startUp(): Promise<void> {
     await this.runHooks("onStartup", this.instances);
     // After onStartup, where an app may register its OpenTelemetry SDK.
-    this.tracing.decide();
+    await this.tracing.decide();
     const factory = this.options.transport ?? connectNats;
     const connecting = factory(this.options.connection);
     try {
@@ -240,6 +242,7 @@ export class NatsApp {
       this.subscribed = true;
       for (const binding of deferred) await this.open(binding, transport);
       if (this.options.service) {
+        const { Discovery } = await import("../service/discovery.js");
         // Request endpoints only, run-time ones included: sources that answer no requests keep no stats.
         const endpoints = () => this.sources.flatMap((s): DiscoveryEndpoint[] => (s.stats ? [{ info: s.binding.info, metadata: s.binding.metadata, stats: s.stats }] : []));
         this.discovery = new Discovery(this.options.service, endpoints, transport, this.logger);
@@ -249,7 +252,12 @@ export class NatsApp {
       await transport.flush();
       await this.runHooks("onReady", this.instances);
       // A port in use fails start like the rest; /readyz says 503 until the state below.
-      if (this.options.http) this.http = await startHttpServer(this.options.http, this.metrics, () => this.isReady);
+      if (this.options.http) {
+        // Like the micro service above, loaded only by the apps that ask for it.
+        const { httpAddress, startHttpServer } = await import("../observability/http-server.js");
+        const server = await startHttpServer(this.options.http, this.metrics, () => this.isReady);
+        this.http = { server, url: httpAddress(server) };
+      }
     } catch (e) {
       await this.abortStart(transport);
       throw e;
@@ -455,7 +463,7 @@ export class NatsApp {
     this.state = "stopping";
     // One budget for the whole stop: whatever the server does meanwhile, the connection is closed by then.
     const until = Date.now() + this.options.shutdownTimeoutMs;
-    const http = this.http;
+    const http = this.http?.server;
     this.http = undefined;
     if (http) {
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));

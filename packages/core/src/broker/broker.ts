@@ -1,8 +1,8 @@
 import { jsonCodec, resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../dispatch/error-reply.js";
 import { ServiceError } from "../errors.js";
+import { Tracing } from "../observability/tracing.js";
 import { RESOLVED } from "../resolved.js";
-import { endWhen, Tracing } from "../observability/tracing.js";
 import type { HeadersInit, InboundMessage, JetStreamPublishOptions, KvBucket, KvBucketOptions, PubAck, Transport } from "../transport/transport.js";
 import { Outgoing, prepare, type OutgoingChain, type OutgoingMiddleware } from "./outgoing.js";
 import { consumeFrom, fetchFrom, type ConsumeLoopOptions, type FetchOptions, type PulledMessage, type PulledMessages } from "./pull.js";
@@ -60,7 +60,7 @@ export class JetStreamPublisher {
       if (chain) return this.outgoing.send(chain, "jetstream", subject, data, payload, given, "broker", { jetstream: rest }) as Promise<PubAck>;
       const { headers, span } = prepare(this.tracing, "publish", subject, data, given);
       const stored = this.transport().jetstream().publish(subject, data, headers ? { ...rest, headers } : rest);
-      return span ? endWhen(span, stored) : stored;
+      return span ? this.tracing.endWhen(span, stored) : stored;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -173,7 +173,7 @@ export class Broker {
     if (chain) return this.outgoing.send(chain, "request", subject, data, payload, options.headers, "broker", { timeoutMs }) as Promise<InboundMessage>;
     const { headers, span } = prepare(this.tracing, "request", subject, data, options.headers);
     const sent = this.transport().request(subject, data, { timeoutMs, ...(headers ? { headers } : {}) });
-    return span ? endWhen(span, sent) : sent;
+    return span ? this.tracing.endWhen(span, sent) : sent;
   }
 
   /** Opens (or creates) a JetStream key-value bucket on the app's connection. */

@@ -4,7 +4,7 @@ import type { Constructor } from "../di/providers.js";
 import { currentOutgoing, outbound } from "../dispatch/current.js";
 import { compose } from "../middleware/compose.js";
 import type { Next } from "../middleware/middleware.js";
-import { endWhen, type Tracing } from "../observability/tracing.js";
+import type { Tracing } from "../observability/tracing.js";
 import { RESOLVED } from "../resolved.js";
 import { checkJetStreamSend, checkSend, checkSubject } from "../subjects.js";
 import type { HeadersInit, JetStreamPublishOptions, Transport } from "../transport/transport.js";
@@ -140,7 +140,7 @@ export class Outgoing {
         m.operation === "request"
           ? this.transport().request(m.subject, m.data, { timeoutMs: m.timeoutMs, ...withHeaders })
           : this.transport().jetstream().publish(m.subject, m.data, { ...m.jetstream, ...withHeaders });
-      return (traced ? endWhen(traced, sent) : sent).then((result) => {
+      return (traced ? this.tracing.endWhen(traced, sent) : sent).then((result) => {
         m.result = result;
       });
     } catch (e) {
