@@ -182,9 +182,9 @@ function shippedLines(shipped: NonNullable<BenchResults["shipped"]>): string[] {
           String(c.failures),
           rate ? (c.perSecond / rate).toFixed(2) : "–",
           ms(cpu?.serviceMsPerAuth),
-          // Go's goroutines are not pinned to one thread: the split means nothing there.
-          c.scenario.startsWith("callout.go") ? "–" : ms(cpu?.mainThreadMsPerAuth),
-          c.scenario.startsWith("callout.go") ? "–" : ms(others),
+          // Node.js only: Go's goroutines are not pinned to one thread, the split means nothing there.
+          ms(cpu?.mainThreadMsPerAuth),
+          ms(others),
           ms(cpu?.databaseMsPerAuth),
           ms(cpu?.serverMsPerConnect),
         ];

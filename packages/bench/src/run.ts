@@ -64,6 +64,9 @@ function cpuMs(pid: number | string): number {
  */
 const mainThreadCpuMs = (pid: number) => cpuMs(`${pid}/task/${pid}`);
 
+/** Whether a process is Node.js, whose main thread is its event loop (Go's goroutines move between threads). */
+const isNode = (pid: number) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "node";
+
 /** CPU of a process and its children so far (a `natsflow run --workers N` primary and its workers). */
 function treeCpuMs(pid: number): number {
   let total = cpuMs(pid);
@@ -166,15 +169,18 @@ async function connectRounds(scenarios: Scenario[]): Promise<{ results: ConnectR
   const loadAverage: number[] = [];
   type Tally = { served: number; connects: number; service: number; main: number; database: number; server: number };
   const tally = (): Tally => ({ served: 0, connects: 0, service: 0, main: 0, database: 0, server: 0 });
-  const perAuth = (t: Tally, hasService: boolean, hasDatabase: boolean): ConnectCpu => ({
+  const perAuth = (t: Tally, s: { service?: Service; node: boolean; database?: unknown }): ConnectCpu => ({
     serverMsPerConnect: t.server / Math.max(1, t.connects),
-    ...(hasService ? { serviceMsPerAuth: t.service / Math.max(1, t.served), mainThreadMsPerAuth: t.main / Math.max(1, t.served) } : {}),
-    ...(hasDatabase ? { databaseMsPerAuth: t.database / Math.max(1, t.served) } : {}),
+    ...(s.service ? { serviceMsPerAuth: t.service / Math.max(1, t.served) } : {}),
+    ...(s.node ? { mainThreadMsPerAuth: t.main / Math.max(1, t.served) } : {}),
+    ...(s.database ? { databaseMsPerAuth: t.database / Math.max(1, t.served) } : {}),
   });
   const stacks = [];
   try {
     for (const scenario of scenarios) {
-      stacks.push({ scenario, ...(await scenario.start()), rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), tallies: new Map<number, Tally>() });
+      const started = await scenario.start();
+      const node = started.service !== undefined && isNode(started.service.pid);
+      stacks.push({ scenario, ...started, node, rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), tallies: new Map<number, Tally>() });
     }
     for (const s of stacks) await load(s.server.url, Math.min(200, s.scenario.connects), 10); // warm-up
     for (const concurrency of settings.concurrencies) {
@@ -182,14 +188,12 @@ async function connectRounds(scenarios: Scenario[]): Promise<{ results: ConnectR
         loadAverage.push(loadavg()[0] as number);
         for (const s of stacks) {
           const service = s.service?.pid;
-          const before = { service: service ? cpuMs(service) : 0, main: service ? mainThreadCpuMs(service) : 0, database: s.database ? treeCpuMs(s.database.pid) : 0, server: cpuMs(s.server.pid as number) };
+          const before = { service: service ? cpuMs(service) : 0, main: service && s.node ? mainThreadCpuMs(service) : 0, database: s.database ? treeCpuMs(s.database.pid) : 0, server: cpuMs(s.server.pid as number) };
           const result = await load(s.server.url, s.scenario.connects, concurrency);
           const t = s.tallies.get(concurrency) ?? tally();
           s.tallies.set(concurrency, t);
-          if (service) {
-            t.service += cpuMs(service) - before.service;
-            t.main += mainThreadCpuMs(service) - before.main;
-          }
+          if (service) t.service += cpuMs(service) - before.service;
+          if (service && s.node) t.main += mainThreadCpuMs(service) - before.main;
           if (s.database) t.database += treeCpuMs(s.database.pid) - before.database;
           t.server += cpuMs(s.server.pid as number) - before.server;
           t.served += s.scenario.connects - result.failures;
@@ -207,9 +211,9 @@ async function connectRounds(scenarios: Scenario[]): Promise<{ results: ConnectR
         const pick = rounds.find((x) => x.perSecond === median(rates)) ?? rounds[0];
         const t = s.tallies.get(concurrency) ?? tally();
         for (const k of Object.keys(all) as Array<keyof Tally>) all[k] += t[k];
-        if (pick) results.push({ ...pick, scenario: s.scenario.name, range: [Math.min(...rates), Math.max(...rates)], cpu: perAuth(t, !!s.service, !!s.database) });
+        if (pick) results.push({ ...pick, scenario: s.scenario.name, range: [Math.min(...rates), Math.max(...rates)], cpu: perAuth(t, s) });
       }
-      cpu[s.scenario.name] = perAuth(all, !!s.service, !!s.database);
+      cpu[s.scenario.name] = perAuth(all, s);
     }
   } finally {
     for (const s of stacks) {
@@ -231,17 +235,16 @@ function calloutSetup() {
   return setup;
 }
 
-/** A nats-server configured for the callout, and the environment a natsflow callout service reads. */
-async function calloutServer(): Promise<{ server: NatsServer; vars: Record<string, string | undefined> }> {
+/** A nats-server configured for the callout, its keys, and the environment a natsflow callout service reads. */
+async function calloutServer(): Promise<{ server: NatsServer; setup: ReturnType<typeof calloutSetup>; vars: Record<string, string | undefined> }> {
   const setup = calloutSetup();
   const server = await startNatsServer({ config: setup.serverConfig });
-  return { server, vars: { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel } };
+  return { server, setup, vars: { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel } };
 }
 
 /** callout.go's service (settings.goBinary) on a server of its own. */
 async function goScenarioStart(): Promise<Started> {
-  const setup = calloutSetup();
-  const server = await startNatsServer({ config: setup.serverConfig });
+  const { server, setup } = await calloutServer();
   return { server, service: await startGoService(server.url, setup.issuer.seed, setup.xkey?.seed as string) };
 }
 
