@@ -11,6 +11,20 @@ export interface ConnectResult {
   p50: number;
   p99: number;
   failures: number;
+  /** Slowest and fastest round, connects/s. */
+  range?: [number, number];
+  /** Over this concurrency's rounds. */
+  cpu?: ConnectCpu;
+}
+
+/** CPU from /proc over a scenario's rounds: per admitted client (service, a database) and per connect (nats-server), ms. */
+export interface ConnectCpu {
+  serviceMsPerAuth?: number;
+  /** The service's main thread alone: the event loop (JavaScript, PGlite's WebAssembly), without libuv's threadpool. */
+  mainThreadMsPerAuth?: number;
+  /** A database server's processes (PostgreSQL: the postmaster's backends). */
+  databaseMsPerAuth?: number;
+  serverMsPerConnect: number;
 }
 
 /** One case of the scale-out bench under `natsflow run --workers N`; CPU per operation over all rounds. */
@@ -57,6 +71,18 @@ export interface BenchResults {
   jetstream: Array<{ mode: "raw" | "natsflow" | "batch"; consumesPerSecond: number; publishesPerSecond?: number }>;
   startup: StartupResult[];
   scale: ScaleResult[];
+  /** Section 7: the examples as shipped against callout.go, same run. */
+  shipped?: {
+    results: ConnectResult[];
+    cpu: Record<string, ConnectCpu>;
+    /** 1-minute load average before each round of alternation, and at the end. */
+    loadAverage: number[];
+    /** Users in the users-db directory. */
+    users: number;
+    /** CPUs of this machine: what the password hashes can use at most. */
+    cores: number;
+    postgresSkipped?: boolean;
+  };
 }
 
 /** One app in one mode over the rounds: every round's figure, so the report gives medians and ranges. */
@@ -133,6 +159,56 @@ function startupLines(rows: StartupResult[]): string[] {
   return lines;
 }
 
+function shippedLines(shipped: NonNullable<BenchResults["shipped"]>): string[] {
+  const go = (c: number) => shipped.results.find((x) => x.scenario.startsWith("callout.go") && x.concurrency === c)?.perSecond;
+  const ms = (x: number | undefined) => x?.toFixed(3) ?? "–";
+  const loads = shipped.loadAverage;
+  const lines = [
+    `7. the callout as shipped (examples as their READMEs run them, decision logs on; users-db over ${shipped.users} users; median of rounds (min–max); load average ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)})`,
+    table([
+      // CPU over the rounds at that concurrency, per admitted client (per connect for the server).
+      ["scenario", "C", "N", "connects/s", "range", "p50 ms", "p99 ms", "failures", "× callout.go", "service CPU ms/auth", "main thread", "other threads", "database CPU ms/auth", "server CPU ms/connect"],
+      ...shipped.results.map((c) => {
+        const cpu = c.cpu;
+        const rate = go(c.concurrency);
+        const others = cpu?.serviceMsPerAuth !== undefined && cpu.mainThreadMsPerAuth !== undefined ? cpu.serviceMsPerAuth - cpu.mainThreadMsPerAuth : undefined;
+        return [
+          c.scenario,
+          String(c.concurrency),
+          String(c.connects),
+          c.perSecond.toFixed(0),
+          c.range ? `${c.range[0].toFixed(0)}–${c.range[1].toFixed(0)}` : "–",
+          c.p50.toFixed(1),
+          c.p99.toFixed(1),
+          String(c.failures),
+          rate ? (c.perSecond / rate).toFixed(2) : "–",
+          ms(cpu?.serviceMsPerAuth),
+          // Node.js only: Go's goroutines are not pinned to one thread, the split means nothing there.
+          ms(cpu?.mainThreadMsPerAuth),
+          ms(others),
+          ms(cpu?.databaseMsPerAuth),
+          ms(cpu?.serverMsPerConnect),
+        ];
+      }),
+    ]),
+  ];
+  // Where a login's CPU goes, over all rounds: a verification on the threadpool bounds the rate at cores ÷ its cost.
+  for (const [name, cpu] of Object.entries(shipped.cpu)) {
+    if (!name.includes("users-db") || cpu.serviceMsPerAuth === undefined || cpu.mainThreadMsPerAuth === undefined) continue;
+    const hashing = cpu.serviceMsPerAuth - cpu.mainThreadMsPerAuth;
+    lines.push(
+      `${name}, CPU per admitted login: ${hashing.toFixed(2)} ms off the main thread (argon2id), ${cpu.mainThreadMsPerAuth.toFixed(2)} ms on it` +
+        `${cpu.databaseMsPerAuth !== undefined ? `, ${cpu.databaseMsPerAuth.toFixed(2)} ms in PostgreSQL` : ""}; the hashes alone bound it at ≈ ${((shipped.cores * 1000) / hashing).toFixed(0)}/s on ${shipped.cores} cores`,
+    );
+  }
+  if (!shipped.results.some((c) => c.scenario.startsWith("callout.go"))) lines.push("(callout.go not run: set CALLOUT_GO_BIN to a service built by ../shared/go-peer/build.sh)");
+  if (shipped.postgresSkipped) lines.push("(users-db on PostgreSQL skipped: no PostgreSQL found, see above)");
+  lines.push(
+    "callout.go compares alice's plain password; users-file compares SHA-256 digests of plain passwords (its README: plain text, as in the NATS example); users-db verifies an argon2id hash (19456 KiB, 2 passes) on libuv's threadpool, in \"other threads\".",
+  );
+  return lines;
+}
+
 /** Prints the tables and writes results/latest.json and results/connects.svg. */
 /** Every target the benchmarks carry, against this run's figures: one line each, for the sections that ran. */
 function targetLines(r: BenchResults): string[] {
@@ -163,6 +239,11 @@ function targetLines(r: BenchResults): string[] {
     verdict("start-up ≤ 1.5× raw + 100 ms at 100 handlers", median(sNf.startMs), limit, `${median(sNf.startMs).toFixed(0)} ms against ${limit.toFixed(0)} ms`, true);
     const extra = (median(sNf.rssIdle) - median(sRaw.rssIdle)) / 2 ** 20;
     verdict("RSS ≤ raw + 30 MiB at 100 handlers, idle", extra, 30, `+${extra.toFixed(1)} MiB`, true);
+  }
+  for (const row of r.shipped?.results ?? []) {
+    if (row.scenario.startsWith("callout.go")) continue;
+    const go = r.shipped?.results.find((x) => x.scenario.startsWith("callout.go") && x.concurrency === row.concurrency);
+    if (go) verdict(`${row.scenario} ≥ 1.1× callout.go at C=${row.concurrency}`, ratio(row.perSecond, go.perSecond), 1.1, `${ratio(row.perSecond, go.perSecond).toFixed(2)}×`);
   }
   const cpu = r.scale.find((x) => x.case.startsWith("CPU") && x.workers === 2);
   if (cpu) verdict("--workers 2 ≥ 1.6× --workers 1, CPU-bound handler", cpu.speedup, 1.6, `${cpu.speedup.toFixed(2)}× (bare work: ${cpu.ceilingSpeedup?.toFixed(2) ?? "–"}×)`);
@@ -198,7 +279,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
     ...r.connect
       .filter((c) => c.scenario.startsWith("natsflow") && goRate(c.concurrency))
       .map((c) => `natsflow vs callout.go at C=${c.concurrency}: ${(c.perSecond / (goRate(c.concurrency) as number)).toFixed(2)}× the connects/s`),
-    ...(r.connect.some((c) => c.scenario.startsWith("callout.go")) ? [] : ["(callout.go not run: set CALLOUT_GO_BIN to a service built by ../shared/go-peer/build.sh)"]),
+    ...(r.connect.length === 0 || r.connect.some((c) => c.scenario.startsWith("callout.go")) ? [] : ["(callout.go not run: set CALLOUT_GO_BIN to a service built by ../shared/go-peer/build.sh)"]),
     ...r.connect
       .filter((c) => c.scenario.startsWith("hand-rolled"))
       .map((c) =>
@@ -267,6 +348,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
       ]),
     );
   }
+  if (r.shipped) lines.push("", ...shippedLines(r.shipped));
   lines.push("", ...targetLines(r));
   console.log(lines.join("\n"));
   await mkdir(OUT, { recursive: true });

@@ -1,19 +1,20 @@
 // `npm run bench`: every measurement side by side, in one run, on this machine.
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process";
-import { openSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
-import { configModeCallout, resolveNatsServer, startNatsServer, type NatsServer } from "@natsflow/testing";
+import { configModeCallout, postgresOrSkip, resolveNatsServer, startNatsServer, startPostgres, type NatsServer } from "@natsflow/testing";
 import { connect as natsConnect } from "nats";
 
 import { BENCH_STREAM, BENCH_SUBJECTS } from "./jetstream-setup.js";
 import { firstAnswer, generateApps, generatedSubject, rssOf } from "./startup.js";
 
-import { median, writeReport, type BenchResults, type ConnectResult, type ScaleResult, type StartupResult } from "./report.js";
+import { median, writeReport, type BenchResults, type ConnectCpu, type ConnectResult, type ScaleResult, type StartupResult } from "./report.js";
 
 const exec = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -39,6 +40,9 @@ const settings = {
   /** Scale-out: `natsflow run --workers N` for each N; "1,2,4,8,16" on a larger machine. */
   workers: (env.BENCH_WORKERS ?? "1,2").split(",").map(Number),
   scaleRequests: Number(env.BENCH_SCALE_REQUESTS ?? 10_000),
+  /** The shipped examples: users in the users-db directory, and connects a round for its rows (argon2id bound). */
+  shippedUsers: Number(env.BENCH_SHIPPED_USERS ?? 100_000),
+  shippedDbConnects: Number(env.BENCH_SHIPPED_DB_CONNECTS ?? 400),
 };
 // Linux reports process CPU in clock ticks; 100 per second on every mainstream kernel build.
 const CLOCK_TICKS = 100;
@@ -53,6 +57,15 @@ function cpuMs(pid: number | string): number {
   const fields = procStat(pid);
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
+
+/**
+ * CPU of a process's main thread so far, in ms: for Node.js the event loop (JavaScript, and PGlite's
+ * WebAssembly), without libuv's threadpool (password hashes) and V8's helper threads.
+ */
+const mainThreadCpuMs = (pid: number) => cpuMs(`${pid}/task/${pid}`);
+
+/** Whether a process is Node.js, whose main thread is its event loop (Go's goroutines move between threads). */
+const isNode = (pid: number) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "node";
 
 /** CPU of a process and its children so far (a `natsflow run --workers N` primary and its workers). */
 function treeCpuMs(pid: number): number {
@@ -85,11 +98,12 @@ async function tracked(child: ChildProcess, ready: Promise<unknown>, what: strin
   };
 }
 
+// BENCH_PROFILE=<dir>: a V8 CPU profile of each Node.js service, written there when it stops.
+const profileArgs = () => (env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${env.BENCH_PROFILE}`] : []);
+
 /** A Node.js service of this package; its decision logs go to a file, as a log collector would take them. */
 async function startNodeService(file: string, vars: Record<string, string | undefined>, logFile: string): Promise<Service> {
-  // BENCH_PROFILE=<dir>: a V8 CPU profile of each Node.js service, written there when it stops.
-  const execArgv = env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${env.BENCH_PROFILE}`] : [];
-  const child = fork(here(file), [], { env: { ...env, ...vars }, execArgv, stdio: ["ignore", openSync(logFile, "w"), "inherit", "ipc"] });
+  const child = fork(here(file), [], { env: { ...env, ...vars }, execArgv: profileArgs(), stdio: ["ignore", openSync(logFile, "w"), "inherit", "ipc"] });
   return tracked(child, new Promise((resolve) => child.once("message", resolve)), file);
 }
 
@@ -133,7 +147,84 @@ async function load(url: string, connects: number, concurrency: number): Promise
   return { connects, concurrency, perSecond: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures, generatorCpuMs };
 }
 
-type Scenario = { name: string; connects: number; start(): Promise<{ server: NatsServer; service?: Service }> };
+interface Started {
+  server: NatsServer;
+  service?: Service;
+  /** A database server whose CPU (its process and children) is counted per authorization too. */
+  database?: { pid: number };
+  /** Stops what start() started besides the server and the service (a database, its files). */
+  cleanUp?(): Promise<void>;
+}
+
+type Scenario = { name: string; connects: number; start(): Promise<Started> };
+
+/**
+ * The scenarios side by side, rounds alternating between them at each concurrency so that drift on a
+ * shared machine hits all alike; the median round of each is reported, with the range. CPU is from
+ * /proc over all rounds (warm-up excluded).
+ */
+async function connectRounds(scenarios: Scenario[]): Promise<{ results: ConnectResult[]; cpu: Record<string, ConnectCpu>; loadAverage: number[] }> {
+  const results: ConnectResult[] = [];
+  const cpu: Record<string, ConnectCpu> = {};
+  const loadAverage: number[] = [];
+  type Tally = { served: number; connects: number; service: number; main: number; database: number; server: number };
+  const tally = (): Tally => ({ served: 0, connects: 0, service: 0, main: 0, database: 0, server: 0 });
+  const perAuth = (t: Tally, s: { service?: Service; node: boolean; database?: unknown }): ConnectCpu => ({
+    serverMsPerConnect: t.server / Math.max(1, t.connects),
+    ...(s.service ? { serviceMsPerAuth: t.service / Math.max(1, t.served) } : {}),
+    ...(s.node ? { mainThreadMsPerAuth: t.main / Math.max(1, t.served) } : {}),
+    ...(s.database ? { databaseMsPerAuth: t.database / Math.max(1, t.served) } : {}),
+  });
+  const stacks = [];
+  try {
+    for (const scenario of scenarios) {
+      const started = await scenario.start();
+      const node = started.service !== undefined && isNode(started.service.pid);
+      stacks.push({ scenario, ...started, node, rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), tallies: new Map<number, Tally>() });
+    }
+    for (const s of stacks) await load(s.server.url, Math.min(200, s.scenario.connects), 10); // warm-up
+    for (const concurrency of settings.concurrencies) {
+      for (let r = 0; r < settings.rounds; r++) {
+        loadAverage.push(loadavg()[0] as number);
+        for (const s of stacks) {
+          const service = s.service?.pid;
+          const before = { service: service ? cpuMs(service) : 0, main: service && s.node ? mainThreadCpuMs(service) : 0, database: s.database ? treeCpuMs(s.database.pid) : 0, server: cpuMs(s.server.pid as number) };
+          const result = await load(s.server.url, s.scenario.connects, concurrency);
+          const t = s.tallies.get(concurrency) ?? tally();
+          s.tallies.set(concurrency, t);
+          if (service) t.service += cpuMs(service) - before.service;
+          if (service && s.node) t.main += mainThreadCpuMs(service) - before.main;
+          if (s.database) t.database += treeCpuMs(s.database.pid) - before.database;
+          t.server += cpuMs(s.server.pid as number) - before.server;
+          t.served += s.scenario.connects - result.failures;
+          t.connects += s.scenario.connects;
+          s.rounds.set(concurrency, [...(s.rounds.get(concurrency) ?? []), result]);
+          log(`  ${s.scenario.name} C=${concurrency} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures (load average ${(loadavg()[0] as number).toFixed(2)})`);
+        }
+      }
+    }
+    for (const s of stacks) {
+      const all = tally();
+      for (const concurrency of settings.concurrencies) {
+        const rounds = s.rounds.get(concurrency) ?? [];
+        const rates = rounds.map((y) => y.perSecond);
+        const pick = rounds.find((x) => x.perSecond === median(rates)) ?? rounds[0];
+        const t = s.tallies.get(concurrency) ?? tally();
+        for (const k of Object.keys(all) as Array<keyof Tally>) all[k] += t[k];
+        if (pick) results.push({ ...pick, scenario: s.scenario.name, range: [Math.min(...rates), Math.max(...rates)], cpu: perAuth(t, s) });
+      }
+      cpu[s.scenario.name] = perAuth(all, s);
+    }
+  } finally {
+    for (const s of stacks) {
+      await s.service?.stop();
+      await s.server.stop();
+      await s.cleanUp?.();
+    }
+  }
+  loadAverage.push(loadavg()[0] as number);
+  return { results, cpu, loadAverage };
+}
 
 /** The callout services all log in as auth/auth (the Go reference's fixed login), config mode, xkey on. */
 function calloutSetup() {
@@ -144,29 +235,34 @@ function calloutSetup() {
   return setup;
 }
 
+/** A nats-server configured for the callout, its keys, and the environment a natsflow callout service reads. */
+async function calloutServer(): Promise<{ server: NatsServer; setup: ReturnType<typeof calloutSetup>; vars: Record<string, string | undefined> }> {
+  const setup = calloutSetup();
+  const server = await startNatsServer({ config: setup.serverConfig });
+  return { server, setup, vars: { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel } };
+}
+
+/** callout.go's service (settings.goBinary) on a server of its own. */
+async function goScenarioStart(): Promise<Started> {
+  const { server, setup } = await calloutServer();
+  return { server, service: await startGoService(server.url, setup.issuer.seed, setup.xkey?.seed as string) };
+}
+
+const nodeScenarioStart = (service: string, logs: string): Scenario["start"] => async () => {
+  const { server, vars } = await calloutServer();
+  return { server, service: await startNodeService(service, vars, join(tmpdir(), logs)) };
+};
+const natsflowScenarioStart = nodeScenarioStart("./services/natsflow-callout.js", "natsflow-bench-decisions.log");
+
 function scenarios(): Scenario[] {
-  const node = (service: string, logs: string): Scenario["start"] => async () => {
-    const setup = calloutSetup();
-    const server = await startNatsServer({ config: setup.serverConfig });
-    const vars = { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel };
-    return { server, service: await startNodeService(service, vars, join(tmpdir(), logs)) };
-  };
   const list: Scenario[] = [
     { name: "static users (no callout)", connects: settings.connects, start: async () => ({ server: await startNatsServer({ config: { accounts: { APP: { users: [{ user: LOGIN, password: LOGIN }] } } } }) }) },
-    { name: "natsflow @AuthCallout", connects: settings.connects, start: node("./services/natsflow-callout.js", "natsflow-bench-decisions.log") },
+    { name: "natsflow @AuthCallout", connects: settings.connects, start: natsflowScenarioStart },
   ];
   if (settings.goBinary) {
-    list.push({
-      name: "callout.go (Go reference)",
-      connects: settings.connects,
-      start: async () => {
-        const setup = calloutSetup();
-        const server = await startNatsServer({ config: setup.serverConfig });
-        return { server, service: await startGoService(server.url, setup.issuer.seed, setup.xkey?.seed as string) };
-      },
-    });
+    list.push({ name: "callout.go (Go reference)", connects: settings.connects, start: goScenarioStart });
   }
-  list.push({ name: "hand-rolled (nats + nkeys.js + @nats-io/jwt)", connects: settings.referenceConnects, start: node("./services/hand-rolled.js", "hand-rolled-bench.log") });
+  list.push({ name: "hand-rolled (nats + nkeys.js + @nats-io/jwt)", connects: settings.referenceConnects, start: nodeScenarioStart("./services/hand-rolled.js", "hand-rolled-bench.log") });
   return list;
 }
 
@@ -179,42 +275,125 @@ async function connectBench(): Promise<{ results: ConnectResult[]; cpuMsPerAutho
   // Static, natsflow and Go alternate round by round, so drift on a shared machine hits them alike.
   // The reference runs alone afterwards: its backlog would steal CPU from whatever runs next to it.
   for (const group of [all.filter((s) => !reference.includes(s)), reference]) {
-    const stacks = [];
-    for (const scenario of group) stacks.push({ scenario, ...(await scenario.start()), rounds: new Map<number, Array<Omit<ConnectResult, "scenario">>>(), served: 0, connects: 0, cpu: 0, serverCpu: 0 });
-    try {
-      for (const s of stacks) await load(s.server.url, Math.min(200, s.scenario.connects), 10); // warm-up
-      for (const concurrency of settings.concurrencies) {
-        for (let r = 0; r < settings.rounds; r++) {
-          for (const s of stacks) {
-            const before = { service: s.service ? cpuMs(s.service.pid) : 0, server: cpuMs(s.server.pid as number) };
-            const result = await load(s.server.url, s.scenario.connects, concurrency);
-            if (s.service) s.cpu += cpuMs(s.service.pid) - before.service;
-            s.serverCpu += cpuMs(s.server.pid as number) - before.server;
-            s.served += s.scenario.connects - result.failures;
-            s.connects += s.scenario.connects;
-            s.rounds.set(concurrency, [...(s.rounds.get(concurrency) ?? []), result]);
-            log(`  ${s.scenario.name} C=${concurrency} round ${r + 1}: ${result.perSecond.toFixed(0)}/s, ${result.failures} failures`);
-          }
-        }
-      }
-      for (const s of stacks) {
-        for (const concurrency of settings.concurrencies) {
-          const rounds = s.rounds.get(concurrency) ?? [];
-          const pick = rounds.find((x) => x.perSecond === median(rounds.map((y) => y.perSecond))) ?? rounds[0];
-          if (pick) results.push({ ...pick, scenario: s.scenario.name });
-        }
-        if (s.service) cpuMsPerAuthorization[s.scenario.name] = s.cpu / Math.max(1, s.served);
-        serverCpuMsPerConnect[s.scenario.name] = s.serverCpu / Math.max(1, s.connects);
-      }
-    } finally {
-      for (const s of stacks) {
-        await s.service?.stop();
-        await s.server.stop();
-      }
+    const measured = await connectRounds(group);
+    results.push(...measured.results);
+    for (const [name, c] of Object.entries(measured.cpu)) {
+      if (c.serviceMsPerAuth !== undefined) cpuMsPerAuthorization[name] = c.serviceMsPerAuth;
+      serverCpuMsPerConnect[name] = c.serverMsPerConnect;
     }
   }
   results.sort((x, y) => scenarioOrder(x.scenario) - scenarioOrder(y.scenario) || x.concurrency - y.concurrency);
   return { results, cpuMsPerAuthorization, serverCpuMsPerConnect };
+}
+
+/** Polls a login as alice until the callout admits her: an example says nothing when it is ready. */
+async function admitted(url: string, gaveUp: () => boolean): Promise<void> {
+  for (;;) {
+    try {
+      const nc = await natsConnect({ servers: url, user: LOGIN, pass: LOGIN, reconnect: false, timeout: 2000 });
+      await nc.close();
+      return;
+    } catch (e) {
+      if (gaveUp()) throw new Error(`alice was never admitted: ${(e as Error).message}`);
+      await sleep(100);
+    }
+  }
+}
+
+const exampleDir = (name: string) => here(`../../../examples/${name}/`);
+
+/**
+ * An example as its README runs it: `npm start` is `node dist/main.js` in the example's directory
+ * (run here without npm, so that the pid is the service's), configured by its environment, its logs
+ * (stdout) to a file. Ready once alice is admitted.
+ */
+async function startExample(name: string, vars: Record<string, string | undefined>, logFile: string): Promise<Service> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [...profileArgs(), "dist/main.js"], {
+    cwd: exampleDir(name),
+    env: { ...env, ...vars },
+    stdio: ["ignore", openSync(join(tmpdir(), logFile), "w"), "inherit"],
+  });
+  const gaveUp = () => child.exitCode !== null || child.signalCode !== null || performance.now() - started > 60_000;
+  return tracked(child, admitted(vars.NATS_URL as string, gaveUp), `examples/${name}`).catch(async (e: unknown) => {
+    if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once("exit", resolve).kill("SIGKILL"));
+    throw e;
+  });
+}
+
+/**
+ * The users-db directory before its service starts (PGlite is one process's database): alice added
+ * by the admin command as the README adds a user, then filled to `settings.shippedUsers` rows.
+ */
+async function seedUsersDb(vars: Record<string, string | undefined>): Promise<void> {
+  const options = { cwd: exampleDir("users-db"), env: { ...env, ...vars } };
+  await exec(process.execPath, ["dist/admin.js", "add", LOGIN, "APP", "all"], { ...options, env: { ...options.env, USER_PASSWORD: LOGIN } });
+  const { stdout } = await exec(process.execPath, [here("./seed-users-db.js"), String(settings.shippedUsers)], options);
+  log(`  users-db directory: ${(JSON.parse(stdout) as { users: number }).users} users`);
+}
+
+/** users-db on a seeded directory; `database` gives its settings and what to stop afterwards. */
+function usersDbScenario(name: string, logFile: string, database: () => Promise<{ vars: Record<string, string | undefined>; pid?: number; cleanUp(): Promise<void> }>): Scenario {
+  return {
+    name,
+    connects: settings.shippedDbConnects,
+    async start() {
+      const db = await database();
+      let server: NatsServer | undefined;
+      try {
+        const callout = await calloutServer();
+        server = callout.server;
+        const vars = { ...callout.vars, ...db.vars };
+        await seedUsersDb(vars);
+        const service = await startExample("users-db", vars, logFile);
+        return { server, service, ...(db.pid ? { database: { pid: db.pid } } : {}), cleanUp: db.cleanUp };
+      } catch (e) {
+        await server?.stop();
+        await db.cleanUp();
+        throw e;
+      }
+    },
+  };
+}
+
+/**
+ * Section 7: the examples users scaffold, run as their READMEs run them (default configuration,
+ * decision logs on), side by side with callout.go, rounds alternating.
+ */
+async function shippedBench(): Promise<NonNullable<BenchResults["shipped"]>> {
+  const list: Scenario[] = [];
+  if (settings.goBinary) list.push({ name: "callout.go (Go reference)", connects: settings.connects, start: goScenarioStart });
+  // Section 1's purpose-built service beside the examples: what the examples add to it, same rounds.
+  list.push({ name: "natsflow @AuthCallout (section 1's service)", connects: settings.connects, start: natsflowScenarioStart });
+  list.push({
+    name: "examples/users-file",
+    connects: settings.connects,
+    start: async () => {
+      const { server, vars } = await calloutServer();
+      return { server, service: await startExample("users-file", vars, "natsflow-bench-users-file.log") };
+    },
+  });
+  list.push(
+    usersDbScenario("examples/users-db on PGlite", "natsflow-bench-users-db-pglite.log", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "natsflow-bench-pglite-"));
+      // DATABASE_URL unset: PGlite, in DATABASE_DIR (the README's default, ./users-db.data, moved to a temp dir).
+      return { vars: { DATABASE_URL: undefined, DATABASE_DIR: join(dir, "users-db.data") }, cleanUp: () => rm(dir, { recursive: true, force: true }) };
+    }),
+  );
+  // Skipped, saying why, when there is no PostgreSQL (a failure under CI, which installs it).
+  const postgres = await postgresOrSkip("the shipped-callout bench");
+  if (postgres) {
+    list.push(
+      usersDbScenario(`examples/users-db on PostgreSQL ${postgres.version}`, "natsflow-bench-users-db-postgres.log", async () => {
+        const server = await startPostgres();
+        return { vars: { DATABASE_URL: server.url }, pid: server.pid as number, cleanUp: () => server.stop() };
+      }),
+    );
+  }
+  // BENCH_SHIPPED_ROWS=users-db,callout.go: only the rows whose name contains one of these, for profiling one.
+  const rows = env.BENCH_SHIPPED_ROWS?.split(",");
+  const measured = await connectRounds(rows ? list.filter((s) => rows.some((r) => s.name.includes(r))) : list);
+  return { ...measured, users: settings.shippedUsers, cores: cpus().length, ...(postgres ? {} : { postgresSkipped: true }) };
 }
 
 const scenarioOrder = (name: string) => ["static", "natsflow", "callout.go", "hand-rolled"].findIndex((p) => name.startsWith(p));
@@ -424,11 +603,7 @@ const SCALE_CASES: ScaleCase[] = [
   {
     name: "natsflow @AuthCallout (connect + close, C=100)",
     module: "./services/callout-app.js",
-    start: async () => {
-      const setup = calloutSetup();
-      const server = await startNatsServer({ config: setup.serverConfig });
-      return { server, vars: { NATS_URL: server.url, NATS_USER: "auth", NATS_PASSWORD: "auth", NATS_CALLOUT_ISSUER_SEED: setup.issuer.seed, NATS_CALLOUT_XKEY_SEED: setup.xkey?.seed, LOG_LEVEL: settings.logLevel } };
-    },
+    start: calloutServer,
     async load(url, _workers, part) {
       const n = Math.ceil(settings.connects * part);
       const r = await load(url, n, 100);
@@ -516,8 +691,8 @@ const environment = {
   settings,
 };
 log(`natsflow bench: node ${environment.node}, nats-server ${environment.natsServer}, ${environment.cores} × ${environment.cpu}`);
-// BENCH_ONLY=connect,memory,handlers,jetstream,startup,workers runs a subset, for profiling one part.
-const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream,startup,workers").split(","));
+// BENCH_ONLY=connect,memory,handlers,jetstream,startup,workers,shipped runs a subset, for profiling one part.
+const only = new Set((env.BENCH_ONLY ?? "connect,memory,handlers,jetstream,startup,workers,shipped").split(","));
 log("1. connect throughput");
 const connect = only.has("connect") ? await connectBench() : { results: [], cpuMsPerAuthorization: {}, serverCpuMsPerConnect: {} };
 log("2. memory and CPU over many authorizations (in memory, whole pipeline)");
@@ -530,4 +705,6 @@ log("5. start-up and memory");
 const startup = only.has("startup") ? await startupBench() : [];
 log(`6. scale-out: natsflow run --workers ${settings.workers.join(", ")}`);
 const scale = only.has("workers") ? await scaleBench() : [];
-await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream, startup, scale });
+log("7. the callout as shipped: the users-file and users-db examples against callout.go");
+const shipped = only.has("shipped") ? await shippedBench() : undefined;
+await writeReport({ environment, connect: connect.results, cpuMsPerAuthorization: connect.cpuMsPerAuthorization, serverCpuMsPerConnect: connect.serverCpuMsPerConnect, memory, handlers, jetstream, startup, scale, shipped });
