@@ -74,7 +74,8 @@ function checkConcurrency(value: unknown): number {
  * costs (moving mean and mean deviation of measured durations) and refuses at once
  * (`OverloadedError`) a job that, behind the work ahead of it, would not finish by its deadline; a
  * waiting job is refused as soon as its cost, with a margin, no longer fits. So a burst is served up
- * to capacity and the rest hear "busy" in time, instead of every job finishing late.
+ * to capacity and the rest hear "busy" in time, instead of every job finishing late. An idle queue
+ * needs only the kind's first estimate (`seedMs`) to fit, so an inflated estimate is always measured again.
  */
 export class HashQueue {
   private readonly concurrency: number;
@@ -100,7 +101,12 @@ export class HashQueue {
     job.signal?.throwIfAborted();
     const deadline = job.deadline ?? Number.POSITIVE_INFINITY;
     const now = Date.now();
-    if (now + this.startDelay(now) + this.worstCase(job.kind, job.seedMs) > deadline) throw new OverloadedError();
+    // An idle queue starts a job if its kind's first estimate fits: its measurement is the only way
+    // back for an estimate a stall inflated (a blocked event loop delays every measured completion),
+    // which would otherwise refuse every job from then on, queue empty or not.
+    const idle = this.running.size === 0 && this.waiting.size === 0;
+    const needed = idle ? job.seedMs : this.startDelay(now) + this.worstCase(job.kind, job.seedMs);
+    if (now + needed > deadline) throw new OverloadedError();
     const slot = this.running.size < this.concurrency ? this.claim(job.kind, job.seedMs) : await this.wait(job, deadline);
     return this.execute(job, slot);
   }
