@@ -4,7 +4,7 @@ import { resolveCodec, type Codec, type CodecOption } from "../codec/codec.js";
 import { Reply, type MessageContext } from "../dispatch/context.js";
 import { HandlerError, SetupError, ValidationError } from "../errors.js";
 import type { Middleware } from "../middleware/middleware.js";
-import { andThen } from "../resolved.js";
+import { stage } from "../middleware/compose.js";
 import type { HeadersInit } from "../transport/transport.js";
 import { isStandardSchema, validate, type StandardSchemaV1 } from "../validation/standard-schema.js";
 import type { PublishTarget } from "./publish.js";
@@ -63,7 +63,7 @@ export function replyStage(codec: Codec, targets: readonly PublishTarget[], brok
     return Promise.all(stored.map((s) => storeEvent(broker, s.target, s.chain, data, ctx))).then(() => finish(ctx, data));
   };
   // A synchronous handler's result is sent at once: no `.then` of its own.
-  return (ctx, next) => andThen(next(), after, ctx);
+  return stage({ after });
 }
 
 const withHeaders = (headers: HeadersInit | undefined) => (headers ? { headers } : {});
@@ -105,11 +105,12 @@ export function payloadStage(codec: Codec, schema: StandardSchemaV1 | undefined,
       await next();
     };
   }
-  // No schema: nothing to wait for, so no async frame of its own (compose turns throws into rejections).
-  return (ctx, next) => {
-    ctx.payload = decode(ctx.message.data);
-    return next();
-  };
+  // No schema: nothing to wait for, so a stage (compose turns its throws into rejections).
+  return stage({
+    before: (ctx) => {
+      ctx.payload = decode(ctx.message.data);
+    },
+  });
 }
 
 /** How a handler's payload is decoded; shared by `@Subscribe` and `@Consume`. */
