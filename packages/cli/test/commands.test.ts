@@ -66,6 +66,15 @@ describe("natsflow run", () => {
     expect((await app.exited).code).toBe(0);
   });
 
+  it("SIGTERM that arrives as start() ends (dispatched after it) still stops the app, exit 0", async () => {
+    const app = cli(["run", join(work, "app.ts#createBusyReadyApp")]);
+    await app.waitForOutput(/busy onReady/, 10_000);
+    void app.stop();
+    const exit = await Promise.race([app.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 8_000))]);
+    if (exit === undefined) await app.stop("SIGKILL");
+    expect(exit, app.output.slice(-2000)).toMatchObject({ code: 0 });
+  });
+
   it("SIGTERM with a handler that outlasts shutdownTimeoutMs: the process exits at the deadline, not when the handler's timer ends", async () => {
     const app = cli(["run", join(work, "app.ts#createQuickStopApp")]);
     await answered("fixture.hello", "x");

@@ -65,19 +65,23 @@ async function serve(spec: string): Promise<number> {
     app = await loadApp(spec);
     if (parentGone) return 0;
     const started = app;
-    // A signal while it connects is a graceful stop too, never a kill.
+    // A signal while it connects is a graceful stop too, never a kill. Removed only once listen()
+    // has its own: with no listener in between, Node stops watching the signal and one that has
+    // arrived but not yet been dispatched is lost, leaving the app serving after a stop signal.
     const stopEarly = () => void started.stop();
     process.once("SIGINT", stopEarly);
     process.once("SIGTERM", stopEarly);
+    let listening: Promise<void> | undefined;
     try {
       await app.start();
+      if (!app.isRunning) return 0;
+      announceReady();
+      listening = app.listen();
     } finally {
       process.off("SIGINT", stopEarly);
       process.off("SIGTERM", stopEarly);
     }
-    if (!app.isRunning) return 0;
-    announceReady();
-    await app.listen();
+    await listening;
     return 0;
   } catch (e) {
     if (isSetupError(e) || e instanceof UsageError) {
