@@ -156,8 +156,9 @@ export function kvWatchSuite(name: string, setup: () => Promise<KvWatchEnv>): vo
     });
 
     it("logs a handler that throws and goes on with the next entry", async () => {
-      const B = defineKv({ bucket: "watch_throws", schema: z.object({ n: z.number() }) });
-      const raw = await client.kv("watch_throws");
+      // History 3: all three writes stay in the bucket, so the watch sees each however fast they come.
+      const B = defineKv({ bucket: "watch_throws", schema: z.object({ n: z.number() }), history: 3 });
+      const raw = await client.kv("watch_throws", { history: 3 });
       const seen: number[] = [];
       @Controller()
       class Fragile {
