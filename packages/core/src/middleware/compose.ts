@@ -16,10 +16,7 @@ type Step<C> = ((ctx: C, next: Next) => Promise<void>) & { readonly stage?: Stag
 
 /** A stage as a middleware, usable wherever one is (called directly, it does what `compose` does with it). */
 export function stage<C = MessageContext>(s: Stage<C>): ((ctx: C, next: Next) => Promise<void>) & { readonly stage: Stage<C> } {
-  const run = (ctx: C, next: Next): Promise<void> => {
-    s.before?.(ctx);
-    return s.after ? andThen(next(), s.after, ctx) : next();
-  };
+  const run = (ctx: C, next: Next): Promise<void> => staged(s, next)(ctx);
   return Object.assign(run, { stage: s });
 }
 
